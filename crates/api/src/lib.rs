@@ -1,0 +1,2 @@
+//! The Alibaba Cloud API front of ecslab.
+pub mod auth;

@@ -1,0 +1,116 @@
+//! VM control for ecslab: one small, object-safe [`Hypervisor`] trait and its drivers.
+//!
+//! The domain layer never talks to QEMU or libvirt directly; it hands a [`VmSpec`] to whichever
+//! driver `ecslab serve --driver` picked and listens for [`VmEvent`]s. Keeping the trait to
+//! lifecycle, screen and console means a new driver (libvirt, a fake for tests) is a few hundred
+//! lines, and the API tests can run without a real VM.
+//!
+//! Drivers:
+//! - [`qemu`]: QEMU processes launched directly, controlled over QMP; they outlive the server
+//!   (daemonized, pid file + QMP socket per VM) so a restarted server adopts them.
+//! - [`fake`]: in memory, for fast tests of pure logic.
+
+pub mod accel;
+pub mod fake;
+pub mod frame;
+pub mod qemu;
+pub mod spec;
+
+pub use accel::{choose_accel, Accel, AccelChoice};
+pub use frame::Frame;
+pub use spec::{DiskSpec, VmSpec};
+
+use async_trait::async_trait;
+use std::path::PathBuf;
+use tokio::sync::broadcast;
+
+/// What a driver reports about a VM's process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PowerState {
+    /// The VM process runs and the guest executes.
+    Running,
+    /// The guest is suspended (ACPI S3) or paused; it still holds its resources.
+    Suspended,
+    /// No process: never started, powered off, or killed.
+    Off,
+}
+
+/// Why a VM's process went away.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopCause {
+    /// The guest powered itself off, or answered an ACPI power-down request.
+    GuestShutdown,
+    /// The driver was asked to kill it (ForceStop, grace period over, delete).
+    Killed,
+    /// The process vanished without a shutdown event (killed from outside, crashed).
+    Vanished,
+}
+
+/// Something the driver noticed without being asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VmEvent {
+    /// The VM's process is gone.
+    Stopped { vm_id: String, cause: StopCause },
+    /// The guest reset itself (guest-initiated reboot); the process keeps running.
+    Reset { vm_id: String },
+}
+
+/// Errors of the VM-control layer. Variants carry the VM id and what was attempted.
+#[derive(Debug, thiserror::Error)]
+pub enum VmError {
+    #[error("VM {vm_id} is not running")]
+    NotRunning { vm_id: String },
+    #[error("VM {vm_id} has no display")]
+    NoDisplay { vm_id: String },
+    #[error("starting VM {vm_id} failed: {reason}")]
+    StartFailed { vm_id: String, reason: String },
+    #[error("QMP command {command} on VM {vm_id} failed: {reason}")]
+    Qmp { vm_id: String, command: String, reason: String },
+    #[error("I/O on {path} for VM {vm_id}")]
+    Io {
+        vm_id: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("timed out after {seconds}s waiting for VM {vm_id} to {what}")]
+    Timeout { vm_id: String, what: String, seconds: u64 },
+}
+
+/// The small surface the domain layer needs from a hypervisor.
+#[async_trait]
+pub trait Hypervisor: Send + Sync + 'static {
+    /// Short driver name for logs (`qemu`, `fake`, `libvirt`).
+    fn name(&self) -> &'static str;
+
+    /// Start the VM described by `spec`. Returns once the guest executes (QMP answered `cont`).
+    async fn start(&self, spec: &VmSpec) -> Result<(), VmError>;
+
+    /// Re-attach to a VM that a previous server process started. Returns its power state;
+    /// `Off` when the process is gone (the caller then records it as Stopped).
+    async fn adopt(&self, spec: &VmSpec) -> Result<PowerState, VmError>;
+
+    /// Current power state, asked of the process itself.
+    async fn power_state(&self, vm_id: &str) -> Result<PowerState, VmError>;
+
+    /// Press the ACPI power button. The guest decides; a [`VmEvent::Stopped`] follows if it obeys.
+    async fn request_shutdown(&self, vm_id: &str) -> Result<(), VmError>;
+
+    /// Power the VM off now and wait until its process is gone.
+    async fn kill(&self, vm_id: &str) -> Result<(), VmError>;
+
+    /// Hard reset (the reset button): the process keeps running.
+    async fn reset(&self, vm_id: &str) -> Result<(), VmError>;
+
+    /// Wake a suspended guest and press a harmless key so a blanked console lights up.
+    async fn wake_up(&self, vm_id: &str) -> Result<(), VmError>;
+
+    /// The guest's current screen, as RGB pixels.
+    async fn screenshot(&self, vm_id: &str) -> Result<Frame, VmError>;
+
+    /// The last `max_bytes` of the serial console's output (across restarts of the VM).
+    async fn console_output(&self, vm_id: &str, max_bytes: usize) -> Result<Vec<u8>, VmError>;
+
+    /// Subscribe to events for all VMs of this driver.
+    fn events(&self) -> broadcast::Receiver<VmEvent>;
+}

@@ -1,0 +1,1 @@
+//! placeholder: the qemu driver is being written
