@@ -1,2 +1,12 @@
-//! The Alibaba Cloud API front of ecslab.
+//! The Alibaba Cloud API front of ecslab: signature auth ([`auth`]), typed parameters
+//! ([`params`]), per-product parsing and execution ([`ecs`]), the reply envelope ([`envelope`]),
+//! and the axum app that ties them together ([`server`]).
+
 pub mod auth;
+pub mod ecs;
+pub mod envelope;
+pub mod params;
+pub mod server;
+mod xml;
+
+pub use server::{app, AppState, ServerOptions};

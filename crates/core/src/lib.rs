@@ -1,1 +1,28 @@
-//! placeholder
+//! ecslab's domain layer: the rules of each action, the instance state machine, and the long
+//! operations (booting, stopping, importing) that run after an API call has answered.
+//!
+//! [`Cloud`] is the one entry point. The API crate parses a request into a typed value from
+//! [`requests`], calls a `Cloud` method with the caller's account, and maps the [`Error`] it may
+//! return into Alibaba's envelope. `Cloud` owns the store and the [`Hypervisor`] driver.
+
+pub mod buckets;
+pub mod catalog;
+mod cloud;
+pub mod config;
+pub mod error;
+pub mod ids;
+mod images;
+mod instances;
+pub mod listing;
+pub mod requests;
+pub mod screen;
+pub mod status;
+
+pub use cloud::Cloud;
+pub use config::CloudConfig;
+pub use error::{Error, Resource, Result};
+pub use instances::{ConsoleOutput, InstanceView};
+pub use status::InstanceStatus;
+
+pub use ecslab_store as store;
+pub use ecslab_vmm::Hypervisor;

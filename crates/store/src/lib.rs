@@ -1,1 +1,519 @@
-//! placeholder
+//! ecslab's metadata store. Every resource row carries the `account_id` of the access key that
+//! created it, and every read takes the account, so tenants never see each other's resources.
+//!
+//! SQLite (WAL) under the data directory is the default. Queries are plain runtime-checked
+//! `sqlx` calls in a portable SQL subset, so a PostgreSQL pool can be added behind the same
+//! methods for several API servers sharing one store.
+
+mod records;
+
+pub use records::*;
+
+use chrono::Utc;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use std::path::Path;
+use std::str::FromStr;
+
+/// Errors of the store. The message names the table or key involved.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error while {context}")]
+    Db {
+        context: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("corrupt {what} in row {key}: {detail}")]
+    Corrupt { what: &'static str, key: String, detail: String },
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+fn db(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |source| StoreError::Db { context, source }
+}
+
+/// The result of claiming a ClientToken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenClaim {
+    /// First use: go ahead, then call [`Store::finish_token`] (or [`Store::release_token`] on error).
+    New,
+    /// The same token and parameters already succeeded: answer with this stored response.
+    Replay(String),
+    /// The same token and parameters are still being processed.
+    InProgress,
+    /// The token was used with other parameters.
+    Mismatch,
+}
+
+/// A handle to the metadata store; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+pub fn now_rfc3339() -> String {
+    Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+impl Store {
+    /// Open (and create or migrate) the SQLite store at `path`.
+    pub async fn open(path: &Path) -> Result<Store> {
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+            .map_err(db("parsing the database path"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(std::time::Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .map_err(db("opening the database"))?;
+        sqlx::raw_sql(include_str!("../migrations/0001_init.sql"))
+            .execute(&pool)
+            .await
+            .map_err(db("applying migrations"))?;
+        Ok(Store { pool })
+    }
+
+    /// An in-memory store for tests.
+    pub async fn open_in_memory() -> Result<Store> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:").map_err(db("memory db"))?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(db("opening the database"))?;
+        sqlx::raw_sql(include_str!("../migrations/0001_init.sql"))
+            .execute(&pool)
+            .await
+            .map_err(db("applying migrations"))?;
+        Ok(Store { pool })
+    }
+
+    // ---- accounts and keys -------------------------------------------------------------------
+
+    /// Create an account with one access key.
+    pub async fn create_account(&self, account_id: &str, name: &str, key: &AccessKey) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db("begin"))?;
+        sqlx::query("INSERT INTO accounts (account_id, name, created_at) VALUES (?, ?, ?)")
+            .bind(account_id)
+            .bind(name)
+            .bind(now_rfc3339())
+            .execute(&mut *tx)
+            .await
+            .map_err(db("inserting an account"))?;
+        sqlx::query(
+            "INSERT INTO access_keys (access_key_id, access_key_secret, account_id, enabled, created_at)
+             VALUES (?, ?, ?, 1, ?)",
+        )
+        .bind(&key.access_key_id)
+        .bind(&key.access_key_secret)
+        .bind(account_id)
+        .bind(now_rfc3339())
+        .execute(&mut *tx)
+        .await
+        .map_err(db("inserting an access key"))?;
+        tx.commit().await.map_err(db("commit"))
+    }
+
+    pub async fn count_access_keys(&self) -> Result<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM access_keys")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db("counting access keys"))
+    }
+
+    pub async fn access_key(&self, access_key_id: &str) -> Result<Option<AccessKey>> {
+        let row = sqlx::query(
+            "SELECT access_key_id, access_key_secret, account_id, enabled FROM access_keys WHERE access_key_id = ?",
+        )
+        .bind(access_key_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db("reading an access key"))?;
+        Ok(row.map(|r| AccessKey {
+            access_key_id: r.get(0),
+            access_key_secret: r.get(1),
+            account_id: r.get(2),
+            enabled: r.get::<i64, _>(3) != 0,
+        }))
+    }
+
+    /// Record a signature nonce. Returns false when it was already used within the window.
+    /// Nonces older than `window_secs` are pruned on the way.
+    pub async fn claim_nonce(&self, access_key_id: &str, nonce: &str, now: i64, window_secs: i64) -> Result<bool> {
+        sqlx::query("DELETE FROM nonces WHERE seen_at < ?")
+            .bind(now - window_secs)
+            .execute(&self.pool)
+            .await
+            .map_err(db("pruning nonces"))?;
+        let inserted =
+            sqlx::query("INSERT OR IGNORE INTO nonces (access_key_id, nonce, seen_at) VALUES (?, ?, ?)")
+                .bind(access_key_id)
+                .bind(nonce)
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(db("recording a nonce"))?;
+        Ok(inserted.rows_affected() == 1)
+    }
+
+    // ---- idempotency ---------------------------------------------------------------------------
+
+    /// Claim a ClientToken for (account, action) with a digest of the request's parameters.
+    pub async fn claim_token(&self, account_id: &str, action: &str, token: &str, digest: &str) -> Result<TokenClaim> {
+        let inserted = sqlx::query(
+            "INSERT OR IGNORE INTO idempotency (account_id, action, client_token, params_digest, response, created_at)
+             VALUES (?, ?, ?, ?, NULL, ?)",
+        )
+        .bind(account_id)
+        .bind(action)
+        .bind(token)
+        .bind(digest)
+        .bind(now_rfc3339())
+        .execute(&self.pool)
+        .await
+        .map_err(db("claiming a client token"))?;
+        if inserted.rows_affected() == 1 {
+            return Ok(TokenClaim::New);
+        }
+        let row = sqlx::query(
+            "SELECT params_digest, response FROM idempotency WHERE account_id = ? AND action = ? AND client_token = ?",
+        )
+        .bind(account_id)
+        .bind(action)
+        .bind(token)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db("reading a client token"))?;
+        let stored_digest: String = row.get(0);
+        let response: Option<String> = row.get(1);
+        Ok(match (stored_digest == digest, response) {
+            (false, _) => TokenClaim::Mismatch,
+            (true, Some(response)) => TokenClaim::Replay(response),
+            (true, None) => TokenClaim::InProgress,
+        })
+    }
+
+    pub async fn finish_token(&self, account_id: &str, action: &str, token: &str, response: &str) -> Result<()> {
+        sqlx::query("UPDATE idempotency SET response = ? WHERE account_id = ? AND action = ? AND client_token = ?")
+            .bind(response)
+            .bind(account_id)
+            .bind(action)
+            .bind(token)
+            .execute(&self.pool)
+            .await
+            .map_err(db("storing an idempotent response"))?;
+        Ok(())
+    }
+
+    /// Forget a claimed token whose request failed, so a retry can succeed.
+    pub async fn release_token(&self, account_id: &str, action: &str, token: &str) -> Result<()> {
+        sqlx::query(
+            "DELETE FROM idempotency WHERE account_id = ? AND action = ? AND client_token = ? AND response IS NULL",
+        )
+        .bind(account_id)
+        .bind(action)
+        .bind(token)
+        .execute(&self.pool)
+        .await
+        .map_err(db("releasing a client token"))?;
+        Ok(())
+    }
+
+    // ---- images --------------------------------------------------------------------------------
+
+    pub async fn insert_image(&self, image: &ImageRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO images (image_id, account_id, name, description, status, progress, size_gib,
+                virtual_size_bytes, path, format, platform, architecture, os_type, import_bucket, import_object,
+                failure_reason, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&image.image_id)
+        .bind(&image.account_id)
+        .bind(&image.name)
+        .bind(&image.description)
+        .bind(&image.status)
+        .bind(image.progress)
+        .bind(image.size_gib)
+        .bind(image.virtual_size_bytes)
+        .bind(&image.path)
+        .bind(&image.format)
+        .bind(&image.platform)
+        .bind(&image.architecture)
+        .bind(&image.os_type)
+        .bind(&image.import_bucket)
+        .bind(&image.import_object)
+        .bind(&image.failure_reason)
+        .bind(&image.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db("inserting an image"))?;
+        Ok(())
+    }
+
+    pub async fn image(&self, account_id: &str, image_id: &str) -> Result<Option<ImageRecord>> {
+        let row = sqlx::query("SELECT * FROM images WHERE account_id = ? AND image_id = ?")
+            .bind(account_id)
+            .bind(image_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("reading an image"))?;
+        Ok(row.as_ref().map(ImageRecord::from_row))
+    }
+
+    pub async fn images(&self, account_id: &str) -> Result<Vec<ImageRecord>> {
+        let rows = sqlx::query("SELECT * FROM images WHERE account_id = ? ORDER BY created_at DESC, image_id")
+            .bind(account_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("listing images"))?;
+        Ok(rows.iter().map(ImageRecord::from_row).collect())
+    }
+
+    /// Images of every account whose import had not finished (for resuming after a restart).
+    pub async fn images_with_status(&self, status: &str) -> Result<Vec<ImageRecord>> {
+        let rows = sqlx::query("SELECT * FROM images WHERE status = ?")
+            .bind(status)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("listing images by status"))?;
+        Ok(rows.iter().map(ImageRecord::from_row).collect())
+    }
+
+    pub async fn update_image_progress(
+        &self,
+        image_id: &str,
+        status: &str,
+        progress: i64,
+        size_gib: i64,
+        virtual_size_bytes: i64,
+        failure_reason: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE images SET status = ?, progress = ?, size_gib = ?, virtual_size_bytes = ?, failure_reason = ?
+             WHERE image_id = ?",
+        )
+        .bind(status)
+        .bind(progress)
+        .bind(size_gib)
+        .bind(virtual_size_bytes)
+        .bind(failure_reason)
+        .bind(image_id)
+        .execute(&self.pool)
+        .await
+        .map_err(db("updating an image"))?;
+        Ok(())
+    }
+
+    pub async fn delete_image(&self, image_id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM images WHERE image_id = ?")
+            .bind(image_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db("deleting an image"))?;
+        Ok(())
+    }
+
+    /// Number of disks (of any account) whose content depends on this image.
+    pub async fn disks_using_image(&self, image_id: &str) -> Result<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM disks WHERE image_id = ?")
+            .bind(image_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db("counting disks of an image"))
+    }
+
+    // ---- instances and disks -------------------------------------------------------------------
+
+    /// Insert an instance together with its disks, atomically.
+    pub async fn insert_instance(&self, instance: &InstanceRecord, disks: &[DiskRecord]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db("begin"))?;
+        sqlx::query(
+            "INSERT INTO instances (instance_id, account_id, name, description, host_name, instance_type, image_id,
+                status, generation, ever_started, zone_id, tags, operation_locks, created_at, started_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&instance.instance_id)
+        .bind(&instance.account_id)
+        .bind(&instance.name)
+        .bind(&instance.description)
+        .bind(&instance.host_name)
+        .bind(&instance.instance_type)
+        .bind(&instance.image_id)
+        .bind(&instance.status)
+        .bind(instance.generation)
+        .bind(instance.ever_started)
+        .bind(&instance.zone_id)
+        .bind(to_json(&instance.tags))
+        .bind(to_json(&instance.operation_locks))
+        .bind(&instance.created_at)
+        .bind(&instance.started_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("inserting an instance"))?;
+        for disk in disks {
+            insert_disk(&mut tx, disk).await?;
+        }
+        tx.commit().await.map_err(db("commit"))
+    }
+
+    pub async fn instance(&self, account_id: &str, instance_id: &str) -> Result<Option<InstanceRecord>> {
+        let row = sqlx::query("SELECT * FROM instances WHERE account_id = ? AND instance_id = ?")
+            .bind(account_id)
+            .bind(instance_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("reading an instance"))?;
+        row.as_ref().map(InstanceRecord::from_row).transpose()
+    }
+
+    /// An instance by id alone, for background work that already knows it exists.
+    pub async fn instance_by_id(&self, instance_id: &str) -> Result<Option<InstanceRecord>> {
+        let row = sqlx::query("SELECT * FROM instances WHERE instance_id = ?")
+            .bind(instance_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("reading an instance"))?;
+        row.as_ref().map(InstanceRecord::from_row).transpose()
+    }
+
+    pub async fn instances(&self, account_id: &str) -> Result<Vec<InstanceRecord>> {
+        let rows = sqlx::query("SELECT * FROM instances WHERE account_id = ? ORDER BY created_at, instance_id")
+            .bind(account_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("listing instances"))?;
+        rows.iter().map(InstanceRecord::from_row).collect()
+    }
+
+    /// Every instance of every account (for adoption at start-up).
+    pub async fn all_instances(&self) -> Result<Vec<InstanceRecord>> {
+        let rows = sqlx::query("SELECT * FROM instances ORDER BY created_at, instance_id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("listing instances"))?;
+        rows.iter().map(InstanceRecord::from_row).collect()
+    }
+
+    /// Move an instance to `to` if its status is one of `from`. Returns the updated record, or
+    /// `None` when the status did not match (someone else changed it first).
+    pub async fn transition_instance(
+        &self,
+        instance_id: &str,
+        from: &[&str],
+        to: &str,
+    ) -> Result<Option<InstanceRecord>> {
+        let placeholders = vec!["?"; from.len()].join(", ");
+        let sql = format!(
+            "UPDATE instances SET status = ?, generation = generation + 1,
+                ever_started = CASE WHEN ? = 'Running' THEN 1 ELSE ever_started END,
+                started_at = CASE WHEN ? = 'Running' THEN ? ELSE started_at END
+             WHERE instance_id = ? AND status IN ({placeholders})"
+        );
+        let mut query = sqlx::query(&sql).bind(to).bind(to).bind(to).bind(now_rfc3339()).bind(instance_id);
+        for status in from {
+            query = query.bind(*status);
+        }
+        let done = query.execute(&self.pool).await.map_err(db("changing an instance's status"))?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        self.instance_by_id(instance_id).await
+    }
+
+    pub async fn set_operation_locks(&self, instance_id: &str, locks: &[OperationLock]) -> Result<()> {
+        sqlx::query("UPDATE instances SET operation_locks = ?, generation = generation + 1 WHERE instance_id = ?")
+            .bind(to_json(&locks))
+            .bind(instance_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db("setting operation locks"))?;
+        Ok(())
+    }
+
+    /// Delete an instance and the disks that go with it; returns the deleted disks.
+    pub async fn delete_instance(&self, instance_id: &str) -> Result<Vec<DiskRecord>> {
+        let mut tx = self.pool.begin().await.map_err(db("begin"))?;
+        let rows = sqlx::query("SELECT * FROM disks WHERE instance_id = ? AND delete_with_instance = 1")
+            .bind(instance_id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db("listing disks to delete"))?;
+        let disks: Vec<DiskRecord> = rows.iter().map(DiskRecord::from_row).collect();
+        sqlx::query("DELETE FROM disks WHERE instance_id = ? AND delete_with_instance = 1")
+            .bind(instance_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("deleting disks"))?;
+        sqlx::query(
+            "UPDATE disks SET instance_id = NULL, status = 'Available', attached_at = '' WHERE instance_id = ?",
+        )
+        .bind(instance_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("detaching kept disks"))?;
+        sqlx::query("DELETE FROM instances WHERE instance_id = ?")
+            .bind(instance_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("deleting an instance"))?;
+        tx.commit().await.map_err(db("commit"))?;
+        Ok(disks)
+    }
+
+    /// Disks attached to an instance, in device order.
+    pub async fn instance_disks(&self, instance_id: &str) -> Result<Vec<DiskRecord>> {
+        let rows = sqlx::query("SELECT * FROM disks WHERE instance_id = ? ORDER BY device_index")
+            .bind(instance_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("listing an instance's disks"))?;
+        Ok(rows.iter().map(DiskRecord::from_row).collect())
+    }
+
+    pub async fn disks(&self, account_id: &str) -> Result<Vec<DiskRecord>> {
+        let rows = sqlx::query("SELECT * FROM disks WHERE account_id = ? ORDER BY created_at, disk_id")
+            .bind(account_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("listing disks"))?;
+        Ok(rows.iter().map(DiskRecord::from_row).collect())
+    }
+}
+
+async fn insert_disk(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, disk: &DiskRecord) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO disks (disk_id, account_id, instance_id, disk_type, device_index, name, description, category,
+            size_gib, path, status, image_id, delete_with_instance, zone_id, created_at, attached_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&disk.disk_id)
+    .bind(&disk.account_id)
+    .bind(&disk.instance_id)
+    .bind(&disk.disk_type)
+    .bind(disk.device_index)
+    .bind(&disk.name)
+    .bind(&disk.description)
+    .bind(&disk.category)
+    .bind(disk.size_gib)
+    .bind(&disk.path)
+    .bind(&disk.status)
+    .bind(&disk.image_id)
+    .bind(disk.delete_with_instance)
+    .bind(&disk.zone_id)
+    .bind(&disk.created_at)
+    .bind(&disk.attached_at)
+    .execute(&mut **tx)
+    .await
+    .map_err(db("inserting a disk"))?;
+    Ok(())
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "[]".into())
+}

@@ -1,0 +1,113 @@
+//! ECS 2014-05-26: parsing each action's parameters into a typed [`EcsRequest`] (pure, unit
+//! tested without a server) and executing it against the [`Cloud`].
+//!
+//! Adding an action: see docs/adding-an-action.md.
+
+mod parse;
+mod render;
+
+pub use parse::parse;
+
+use ecslab_core::requests::{CreateInstances, ImageFilter, ImportImage, InstanceFilter, Paging};
+use ecslab_core::{Cloud, Result};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+pub const VERSION: &str = "2014-05-26";
+
+/// One parsed ECS request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EcsRequest {
+    RunInstances(CreateInstances),
+    CreateInstance(CreateInstances),
+    StartInstance { instance_id: String, dry_run: bool },
+    StopInstance { instance_id: String, force: bool, dry_run: bool },
+    RebootInstance { instance_id: String, force: bool, dry_run: bool },
+    DeleteInstance { instance_id: String, force: bool, dry_run: bool },
+    DescribeInstances { filter: InstanceFilter, paging: Paging, dry_run: bool },
+    DescribeInstanceStatus { instance_ids: Vec<String>, paging: Paging },
+    DescribeInstanceTypes { type_ids: Vec<String>, family: Option<String> },
+    GetInstanceScreenshot { instance_id: String, wake_up: bool },
+    GetInstanceConsoleOutput { instance_id: String, remove_symbols: bool },
+    ImportImage(ImportImage),
+    DescribeImages { filter: ImageFilter, paging: Paging },
+    DeleteImage { image_id: String },
+    DescribeRegions,
+    DescribeZones,
+}
+
+impl EcsRequest {
+    /// Whether a ClientToken on this action makes it idempotent.
+    pub fn honours_client_token(&self) -> bool {
+        matches!(self, EcsRequest::RunInstances(_) | EcsRequest::CreateInstance(_) | EcsRequest::ImportImage(_))
+    }
+}
+
+/// Run a parsed request for an account; returns the response body without RequestId.
+pub async fn execute(cloud: &Arc<Cloud>, account: &str, request: EcsRequest) -> Result<Value> {
+    use EcsRequest::*;
+    Ok(match request {
+        RunInstances(req) => {
+            let ids = cloud.create_instances(account, req).await?;
+            json!({ "InstanceIdSets": { "InstanceIdSet": ids }, "TradePrice": 0.0, "OrderId": "" })
+        }
+        CreateInstance(req) => {
+            let ids = cloud.create_instances(account, req).await?;
+            json!({ "InstanceId": ids[0], "TradePrice": 0.0, "OrderId": "" })
+        }
+        StartInstance { instance_id, dry_run } => {
+            cloud.start_instance(account, &instance_id, dry_run).await?;
+            json!({})
+        }
+        StopInstance { instance_id, force, dry_run } => {
+            cloud.stop_instance(account, &instance_id, force, dry_run).await?;
+            json!({})
+        }
+        RebootInstance { instance_id, force, dry_run } => {
+            cloud.reboot_instance(account, &instance_id, force, dry_run).await?;
+            json!({})
+        }
+        DeleteInstance { instance_id, force, dry_run } => {
+            cloud.delete_instance(account, &instance_id, force, dry_run).await?;
+            json!({})
+        }
+        DescribeInstances { filter, paging, dry_run } => {
+            if dry_run {
+                return Err(ecslab_core::Error::DryRunOperation);
+            }
+            let page = cloud.describe_instances(account, &filter, &paging).await?;
+            render::instances(cloud, page)
+        }
+        DescribeInstanceStatus { instance_ids, paging } => {
+            let filter = InstanceFilter {
+                instance_ids: (!instance_ids.is_empty()).then_some(instance_ids),
+                ..InstanceFilter::default()
+            };
+            let page = cloud.describe_instances(account, &filter, &paging).await?;
+            render::instance_statuses(page)
+        }
+        DescribeInstanceTypes { type_ids, family } => render::instance_types(&type_ids, family.as_deref()),
+        GetInstanceScreenshot { instance_id, wake_up } => {
+            let screenshot = cloud.screenshot(account, &instance_id, wake_up).await?;
+            json!({ "InstanceId": instance_id, "Screenshot": screenshot })
+        }
+        GetInstanceConsoleOutput { instance_id, remove_symbols } => {
+            let console = cloud.console_output(account, &instance_id).await?;
+            render::console_output(&instance_id, console, remove_symbols)
+        }
+        ImportImage(req) => {
+            let image_id = cloud.import_image(account, req).await?;
+            json!({ "ImageId": image_id, "RegionId": cloud.region_id(), "TaskId": format!("t-{}", &image_id[2..]) })
+        }
+        DescribeImages { filter, paging } => {
+            let page = cloud.describe_images(account, &filter, &paging).await?;
+            render::images(cloud, page)
+        }
+        DeleteImage { image_id } => {
+            cloud.delete_image(account, &image_id).await?;
+            json!({})
+        }
+        DescribeRegions => render::regions(cloud),
+        DescribeZones => render::zones(cloud),
+    })
+}

@@ -1,0 +1,312 @@
+//! Parameters → [`EcsRequest`], one function per action. Pure: no state, no I/O.
+
+use super::EcsRequest;
+use crate::params::{check_description, check_name, Params};
+use ecslab_core::requests::{
+    CreateInstances, DataDiskRequest, ImageFilter, ImportImage, InstanceFilter, TagFilter,
+};
+use ecslab_core::{Error, InstanceStatus, Result};
+
+/// Parse one ECS action. `None` when the action is not one ecslab implements.
+pub fn parse(action: &str, p: &Params) -> Option<Result<EcsRequest>> {
+    let parsed = match action {
+        "RunInstances" => create_instances(p, true).map(EcsRequest::RunInstances),
+        "CreateInstance" => create_instances(p, false).map(EcsRequest::CreateInstance),
+        "StartInstance" => {
+            with(|| Ok(EcsRequest::StartInstance { instance_id: p.str("InstanceId")?, dry_run: dry_run(p)? }))
+        }
+        "StopInstance" => with(|| {
+            Ok(EcsRequest::StopInstance {
+                instance_id: p.str("InstanceId")?,
+                force: p.bool_or("ForceStop", false)?,
+                dry_run: dry_run(p)?,
+            })
+        }),
+        "RebootInstance" => with(|| {
+            Ok(EcsRequest::RebootInstance {
+                instance_id: p.str("InstanceId")?,
+                force: p.bool_or("ForceStop", false)?,
+                dry_run: dry_run(p)?,
+            })
+        }),
+        "DeleteInstance" => with(|| {
+            Ok(EcsRequest::DeleteInstance {
+                instance_id: p.str("InstanceId")?,
+                force: p.bool_or("Force", false)?,
+                dry_run: dry_run(p)?,
+            })
+        }),
+        "DescribeInstances" => with(|| {
+            Ok(EcsRequest::DescribeInstances { filter: instance_filter(p)?, paging: p.paging(100)?, dry_run: dry_run(p)? })
+        }),
+        "DescribeInstanceStatus" => with(|| {
+            Ok(EcsRequest::DescribeInstanceStatus {
+                instance_ids: p.repeat_list("InstanceId", 100)?,
+                paging: p.paging(50)?,
+            })
+        }),
+        "DescribeInstanceTypes" => with(|| {
+            Ok(EcsRequest::DescribeInstanceTypes {
+                type_ids: p.repeat_list("InstanceTypes", 100)?,
+                family: p.opt_str("InstanceTypeFamily"),
+            })
+        }),
+        "GetInstanceScreenshot" => with(|| {
+            Ok(EcsRequest::GetInstanceScreenshot {
+                instance_id: p.str("InstanceId")?,
+                wake_up: p.bool_or("WakeUp", false)?,
+            })
+        }),
+        "GetInstanceConsoleOutput" => with(|| {
+            Ok(EcsRequest::GetInstanceConsoleOutput {
+                instance_id: p.str("InstanceId")?,
+                remove_symbols: p.bool_or("RemoveSymbols", false)?,
+            })
+        }),
+        "ImportImage" => import_image(p).map(EcsRequest::ImportImage),
+        "DescribeImages" => {
+            with(|| Ok(EcsRequest::DescribeImages { filter: image_filter(p)?, paging: p.paging(100)? }))
+        }
+        "DeleteImage" => with(|| Ok(EcsRequest::DeleteImage { image_id: p.str("ImageId")? })),
+        "DescribeRegions" => Ok(EcsRequest::DescribeRegions),
+        "DescribeZones" => Ok(EcsRequest::DescribeZones),
+        _ => return None,
+    };
+    Some(parsed)
+}
+
+fn with(build: impl FnOnce() -> Result<EcsRequest>) -> Result<EcsRequest> {
+    build()
+}
+
+fn dry_run(p: &Params) -> Result<bool> {
+    p.bool_or("DryRun", false)
+}
+
+fn create_instances(p: &Params, start: bool) -> Result<CreateInstances> {
+    let instance_name = p.opt_str("InstanceName");
+    if let Some(name) = &instance_name {
+        check_name(name, "InvalidInstanceName.Malformed", "InstanceName")?;
+    }
+    let description = p.opt_str("Description").unwrap_or_default();
+    check_description(&description)?;
+    let host_name = p.opt_str("HostName").unwrap_or_default();
+    if !host_name.is_empty() && !(2..=64).contains(&host_name.len()) {
+        return Err(Error::rejected("InvalidHostName.Malformed", "The specified HostName is wrongly formed."));
+    }
+    let amount = if start {
+        match p.opt_int("Amount", i64::MIN, i64::MAX)? {
+            None => 1,
+            Some(n @ 1..=100) => n as u32,
+            Some(_) => return Err(Error::rejected("InvalidParam.Amount", "The specified Amount must be between 1 and 100.")),
+        }
+    } else {
+        1
+    };
+    let system_disk_size_gib = p.get("SystemDisk.Size").filter(|v| !v.is_empty()).map(parse_disk_size).transpose()?;
+    if let Some(size) = system_disk_size_gib {
+        if !(1..=500).contains(&size) {
+            return Err(Error::rejected(
+                "InvalidSystemDiskSize.ValueNotSupported",
+                "The specified SystemDisk.Size must be between 1 and 500 GiB.",
+            ));
+        }
+    }
+    let mut data_disks = Vec::new();
+    for (i, fields) in p.struct_list("DataDisk", 16)?.into_iter().enumerate() {
+        let n = i + 1;
+        let size = fields
+            .get("Size")
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| Error::missing(&format!("DataDisk.{n}.Size")))
+            .and_then(|v| parse_disk_size(v))?;
+        if !(1..=32768).contains(&size) {
+            return Err(Error::rejected(
+                "InvalidDataDiskSize.ValueNotSupported",
+                format!("The specified DataDisk.{n}.Size must be between 1 and 32768 GiB."),
+            ));
+        }
+        let delete_with_instance = match fields.get("DeleteWithInstance").map(String::as_str) {
+            None | Some("") => true,
+            Some(v) if v.eq_ignore_ascii_case("true") => true,
+            Some(v) if v.eq_ignore_ascii_case("false") => false,
+            Some(_) => return Err(Error::invalid(&format!("DataDisk.{n}.DeleteWithInstance"), "Expected true or false.")),
+        };
+        let name = fields.get("DiskName").cloned().unwrap_or_default();
+        if !name.is_empty() {
+            check_name(&name, "InvalidDiskName.Malformed", "DiskName")?;
+        }
+        data_disks.push(DataDiskRequest {
+            size_gib: size,
+            delete_with_instance,
+            name,
+            description: fields.get("Description").cloned().unwrap_or_default(),
+            category: fields.get("Category").cloned().filter(|c| !c.is_empty()).unwrap_or_else(|| "cloud_essd".into()),
+        });
+    }
+    Ok(CreateInstances {
+        image_id: p.str("ImageId")?,
+        instance_type: p.str("InstanceType")?,
+        instance_name,
+        description,
+        host_name,
+        amount,
+        unique_suffix: p.bool_or("UniqueSuffix", false)?,
+        system_disk_size_gib,
+        system_disk_category: p.opt_str("SystemDisk.Category").unwrap_or_else(|| "cloud_essd".into()),
+        data_disks,
+        tags: p.tags()?,
+        zone_id: p.opt_str("ZoneId"),
+        dry_run: p.bool_or("DryRun", false)?,
+        start,
+    })
+}
+
+fn parse_disk_size(v: &str) -> Result<i64> {
+    v.trim().parse::<i64>().map_err(|_| Error::invalid("Size", format!("Expected a size in GiB, got {v:?}.")))
+}
+
+fn instance_filter(p: &Params) -> Result<InstanceFilter> {
+    let status = match p.opt_str("Status") {
+        None => None,
+        Some(s) => Some(
+            s.parse::<InstanceStatus>()
+                .map_err(|_| Error::rejected("InvalidStatus.NotFound", "The specified Status is not found"))?,
+        ),
+    };
+    let mut tags = Vec::new();
+    for fields in p.struct_list("Tag", 20)? {
+        let key = fields.get("Key").cloned().filter(|k| !k.is_empty());
+        match key {
+            Some(key) => tags.push(TagFilter { key, value: fields.get("Value").cloned() }),
+            None => {
+                return Err(Error::rejected("InvalidTag.Mismatch", "The specified Tag.n.Key and Tag.n.Value are not match."))
+            }
+        }
+    }
+    Ok(InstanceFilter {
+        instance_ids: p.json_list("InstanceIds", 100)?,
+        status,
+        name_pattern: p.opt_str("InstanceName"),
+        tags,
+        image_id: p.opt_str("ImageId"),
+        instance_type: p.opt_str("InstanceType"),
+        zone_id: p.opt_str("ZoneId"),
+    })
+}
+
+fn import_image(p: &Params) -> Result<ImportImage> {
+    let mappings = p.struct_list("DiskDeviceMapping", 17)?;
+    let first = mappings.first().ok_or_else(|| Error::missing("DiskDeviceMapping.1.OSSObject"))?;
+    if mappings.len() > 1 {
+        return Err(Error::invalid("DiskDeviceMapping", "ecslab imports images with one disk (the system disk)."));
+    }
+    let field = |name: &str| first.get(name).filter(|v| !v.is_empty()).cloned();
+    let format = field("Format").unwrap_or_else(|| "qcow2".into()).to_ascii_lowercase();
+    if !matches!(format.as_str(), "qcow2" | "raw" | "vhd") {
+        return Err(Error::rejected(
+            "InvalidParameter.Format",
+            format!("The specified Format {format:?} is not supported: use qcow2, RAW or VHD."),
+        ));
+    }
+    let name = p.opt_str("ImageName");
+    if let Some(name) = &name {
+        check_name(name, "InvalidImageName.Malformed", "ImageName")?;
+    }
+    let description = p.opt_str("Description").unwrap_or_default();
+    check_description(&description)?;
+    Ok(ImportImage {
+        name,
+        description,
+        platform: p.opt_str("Platform").unwrap_or_else(|| "Others Linux".into()),
+        architecture: p.opt_str("Architecture").unwrap_or_else(|| "x86_64".into()),
+        os_type: p.opt_str("OSType").unwrap_or_else(|| "linux".into()),
+        bucket: field("OSSBucket").ok_or_else(|| Error::missing("DiskDeviceMapping.1.OSSBucket"))?,
+        object: field("OSSObject").ok_or_else(|| Error::missing("DiskDeviceMapping.1.OSSObject"))?,
+        format,
+    })
+}
+
+fn image_filter(p: &Params) -> Result<ImageFilter> {
+    let statuses: Vec<String> = p
+        .opt_str("Status")
+        .map(|s| s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect())
+        .unwrap_or_default();
+    const KNOWN: &[&str] = &["Creating", "Waiting", "Available", "UnAvailable", "CreateFailed", "Deprecated"];
+    if let Some(bad) = statuses.iter().find(|s| !KNOWN.contains(&s.as_str())) {
+        return Err(Error::invalid("Status", format!("Unknown image status {bad:?}.")));
+    }
+    let owner_alias = p.opt_str("ImageOwnerAlias");
+    if let Some(alias) = &owner_alias {
+        if !matches!(alias.as_str(), "system" | "self" | "others" | "marketplace") {
+            return Err(Error::rejected(
+                "InvalidImageOwnerAlias.ValueNotSupported",
+                "The specified ImageOwnerAlias is not supported.",
+            ));
+        }
+    }
+    Ok(ImageFilter {
+        image_ids: p.opt_str("ImageId").map(|s| s.split(',').map(|x| x.trim().to_string()).collect()),
+        name: p.opt_str("ImageName"),
+        statuses,
+        owner_alias,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        Params::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    #[test]
+    fn unknown_actions_are_none() {
+        assert!(parse("LaunchMissiles", &Params::default()).is_none());
+    }
+
+    #[test]
+    fn run_instances_with_everything() {
+        let p = params(&[
+            ("ImageId", "m-1"),
+            ("InstanceType", "ecs.lab.tiny"),
+            ("InstanceName", "web-1"),
+            ("Amount", "2"),
+            ("SystemDisk.Size", "20"),
+            ("DataDisk.1.Size", "1"),
+            ("DataDisk.1.DeleteWithInstance", "False"),
+            ("Tag.1.Key", "env"),
+            ("Tag.1.Value", "ci"),
+            ("DryRun", "False"),
+        ]);
+        let Some(Ok(EcsRequest::RunInstances(req))) = parse("RunInstances", &p) else { panic!("not parsed") };
+        assert_eq!(req.amount, 2);
+        assert_eq!(req.system_disk_size_gib, Some(20));
+        assert_eq!(req.data_disks.len(), 1);
+        assert!(!req.data_disks[0].delete_with_instance);
+        assert_eq!(req.tags.len(), 1);
+        assert!(req.start);
+    }
+
+    #[test]
+    fn bad_input_gets_the_documented_codes() {
+        let cases: &[(&str, &[(&str, &str)], &str)] = &[
+            ("RunInstances", &[("InstanceType", "ecs.lab.tiny")], "MissingParameter"),
+            ("RunInstances", &[("ImageId", "m"), ("InstanceType", "t"), ("Amount", "101")], "InvalidParam.Amount"),
+            ("RunInstances", &[("ImageId", "m"), ("InstanceType", "t"), ("InstanceName", "9x")], "InvalidInstanceName.Malformed"),
+            ("RunInstances", &[("ImageId", "m"), ("InstanceType", "t"), ("DataDisk.1.Size", "x")], "InvalidParameter"),
+            ("StartInstance", &[], "MissingParameter"),
+            ("StopInstance", &[("InstanceId", "i-1"), ("ForceStop", "maybe")], "InvalidParameter"),
+            ("DescribeInstances", &[("Status", "Flying")], "InvalidStatus.NotFound"),
+            ("DescribeInstances", &[("InstanceIds", "i-1,i-2")], "InvalidParameter"),
+            ("DescribeInstances", &[("PageSize", "101")], "InvalidParameter"),
+            ("ImportImage", &[("DiskDeviceMapping.1.OSSBucket", "b")], "MissingParameter"),
+            ("ImportImage", &[("DiskDeviceMapping.1.OSSBucket", "b"), ("DiskDeviceMapping.1.OSSObject", "o"), ("DiskDeviceMapping.1.Format", "vmdk")], "InvalidParameter.Format"),
+        ];
+        for (action, pairs, code) in cases {
+            let err = parse(action, &params(pairs)).unwrap().unwrap_err();
+            assert_eq!(err.code(), *code, "{action} {pairs:?}");
+        }
+    }
+}

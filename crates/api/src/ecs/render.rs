@@ -1,0 +1,239 @@
+//! Domain values → ECS response JSON, with ECS's list wrapping (`"Instances":{"Instance":[…]}`)
+//! and the scalar types the SDK models declare (FACTS.md §2.2).
+
+use base64::Engine;
+use ecslab_core::catalog::{self, InstanceType};
+use ecslab_core::listing::Page;
+use ecslab_core::store::{ImageRecord, Tag};
+use ecslab_core::{Cloud, ConsoleOutput, InstanceView};
+use serde_json::{json, Value};
+
+fn tags(tags: &[Tag]) -> Value {
+    json!({ "Tag": tags.iter().map(|t| json!({ "TagKey": t.key, "TagValue": t.value })).collect::<Vec<_>>() })
+}
+
+/// ECS shows minutes in instance times: `yyyy-MM-ddTHH:mmZ`.
+fn minutes(rfc3339: &str) -> String {
+    match rfc3339.len() {
+        20 => format!("{}Z", &rfc3339[..16]),
+        _ => rfc3339.to_string(),
+    }
+}
+
+fn paging_fields(page_number: u32, page_size: u32, total: usize, next_token: &str) -> Value {
+    json!({ "TotalCount": total, "PageNumber": page_number, "PageSize": page_size, "NextToken": next_token })
+}
+
+fn merge(mut base: Value, extra: Value) -> Value {
+    if let (Some(base), Value::Object(extra)) = (base.as_object_mut(), extra) {
+        base.extend(extra);
+    }
+    base
+}
+
+pub fn instances(cloud: &Cloud, page: Page<InstanceView>) -> Value {
+    let region = cloud.region_id();
+    let list: Vec<Value> = page
+        .items
+        .iter()
+        .map(|v| {
+            let r = &v.record;
+            let t = v.instance_type;
+            json!({
+                "InstanceId": r.instance_id,
+                "InstanceName": r.name,
+                "Description": r.description,
+                "HostName": r.host_name,
+                "Status": r.status,
+                "RegionId": region,
+                "ZoneId": r.zone_id,
+                "InstanceType": t.id,
+                "InstanceTypeFamily": t.family,
+                "Cpu": t.vcpus,
+                "Memory": t.memory_mib,
+                "GPUAmount": 0,
+                "ImageId": r.image_id,
+                "OSType": "linux",
+                "OSName": "",
+                "CreationTime": minutes(&r.created_at),
+                "StartTime": minutes(&r.started_at),
+                "ExpiredTime": "2099-12-31T15:59Z",
+                "InstanceChargeType": "PostPaid",
+                "InternetChargeType": "PayByTraffic",
+                "InternetMaxBandwidthIn": 0,
+                "InternetMaxBandwidthOut": 0,
+                "InstanceNetworkType": "vpc",
+                "IoOptimized": true,
+                "StoppedMode": if r.status == "Stopped" { "KeepCharging" } else { "Not-applicable" },
+                "DeletionProtection": false,
+                "DeviceAvailable": true,
+                "SerialNumber": r.instance_id,
+                "OperationLocks": { "LockReason": r.operation_locks.iter()
+                    .map(|l| json!({ "LockReason": l.reason, "LockMsg": l.message })).collect::<Vec<_>>() },
+                "SecurityGroupIds": { "SecurityGroupId": [] },
+                "PublicIpAddress": { "IpAddress": [] },
+                "InnerIpAddress": { "IpAddress": [] },
+                "EipAddress": { "AllocationId": "", "IpAddress": "", "InternetChargeType": "" },
+                "VpcAttributes": { "VpcId": "", "VSwitchId": "", "NatIpAddress": "", "PrivateIpAddress": { "IpAddress": [] } },
+                "NetworkInterfaces": { "NetworkInterface": [] },
+                "Tags": tags(&r.tags),
+                "CpuOptions": { "CoreCount": t.vcpus, "ThreadsPerCore": 1, "Numa": "" },
+                "DiskCount": v.disks.len(),
+            })
+        })
+        .collect();
+    merge(
+        paging_fields(page.page_number, page.page_size, page.total_count, &page.next_token),
+        json!({ "Instances": { "Instance": list } }),
+    )
+}
+
+pub fn instance_statuses(page: Page<InstanceView>) -> Value {
+    let list: Vec<Value> = page
+        .items
+        .iter()
+        .map(|v| json!({ "InstanceId": v.record.instance_id, "Status": v.record.status }))
+        .collect();
+    json!({
+        "TotalCount": page.total_count,
+        "PageNumber": page.page_number,
+        "PageSize": page.page_size,
+        "InstanceStatuses": { "InstanceStatus": list },
+    })
+}
+
+pub fn instance_types(type_ids: &[String], family: Option<&str>) -> Value {
+    let list: Vec<Value> = catalog::CATALOGUE
+        .iter()
+        .filter(|t| type_ids.is_empty() || type_ids.iter().any(|id| id == t.id))
+        .filter(|t| family.is_none_or(|f| f == t.family))
+        .map(|t: &InstanceType| {
+            json!({
+                "InstanceTypeId": t.id,
+                "InstanceTypeFamily": t.family,
+                "CpuCoreCount": t.vcpus,
+                "MemorySize": t.memory_mib as f64 / 1024.0,
+                "GPUAmount": 0,
+                "GPUSpec": "",
+                "LocalStorageCategory": "",
+                "EniQuantity": 1,
+                "InstanceCategory": if t.display { "General-purpose" } else { "Headless" },
+            })
+        })
+        .collect();
+    json!({ "InstanceTypes": { "InstanceType": list }, "NextToken": "" })
+}
+
+pub fn console_output(instance_id: &str, console: ConsoleOutput, remove_symbols: bool) -> Value {
+    let bytes = if remove_symbols { strip_terminal_symbols(&console.output) } else { console.output };
+    json!({
+        "InstanceId": instance_id,
+        "ConsoleOutput": base64::engine::general_purpose::STANDARD.encode(bytes),
+        "LastUpdateTime": console.last_update_time,
+    })
+}
+
+/// Drop ANSI escape sequences and control characters other than newline and tab
+/// (GetInstanceConsoleOutput's `RemoveSymbols`).
+fn strip_terminal_symbols(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        let b = input[i];
+        if b == 0x1b {
+            i += 1;
+            if input.get(i) == Some(&b'[') {
+                i += 1;
+                while i < input.len() && !(0x40..=0x7e).contains(&input[i]) {
+                    i += 1;
+                }
+            }
+            i += 1;
+            continue;
+        }
+        if b >= 0x20 || b == b'\n' || b == b'\t' {
+            out.push(b);
+        }
+        i += 1;
+    }
+    out
+}
+
+pub fn images(cloud: &Cloud, page: Page<ImageRecord>) -> Value {
+    let list: Vec<Value> = page
+        .items
+        .iter()
+        .map(|i| {
+            json!({
+                "ImageId": i.image_id,
+                "ImageName": i.name,
+                "ImageFamily": "",
+                "ImageVersion": "",
+                "Description": i.description,
+                "Status": i.status,
+                "Progress": format!("{}%", i.progress),
+                "Size": i.size_gib,
+                "CreationTime": i.created_at,
+                "Architecture": i.architecture,
+                "OSType": i.os_type,
+                "OSName": i.platform,
+                "OSNameEn": i.platform,
+                "Platform": i.platform,
+                "ImageOwnerAlias": "self",
+                "IsCopied": false,
+                "IsSelfShared": "",
+                "IsSubscribed": false,
+                "IsSupportCloudinit": false,
+                "IsSupportIoOptimized": true,
+                "Usage": "instance",
+                "Tags": { "Tag": [] },
+                "DiskDeviceMappings": { "DiskDeviceMapping": [{
+                    "Device": "/dev/xvda",
+                    "Size": i.size_gib.to_string(),
+                    "SnapshotId": "",
+                    "Type": "system",
+                    "Format": i.format,
+                    "ImportOSSBucket": i.import_bucket,
+                    "ImportOSSObject": i.import_object,
+                    "Progress": format!("{}%", i.progress),
+                    "RemainTime": 0,
+                }]},
+            })
+        })
+        .collect();
+    json!({
+        "RegionId": cloud.region_id(),
+        "TotalCount": page.total_count,
+        "PageNumber": page.page_number,
+        "PageSize": page.page_size,
+        "Images": { "Image": list },
+    })
+}
+
+pub fn regions(cloud: &Cloud) -> Value {
+    json!({ "Regions": { "Region": [{
+        "RegionId": cloud.region_id(),
+        "LocalName": cloud.region_id(),
+        "RegionEndpoint": "",
+        "Status": "available",
+    }]}})
+}
+
+pub fn zones(cloud: &Cloud) -> Value {
+    json!({ "Zones": { "Zone": [{ "ZoneId": cloud.config().zone_id, "LocalName": cloud.config().zone_id }] } })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn strips_escapes_and_controls() {
+        let out = super::strip_terminal_symbols(b"\x1b[1;33mVMTEST\x1b[0m ok\r\nvmtest# \x1b[6n");
+        assert_eq!(out, b"VMTEST ok\nvmtest# ");
+    }
+
+    #[test]
+    fn instance_times_have_minutes() {
+        assert_eq!(super::minutes("2026-11-23T01:02:03Z"), "2026-11-23T01:02Z");
+        assert_eq!(super::minutes(""), "");
+    }
+}

@@ -1,0 +1,207 @@
+//! Alibaba's reply envelope, for successes and errors, in JSON (default) or XML (`Format=XML`).
+//!
+//! Every error that can reach a client passes through [`ApiError::parts`] exactly once: it picks
+//! the code, the HTTP status and the public message. The status policy follows ECS's published
+//! tables: 400 bad input, 403 an operation the resource's state forbids, 404 not found,
+//! 405 GetInstanceScreenshot's state errors, 409 conflict, 429 throttling on screenshots,
+//! 500 internal. Per-action exceptions are listed in [`status_for`]; docs/API.md has the table.
+
+use crate::auth::AuthError;
+use crate::xml;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use ecslab_core::Error;
+use serde_json::{Map, Value};
+
+/// Everything that can go wrong with a request, from the wire to the domain.
+#[derive(Debug)]
+pub enum ApiError {
+    Domain(Error),
+    Auth(AuthError),
+    AccessKeyNotFound,
+    AccessKeyDisabled,
+    TimestampExpired,
+    NonceUsed,
+    MissingAction,
+    UnknownAction { action: String },
+    UnknownVersion { version: String },
+    UnknownRoute { method: String, path: String },
+    BodyTooLarge,
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> ApiError {
+        ApiError::Domain(e)
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> ApiError {
+        ApiError::Auth(e)
+    }
+}
+
+impl ApiError {
+    /// (status, code, message) for this error on `action`.
+    pub fn parts(&self, action: Option<&str>) -> (StatusCode, String, String) {
+        let (code, message): (String, String) = match self {
+            ApiError::Domain(e) => (e.code().to_string(), e.to_string()),
+            ApiError::Auth(e) => auth_parts(e),
+            ApiError::AccessKeyNotFound => ("InvalidAccessKeyId.NotFound".into(), "Specified access key is not found.".into()),
+            ApiError::AccessKeyDisabled => ("InvalidAccessKeyId.Inactive".into(), "Specified access key is disabled.".into()),
+            ApiError::TimestampExpired => (
+                "InvalidTimeStamp.Expired".into(),
+                "Specified time stamp or date value is expired (more than 15 minutes from the server's clock).".into(),
+            ),
+            ApiError::NonceUsed => ("SignatureNonceUsed".into(), "Specified signature nonce was used already.".into()),
+            ApiError::MissingAction => (
+                "MissingParameter".into(),
+                "The input parameter \"Action\" that is mandatory for processing this request is not supplied.".into(),
+            ),
+            ApiError::UnknownAction { action } => (
+                "InvalidAction.NotFound".into(),
+                format!("Specified api is not found, please check your url and method. ecslab does not implement the action {action:?}."),
+            ),
+            ApiError::UnknownVersion { version } => (
+                "InvalidVersion".into(),
+                format!("Specified parameter Version is not valid. ecslab does not serve API version {version:?}."),
+            ),
+            ApiError::UnknownRoute { method, path } => (
+                "InvalidApi.NotFound".into(),
+                format!("Specified api is not found, please check your url and method: {method} {path}."),
+            ),
+            ApiError::BodyTooLarge => ("InvalidParameter".into(), "The request body is too large.".into()),
+        };
+        (status_for(&code, action), code, message)
+    }
+}
+
+fn auth_parts(e: &AuthError) -> (String, String) {
+    match e {
+        AuthError::SignatureDoesNotMatch { string_to_sign } => (
+            "SignatureDoesNotMatch".into(),
+            format!("Specified signature is not matched with our calculation. server string to sign is:{string_to_sign}"),
+        ),
+        AuthError::InvalidSignatureMethod(detail) => {
+            ("InvalidSignatureMethod".into(), format!("Specified signature method is not valid. {detail}"))
+        }
+        AuthError::InvalidTimestampFormat(detail) => (
+            "InvalidTimeStamp.Format".into(),
+            format!("Specified time stamp or date value is not well formatted. {detail}"),
+        ),
+        other => ("IncompleteSignature".into(), format!("The request signature does not conform to Aliyun standards. {other}")),
+    }
+}
+
+/// The HTTP status of an error code, with ECS's per-action exceptions.
+pub fn status_for(code: &str, action: Option<&str>) -> StatusCode {
+    let s = |n: u16| StatusCode::from_u16(n).unwrap_or(StatusCode::BAD_REQUEST);
+    match (code, action) {
+        ("IncorrectInstanceStatus" | "NotSupported", Some("GetInstanceScreenshot")) => s(405),
+        ("Throttling", Some("GetInstanceScreenshot")) => s(429),
+        ("IncorrectInstanceStatus", Some("CreateSnapshot" | "AttachDisk" | "CreateImage")) => s(400),
+        ("IdempotentParameterMismatch", Some("CreateSnapshot")) => s(403),
+        ("InternalError", _) => s(500),
+        ("ServiceUnavailable", _) => s(503),
+        ("OperationConflict", _) => s(409),
+        ("InvalidAccessKeyId.NotFound", _) => s(404),
+        ("InvalidSystemDiskSize.LessThanImageSize" | "InvalidStatus.NotFound", _) => s(404),
+        (
+            "IncorrectInstanceStatus"
+            | "InstanceLockedForSecurity"
+            | "IdempotentProcessing"
+            | "InvalidParam.Amount"
+            | "IncorrectImageStatus"
+            | "InvalidImageId.IncorrectStatus"
+            | "ImageUsedByInstance"
+            | "NotSupported",
+            _,
+        ) => s(403),
+        (c, _) if c.ends_with(".NotFound") => s(404),
+        _ => s(400),
+    }
+}
+
+/// The reply format a request asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Xml,
+}
+
+impl Format {
+    /// `Format=XML` (any case) asks for XML; everything else, including no Format, is JSON.
+    pub fn from_param(value: Option<&str>) -> Format {
+        match value {
+            Some(v) if v.eq_ignore_ascii_case("xml") => Format::Xml,
+            _ => Format::Json,
+        }
+    }
+}
+
+/// A success reply: `body` with `RequestId` first.
+pub fn success(request_id: &str, action: &str, body: Value, format: Format) -> Response {
+    let mut map = Map::new();
+    map.insert("RequestId".into(), Value::String(request_id.into()));
+    if let Value::Object(fields) = body {
+        map.extend(fields);
+    }
+    render(StatusCode::OK, &format!("{action}Response"), Value::Object(map), format, request_id)
+}
+
+/// An error reply in Alibaba's envelope.
+pub fn error(request_id: &str, host_id: &str, action: Option<&str>, err: &ApiError, format: Format) -> Response {
+    let (status, code, message) = err.parts(action);
+    let mut map = Map::new();
+    map.insert("RequestId".into(), Value::String(request_id.into()));
+    map.insert("HostId".into(), Value::String(host_id.into()));
+    map.insert("Code".into(), Value::String(code.clone()));
+    map.insert("Message".into(), Value::String(message));
+    map.insert("Recommend".into(), Value::String(format!("https://api.aliyun.com/troubleshoot?q={code}")));
+    let mut response = render(status, "Error", Value::Object(map), format, request_id);
+    response.extensions_mut().insert(ErrorCode(code));
+    response
+}
+
+/// The error code of a reply, for the access log.
+#[derive(Debug, Clone)]
+pub struct ErrorCode(pub String);
+
+fn render(status: StatusCode, root: &str, body: Value, format: Format, request_id: &str) -> Response {
+    let (content_type, text) = match format {
+        Format::Json => ("application/json;charset=utf-8", body.to_string()),
+        Format::Xml => ("text/xml;charset=utf-8", xml::to_xml(root, &body)),
+    };
+    let mut response = (status, text).into_response();
+    let headers = response.headers_mut();
+    headers.insert("content-type", HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        headers.insert("x-acs-request-id", v);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_follow_the_ecs_tables() {
+        assert_eq!(status_for("IncorrectInstanceStatus", Some("GetInstanceScreenshot")), 405);
+        assert_eq!(status_for("IncorrectInstanceStatus", Some("StartInstance")), 403);
+        assert_eq!(status_for("NotSupported", Some("GetInstanceScreenshot")), 405);
+        assert_eq!(status_for("Throttling", Some("GetInstanceScreenshot")), 429);
+        assert_eq!(status_for("InvalidInstanceId.NotFound", Some("StartInstance")), 404);
+        assert_eq!(status_for("MissingParameter", None), 400);
+        assert_eq!(status_for("InternalError", None), 500);
+        assert_eq!(status_for("DryRunOperation", Some("RunInstances")), 400);
+        assert_eq!(status_for("InvalidRegionId.NotFound", None), 404);
+    }
+
+    #[test]
+    fn format_is_case_insensitive_and_defaults_to_json() {
+        assert_eq!(Format::from_param(Some("xml")), Format::Xml);
+        assert_eq!(Format::from_param(Some("json")), Format::Json);
+        assert_eq!(Format::from_param(None), Format::Json);
+    }
+}

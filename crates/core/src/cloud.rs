@@ -1,0 +1,114 @@
+//! The [`Cloud`] service object: shared state for every action, and start-up work (directories,
+//! adopting VMs a previous server started, resuming unfinished imports, the driver-event loop).
+
+use crate::config::CloudConfig;
+use crate::status::{on_process_gone, InstanceStatus};
+use crate::{Error, Result};
+use ecslab_store::Store;
+use ecslab_vmm::{Hypervisor, StopCause, VmEvent};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// The cloud: what every API action runs against.
+pub struct Cloud {
+    pub(crate) store: Store,
+    pub(crate) hypervisor: Arc<dyn Hypervisor>,
+    pub(crate) config: CloudConfig,
+    /// Last screenshot time per instance, for the optional minimum interval.
+    pub(crate) last_screenshot: Mutex<HashMap<String, Instant>>,
+}
+
+impl Cloud {
+    /// Build the cloud, create its directories, adopt running VMs, resume unfinished work, and
+    /// start the loop that follows driver events.
+    pub async fn start(store: Store, hypervisor: Arc<dyn Hypervisor>, config: CloudConfig) -> Result<Arc<Cloud>> {
+        for dir in [config.images_dir(), config.disks_dir(), config.vms_dir(), config.buckets_dir()] {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
+        }
+        let cloud = Arc::new(Cloud { store, hypervisor, config, last_screenshot: Mutex::new(HashMap::new()) });
+        cloud.clone().spawn_event_loop();
+        cloud.adopt_instances().await?;
+        cloud.resume_imports().await?;
+        Ok(cloud)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn config(&self) -> &CloudConfig {
+        &self.config
+    }
+
+    pub fn region_id(&self) -> &str {
+        &self.config.region_id
+    }
+
+    /// Check a request's RegionId against this server's region.
+    pub fn check_region(&self, region_id: Option<&str>) -> Result<()> {
+        match region_id {
+            Some(r) if r != self.config.region_id => Err(Error::InvalidRegionId { region_id: r.to_string() }),
+            _ => Ok(()),
+        }
+    }
+
+    fn spawn_event_loop(self: Arc<Self>) {
+        let mut events = self.hypervisor.events();
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(event) => self.on_vm_event(event).await,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "driver events lagged; re-reading instance states");
+                        if let Err(e) = self.reconcile_all().await {
+                            tracing::error!(error = %crate::error::format_chain(&e), "reconcile failed");
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+    }
+
+    async fn on_vm_event(&self, event: VmEvent) {
+        match event {
+            VmEvent::Stopped { vm_id, cause } => {
+                let Ok(Some(instance)) = self.store.instance_by_id(&vm_id).await else { return };
+                let Ok(status) = instance.status.parse::<InstanceStatus>() else { return };
+                let Some(next) = on_process_gone(status) else { return };
+                match cause {
+                    StopCause::Vanished => tracing::warn!(
+                        instance_id = %vm_id,
+                        "the VM process vanished without a shutdown (killed from outside or crashed); instance is now {next}"
+                    ),
+                    StopCause::GuestShutdown => {
+                        tracing::info!(instance_id = %vm_id, "the guest powered itself off; instance is now {next}")
+                    }
+                    StopCause::Killed => tracing::info!(instance_id = %vm_id, "VM killed; instance is now {next}"),
+                }
+                if let Err(e) = self.store.transition_instance(&vm_id, &[status.as_str()], next.as_str()).await {
+                    tracing::error!(instance_id = %vm_id, error = %e, "recording the stop failed");
+                }
+            }
+            VmEvent::Reset { vm_id } => tracing::info!(instance_id = %vm_id, "the guest reset itself"),
+        }
+    }
+
+    /// Make every Running instance agree with its VM process (after lost events).
+    async fn reconcile_all(&self) -> Result<()> {
+        for instance in self.store.all_instances().await? {
+            if instance.status == InstanceStatus::Running.as_str() {
+                let state = self.hypervisor.power_state(&instance.instance_id).await;
+                if matches!(state, Ok(ecslab_vmm::PowerState::Off)) {
+                    self.store
+                        .transition_instance(&instance.instance_id, &["Running"], "Stopped")
+                        .await?;
+                    tracing::warn!(instance_id = %instance.instance_id, "VM process is gone; instance is now Stopped");
+                }
+            }
+        }
+        Ok(())
+    }
+}

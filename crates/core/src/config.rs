@@ -1,0 +1,54 @@
+//! Settings of one ecslab cloud, fixed at `ecslab serve` time.
+
+use ecslab_vmm::Accel;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct CloudConfig {
+    /// Everything ecslab owns lives under here: the store, images, disks, VM run dirs, buckets.
+    pub data_dir: PathBuf,
+    /// The one region this server is (`local` by default).
+    pub region_id: String,
+    /// The one zone of that region.
+    pub zone_id: String,
+    pub accel: Accel,
+    /// How long a graceful stop waits for the guest before powering it off.
+    pub stop_grace: Duration,
+    /// Minimum interval between two GetInstanceScreenshot calls per instance (ECS uses 10 s);
+    /// `None` turns the limit off, the default for self-hosted use.
+    pub screenshot_min_interval: Option<Duration>,
+    /// JPEG quality of screenshots (1-100).
+    pub jpeg_quality: u8,
+    /// The `qemu-img` binary.
+    pub qemu_img: PathBuf,
+}
+
+impl CloudConfig {
+    pub fn new(data_dir: PathBuf, region_id: String, accel: Accel) -> CloudConfig {
+        let zone_id = format!("{region_id}-a");
+        CloudConfig {
+            data_dir,
+            region_id,
+            zone_id,
+            accel,
+            stop_grace: Duration::from_secs(30),
+            screenshot_min_interval: None,
+            jpeg_quality: 85,
+            qemu_img: PathBuf::from("qemu-img"),
+        }
+    }
+
+    pub fn images_dir(&self) -> PathBuf {
+        self.data_dir.join("images")
+    }
+    pub fn disks_dir(&self) -> PathBuf {
+        self.data_dir.join("disks")
+    }
+    pub fn vms_dir(&self) -> PathBuf {
+        self.data_dir.join("vms")
+    }
+    pub fn buckets_dir(&self) -> PathBuf {
+        self.data_dir.join("buckets")
+    }
+}

@@ -1,0 +1,233 @@
+//! Images: ImportImage from a local bucket object (qcow2, raw or VHD), DescribeImages and
+//! DeleteImage.
+//!
+//! An import answers at once with the new ImageId in status `Creating`; a background task
+//! converts the object into a private qcow2 under `DATA/images/` (writing to a temporary file
+//! and renaming it, so a crash never leaves a half-written image marked Available) and then
+//! marks it `Available`, or `CreateFailed` with the reason. Imports left unfinished by a crash
+//! are restarted when the server starts. Once Available an image is immutable: instances use it
+//! through copy-on-write overlays.
+
+use crate::buckets::object_path;
+use crate::cloud::Cloud;
+use crate::ids::new_id;
+use crate::listing::{paginate, Page};
+use crate::requests::{ImageFilter, ImportImage, Paging};
+use crate::{Error, Resource, Result};
+use ecslab_store::{now_rfc3339, ImageRecord};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use tokio::io::AsyncReadExt;
+
+const GIB: i64 = 1024 * 1024 * 1024;
+
+impl Cloud {
+    pub async fn import_image(self: &Arc<Self>, account_id: &str, req: ImportImage) -> Result<String> {
+        let source = object_path(&self.config.buckets_dir(), &req.bucket, &req.object)?;
+        if !source.is_file() {
+            return Err(Error::rejected(
+                "InvalidOSSObject.NotFound",
+                format!("The object {:?} does not exist in bucket {:?}.", req.object, req.bucket),
+            ));
+        }
+        let image_id = new_id("m");
+        let name = req.name.clone().unwrap_or_else(|| image_id.clone());
+        if self.store.images(account_id).await?.iter().any(|i| i.name == name) {
+            return Err(Error::rejected("InvalidImageName.Duplicated", "The specified Image name has already bean used."));
+        }
+        let record = ImageRecord {
+            image_id: image_id.clone(),
+            account_id: account_id.to_string(),
+            name,
+            description: req.description,
+            status: "Creating".into(),
+            progress: 0,
+            size_gib: 0,
+            virtual_size_bytes: 0,
+            path: self.config.images_dir().join(format!("{image_id}.qcow2")).display().to_string(),
+            format: req.format,
+            platform: req.platform,
+            architecture: req.architecture,
+            os_type: req.os_type,
+            import_bucket: req.bucket,
+            import_object: req.object,
+            failure_reason: String::new(),
+            created_at: now_rfc3339(),
+        };
+        self.store.insert_image(&record).await?;
+        tracing::info!(image_id = %image_id, source = %source.display(), "image import started");
+        self.clone().spawn_import(record);
+        Ok(image_id)
+    }
+
+    fn spawn_import(self: Arc<Self>, image: ImageRecord) {
+        tokio::spawn(async move {
+            let id = image.image_id.clone();
+            match self.run_import(&image).await {
+                Ok(virtual_size) => {
+                    let size_gib = ((virtual_size + GIB - 1) / GIB).max(1);
+                    let _ = self.store.update_image_progress(&id, "Available", 100, size_gib, virtual_size, "").await;
+                    tracing::info!(image_id = %id, virtual_size, "image available");
+                }
+                Err(reason) => {
+                    tracing::error!(image_id = %id, %reason, "image import failed");
+                    let _ = self.store.update_image_progress(&id, "CreateFailed", 0, 0, 0, &reason).await;
+                }
+            }
+        });
+    }
+
+    /// Convert the bucket object into the image's qcow2. Returns its virtual size in bytes.
+    async fn run_import(&self, image: &ImageRecord) -> std::result::Result<i64, String> {
+        let source = object_path(&self.config.buckets_dir(), &image.import_bucket, &image.import_object)
+            .map_err(|e| e.to_string())?;
+        let format = match image.format.as_str() {
+            "vhd" => "vpc",
+            other => other,
+        };
+        let info = self.qemu_img_info(&source, format).await?;
+        let virtual_size = info["virtual-size"].as_i64().ok_or("qemu-img info reported no virtual size")?;
+        let target = PathBuf::from(&image.path);
+        let partial = target.with_extension("qcow2.partial");
+        self.convert_with_progress(&image.image_id, &source, format, &partial).await?;
+        std::fs::rename(&partial, &target).map_err(|e| format!("renaming {}: {e}", partial.display()))?;
+        Ok(virtual_size)
+    }
+
+    async fn qemu_img_info(&self, source: &Path, format: &str) -> std::result::Result<serde_json::Value, String> {
+        let out = tokio::process::Command::new(&self.config.qemu_img)
+            .args(["info", "--output=json", "-f", format])
+            .arg(source)
+            .output()
+            .await
+            .map_err(|e| format!("running qemu-img info: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "the object is not a valid {format} image: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        let info: serde_json::Value =
+            serde_json::from_slice(&out.stdout).map_err(|e| format!("parsing qemu-img info: {e}"))?;
+        if info["format"].as_str() != Some(format) {
+            return Err(format!("the object is {:?}, not {format}", info["format"]));
+        }
+        if format == "qcow2" && info.get("backing-filename").is_some() {
+            return Err("the qcow2 object has a backing file; import a standalone image".into());
+        }
+        Ok(info)
+    }
+
+    /// `qemu-img convert -p`, recording its percentage as the image's Progress.
+    async fn convert_with_progress(&self, image_id: &str, source: &Path, format: &str, target: &Path) -> std::result::Result<(), String> {
+        let mut child = tokio::process::Command::new(&self.config.qemu_img)
+            .args(["convert", "-p", "-f", format, "-O", "qcow2"])
+            .arg(source)
+            .arg(target)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("running qemu-img convert: {e}"))?;
+        let mut stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut buf = [0u8; 256];
+        let mut line = String::new();
+        let mut last_reported = -1;
+        loop {
+            let n = stdout.read(&mut buf).await.map_err(|e| format!("reading qemu-img progress: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            line.push_str(&String::from_utf8_lossy(&buf[..n]));
+            if let Some(pct) = last_percentage(&line) {
+                // 99 at most until the file is renamed into place.
+                let pct = pct.min(99);
+                if pct != last_reported {
+                    last_reported = pct;
+                    let _ = self.store.update_image_progress(image_id, "Creating", pct, 0, 0, "").await;
+                }
+            }
+            if line.len() > 4096 {
+                line.drain(..line.len() - 64);
+            }
+        }
+        let out = child.wait_with_output().await.map_err(|e| format!("waiting for qemu-img convert: {e}"))?;
+        if !out.status.success() {
+            let _ = std::fs::remove_file(target);
+            return Err(format!("qemu-img convert failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn resume_imports(self: &Arc<Self>) -> Result<()> {
+        for image in self.store.images_with_status("Creating").await? {
+            tracing::info!(image_id = %image.image_id, "resuming an interrupted image import");
+            self.clone().spawn_import(image);
+        }
+        Ok(())
+    }
+
+    pub async fn describe_images(&self, account_id: &str, filter: &ImageFilter, paging: &Paging) -> Result<Page<ImageRecord>> {
+        let statuses: Vec<&str> = if filter.statuses.is_empty() {
+            vec!["Available"]
+        } else {
+            filter.statuses.iter().map(String::as_str).collect()
+        };
+        let owner_ok = filter.owner_alias.as_deref().is_none_or(|a| a == "self");
+        let images: Vec<ImageRecord> = self
+            .store
+            .images(account_id)
+            .await?
+            .into_iter()
+            .filter(|_| owner_ok)
+            .filter(|i| statuses.contains(&i.status.as_str()))
+            .filter(|i| filter.image_ids.as_ref().is_none_or(|ids| ids.contains(&i.image_id)))
+            .filter(|i| filter.name.as_ref().is_none_or(|n| crate::listing::wildcard_match(n, &i.name)))
+            .collect();
+        paginate(images, paging, |i| &i.image_id)
+    }
+
+    /// DeleteImage. Instances' system disks are overlays on the image, so an image with disks
+    /// still based on it is refused (with or without Force: deleting it would corrupt them).
+    pub async fn delete_image(&self, account_id: &str, image_id: &str) -> Result<()> {
+        let image = self
+            .store
+            .image(account_id, image_id)
+            .await?
+            .ok_or_else(|| Error::NotFound { resource: Resource::Image, id: image_id.to_string() })?;
+        if image.status == "Creating" {
+            return Err(Error::rejected("IncorrectImageStatus", "The image is still being created."));
+        }
+        let users = self.store.disks_using_image(image_id).await?;
+        if users > 0 {
+            return Err(Error::rejected(
+                "ImageUsedByInstance",
+                format!("The image is used by {users} disk(s) of existing instances; release them first."),
+            ));
+        }
+        self.store.delete_image(image_id).await?;
+        if let Err(e) = std::fs::remove_file(&image.path) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(image_id, path = %image.path, error = %e, "could not remove the image file");
+            }
+        }
+        tracing::info!(image_id, "image deleted");
+        Ok(())
+    }
+}
+
+/// The last `(NN.NN/100%)` figure in qemu-img's progress output.
+fn last_percentage(text: &str) -> Option<i64> {
+    let end = text.rfind("/100%)")?;
+    let start = text[..end].rfind('(')? + 1;
+    text[start..end].trim().parse::<f64>().ok().map(|p| p as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_qemu_img_progress() {
+        assert_eq!(super::last_percentage("    (0.00/100%)\r    (42.50/100%)\r"), Some(42));
+        assert_eq!(super::last_percentage("nothing yet"), None);
+    }
+}

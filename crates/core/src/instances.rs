@@ -1,0 +1,508 @@
+//! Instance lifecycle: create, start, stop, reboot, delete, and what can be read from a running
+//! VM (screen, serial console).
+//!
+//! Every change of status is a conditional store update decided by [`status::admit`], so two
+//! racing requests cannot both win. The slow part (booting, waiting for a guest to power off)
+//! runs in a background task after the API call has answered, as on ECS; the instance shows a
+//! transitional status (`Pending`, `Starting`, `Stopping`) until it is done.
+
+use crate::catalog::{self, InstanceType};
+use crate::cloud::Cloud;
+use crate::ids::new_id;
+use crate::listing::{paginate, wildcard_match, Page};
+use crate::requests::{CreateInstances, InstanceFilter, Paging};
+use crate::status::{self, Admission, InstanceStatus, Request};
+use crate::{screen, Error, Resource, Result};
+use ecslab_store::{now_rfc3339, DiskRecord, InstanceRecord};
+use ecslab_vmm::{DiskSpec, PowerState, VmError, VmSpec};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// An instance with what Describe calls show about it.
+#[derive(Debug, Clone)]
+pub struct InstanceView {
+    pub record: InstanceRecord,
+    pub instance_type: &'static InstanceType,
+    pub disks: Vec<DiskRecord>,
+}
+
+/// GetInstanceConsoleOutput's answer.
+#[derive(Debug, Clone)]
+pub struct ConsoleOutput {
+    pub output: Vec<u8>,
+    pub last_update_time: String,
+}
+
+/// How much serial output GetInstanceConsoleOutput returns (ECS returns the most recent 64 KiB).
+const CONSOLE_OUTPUT_BYTES: usize = 64 * 1024;
+
+impl Cloud {
+    // ---- create --------------------------------------------------------------------------------
+
+    /// RunInstances (start = true) and CreateInstance (start = false). Returns the new ids.
+    pub async fn create_instances(self: &Arc<Self>, account_id: &str, req: CreateInstances) -> Result<Vec<String>> {
+        let instance_type =
+            catalog::find(&req.instance_type).ok_or_else(|| Error::rejected(
+                "InvalidInstanceType.ValueNotSupported",
+                format!("The specified InstanceType {:?} beyond the permitted range. See DescribeInstanceTypes.", req.instance_type),
+            ))?;
+        let image = self
+            .store
+            .image(account_id, &req.image_id)
+            .await?
+            .ok_or_else(|| Error::NotFound { resource: Resource::Image, id: req.image_id.clone() })?;
+        if image.status != "Available" {
+            return Err(Error::rejected(
+                "InvalidImageId.IncorrectStatus",
+                format!("The image {} is {}, not Available.", image.image_id, image.status),
+            ));
+        }
+        if let Some(zone) = &req.zone_id {
+            if zone != &self.config.zone_id {
+                return Err(Error::rejected("InvalidZoneId.NotFound", "The specified zone does not exist."));
+            }
+        }
+        let image_gib = image.size_gib.max(1);
+        let system_gib = req.system_disk_size_gib.unwrap_or(image_gib.max(20));
+        if system_gib < image_gib {
+            return Err(Error::rejected(
+                "InvalidSystemDiskSize.LessThanImageSize",
+                format!("The specified SystemDisk.Size {system_gib} is less than the image size {image_gib}."),
+            ));
+        }
+        if req.dry_run {
+            return Err(Error::DryRunOperation);
+        }
+
+        let mut ids = Vec::with_capacity(req.amount as usize);
+        for n in 0..req.amount {
+            let instance_id = new_id("i");
+            let name = match (&req.instance_name, req.amount > 1 && req.unique_suffix) {
+                (Some(name), true) => format!("{name}{:03}", n + 1),
+                (Some(name), false) => name.clone(),
+                (None, _) => instance_id.clone(),
+            };
+            let now = now_rfc3339();
+            let record = InstanceRecord {
+                instance_id: instance_id.clone(),
+                account_id: account_id.to_string(),
+                name,
+                description: req.description.clone(),
+                host_name: if req.host_name.is_empty() { instance_id.clone() } else { req.host_name.clone() },
+                instance_type: instance_type.id.to_string(),
+                image_id: image.image_id.clone(),
+                status: if req.start { "Pending" } else { "Stopped" }.to_string(),
+                generation: 1,
+                ever_started: false,
+                zone_id: self.config.zone_id.clone(),
+                tags: req.tags.clone(),
+                operation_locks: Vec::new(),
+                created_at: now.clone(),
+                started_at: String::new(),
+            };
+            let disks = self.create_disk_files(account_id, &instance_id, &image, system_gib, &req).await?;
+            if let Err(e) = self.store.insert_instance(&record, &disks).await {
+                remove_disk_files(&disks);
+                return Err(e.into());
+            }
+            tracing::info!(instance_id = %instance_id, image_id = %image.image_id, instance_type = %instance_type.id, "instance created");
+            if req.start {
+                self.clone().spawn_boot(instance_id.clone());
+            }
+            ids.push(instance_id);
+        }
+        Ok(ids)
+    }
+
+    /// The system disk is a qcow2 overlay on the image (O(1) in image size); data disks are blank.
+    async fn create_disk_files(
+        &self,
+        account_id: &str,
+        instance_id: &str,
+        image: &ecslab_store::ImageRecord,
+        system_gib: i64,
+        req: &CreateInstances,
+    ) -> Result<Vec<DiskRecord>> {
+        let now = now_rfc3339();
+        let mut disks: Vec<DiskRecord> = Vec::new();
+        let mut plan = vec![("system", system_gib, true, String::new(), String::new(), req.system_disk_category.clone())];
+        for d in &req.data_disks {
+            plan.push(("data", d.size_gib, d.delete_with_instance, d.name.clone(), d.description.clone(), d.category.clone()));
+        }
+        for (index, (disk_type, size_gib, delete_with_instance, name, description, category)) in plan.into_iter().enumerate() {
+            let disk_id = new_id("d");
+            let path = self.config.disks_dir().join(format!("{disk_id}.qcow2"));
+            let backing = (disk_type == "system").then(|| PathBuf::from(&image.path));
+            if let Err(e) = self.qemu_img_create(&path, backing.as_deref(), size_gib).await {
+                remove_disk_files(&disks);
+                return Err(e);
+            }
+            disks.push(DiskRecord {
+                disk_id,
+                account_id: account_id.to_string(),
+                instance_id: Some(instance_id.to_string()),
+                disk_type: disk_type.to_string(),
+                device_index: index as i64,
+                name,
+                description,
+                category,
+                size_gib,
+                path: path.display().to_string(),
+                status: "In_use".into(),
+                image_id: if disk_type == "system" { image.image_id.clone() } else { String::new() },
+                delete_with_instance,
+                zone_id: self.config.zone_id.clone(),
+                created_at: now.clone(),
+                attached_at: now.clone(),
+            });
+        }
+        Ok(disks)
+    }
+
+    async fn qemu_img_create(&self, path: &Path, backing: Option<&Path>, size_gib: i64) -> Result<()> {
+        let mut cmd = tokio::process::Command::new(&self.config.qemu_img);
+        cmd.arg("create").arg("-q").arg("-f").arg("qcow2");
+        if let Some(backing) = backing {
+            cmd.arg("-b").arg(backing).arg("-F").arg("qcow2");
+        }
+        cmd.arg(path).arg(format!("{size_gib}G"));
+        let out = cmd.output().await.map_err(|e| Error::internal(format!("running qemu-img create: {e}")))?;
+        if !out.status.success() {
+            return Err(Error::internal(format!(
+                "qemu-img create {} failed: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(())
+    }
+
+    // ---- lifecycle -----------------------------------------------------------------------------
+
+    /// Look up an instance of this account, or `InvalidInstanceId.NotFound`.
+    pub async fn instance(&self, account_id: &str, instance_id: &str) -> Result<InstanceRecord> {
+        self.store
+            .instance(account_id, instance_id)
+            .await?
+            .ok_or_else(|| Error::NotFound { resource: Resource::Instance, id: instance_id.to_string() })
+    }
+
+    /// Apply `request` to an instance: admission by its status, then a conditional update.
+    /// Returns the status it moved from, or `None` for an idempotent repeat.
+    async fn admit(&self, account_id: &str, instance_id: &str, request: Request, dry_run: bool) -> Result<Option<InstanceStatus>> {
+        let instance = self.instance(account_id, instance_id).await?;
+        let locked = instance.operation_locks.iter().any(|l| l.reason == "security");
+        if locked && !matches!(request, Request::Delete { .. }) {
+            return Err(Error::InstanceLockedForSecurity { instance_id: instance_id.to_string() });
+        }
+        let current: InstanceStatus = instance.status.parse().map_err(Error::internal)?;
+        let deny = || Error::IncorrectInstanceStatus { instance_id: instance_id.to_string(), status: current.to_string() };
+        match status::admit(current, request) {
+            Admission::Deny => Err(deny()),
+            _ if dry_run => Err(Error::DryRunOperation),
+            Admission::Ignore => Ok(None),
+            Admission::Proceed(next) => {
+                match self.store.transition_instance(instance_id, &[current.as_str()], next.as_str()).await? {
+                    Some(_) => Ok(Some(current)),
+                    None => Err(Error::rejected("OperationConflict", "Request was denied due to conflict with a previous request.")),
+                }
+            }
+        }
+    }
+
+    pub async fn start_instance(self: &Arc<Self>, account_id: &str, instance_id: &str, dry_run: bool) -> Result<()> {
+        if self.admit(account_id, instance_id, Request::Start, dry_run).await?.is_some() {
+            self.clone().spawn_boot(instance_id.to_string());
+        }
+        Ok(())
+    }
+
+    pub async fn stop_instance(self: &Arc<Self>, account_id: &str, instance_id: &str, force: bool, dry_run: bool) -> Result<()> {
+        if self.admit(account_id, instance_id, Request::Stop, dry_run).await?.is_some() {
+            let cloud = self.clone();
+            let id = instance_id.to_string();
+            tokio::spawn(async move { cloud.stop_then_record(&id, force).await });
+        }
+        Ok(())
+    }
+
+    pub async fn reboot_instance(self: &Arc<Self>, account_id: &str, instance_id: &str, force: bool, dry_run: bool) -> Result<()> {
+        if self.admit(account_id, instance_id, Request::Reboot, dry_run).await?.is_some() {
+            let cloud = self.clone();
+            let id = instance_id.to_string();
+            tokio::spawn(async move { cloud.reboot(&id, force).await });
+        }
+        Ok(())
+    }
+
+    pub async fn delete_instance(&self, account_id: &str, instance_id: &str, force: bool, dry_run: bool) -> Result<()> {
+        let from = self.admit(account_id, instance_id, Request::Delete { force }, dry_run).await?;
+        if from != Some(InstanceStatus::Stopped) {
+            self.hypervisor
+                .kill(instance_id)
+                .await
+                .map_err(|e| Error::internal(format!("killing {instance_id} for deletion: {}", crate::error::format_chain(&e))))?;
+        }
+        let disks = self.store.delete_instance(instance_id).await?;
+        remove_disk_files(&disks);
+        let run_dir = self.run_dir(instance_id);
+        if let Err(e) = std::fs::remove_dir_all(&run_dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(instance_id, path = %run_dir.display(), error = %e, "could not remove the run directory");
+            }
+        }
+        tracing::info!(instance_id, "instance deleted");
+        Ok(())
+    }
+
+    fn run_dir(&self, instance_id: &str) -> PathBuf {
+        self.config.vms_dir().join(instance_id)
+    }
+
+    /// The driver's description of an instance's VM.
+    pub(crate) async fn vm_spec(&self, instance: &InstanceRecord) -> Result<VmSpec> {
+        let instance_type = catalog::find(&instance.instance_type)
+            .ok_or_else(|| Error::internal(format!("instance {} has unknown type {}", instance.instance_id, instance.instance_type)))?;
+        let disks = self.store.instance_disks(&instance.instance_id).await?;
+        Ok(VmSpec {
+            vm_id: instance.instance_id.clone(),
+            run_dir: self.run_dir(&instance.instance_id),
+            vcpus: instance_type.vcpus,
+            memory_mib: instance_type.memory_mib,
+            display: instance_type.display,
+            disks: disks.iter().map(|d| DiskSpec { disk_id: d.disk_id.clone(), path: PathBuf::from(&d.path) }).collect(),
+            accel: self.config.accel,
+        })
+    }
+
+    pub(crate) fn spawn_boot(self: Arc<Self>, instance_id: String) {
+        tokio::spawn(async move { self.boot(&instance_id).await });
+    }
+
+    /// Pending/Starting → start the VM → Running (or back to Stopped if it cannot start).
+    async fn boot(&self, instance_id: &str) {
+        let result = async {
+            let instance = self.store.instance_by_id(instance_id).await?.ok_or_else(|| Error::internal("instance vanished"))?;
+            if instance.status == "Pending" {
+                self.store.transition_instance(instance_id, &["Pending"], "Starting").await?;
+            }
+            let spec = self.vm_spec(&instance).await?;
+            let started = Instant::now();
+            self.hypervisor.start(&spec).await.map_err(|e| Error::internal(crate::error::format_chain(&e)))?;
+            tracing::info!(instance_id, elapsed_ms = started.elapsed().as_millis() as u64, "VM started");
+            self.store.transition_instance(instance_id, &["Starting"], "Running").await?;
+            Ok::<_, Error>(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::error!(instance_id, error = %describe(&e), "starting the instance failed; it is Stopped");
+            let _ = self.hypervisor.kill(instance_id).await;
+            let _ = self.store.transition_instance(instance_id, &["Pending", "Starting"], "Stopped").await;
+        }
+    }
+
+    /// Power the VM off: ACPI first (unless forced), then kill after the grace period.
+    async fn power_off(&self, instance_id: &str, force: bool) -> std::result::Result<(), VmError> {
+        if !force {
+            match self.hypervisor.request_shutdown(instance_id).await {
+                Ok(()) => {
+                    if self.wait_for_power_off(instance_id, self.config.stop_grace).await {
+                        return Ok(());
+                    }
+                    tracing::warn!(instance_id, grace_secs = self.config.stop_grace.as_secs(), "the guest ignored the power button; forcing it off");
+                }
+                Err(VmError::NotRunning { .. }) => return Ok(()),
+                Err(e) => tracing::warn!(instance_id, error = %e, "ACPI power-down failed; forcing it off"),
+            }
+        }
+        self.hypervisor.kill(instance_id).await
+    }
+
+    async fn wait_for_power_off(&self, instance_id: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if matches!(self.hypervisor.power_state(instance_id).await, Ok(PowerState::Off)) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+
+    async fn stop_then_record(&self, instance_id: &str, force: bool) {
+        if let Err(e) = self.power_off(instance_id, force).await {
+            tracing::error!(instance_id, error = %crate::error::format_chain(&e), "stopping the VM failed");
+        }
+        if let Err(e) = self.store.transition_instance(instance_id, &["Stopping"], "Stopped").await {
+            tracing::error!(instance_id, error = %e, "recording Stopped failed");
+        }
+        tracing::info!(instance_id, "instance stopped");
+    }
+
+    async fn reboot(&self, instance_id: &str, force: bool) {
+        if force {
+            match self.hypervisor.reset(instance_id).await {
+                Ok(()) => {
+                    let _ = self.store.transition_instance(instance_id, &["Starting"], "Running").await;
+                    return;
+                }
+                Err(e) => tracing::warn!(instance_id, error = %e, "reset failed; restarting the VM instead"),
+            }
+        }
+        if let Err(e) = self.power_off(instance_id, force).await {
+            tracing::error!(instance_id, error = %e, "powering off for the reboot failed");
+        }
+        self.boot(instance_id).await;
+    }
+
+    // ---- adoption after a restart ----------------------------------------------------------------
+
+    /// Re-attach to the VMs a previous server process left running, and finish interrupted work.
+    pub(crate) async fn adopt_instances(self: &Arc<Self>) -> Result<()> {
+        for instance in self.store.all_instances().await? {
+            let status: InstanceStatus = instance.status.parse().map_err(Error::internal)?;
+            if !status.expects_process() {
+                continue;
+            }
+            let id = instance.instance_id.clone();
+            let spec = self.vm_spec(&instance).await?;
+            let power = self.hypervisor.adopt(&spec).await.unwrap_or_else(|e| {
+                tracing::warn!(instance_id = %id, error = %e, "adopting the VM failed; treating it as off");
+                PowerState::Off
+            });
+            match (status, power) {
+                (InstanceStatus::Stopping, PowerState::Running | PowerState::Suspended) => {
+                    tracing::info!(instance_id = %id, "resuming an interrupted stop");
+                    let cloud = self.clone();
+                    tokio::spawn(async move { cloud.stop_then_record(&id, false).await });
+                }
+                (_, PowerState::Running | PowerState::Suspended) => {
+                    tracing::info!(instance_id = %id, "adopted running VM");
+                    self.store.transition_instance(&id, &[status.as_str()], "Running").await?;
+                }
+                (InstanceStatus::Pending | InstanceStatus::Starting, PowerState::Off) => {
+                    tracing::info!(instance_id = %id, "resuming an interrupted start");
+                    self.clone().spawn_boot(id);
+                }
+                (_, PowerState::Off) => {
+                    tracing::warn!(instance_id = %id, was = %status, "VM process is gone; instance is now Stopped");
+                    self.store.transition_instance(&id, &[status.as_str()], "Stopped").await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    // ---- reading ----------------------------------------------------------------------------------
+
+    pub async fn describe_instances(&self, account_id: &str, filter: &InstanceFilter, paging: &Paging) -> Result<Page<InstanceView>> {
+        let mut views = Vec::new();
+        for record in self.store.instances(account_id).await? {
+            if !matches_filter(&record, filter) {
+                continue;
+            }
+            let instance_type = catalog::find(&record.instance_type)
+                .ok_or_else(|| Error::internal(format!("unknown type {}", record.instance_type)))?;
+            let disks = self.store.instance_disks(&record.instance_id).await?;
+            views.push(InstanceView { record, instance_type, disks });
+        }
+        paginate(views, paging, |v| &v.record.instance_id)
+    }
+
+    /// GetInstanceScreenshot: the guest's real screen as base64 JPEG.
+    pub async fn screenshot(&self, account_id: &str, instance_id: &str, wake_up: bool) -> Result<String> {
+        let instance = self.instance(account_id, instance_id).await?;
+        if instance.status != "Running" {
+            return Err(Error::IncorrectInstanceStatus { instance_id: instance_id.into(), status: instance.status });
+        }
+        let display = catalog::find(&instance.instance_type).is_some_and(|t| t.display);
+        if !display {
+            return Err(Error::NotSupported { instance_id: instance_id.into() });
+        }
+        self.check_screenshot_interval(instance_id)?;
+        if wake_up {
+            self.hypervisor.wake_up(instance_id).await.map_err(|e| vm_error(instance_id, "waking up", e))?;
+            // Let the guest redraw the console after the key press.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let frame = self.hypervisor.screenshot(instance_id).await.map_err(|e| vm_error(instance_id, "screendump", e))?;
+        let quality = self.config.jpeg_quality;
+        tokio::task::spawn_blocking(move || screen::screenshot_base64(&frame, quality))
+            .await
+            .map_err(Error::internal)?
+            .map_err(Error::internal)
+    }
+
+    fn check_screenshot_interval(&self, instance_id: &str) -> Result<()> {
+        let Some(min) = self.config.screenshot_min_interval else { return Ok(()) };
+        let mut last = self.last_screenshot.lock().map_err(|_| Error::internal("screenshot lock poisoned"))?;
+        let now = Instant::now();
+        if let Some(previous) = last.get(instance_id) {
+            if now.duration_since(*previous) < min {
+                return Err(Error::Throttling);
+            }
+        }
+        last.insert(instance_id.to_string(), now);
+        Ok(())
+    }
+
+    /// GetInstanceConsoleOutput: the most recent serial console output.
+    pub async fn console_output(&self, account_id: &str, instance_id: &str) -> Result<ConsoleOutput> {
+        let instance = self.instance(account_id, instance_id).await?;
+        if instance.status == "Pending" {
+            return Err(Error::IncorrectInstanceStatus { instance_id: instance_id.into(), status: instance.status });
+        }
+        let output = self
+            .hypervisor
+            .console_output(instance_id, CONSOLE_OUTPUT_BYTES)
+            .await
+            .map_err(|e| vm_error(instance_id, "reading the console", e))?;
+        let log = self.run_dir(instance_id).join("console.log");
+        let last_update_time = std::fs::metadata(&log)
+            .and_then(|m| m.modified())
+            .map(|t| chrono::DateTime::<chrono::Utc>::from(t).format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_default();
+        Ok(ConsoleOutput { output, last_update_time })
+    }
+}
+
+fn matches_filter(record: &InstanceRecord, filter: &InstanceFilter) -> bool {
+    let ids_ok = filter.instance_ids.as_ref().is_none_or(|ids| ids.contains(&record.instance_id));
+    let status_ok = filter.status.is_none_or(|s| s.as_str() == record.status);
+    let name_ok = filter.name_pattern.as_ref().is_none_or(|p| wildcard_match(p, &record.name));
+    let image_ok = filter.image_id.as_ref().is_none_or(|i| i == &record.image_id);
+    let type_ok = filter.instance_type.as_ref().is_none_or(|t| t == &record.instance_type);
+    let zone_ok = filter.zone_id.as_ref().is_none_or(|z| z == &record.zone_id);
+    let tags_ok = filter.tags.iter().all(|f| {
+        record.tags.iter().any(|t| t.key == f.key && f.value.as_ref().is_none_or(|v| v == &t.value))
+    });
+    ids_ok && status_ok && name_ok && image_ok && type_ok && zone_ok && tags_ok
+}
+
+fn vm_error(instance_id: &str, what: &str, e: VmError) -> Error {
+    match e {
+        VmError::NotRunning { .. } => {
+            Error::IncorrectInstanceStatus { instance_id: instance_id.into(), status: "Stopped".into() }
+        }
+        VmError::NoDisplay { .. } => Error::NotSupported { instance_id: instance_id.into() },
+        other => Error::internal(format!("{what} on {instance_id}: {}", crate::error::format_chain(&other))),
+    }
+}
+
+fn describe(e: &Error) -> String {
+    match e {
+        Error::Internal { context } => context.clone(),
+        other => other.to_string(),
+    }
+}
+
+pub(crate) fn remove_disk_files(disks: &[DiskRecord]) {
+    for disk in disks {
+        if let Err(e) = std::fs::remove_file(&disk.path) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(disk_id = %disk.disk_id, path = %disk.path, error = %e, "could not remove a disk file");
+            }
+        }
+    }
+}

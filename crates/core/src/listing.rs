@@ -1,0 +1,135 @@
+//! Filtering and paging of Describe* results, shared by every list action.
+//!
+//! NextToken is opaque to clients: it is the id of the last item returned, so it stays valid
+//! and stable while new items are created (they sort after the existing ones).
+
+use crate::requests::Paging;
+use crate::{Error, Result};
+use base64::Engine;
+
+/// One page of results.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total_count: usize,
+    pub page_number: u32,
+    pub page_size: u32,
+    pub next_token: String,
+}
+
+fn encode_token(last_id: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("after:{last_id}"))
+}
+
+fn decode_token(token: &str) -> Option<String> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).ok()?;
+    String::from_utf8(bytes).ok()?.strip_prefix("after:").map(str::to_string)
+}
+
+/// Cut one page out of `items` (already filtered and in their stable order).
+pub fn paginate<T>(items: Vec<T>, paging: &Paging, id_of: impl Fn(&T) -> &str) -> Result<Page<T>> {
+    let total_count = items.len();
+    match paging {
+        Paging::Pages { number, size } => {
+            let start = (*number as usize - 1).saturating_mul(*size as usize);
+            let items: Vec<T> = items.into_iter().skip(start).take(*size as usize).collect();
+            Ok(Page { items, total_count, page_number: *number, page_size: *size, next_token: String::new() })
+        }
+        Paging::Token { next_token, max_results } => {
+            let start = match next_token {
+                None => 0,
+                Some(token) => {
+                    let last = decode_token(token)
+                        .ok_or_else(|| Error::invalid("NextToken", "The NextToken is not one this server issued."))?;
+                    match items.iter().position(|item| id_of(item) == last) {
+                        Some(i) => i + 1,
+                        // The last item seen was deleted since: continue after where it sorted.
+                        None => items.iter().position(|item| id_of(item) > last.as_str()).unwrap_or(items.len()),
+                    }
+                }
+            };
+            let page: Vec<T> = items.into_iter().skip(start).take(*max_results as usize).collect();
+            let more = start + page.len() < total_count;
+            let next_token = match (more, page.last()) {
+                (true, Some(last)) => encode_token(id_of(last)),
+                _ => String::new(),
+            };
+            Ok(Page { items: page, total_count, page_number: 1, page_size: *max_results, next_token })
+        }
+    }
+}
+
+/// Match `name` against a pattern where `*` stands for any run of characters.
+pub fn wildcard_match(pattern: &str, name: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == name;
+    }
+    let mut rest = name;
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            match rest.strip_prefix(part) {
+                Some(r) => rest = r,
+                None => return false,
+            }
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else {
+            match rest.find(part) {
+                Some(pos) => rest = &rest[pos + part.len()..],
+                None => return false,
+            }
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("i-{i:03}")).collect()
+    }
+
+    #[test]
+    fn token_paging_walks_every_item_once() {
+        let items = ids(25);
+        let mut token = None;
+        let mut seen = Vec::new();
+        loop {
+            let page = paginate(items.clone(), &Paging::Token { next_token: token, max_results: 10 }, |s| s)
+                .unwrap();
+            seen.extend(page.items);
+            if page.next_token.is_empty() {
+                break;
+            }
+            token = Some(page.next_token);
+        }
+        assert_eq!(seen, items);
+    }
+
+    #[test]
+    fn forged_tokens_are_refused() {
+        let err = paginate(ids(3), &Paging::Token { next_token: Some("%%%".into()), max_results: 10 }, |s| s)
+            .unwrap_err();
+        assert_eq!(err.code(), "InvalidParameter");
+    }
+
+    #[test]
+    fn page_numbers_count_from_one() {
+        let page = paginate(ids(25), &Paging::Pages { number: 3, size: 10 }, |s| s).unwrap();
+        assert_eq!(page.items, ids(25)[20..].to_vec());
+        assert_eq!(page.total_count, 25);
+    }
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard_match("web-*", "web-01"));
+        assert!(wildcard_match("*-01", "web-01"));
+        assert!(wildcard_match("w*b*1", "web-01"));
+        assert!(!wildcard_match("web-*", "db-01"));
+        assert!(wildcard_match("exact", "exact"));
+        assert!(!wildcard_match("exact", "exactly"));
+    }
+}

@@ -1,0 +1,146 @@
+//! `ecslab serve`: open the store, bootstrap the admin credentials, pick the driver and the
+//! accelerator, adopt running VMs, and serve the API until Ctrl-C or SIGTERM. Stopping the
+//! server never stops the VMs: the next `serve` adopts them.
+
+use clap::Args;
+use ecslab_api::{app, AppState, ServerOptions};
+use ecslab_core::{Cloud, CloudConfig};
+use ecslab_store::{AccessKey, Store};
+use ecslab_vmm::accel::{choose_accel, AccelChoice, HostVirt};
+use ecslab_vmm::fake::FakeHypervisor;
+use ecslab_vmm::qemu::{QemuConfig, QemuDriver};
+use ecslab_vmm::Hypervisor;
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Where ecslab keeps its store, images, disks, VM run directories and buckets.
+    #[arg(long, default_value = "./var")]
+    data_dir: PathBuf,
+    /// VM driver: `qemu` (QEMU processes over QMP) or `fake` (in memory, for tests of pure logic).
+    #[arg(long, default_value = "qemu")]
+    driver: String,
+    /// Accelerator: `auto` uses KVM only where it really works (hardware vmx/svm), else TCG.
+    #[arg(long, default_value = "auto")]
+    accel: AccelChoice,
+    /// The region this server is; requests naming another RegionId are refused.
+    #[arg(long, default_value = "local")]
+    region: String,
+    /// Seconds a graceful StopInstance waits for the guest before powering it off.
+    #[arg(long, default_value_t = 30)]
+    stop_grace_secs: u64,
+    /// Minimum seconds between two screenshots of one instance (ECS uses 10); 0 is no limit.
+    #[arg(long, default_value_t = 0)]
+    screenshot_min_interval_secs: u64,
+    /// The qemu-system binary for the qemu driver.
+    #[arg(long, default_value = "qemu-system-x86_64")]
+    qemu_binary: PathBuf,
+    /// Skip the timestamp window and nonce checks (only to replay recorded requests).
+    #[arg(long, hide = true)]
+    insecure_no_freshness_checks: bool,
+}
+
+pub async fn run(args: ServeArgs) -> Result<(), String> {
+    init_logging();
+    std::fs::create_dir_all(&args.data_dir).map_err(|e| format!("creating {}: {e}", args.data_dir.display()))?;
+    let data_dir = std::path::absolute(&args.data_dir).map_err(|e| e.to_string())?;
+    let store = Store::open(&data_dir.join("ecslab.db")).await.map_err(|e| format!("opening the store: {e}"))?;
+    bootstrap_admin(&store, &data_dir).await?;
+
+    let (accel, why) = choose_accel(args.accel, &HostVirt::probe());
+    tracing::info!(accel = accel.qemu_name(), reason = %why, "accelerator chosen");
+    let hypervisor: Arc<dyn Hypervisor> = match args.driver.as_str() {
+        "qemu" => Arc::new(QemuDriver::new(QemuConfig { qemu_binary: args.qemu_binary.clone(), ..QemuConfig::default() })),
+        "fake" => Arc::new(FakeHypervisor::default()),
+        other => return Err(format!("unknown driver {other:?} (expected qemu or fake)")),
+    };
+    let mut config = CloudConfig::new(data_dir.clone(), args.region.clone(), accel);
+    config.stop_grace = Duration::from_secs(args.stop_grace_secs);
+    config.screenshot_min_interval =
+        (args.screenshot_min_interval_secs > 0).then(|| Duration::from_secs(args.screenshot_min_interval_secs));
+    let cloud = Cloud::start(store, hypervisor, config).await.map_err(|e| format!("starting the cloud: {e:?}"))?;
+
+    let options = ServerOptions { check_freshness: !args.insecure_no_freshness_checks };
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("listening on {}: {e}", args.listen))?;
+    tracing::info!(
+        listen = %args.listen,
+        data_dir = %data_dir.display(),
+        driver = %args.driver,
+        region = %args.region,
+        "ecslab serving"
+    );
+    axum::serve(listener, app(AppState { cloud, options }))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("serving: {e}"))?;
+    tracing::info!("ecslab stopped; running VMs keep running and are adopted by the next start");
+    Ok(())
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ECSLAB_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = ctrl_c.await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term.recv() => {},
+    }
+}
+
+fn random_string(len: usize) -> String {
+    rand::thread_rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
+}
+
+/// On first start, create the admin account and write its key to `DIR/admin-credentials.json`
+/// (mode 0600). Later starts keep both.
+async fn bootstrap_admin(store: &Store, data_dir: &Path) -> Result<(), String> {
+    let path = data_dir.join("admin-credentials.json");
+    if store.count_access_keys().await.map_err(|e| e.to_string())? > 0 {
+        return Ok(());
+    }
+    let key = AccessKey {
+        access_key_id: format!("LTAI{}", random_string(20)),
+        access_key_secret: random_string(30),
+        account_id: "1000000000000001".into(),
+        enabled: true,
+    };
+    store.create_account(&key.account_id, "admin", &key).await.map_err(|e| format!("creating the admin account: {e}"))?;
+    let json = serde_json::json!({ "AccessKeyId": key.access_key_id, "AccessKeySecret": key.access_key_secret });
+    write_private(&path, &serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?)?;
+    tracing::info!(path = %path.display(), "admin credentials written");
+    Ok(())
+}
+
+fn write_private(path: &Path, text: &str) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    file.write_all(text.as_bytes()).map_err(|e| format!("writing {}: {e}", path.display()))
+}

@@ -1,0 +1,171 @@
+//! Row types of the store. They are plain data: the domain layer turns statuses into its enums.
+
+use crate::StoreError;
+use serde::{Deserialize, Serialize};
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessKey {
+    pub access_key_id: String,
+    pub access_key_secret: String,
+    pub account_id: String,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperationLock {
+    pub reason: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRecord {
+    pub image_id: String,
+    pub account_id: String,
+    pub name: String,
+    pub description: String,
+    pub status: String,
+    pub progress: i64,
+    pub size_gib: i64,
+    pub virtual_size_bytes: i64,
+    pub path: String,
+    pub format: String,
+    pub platform: String,
+    pub architecture: String,
+    pub os_type: String,
+    pub import_bucket: String,
+    pub import_object: String,
+    pub failure_reason: String,
+    pub created_at: String,
+}
+
+impl ImageRecord {
+    pub(crate) fn from_row(r: &SqliteRow) -> ImageRecord {
+        ImageRecord {
+            image_id: r.get("image_id"),
+            account_id: r.get("account_id"),
+            name: r.get("name"),
+            description: r.get("description"),
+            status: r.get("status"),
+            progress: r.get("progress"),
+            size_gib: r.get("size_gib"),
+            virtual_size_bytes: r.get("virtual_size_bytes"),
+            path: r.get("path"),
+            format: r.get("format"),
+            platform: r.get("platform"),
+            architecture: r.get("architecture"),
+            os_type: r.get("os_type"),
+            import_bucket: r.get("import_bucket"),
+            import_object: r.get("import_object"),
+            failure_reason: r.get("failure_reason"),
+            created_at: r.get("created_at"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceRecord {
+    pub instance_id: String,
+    pub account_id: String,
+    pub name: String,
+    pub description: String,
+    pub host_name: String,
+    pub instance_type: String,
+    pub image_id: String,
+    pub status: String,
+    pub generation: i64,
+    pub ever_started: bool,
+    pub zone_id: String,
+    pub tags: Vec<Tag>,
+    pub operation_locks: Vec<OperationLock>,
+    pub created_at: String,
+    pub started_at: String,
+}
+
+impl InstanceRecord {
+    pub(crate) fn from_row(r: &SqliteRow) -> Result<InstanceRecord, StoreError> {
+        let instance_id: String = r.get("instance_id");
+        let tags = parse_json_column(r, "tags", &instance_id)?;
+        let operation_locks = parse_json_column(r, "operation_locks", &instance_id)?;
+        Ok(InstanceRecord {
+            account_id: r.get("account_id"),
+            name: r.get("name"),
+            description: r.get("description"),
+            host_name: r.get("host_name"),
+            instance_type: r.get("instance_type"),
+            image_id: r.get("image_id"),
+            status: r.get("status"),
+            generation: r.get("generation"),
+            ever_started: r.get::<i64, _>("ever_started") != 0,
+            zone_id: r.get("zone_id"),
+            tags,
+            operation_locks,
+            created_at: r.get("created_at"),
+            started_at: r.get("started_at"),
+            instance_id,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskRecord {
+    pub disk_id: String,
+    pub account_id: String,
+    pub instance_id: Option<String>,
+    /// `system` or `data`.
+    pub disk_type: String,
+    pub device_index: i64,
+    pub name: String,
+    pub description: String,
+    pub category: String,
+    pub size_gib: i64,
+    pub path: String,
+    pub status: String,
+    pub image_id: String,
+    pub delete_with_instance: bool,
+    pub zone_id: String,
+    pub created_at: String,
+    pub attached_at: String,
+}
+
+impl DiskRecord {
+    pub(crate) fn from_row(r: &SqliteRow) -> DiskRecord {
+        DiskRecord {
+            disk_id: r.get("disk_id"),
+            account_id: r.get("account_id"),
+            instance_id: r.get("instance_id"),
+            disk_type: r.get("disk_type"),
+            device_index: r.get("device_index"),
+            name: r.get("name"),
+            description: r.get("description"),
+            category: r.get("category"),
+            size_gib: r.get("size_gib"),
+            path: r.get("path"),
+            status: r.get("status"),
+            image_id: r.get("image_id"),
+            delete_with_instance: r.get::<i64, _>("delete_with_instance") != 0,
+            zone_id: r.get("zone_id"),
+            created_at: r.get("created_at"),
+            attached_at: r.get("attached_at"),
+        }
+    }
+}
+
+fn parse_json_column<T: serde::de::DeserializeOwned>(
+    r: &SqliteRow,
+    column: &'static str,
+    key: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(&r.get::<String, _>(column)).map_err(|e| StoreError::Corrupt {
+        what: column,
+        key: key.to_string(),
+        detail: e.to_string(),
+    })
+}
