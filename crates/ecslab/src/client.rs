@@ -1,7 +1,8 @@
-//! A minimal signed client for the CLI: RPC requests with the HMAC-SHA1 signature, built with the
+//! A minimal signed client for ECS-style RPC calls, used by the CLI and the integration tests.
+//! It signs with either scheme the server accepts (RPC HMAC-SHA1 or ACS3-HMAC-SHA256), using the
 //! same canonicalization code the server verifies with.
 
-use ecslab_api::auth::{encode::percent_encode, rpc_v1};
+use ecslab_api::auth::{acs3, encode::percent_encode, rpc_v1};
 use serde_json::Value;
 
 /// Where to reach the server and with which key.
@@ -19,42 +20,128 @@ pub struct Connection {
     pub region: String,
 }
 
+/// Which signature to put on requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signing {
+    RpcHmacSha1,
+    Acs3HmacSha256,
+}
+
+/// A reply: HTTP status and JSON body (success or error envelope).
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn code(&self) -> &str {
+        self.body["Code"].as_str().unwrap_or("")
+    }
+}
+
 pub struct Client {
-    connection: Connection,
+    pub connection: Connection,
+    pub signing: Signing,
     http: reqwest::Client,
 }
 
 impl Client {
     pub fn new(connection: Connection) -> Client {
-        Client { connection, http: reqwest::Client::new() }
+        Client { connection, signing: Signing::RpcHmacSha1, http: reqwest::Client::new() }
     }
 
-    /// Call an ECS action; returns the response body, or the server's error as text.
+    pub fn with_signing(mut self, signing: Signing) -> Client {
+        self.signing = signing;
+        self
+    }
+
+    /// Call an ECS action; a non-2xx reply becomes an error with its code and message.
     pub async fn ecs(&self, action: &str, params: &[(&str, String)]) -> Result<Value, String> {
+        let reply = self.call("2014-05-26", action, params).await?;
+        if (200..300).contains(&reply.status) {
+            Ok(reply.body)
+        } else {
+            Err(format!(
+                "{action} failed: {} {}: {}",
+                reply.status,
+                reply.code(),
+                reply.body["Message"].as_str().unwrap_or("")
+            ))
+        }
+    }
+
+    /// Call any RPC action and return the reply whatever its status.
+    pub async fn call(&self, version: &str, action: &str, params: &[(&str, String)]) -> Result<Reply, String> {
         let c = &self.connection;
-        let mut pairs: Vec<(String, String)> = vec![
-            ("Action".into(), action.into()),
-            ("Version".into(), "2014-05-26".into()),
+        let mut pairs: Vec<(String, String)> = vec![("RegionId".into(), c.region.clone())];
+        for (k, v) in params {
+            pairs.retain(|(existing, _)| existing != k);
+            pairs.push((k.to_string(), v.clone()));
+        }
+        let request = match self.signing {
+            Signing::RpcHmacSha1 => self.rpc_v1_request(version, action, pairs),
+            Signing::Acs3HmacSha256 => self.acs3_request(version, action, pairs)?,
+        };
+        let response = request.send().await.map_err(|e| format!("calling {action} on {}: {e}", c.endpoint))?;
+        let status = response.status().as_u16();
+        let text = response.text().await.map_err(|e| format!("reading the {action} reply: {e}"))?;
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok(Reply { status, body })
+    }
+
+    fn rpc_v1_request(&self, version: &str, action: &str, mut pairs: Vec<(String, String)>) -> reqwest::RequestBuilder {
+        let c = &self.connection;
+        pairs.extend([
+            ("Action".to_string(), action.to_string()),
+            ("Version".into(), version.into()),
             ("Format".into(), "JSON".into()),
             ("AccessKeyId".into(), c.access_key_id.clone()),
             ("SignatureMethod".into(), "HMAC-SHA1".into()),
             ("SignatureVersion".into(), "1.0".into()),
             ("SignatureNonce".into(), uuid::Uuid::new_v4().to_string()),
             ("Timestamp".into(), chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()),
-            ("RegionId".into(), c.region.clone()),
-        ];
-        pairs.extend(params.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        ]);
         let signature = rpc_v1::sign(&c.access_key_secret, &rpc_v1::string_to_sign("GET", &pairs));
         pairs.push(("Signature".into(), signature));
-        let query: Vec<String> = pairs.iter().map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v))).collect();
-        let url = format!("http://{}/?{}", c.endpoint, query.join("&"));
-        let response = self.http.get(&url).send().await.map_err(|e| format!("calling {action} on {}: {e}", c.endpoint))?;
-        let status = response.status();
-        let body: Value = response.json().await.map_err(|e| format!("reading the {action} reply: {e}"))?;
-        if status.is_success() {
-            Ok(body)
-        } else {
-            Err(format!("{action} failed: {} {}: {}", status.as_u16(), body["Code"].as_str().unwrap_or("?"), body["Message"].as_str().unwrap_or("")))
-        }
+        self.http.get(format!("http://{}/?{}", c.endpoint, encode_query(&pairs)))
     }
+
+    fn acs3_request(&self, version: &str, action: &str, pairs: Vec<(String, String)>) -> Result<reqwest::RequestBuilder, String> {
+        let c = &self.connection;
+        let query = encode_query(&pairs);
+        let empty_body_hash = acs3::sha256_hex(b"");
+        let mut headers = http::HeaderMap::new();
+        let mut set = |name: &'static str, value: String| -> Result<(), String> {
+            headers.insert(name, value.parse().map_err(|_| format!("bad header value for {name}"))?);
+            Ok(())
+        };
+        set("host", c.endpoint.clone())?;
+        set("x-acs-action", action.to_string())?;
+        set("x-acs-version", version.to_string())?;
+        set("x-acs-date", chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string())?;
+        set("x-acs-signature-nonce", uuid::Uuid::new_v4().simple().to_string())?;
+        set("x-acs-content-sha256", empty_body_hash.clone())?;
+        set("accept", "application/json".into())?;
+        let mut signed: Vec<String> = headers.keys().map(|k| k.as_str().to_string()).collect();
+        signed.sort();
+        let canonical = acs3::canonical_request("POST", "/", &query, &headers, &signed, &empty_body_hash);
+        let signature = acs3::sign(&c.access_key_secret, &acs3::string_to_sign(&canonical));
+        let authorization = format!(
+            "ACS3-HMAC-SHA256 Credential={},SignedHeaders={},Signature={signature}",
+            c.access_key_id,
+            signed.join(";")
+        );
+        let mut request = self.http.post(format!("http://{}/?{query}", c.endpoint)).header("authorization", authorization);
+        for (name, value) in headers.iter() {
+            if name.as_str() != "host" {
+                request = request.header(name, value);
+            }
+        }
+        Ok(request)
+    }
+}
+
+fn encode_query(pairs: &[(String, String)]) -> String {
+    pairs.iter().map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v))).collect::<Vec<_>>().join("&")
 }

@@ -2,7 +2,7 @@
 //! for the image to become Available, with progress on stderr. Only the ImageId goes to stdout,
 //! so scripts can write `IMAGE=$(ecslab images import --name demo guest.qcow2)`.
 
-use crate::client::{Client, Connection};
+use ecslab::client::{Client, Connection};
 use clap::Subcommand;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

@@ -2,7 +2,6 @@
 //! `ecslab admin ...`).
 
 mod admin;
-mod client;
 mod images;
 mod serve;
 

@@ -90,7 +90,8 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ECSLAB_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
 }
 
 async fn shutdown_signal() {
@@ -127,7 +128,7 @@ async fn bootstrap_admin(store: &Store, data_dir: &Path) -> Result<(), String> {
     };
     store.create_account(&key.account_id, "admin", &key).await.map_err(|e| format!("creating the admin account: {e}"))?;
     let json = serde_json::json!({ "AccessKeyId": key.access_key_id, "AccessKeySecret": key.access_key_secret });
-    write_private(&path, &serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?)?;
+    write_private(&path, &(serde_json::to_string_pretty(&json).map_err(|e| e.to_string())? + "\n"))?;
     tracing::info!(path = %path.display(), "admin credentials written");
     Ok(())
 }

@@ -1,0 +1,216 @@
+//! Test harness shared by the integration tests: start `ecslab serve` as a real process on a
+//! free port with its own data directory, talk to it with the signed client, and clean up every
+//! QEMU process it left behind (VMs outlive the server by design).
+
+#![allow(dead_code)]
+
+use ecslab::client::{Client, Connection, Reply, Signing};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// The test guest built by `scripts/build-guest-image`.
+pub fn guest_image() -> PathBuf {
+    let dir = std::env::var_os("ECSLAB_GUEST_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("build/guest"));
+    let image = dir.join("guest.qcow2");
+    assert!(image.is_file(), "{} is missing: run scripts/build-guest-image first (or set ECSLAB_GUEST_DIR)", image.display());
+    image
+}
+
+pub struct Server {
+    pub data_dir: PathBuf,
+    pub port: u16,
+    pub connection: Connection,
+    pub log_path: PathBuf,
+    child: Option<Child>,
+    args: Vec<String>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Server {
+    /// Start a server on `data_dir` (created if needed) with extra `serve` arguments.
+    pub async fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        let mut server = Server {
+            data_dir: data_dir.to_path_buf(),
+            port: free_port(),
+            connection: Connection {
+                endpoint: String::new(),
+                access_key_id: String::new(),
+                access_key_secret: String::new(),
+                region: "local".into(),
+            },
+            log_path: data_dir.join("server.log"),
+            child: None,
+            args: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        server.spawn().await;
+        server
+    }
+
+    async fn spawn(&mut self) {
+        std::fs::create_dir_all(&self.data_dir).unwrap();
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log_path).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_ecslab"))
+            .arg("serve")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(["--accel", "tcg", "--stop-grace-secs", "10"])
+            .args(&self.args)
+            .env("ECSLAB_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawning ecslab serve");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "server did not listen; log:\n{}", self.log());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let creds: Value =
+            serde_json::from_str(&std::fs::read_to_string(self.data_dir.join("admin-credentials.json")).unwrap()).unwrap();
+        self.connection.endpoint = format!("127.0.0.1:{}", self.port);
+        self.connection.access_key_id = creds["AccessKeyId"].as_str().unwrap().to_string();
+        self.connection.access_key_secret = creds["AccessKeySecret"].as_str().unwrap().to_string();
+    }
+
+    pub fn client(&self, signing: Signing) -> Client {
+        Client::new(self.connection.clone()).with_signing(signing)
+    }
+
+    /// SIGKILL the server (a crash), leaving its VMs running.
+    pub fn crash(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Start the server again on the same data directory and port.
+    pub async fn restart(&mut self) {
+        self.crash();
+        self.spawn().await;
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Copy the test guest into a bucket and import it; returns the ImageId once Available.
+    pub async fn import_guest(&self, client: &Client) -> String {
+        let bucket = self.data_dir.join("buckets/test-images");
+        std::fs::create_dir_all(&bucket).unwrap();
+        std::fs::copy(guest_image(), bucket.join("guest.qcow2")).unwrap();
+        let reply = client
+            .ecs(
+                "ImportImage",
+                &[
+                    ("ImageName", "guest".into()),
+                    ("DiskDeviceMapping.1.OSSBucket", "test-images".into()),
+                    ("DiskDeviceMapping.1.OSSObject", "guest.qcow2".into()),
+                    ("DiskDeviceMapping.1.Format", "qcow2".into()),
+                ],
+            )
+            .await
+            .unwrap();
+        let image_id = reply["ImageId"].as_str().unwrap().to_string();
+        wait_until(Duration::from_secs(60), || async {
+            let r = client.ecs("DescribeImages", &[("ImageId", image_id.clone())]).await.unwrap();
+            r["Images"]["Image"][0]["Status"] == "Available"
+        })
+        .await;
+        image_id
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.crash();
+        kill_qemu_of(&self.data_dir);
+    }
+}
+
+/// Kill every QEMU process whose command line mentions `data_dir`.
+pub fn kill_qemu_of(data_dir: &Path) {
+    let needle = data_dir.display().to_string();
+    for pid in qemu_pids_of(&needle) {
+        unsafe_free_kill(pid);
+    }
+}
+
+pub fn qemu_pids_of(needle: &str) -> Vec<i32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        if cmdline.contains("qemu-system") && cmdline.contains(needle) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+fn unsafe_free_kill(pid: i32) {
+    let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+}
+
+/// Poll `check` until it is true or `limit` passes (then panic).
+pub async fn wait_until<F, Fut>(limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(Instant::now() < deadline, "condition not met within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+pub async fn instance(client: &Client, id: &str) -> Value {
+    let reply = client.ecs("DescribeInstances", &[("InstanceIds", format!("[\"{id}\"]"))]).await.unwrap();
+    reply["Instances"]["Instance"][0].clone()
+}
+
+pub async fn wait_status(client: &Client, id: &str, status: &str, limit: Duration) {
+    wait_until(limit, || async { instance(client, id).await["Status"] == status }).await;
+}
+
+pub async fn console(client: &Client, id: &str) -> String {
+    use base64::Engine;
+    let reply = client.ecs("GetInstanceConsoleOutput", &[("InstanceId", id.to_string())]).await.unwrap();
+    let bytes = base64::engine::general_purpose::STANDARD.decode(reply["ConsoleOutput"].as_str().unwrap()).unwrap();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+pub async fn wait_console(client: &Client, id: &str, needle: &str, limit: Duration) {
+    wait_until(limit, || async { console(client, id).await.contains(needle) }).await;
+}
+
+pub fn assert_error(reply: &Reply, status: u16, code: &str) {
+    assert_eq!((reply.status, reply.code()), (status, code), "unexpected reply: {}", reply.body);
+    assert!(reply.body["RequestId"].as_str().is_some_and(|r| !r.is_empty()), "no RequestId: {}", reply.body);
+}
+
+/// Send a line to the guest's serial console (its root shell).
+pub fn type_on_serial(data_dir: &Path, instance_id: &str, line: &str) {
+    use std::io::Write;
+    let socket = data_dir.join("vms").join(instance_id).join("serial.sock");
+    let mut stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+    stream.write_all(format!("{line}\n").as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+}
