@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 
 use http::HeaderValue;
-use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 /// Everything except the RFC 3986 unreserved set `A-Z a-z 0-9 - _ . ~`.
 const RFC3986: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
@@ -27,13 +27,6 @@ pub fn percent_encode(s: &str) -> String {
 /// replaced by U+FFFD. Order and duplicates are kept.
 pub fn form_decode(raw: &[u8]) -> Vec<(String, String)> {
     form_urlencoded::parse(raw).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
-}
-
-/// Plain percent-decoding of a URL path (`+` stays `+`), lossy for invalid
-/// UTF-8. Used for the old Go SDK's ROA V1 string-to-sign, which signs the
-/// path before encoding it.
-pub fn percent_decode_path(raw: &str) -> Cow<'_, str> {
-    percent_decode_str(raw).decode_utf8_lossy()
 }
 
 /// A header value as text. Values are almost always visible ASCII; anything
@@ -68,10 +61,5 @@ mod tests {
         let got = form_decode(b"k=%FF%FE&%C3=v");
         assert_eq!(got[0].1, "\u{FFFD}\u{FFFD}");
         assert_eq!(got[1].0, "\u{FFFD}");
-    }
-
-    #[test]
-    fn path_decoding_keeps_plus() {
-        assert_eq!(percent_decode_path("/a%20b+c/%E5%BF%AB"), "/a b+c/快");
     }
 }
