@@ -105,7 +105,34 @@ pub fn status_for(code: &str, action: Option<&str>) -> StatusCode {
         ("ServiceUnavailable", _) => s(503),
         ("OperationConflict", _) => s(409),
         ("InvalidAccessKeyId.NotFound", _) => s(404),
-        ("InvalidSystemDiskSize.LessThanImageSize" | "InvalidStatus.NotFound", _) => s(404),
+        ("InvalidDescription.Malformed", Some("CreateSnapshot")) => s(404),
+        (
+            "InvalidSystemDiskSize.LessThanImageSize"
+            | "InvalidStatus.NotFound"
+            | "InvalidUsage"
+            | "InvalidSourceDiskType"
+            | "InvalidDisk.InUse"
+            | "InvalidDisk.AlreadyDetached",
+            _,
+        ) => s(404),
+        (c, _) if c.starts_with("IncorrectDiskStatus") || c.starts_with("QuotaExceed") => s(403),
+        (
+            "CreateSnapshot.Failed"
+            | "InvalidSnapshotId.NotReady"
+            | "InvalidSnapshot.NotReady"
+            | "InvalidSnapshotId.NotDataDiskSnapshot"
+            | "InvalidParameter.Mismatch"
+            | "SnapshotCreatedImage"
+            | "SnapshotCreatedDisk"
+            | "DependencyViolation"
+            | "DiskTypeViolation"
+            | "InstanceDiskLimitExceeded"
+            | "InvalidSnapshotIds.Malformed"
+            | "InvalidDiskIds.Malformed"
+            | "OperationDenied",
+            _,
+        ) => s(403),
+        ("InvalidDiskSize.TooSmall", Some("CreateDisk")) => s(403),
         (
             "IncorrectInstanceStatus"
             | "InstanceLockedForSecurity"
@@ -150,7 +177,13 @@ pub fn success(request_id: &str, action: &str, body: Value, format: Format) -> R
 }
 
 /// An error reply in Alibaba's envelope.
-pub fn error(request_id: &str, host_id: &str, action: Option<&str>, err: &ApiError, format: Format) -> Response {
+pub fn error(
+    request_id: &str,
+    host_id: &str,
+    action: Option<&str>,
+    err: &ApiError,
+    format: Format,
+) -> Response {
     let (status, code, message) = err.parts(action);
     let mut map = Map::new();
     map.insert("RequestId".into(), Value::String(request_id.into()));
@@ -196,6 +229,11 @@ mod tests {
         assert_eq!(status_for("InternalError", None), 500);
         assert_eq!(status_for("DryRunOperation", Some("RunInstances")), 400);
         assert_eq!(status_for("InvalidRegionId.NotFound", None), 404);
+        assert_eq!(status_for("IncorrectDiskStatus.NeverAttached", Some("CreateSnapshot")), 403);
+        assert_eq!(status_for("QuotaExceed.Snapshot", Some("CreateSnapshot")), 403);
+        assert_eq!(status_for("IncorrectInstanceStatus", Some("CreateSnapshot")), 400);
+        assert_eq!(status_for("InvalidDescription.Malformed", Some("CreateSnapshot")), 404);
+        assert_eq!(status_for("InvalidSnapshotId.NotFound", Some("DeleteSnapshot")), 404);
     }
 
     #[test]

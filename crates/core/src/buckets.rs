@@ -16,7 +16,9 @@ pub fn check_bucket_name(bucket: &str) -> Result<()> {
     } else {
         Err(Error::rejected(
             "InvalidOSSBucket.Malformed",
-            format!("The bucket name {bucket:?} is not valid: use 3-63 lowercase letters, digits and hyphens."),
+            format!(
+                "The bucket name {bucket:?} is not valid: use 3-63 lowercase letters, digits and hyphens."
+            ),
         ))
     }
 }
@@ -35,7 +37,9 @@ pub fn check_object_name(object: &str) -> Result<()> {
     } else {
         Err(Error::rejected(
             "InvalidOSSObject.Malformed",
-            format!("The object name {object:?} is not valid: it must be a relative key without '..' segments."),
+            format!(
+                "The object name {object:?} is not valid: it must be a relative key without '..' segments."
+            ),
         ))
     }
 }

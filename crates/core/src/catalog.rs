@@ -17,7 +17,13 @@ pub const CATALOGUE: &[InstanceType] = &[
     InstanceType { id: "ecs.lab.small", family: "ecs.lab", vcpus: 1, memory_mib: 512, display: true },
     InstanceType { id: "ecs.lab.medium", family: "ecs.lab", vcpus: 2, memory_mib: 1024, display: true },
     InstanceType { id: "ecs.lab.large", family: "ecs.lab", vcpus: 2, memory_mib: 2048, display: true },
-    InstanceType { id: "ecs.lab-headless.tiny", family: "ecs.lab-headless", vcpus: 1, memory_mib: 128, display: false },
+    InstanceType {
+        id: "ecs.lab-headless.tiny",
+        family: "ecs.lab-headless",
+        vcpus: 1,
+        memory_mib: 128,
+        display: false,
+    },
 ];
 
 pub fn find(id: &str) -> Option<&'static InstanceType> {

@@ -17,20 +17,36 @@ pub struct Cloud {
     pub(crate) config: CloudConfig,
     /// Last screenshot time per instance, for the optional minimum interval.
     pub(crate) last_screenshot: Mutex<HashMap<String, Instant>>,
+    /// Held while snapshot files are rewritten or read to build something (seal, delete,
+    /// reset, copies): those steps see a stable set of snapshot files.
+    pub(crate) chain_lock: tokio::sync::Mutex<()>,
 }
 
 impl Cloud {
     /// Build the cloud, create its directories, adopt running VMs, resume unfinished work, and
     /// start the loop that follows driver events.
-    pub async fn start(store: Store, hypervisor: Arc<dyn Hypervisor>, config: CloudConfig) -> Result<Arc<Cloud>> {
-        for dir in [config.images_dir(), config.disks_dir(), config.vms_dir(), config.buckets_dir()] {
+    pub async fn start(
+        store: Store,
+        hypervisor: Arc<dyn Hypervisor>,
+        config: CloudConfig,
+    ) -> Result<Arc<Cloud>> {
+        for dir in [config.images_dir(), config.layers_dir(), config.vms_dir(), config.buckets_dir()] {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
         }
-        let cloud = Arc::new(Cloud { store, hypervisor, config, last_screenshot: Mutex::new(HashMap::new()) });
+        let cloud = Arc::new(Cloud {
+            store,
+            hypervisor,
+            config,
+            last_screenshot: Mutex::new(HashMap::new()),
+            chain_lock: tokio::sync::Mutex::new(()),
+        });
         cloud.clone().spawn_event_loop();
         cloud.adopt_instances().await?;
+        cloud.resume_operations().await?;
         cloud.resume_imports().await?;
+        cloud.resume_disk_copies().await?;
+        cloud.clone().spawn_housekeeping();
         Ok(cloud)
     }
 
@@ -52,6 +68,19 @@ impl Cloud {
             Some(r) if r != self.config.region_id => Err(Error::InvalidRegionId { region_id: r.to_string() }),
             _ => Ok(()),
         }
+    }
+
+    /// Periodic work: releasing snapshots whose retention is over.
+    fn spawn_housekeeping(self: Arc<Self>) {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                if let Err(e) = self.release_expired_snapshots().await {
+                    tracing::warn!(error = %crate::error::format_chain(&e), "snapshot retention sweep failed");
+                }
+            }
+        });
     }
 
     fn spawn_event_loop(self: Arc<Self>) {
@@ -86,9 +115,13 @@ impl Cloud {
                     StopCause::GuestShutdown => {
                         tracing::info!(instance_id = %vm_id, "the guest powered itself off; instance is now {next}")
                     }
-                    StopCause::Killed => tracing::info!(instance_id = %vm_id, "VM killed; instance is now {next}"),
+                    StopCause::Killed => {
+                        tracing::info!(instance_id = %vm_id, "VM killed; instance is now {next}")
+                    }
                 }
-                if let Err(e) = self.store.transition_instance(&vm_id, &[status.as_str()], next.as_str()).await {
+                if let Err(e) =
+                    self.store.transition_instance(&vm_id, &[status.as_str()], next.as_str()).await
+                {
                     tracing::error!(instance_id = %vm_id, error = %e, "recording the stop failed");
                 }
             }
@@ -102,9 +135,7 @@ impl Cloud {
             if instance.status == InstanceStatus::Running.as_str() {
                 let state = self.hypervisor.power_state(&instance.instance_id).await;
                 if matches!(state, Ok(ecslab_vmm::PowerState::Off)) {
-                    self.store
-                        .transition_instance(&instance.instance_id, &["Running"], "Stopped")
-                        .await?;
+                    self.store.transition_instance(&instance.instance_id, &["Running"], "Stopped").await?;
                     tracing::warn!(instance_id = %instance.instance_id, "VM process is gone; instance is now Stopped");
                 }
             }

@@ -22,6 +22,8 @@ pub struct CloudConfig {
     pub jpeg_quality: u8,
     /// The `qemu-img` binary.
     pub qemu_img: PathBuf,
+    /// At most this many snapshots per disk (ECS: 64 in the older docs, 256 today).
+    pub snapshot_quota: i64,
 }
 
 impl CloudConfig {
@@ -36,14 +38,21 @@ impl CloudConfig {
             screenshot_min_interval: None,
             jpeg_quality: 85,
             qemu_img: PathBuf::from("qemu-img"),
+            snapshot_quota: 64,
         }
     }
 
     pub fn images_dir(&self) -> PathBuf {
         self.data_dir.join("images")
     }
-    pub fn disks_dir(&self) -> PathBuf {
-        self.data_dir.join("disks")
+    /// Every qcow2 layer of every disk and snapshot: tops, bases, snapshot files.
+    pub fn layers_dir(&self) -> PathBuf {
+        self.data_dir.join("layers")
+    }
+
+    /// A new, unused layer path.
+    pub fn new_layer_path(&self) -> PathBuf {
+        self.layers_dir().join(format!("{}.qcow2", crate::ids::new_id("l")))
     }
     pub fn vms_dir(&self) -> PathBuf {
         self.data_dir.join("vms")

@@ -14,6 +14,7 @@ pub enum Resource {
     Image,
     Disk,
     InstanceType,
+    Snapshot,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +57,7 @@ fn resource_label(resource: Resource) -> &'static str {
         Resource::Image => "ImageId",
         Resource::Disk => "DiskId",
         Resource::InstanceType => "InstanceType",
+        Resource::Snapshot => "SnapshotId",
     }
 }
 
@@ -69,7 +71,10 @@ impl Error {
             Error::NotFound { resource: Resource::Instance, .. } => "InvalidInstanceId.NotFound",
             Error::NotFound { resource: Resource::Image, .. } => "InvalidImageId.NotFound",
             Error::NotFound { resource: Resource::Disk, .. } => "InvalidDiskId.NotFound",
-            Error::NotFound { resource: Resource::InstanceType, .. } => "InvalidInstanceType.ValueNotSupported",
+            Error::NotFound { resource: Resource::InstanceType, .. } => {
+                "InvalidInstanceType.ValueNotSupported"
+            }
+            Error::NotFound { resource: Resource::Snapshot, .. } => "InvalidSnapshotId.NotFound",
             Error::IncorrectInstanceStatus { .. } => "IncorrectInstanceStatus",
             Error::InstanceLockedForSecurity { .. } => "InstanceLockedForSecurity",
             Error::NotSupported { .. } => "NotSupported",

@@ -12,7 +12,9 @@ pub fn new_id(prefix: &str) -> String {
 
 /// Whether `id` looks like an id we could have issued (used to reject garbage early).
 pub fn is_well_formed(id: &str) -> bool {
-    id.len() <= 64 && !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    id.len() <= 64
+        && !id.is_empty()
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]

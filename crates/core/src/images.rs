@@ -34,7 +34,13 @@ impl Cloud {
         let image_id = new_id("m");
         let name = req.name.clone().unwrap_or_else(|| image_id.clone());
         if self.store.images(account_id).await?.iter().any(|i| i.name == name) {
-            return Err(Error::rejected("InvalidImageName.Duplicated", "The specified Image name has already bean used."));
+            return Err(Error::rejected(
+                "InvalidImageName.Duplicated",
+                "The specified Image name has already bean used.",
+            ));
+        }
+        if req.dry_run {
+            return Err(Error::DryRunOperation);
         }
         let record = ImageRecord {
             image_id: image_id.clone(),
@@ -54,6 +60,7 @@ impl Cloud {
             import_object: req.object,
             failure_reason: String::new(),
             created_at: now_rfc3339(),
+            source_snapshot_id: String::new(),
         };
         self.store.insert_image(&record).await?;
         tracing::info!(image_id = %image_id, source = %source.display(), "image import started");
@@ -67,7 +74,10 @@ impl Cloud {
             match self.run_import(&image).await {
                 Ok(virtual_size) => {
                     let size_gib = ((virtual_size + GIB - 1) / GIB).max(1);
-                    let _ = self.store.update_image_progress(&id, "Available", 100, size_gib, virtual_size, "").await;
+                    let _ = self
+                        .store
+                        .update_image_progress(&id, "Available", 100, size_gib, virtual_size, "")
+                        .await;
                     tracing::info!(image_id = %id, virtual_size, "image available");
                 }
                 Err(reason) => {
@@ -95,7 +105,11 @@ impl Cloud {
         Ok(virtual_size)
     }
 
-    async fn qemu_img_info(&self, source: &Path, format: &str) -> std::result::Result<serde_json::Value, String> {
+    async fn qemu_img_info(
+        &self,
+        source: &Path,
+        format: &str,
+    ) -> std::result::Result<serde_json::Value, String> {
         let out = tokio::process::Command::new(&self.config.qemu_img)
             .args(["info", "--output=json", "-f", format])
             .arg(source)
@@ -120,7 +134,13 @@ impl Cloud {
     }
 
     /// `qemu-img convert -p`, recording its percentage as the image's Progress.
-    async fn convert_with_progress(&self, image_id: &str, source: &Path, format: &str, target: &Path) -> std::result::Result<(), String> {
+    async fn convert_with_progress(
+        &self,
+        image_id: &str,
+        source: &Path,
+        format: &str,
+        target: &Path,
+    ) -> std::result::Result<(), String> {
         let mut child = tokio::process::Command::new(&self.config.qemu_img)
             .args(["convert", "-p", "-f", format, "-O", "qcow2"])
             .arg(source)
@@ -167,7 +187,12 @@ impl Cloud {
         Ok(())
     }
 
-    pub async fn describe_images(&self, account_id: &str, filter: &ImageFilter, paging: &Paging) -> Result<Page<ImageRecord>> {
+    pub async fn describe_images(
+        &self,
+        account_id: &str,
+        filter: &ImageFilter,
+        paging: &Paging,
+    ) -> Result<Page<ImageRecord>> {
         let statuses: Vec<&str> = if filter.statuses.is_empty() {
             vec!["Available"]
         } else {
@@ -184,7 +209,7 @@ impl Cloud {
             .filter(|i| filter.image_ids.as_ref().is_none_or(|ids| ids.contains(&i.image_id)))
             .filter(|i| filter.name.as_ref().is_none_or(|n| crate::listing::wildcard_match(n, &i.name)))
             .collect();
-        paginate(images, paging, |i| &i.image_id)
+        paginate(images, paging, |i| format!("{}|{}", i.created_at, i.image_id))
     }
 
     /// DeleteImage. Instances' system disks are overlays on the image, so an image with disks

@@ -12,7 +12,7 @@ use crate::ids::new_id;
 use crate::listing::{paginate, wildcard_match, Page};
 use crate::requests::{CreateInstances, InstanceFilter, Paging};
 use crate::status::{self, Admission, InstanceStatus, Request};
-use crate::{screen, Error, Resource, Result};
+use crate::{chain, screen, Error, Resource, Result};
 use ecslab_store::{now_rfc3339, DiskRecord, InstanceRecord};
 use ecslab_vmm::{DiskSpec, PowerState, VmError, VmSpec};
 use std::path::{Path, PathBuf};
@@ -41,12 +41,20 @@ impl Cloud {
     // ---- create --------------------------------------------------------------------------------
 
     /// RunInstances (start = true) and CreateInstance (start = false). Returns the new ids.
-    pub async fn create_instances(self: &Arc<Self>, account_id: &str, req: CreateInstances) -> Result<Vec<String>> {
-        let instance_type =
-            catalog::find(&req.instance_type).ok_or_else(|| Error::rejected(
+    pub async fn create_instances(
+        self: &Arc<Self>,
+        account_id: &str,
+        req: CreateInstances,
+    ) -> Result<Vec<String>> {
+        let instance_type = catalog::find(&req.instance_type).ok_or_else(|| {
+            Error::rejected(
                 "InvalidInstanceType.ValueNotSupported",
-                format!("The specified InstanceType {:?} beyond the permitted range. See DescribeInstanceTypes.", req.instance_type),
-            ))?;
+                format!(
+                    "The specified InstanceType {:?} beyond the permitted range. See DescribeInstanceTypes.",
+                    req.instance_type
+                ),
+            )
+        })?;
         let image = self
             .store
             .image(account_id, &req.image_id)
@@ -68,7 +76,9 @@ impl Cloud {
         if system_gib < image_gib {
             return Err(Error::rejected(
                 "InvalidSystemDiskSize.LessThanImageSize",
-                format!("The specified SystemDisk.Size {system_gib} is less than the image size {image_gib}."),
+                format!(
+                    "The specified SystemDisk.Size {system_gib} is less than the image size {image_gib}."
+                ),
             ));
         }
         if req.dry_run {
@@ -115,7 +125,8 @@ impl Cloud {
         Ok(ids)
     }
 
-    /// The system disk is a qcow2 overlay on the image (O(1) in image size); data disks are blank.
+    /// Each disk is a private base (an overlay of the image for the system disk, blank for data
+    /// disks) under a writable top: O(1) in image size, and the layout snapshots build on.
     async fn create_disk_files(
         &self,
         account_id: &str,
@@ -124,56 +135,91 @@ impl Cloud {
         system_gib: i64,
         req: &CreateInstances,
     ) -> Result<Vec<DiskRecord>> {
-        let now = now_rfc3339();
         let mut disks: Vec<DiskRecord> = Vec::new();
-        let mut plan = vec![("system", system_gib, true, String::new(), String::new(), req.system_disk_category.clone())];
+        let mut plan = vec![(
+            "system",
+            system_gib,
+            true,
+            String::new(),
+            String::new(),
+            req.system_disk_category.clone(),
+        )];
         for d in &req.data_disks {
-            plan.push(("data", d.size_gib, d.delete_with_instance, d.name.clone(), d.description.clone(), d.category.clone()));
+            plan.push((
+                "data",
+                d.size_gib,
+                d.delete_with_instance,
+                d.name.clone(),
+                d.description.clone(),
+                d.category.clone(),
+            ));
         }
-        for (index, (disk_type, size_gib, delete_with_instance, name, description, category)) in plan.into_iter().enumerate() {
-            let disk_id = new_id("d");
-            let path = self.config.disks_dir().join(format!("{disk_id}.qcow2"));
+        for (index, (disk_type, size_gib, delete_with_instance, name, description, category)) in
+            plan.into_iter().enumerate()
+        {
             let backing = (disk_type == "system").then(|| PathBuf::from(&image.path));
-            if let Err(e) = self.qemu_img_create(&path, backing.as_deref(), size_gib).await {
+            let mut disk = self.new_disk_record(account_id, disk_type, size_gib, name, description, category);
+            if let Err(e) = self.create_disk_layers(&disk, backing.as_deref()).await {
                 remove_disk_files(&disks);
                 return Err(e);
             }
-            disks.push(DiskRecord {
-                disk_id,
-                account_id: account_id.to_string(),
-                instance_id: Some(instance_id.to_string()),
-                disk_type: disk_type.to_string(),
-                device_index: index as i64,
-                name,
-                description,
-                category,
-                size_gib,
-                path: path.display().to_string(),
-                status: "In_use".into(),
-                image_id: if disk_type == "system" { image.image_id.clone() } else { String::new() },
-                delete_with_instance,
-                zone_id: self.config.zone_id.clone(),
-                created_at: now.clone(),
-                attached_at: now.clone(),
-            });
+            disk.instance_id = Some(instance_id.to_string());
+            disk.device_index = index as i64;
+            disk.status = "In_use".into();
+            disk.attached_at = disk.created_at.clone();
+            disk.ever_attached = true;
+            disk.delete_with_instance = delete_with_instance;
+            disk.image_id = if disk_type == "system" { image.image_id.clone() } else { String::new() };
+            disks.push(disk);
         }
         Ok(disks)
     }
 
-    async fn qemu_img_create(&self, path: &Path, backing: Option<&Path>, size_gib: i64) -> Result<()> {
-        let mut cmd = tokio::process::Command::new(&self.config.qemu_img);
-        cmd.arg("create").arg("-q").arg("-f").arg("qcow2");
-        if let Some(backing) = backing {
-            cmd.arg("-b").arg(backing).arg("-F").arg("qcow2");
+    /// A detached, Available disk record with fresh layer paths (files not created yet).
+    pub(crate) fn new_disk_record(
+        &self,
+        account_id: &str,
+        disk_type: &str,
+        size_gib: i64,
+        name: String,
+        description: String,
+        category: String,
+    ) -> DiskRecord {
+        let now = now_rfc3339();
+        DiskRecord {
+            disk_id: new_id("d"),
+            account_id: account_id.to_string(),
+            instance_id: None,
+            disk_type: disk_type.to_string(),
+            device_index: 0,
+            name,
+            description,
+            category,
+            size_gib,
+            path: self.config.new_layer_path().display().to_string(),
+            status: "Available".into(),
+            image_id: String::new(),
+            delete_with_instance: false,
+            zone_id: self.config.zone_id.clone(),
+            created_at: now,
+            attached_at: String::new(),
+            base_path: self.config.new_layer_path().display().to_string(),
+            parent_snapshot_id: String::new(),
+            source_snapshot_id: String::new(),
+            ever_attached: false,
+            ever_used: false,
+            portable: disk_type == "data",
         }
-        cmd.arg(path).arg(format!("{size_gib}G"));
-        let out = cmd.output().await.map_err(|e| Error::internal(format!("running qemu-img create: {e}")))?;
-        if !out.status.success() {
-            return Err(Error::internal(format!(
-                "qemu-img create {} failed: {}",
-                path.display(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
+    }
+
+    /// Create a disk's base (over `backing`, or blank) and its empty top.
+    pub(crate) async fn create_disk_layers(&self, disk: &DiskRecord, backing: Option<&Path>) -> Result<()> {
+        let qemu_img = &self.config.qemu_img;
+        let (base, top) = (Path::new(&disk.base_path), Path::new(&disk.path));
+        chain::create(qemu_img, base, backing, Some(disk.size_gib)).await?;
+        if let Err(e) = chain::create(qemu_img, top, Some(base), Some(disk.size_gib)).await {
+            chain::remove_quietly(base);
+            return Err(e);
         }
         Ok(())
     }
@@ -190,14 +236,23 @@ impl Cloud {
 
     /// Apply `request` to an instance: admission by its status, then a conditional update.
     /// Returns the status it moved from, or `None` for an idempotent repeat.
-    async fn admit(&self, account_id: &str, instance_id: &str, request: Request, dry_run: bool) -> Result<Option<InstanceStatus>> {
+    async fn admit(
+        &self,
+        account_id: &str,
+        instance_id: &str,
+        request: Request,
+        dry_run: bool,
+    ) -> Result<Option<InstanceStatus>> {
         let instance = self.instance(account_id, instance_id).await?;
         let locked = instance.operation_locks.iter().any(|l| l.reason == "security");
         if locked && !matches!(request, Request::Delete { .. }) {
             return Err(Error::InstanceLockedForSecurity { instance_id: instance_id.to_string() });
         }
         let current: InstanceStatus = instance.status.parse().map_err(Error::internal)?;
-        let deny = || Error::IncorrectInstanceStatus { instance_id: instance_id.to_string(), status: current.to_string() };
+        let deny = || Error::IncorrectInstanceStatus {
+            instance_id: instance_id.to_string(),
+            status: current.to_string(),
+        };
         match status::admit(current, request) {
             Admission::Deny => Err(deny()),
             _ if dry_run => Err(Error::DryRunOperation),
@@ -205,20 +260,34 @@ impl Cloud {
             Admission::Proceed(next) => {
                 match self.store.transition_instance(instance_id, &[current.as_str()], next.as_str()).await? {
                     Some(_) => Ok(Some(current)),
-                    None => Err(Error::rejected("OperationConflict", "Request was denied due to conflict with a previous request.")),
+                    None => Err(Error::rejected(
+                        "OperationConflict",
+                        "Request was denied due to conflict with a previous request.",
+                    )),
                 }
             }
         }
     }
 
-    pub async fn start_instance(self: &Arc<Self>, account_id: &str, instance_id: &str, dry_run: bool) -> Result<()> {
+    pub async fn start_instance(
+        self: &Arc<Self>,
+        account_id: &str,
+        instance_id: &str,
+        dry_run: bool,
+    ) -> Result<()> {
         if self.admit(account_id, instance_id, Request::Start, dry_run).await?.is_some() {
             self.clone().spawn_boot(instance_id.to_string());
         }
         Ok(())
     }
 
-    pub async fn stop_instance(self: &Arc<Self>, account_id: &str, instance_id: &str, force: bool, dry_run: bool) -> Result<()> {
+    pub async fn stop_instance(
+        self: &Arc<Self>,
+        account_id: &str,
+        instance_id: &str,
+        force: bool,
+        dry_run: bool,
+    ) -> Result<()> {
         if self.admit(account_id, instance_id, Request::Stop, dry_run).await?.is_some() {
             let cloud = self.clone();
             let id = instance_id.to_string();
@@ -227,7 +296,13 @@ impl Cloud {
         Ok(())
     }
 
-    pub async fn reboot_instance(self: &Arc<Self>, account_id: &str, instance_id: &str, force: bool, dry_run: bool) -> Result<()> {
+    pub async fn reboot_instance(
+        self: &Arc<Self>,
+        account_id: &str,
+        instance_id: &str,
+        force: bool,
+        dry_run: bool,
+    ) -> Result<()> {
         if self.admit(account_id, instance_id, Request::Reboot, dry_run).await?.is_some() {
             let cloud = self.clone();
             let id = instance_id.to_string();
@@ -236,16 +311,27 @@ impl Cloud {
         Ok(())
     }
 
-    pub async fn delete_instance(&self, account_id: &str, instance_id: &str, force: bool, dry_run: bool) -> Result<()> {
+    pub async fn delete_instance(
+        &self,
+        account_id: &str,
+        instance_id: &str,
+        force: bool,
+        dry_run: bool,
+    ) -> Result<()> {
         let from = self.admit(account_id, instance_id, Request::Delete { force }, dry_run).await?;
         if from != Some(InstanceStatus::Stopped) {
-            self.hypervisor
-                .kill(instance_id)
-                .await
-                .map_err(|e| Error::internal(format!("killing {instance_id} for deletion: {}", crate::error::format_chain(&e))))?;
+            self.hypervisor.kill(instance_id).await.map_err(|e| {
+                Error::internal(format!(
+                    "killing {instance_id} for deletion: {}",
+                    crate::error::format_chain(&e)
+                ))
+            })?;
         }
+        let attached = self.store.instance_disks(instance_id).await?;
+        self.wait_for_disk_operations(&attached, Duration::from_secs(600)).await?;
         let disks = self.store.delete_instance(instance_id).await?;
         remove_disk_files(&disks);
+        self.collect_deleted_snapshots().await;
         let run_dir = self.run_dir(instance_id);
         if let Err(e) = std::fs::remove_dir_all(&run_dir) {
             if e.kind() != std::io::ErrorKind::NotFound {
@@ -262,8 +348,12 @@ impl Cloud {
 
     /// The driver's description of an instance's VM.
     pub(crate) async fn vm_spec(&self, instance: &InstanceRecord) -> Result<VmSpec> {
-        let instance_type = catalog::find(&instance.instance_type)
-            .ok_or_else(|| Error::internal(format!("instance {} has unknown type {}", instance.instance_id, instance.instance_type)))?;
+        let instance_type = catalog::find(&instance.instance_type).ok_or_else(|| {
+            Error::internal(format!(
+                "instance {} has unknown type {}",
+                instance.instance_id, instance.instance_type
+            ))
+        })?;
         let disks = self.store.instance_disks(&instance.instance_id).await?;
         Ok(VmSpec {
             vm_id: instance.instance_id.clone(),
@@ -271,7 +361,10 @@ impl Cloud {
             vcpus: instance_type.vcpus,
             memory_mib: instance_type.memory_mib,
             display: instance_type.display,
-            disks: disks.iter().map(|d| DiskSpec { disk_id: d.disk_id.clone(), path: PathBuf::from(&d.path) }).collect(),
+            disks: disks
+                .iter()
+                .map(|d| DiskSpec { disk_id: d.disk_id.clone(), path: PathBuf::from(&d.path) })
+                .collect(),
             accel: self.config.accel,
         })
     }
@@ -283,15 +376,25 @@ impl Cloud {
     /// Pending/Starting → start the VM → Running (or back to Stopped if it cannot start).
     async fn boot(&self, instance_id: &str) {
         let result = async {
-            let instance = self.store.instance_by_id(instance_id).await?.ok_or_else(|| Error::internal("instance vanished"))?;
+            let instance = self
+                .store
+                .instance_by_id(instance_id)
+                .await?
+                .ok_or_else(|| Error::internal("instance vanished"))?;
             if instance.status == "Pending" {
                 self.store.transition_instance(instance_id, &["Pending"], "Starting").await?;
             }
+            let disks = self.store.instance_disks(instance_id).await?;
+            self.wait_for_disk_operations(&disks, Duration::from_secs(600)).await?;
             let spec = self.vm_spec(&instance).await?;
             let started = Instant::now();
-            self.hypervisor.start(&spec).await.map_err(|e| Error::internal(crate::error::format_chain(&e)))?;
+            self.hypervisor
+                .start(&spec)
+                .await
+                .map_err(|e| Error::internal(crate::error::format_chain(&e)))?;
             tracing::info!(instance_id, elapsed_ms = started.elapsed().as_millis() as u64, "VM started");
             self.store.transition_instance(instance_id, &["Starting"], "Running").await?;
+            self.store.mark_disks_used(instance_id).await?;
             Ok::<_, Error>(())
         }
         .await;
@@ -310,7 +413,11 @@ impl Cloud {
                     if self.wait_for_power_off(instance_id, self.config.stop_grace).await {
                         return Ok(());
                     }
-                    tracing::warn!(instance_id, grace_secs = self.config.stop_grace.as_secs(), "the guest ignored the power button; forcing it off");
+                    tracing::warn!(
+                        instance_id,
+                        grace_secs = self.config.stop_grace.as_secs(),
+                        "the guest ignored the power button; forcing it off"
+                    );
                 }
                 Err(VmError::NotRunning { .. }) => return Ok(()),
                 Err(e) => tracing::warn!(instance_id, error = %e, "ACPI power-down failed; forcing it off"),
@@ -396,7 +503,12 @@ impl Cloud {
 
     // ---- reading ----------------------------------------------------------------------------------
 
-    pub async fn describe_instances(&self, account_id: &str, filter: &InstanceFilter, paging: &Paging) -> Result<Page<InstanceView>> {
+    pub async fn describe_instances(
+        &self,
+        account_id: &str,
+        filter: &InstanceFilter,
+        paging: &Paging,
+    ) -> Result<Page<InstanceView>> {
         let mut views = Vec::new();
         for record in self.store.instances(account_id).await? {
             if !matches_filter(&record, filter) {
@@ -407,14 +519,17 @@ impl Cloud {
             let disks = self.store.instance_disks(&record.instance_id).await?;
             views.push(InstanceView { record, instance_type, disks });
         }
-        paginate(views, paging, |v| &v.record.instance_id)
+        paginate(views, paging, |v| format!("{}|{}", v.record.created_at, v.record.instance_id))
     }
 
     /// GetInstanceScreenshot: the guest's real screen as base64 JPEG.
     pub async fn screenshot(&self, account_id: &str, instance_id: &str, wake_up: bool) -> Result<String> {
         let instance = self.instance(account_id, instance_id).await?;
         if instance.status != "Running" {
-            return Err(Error::IncorrectInstanceStatus { instance_id: instance_id.into(), status: instance.status });
+            return Err(Error::IncorrectInstanceStatus {
+                instance_id: instance_id.into(),
+                status: instance.status,
+            });
         }
         let display = catalog::find(&instance.instance_type).is_some_and(|t| t.display);
         if !display {
@@ -426,7 +541,11 @@ impl Cloud {
             // Let the guest redraw the console after the key press.
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let frame = self.hypervisor.screenshot(instance_id).await.map_err(|e| vm_error(instance_id, "screendump", e))?;
+        let frame = self
+            .hypervisor
+            .screenshot(instance_id)
+            .await
+            .map_err(|e| vm_error(instance_id, "screendump", e))?;
         let quality = self.config.jpeg_quality;
         tokio::task::spawn_blocking(move || screen::screenshot_base64(&frame, quality))
             .await
@@ -436,7 +555,8 @@ impl Cloud {
 
     fn check_screenshot_interval(&self, instance_id: &str) -> Result<()> {
         let Some(min) = self.config.screenshot_min_interval else { return Ok(()) };
-        let mut last = self.last_screenshot.lock().map_err(|_| Error::internal("screenshot lock poisoned"))?;
+        let mut last =
+            self.last_screenshot.lock().map_err(|_| Error::internal("screenshot lock poisoned"))?;
         let now = Instant::now();
         if let Some(previous) = last.get(instance_id) {
             if now.duration_since(*previous) < min {
@@ -451,7 +571,10 @@ impl Cloud {
     pub async fn console_output(&self, account_id: &str, instance_id: &str) -> Result<ConsoleOutput> {
         let instance = self.instance(account_id, instance_id).await?;
         if instance.status == "Pending" {
-            return Err(Error::IncorrectInstanceStatus { instance_id: instance_id.into(), status: instance.status });
+            return Err(Error::IncorrectInstanceStatus {
+                instance_id: instance_id.into(),
+                status: instance.status,
+            });
         }
         let output = self
             .hypervisor
@@ -497,12 +620,12 @@ fn describe(e: &Error) -> String {
     }
 }
 
+/// Remove a disk's own files (its top and base; snapshot files belong to the snapshots).
 pub(crate) fn remove_disk_files(disks: &[DiskRecord]) {
     for disk in disks {
-        if let Err(e) = std::fs::remove_file(&disk.path) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!(disk_id = %disk.disk_id, path = %disk.path, error = %e, "could not remove a disk file");
-            }
+        chain::remove_quietly(Path::new(&disk.path));
+        if !disk.base_path.is_empty() {
+            chain::remove_quietly(Path::new(&disk.base_path));
         }
     }
 }

@@ -7,8 +7,11 @@
 
 pub mod buckets;
 pub mod catalog;
+pub mod chain;
 mod cloud;
 pub mod config;
+pub mod crash;
+mod disks;
 pub mod error;
 pub mod ids;
 mod images;
@@ -16,6 +19,7 @@ mod instances;
 pub mod listing;
 pub mod requests;
 pub mod screen;
+mod snapshots;
 pub mod status;
 
 pub use cloud::Cloud;

@@ -1,7 +1,9 @@
 //! Filtering and paging of Describe* results, shared by every list action.
 //!
-//! NextToken is opaque to clients: it is the id of the last item returned, so it stays valid
-//! and stable while new items are created (they sort after the existing ones).
+//! NextToken is opaque to clients: it encodes the sort key of the last item returned, so it
+//! stays valid and stable while items are created (they sort after the existing ones) or
+//! deleted (the next page starts after where the last item sorted, whether or not it still
+//! exists).
 
 use crate::requests::Paging;
 use crate::{Error, Result};
@@ -17,8 +19,8 @@ pub struct Page<T> {
     pub next_token: String,
 }
 
-fn encode_token(last_id: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("after:{last_id}"))
+fn encode_token(last_key: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("after:{last_key}"))
 }
 
 fn decode_token(token: &str) -> Option<String> {
@@ -26,8 +28,9 @@ fn decode_token(token: &str) -> Option<String> {
     String::from_utf8(bytes).ok()?.strip_prefix("after:").map(str::to_string)
 }
 
-/// Cut one page out of `items` (already filtered and in their stable order).
-pub fn paginate<T>(items: Vec<T>, paging: &Paging, id_of: impl Fn(&T) -> &str) -> Result<Page<T>> {
+/// Cut one page out of `items`, which are filtered and sorted ascending by `key_of` (a string
+/// that orders items the way the list does, unique per item, such as `created_at|id`).
+pub fn paginate<T>(items: Vec<T>, paging: &Paging, key_of: impl Fn(&T) -> String) -> Result<Page<T>> {
     let total_count = items.len();
     match paging {
         Paging::Pages { number, size } => {
@@ -39,19 +42,16 @@ pub fn paginate<T>(items: Vec<T>, paging: &Paging, id_of: impl Fn(&T) -> &str) -
             let start = match next_token {
                 None => 0,
                 Some(token) => {
-                    let last = decode_token(token)
-                        .ok_or_else(|| Error::invalid("NextToken", "The NextToken is not one this server issued."))?;
-                    match items.iter().position(|item| id_of(item) == last) {
-                        Some(i) => i + 1,
-                        // The last item seen was deleted since: continue after where it sorted.
-                        None => items.iter().position(|item| id_of(item) > last.as_str()).unwrap_or(items.len()),
-                    }
+                    let last = decode_token(token).ok_or_else(|| {
+                        Error::invalid("NextToken", "The NextToken is not one this server issued.")
+                    })?;
+                    items.iter().position(|item| key_of(item) > last).unwrap_or(items.len())
                 }
             };
             let page: Vec<T> = items.into_iter().skip(start).take(*max_results as usize).collect();
             let more = start + page.len() < total_count;
             let next_token = match (more, page.last()) {
-                (true, Some(last)) => encode_token(id_of(last)),
+                (true, Some(last)) => encode_token(&key_of(last)),
                 _ => String::new(),
             };
             Ok(Page { items: page, total_count, page_number: 1, page_size: *max_results, next_token })
@@ -92,14 +92,29 @@ mod tests {
         (0..n).map(|i| format!("i-{i:03}")).collect()
     }
 
+    fn key(s: &String) -> String {
+        s.clone()
+    }
+
+    #[test]
+    fn token_paging_survives_deleting_the_last_item_seen() {
+        let items = ids(6);
+        let first =
+            paginate(items.clone(), &Paging::Token { next_token: None, max_results: 2 }, key).unwrap();
+        let mut rest = items.clone();
+        rest.retain(|i| i != "i-001");
+        let next = Paging::Token { next_token: Some(first.next_token), max_results: 2 };
+        assert_eq!(paginate(rest, &next, key).unwrap().items, vec!["i-002".to_string(), "i-003".to_string()]);
+    }
+
     #[test]
     fn token_paging_walks_every_item_once() {
         let items = ids(25);
         let mut token = None;
         let mut seen = Vec::new();
         loop {
-            let page = paginate(items.clone(), &Paging::Token { next_token: token, max_results: 10 }, |s| s)
-                .unwrap();
+            let page =
+                paginate(items.clone(), &Paging::Token { next_token: token, max_results: 10 }, key).unwrap();
             seen.extend(page.items);
             if page.next_token.is_empty() {
                 break;
@@ -111,14 +126,14 @@ mod tests {
 
     #[test]
     fn forged_tokens_are_refused() {
-        let err = paginate(ids(3), &Paging::Token { next_token: Some("%%%".into()), max_results: 10 }, |s| s)
+        let err = paginate(ids(3), &Paging::Token { next_token: Some("%%%".into()), max_results: 10 }, key)
             .unwrap_err();
         assert_eq!(err.code(), "InvalidParameter");
     }
 
     #[test]
     fn page_numbers_count_from_one() {
-        let page = paginate(ids(25), &Paging::Pages { number: 3, size: 10 }, |s| s).unwrap();
+        let page = paginate(ids(25), &Paging::Pages { number: 3, size: 10 }, key).unwrap();
         assert_eq!(page.items, ids(25)[20..].to_vec());
         assert_eq!(page.total_count, 25);
     }

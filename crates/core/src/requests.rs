@@ -72,6 +72,7 @@ pub struct ImportImage {
     pub object: String,
     /// `qcow2`, `raw` or `vhd` (lowercase).
     pub format: String,
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -81,4 +82,58 @@ pub struct ImageFilter {
     /// Empty means the ECS default, `Available`.
     pub statuses: Vec<String>,
     pub owner_alias: Option<String>,
+}
+
+/// CreateSnapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateSnapshot {
+    pub disk_id: String,
+    pub name: String,
+    pub description: String,
+    /// Days until the snapshot is released automatically; 0 keeps it.
+    pub retention_days: i64,
+    pub tags: Vec<Tag>,
+}
+
+/// DescribeSnapshots filters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SnapshotFilter {
+    pub instance_id: Option<String>,
+    pub disk_id: Option<String>,
+    pub snapshot_ids: Option<Vec<String>>,
+    pub name: Option<String>,
+    /// `progressing`, `accomplished`, `failed`; None for all.
+    pub status: Option<String>,
+    /// `system` or `data`.
+    pub source_disk_type: Option<String>,
+    /// `image`, `disk`, `image_disk` or `none`.
+    pub usage: Option<String>,
+    pub tags: Vec<TagFilter>,
+    pub created_after: Option<String>,
+    pub created_before: Option<String>,
+}
+
+/// CreateDisk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateDisk {
+    pub size_gib: Option<i64>,
+    pub snapshot_id: Option<String>,
+    pub name: String,
+    pub description: String,
+    pub category: String,
+    pub zone_id: Option<String>,
+    pub tags: Vec<Tag>,
+}
+
+/// DescribeDisks filters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DiskFilter {
+    pub disk_ids: Option<Vec<String>>,
+    pub instance_id: Option<String>,
+    /// `system` or `data`.
+    pub disk_type: Option<String>,
+    pub status: Option<String>,
+    pub name: Option<String>,
+    pub snapshot_id: Option<String>,
+    pub portable: Option<bool>,
 }

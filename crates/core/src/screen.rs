@@ -8,7 +8,8 @@ use ecslab_vmm::Frame;
 /// Encode a frame as JPEG.
 pub fn encode_jpeg(frame: &Frame, quality: u8) -> Result<Vec<u8>, String> {
     let width = u16::try_from(frame.width).map_err(|_| format!("frame width {} too large", frame.width))?;
-    let height = u16::try_from(frame.height).map_err(|_| format!("frame height {} too large", frame.height))?;
+    let height =
+        u16::try_from(frame.height).map_err(|_| format!("frame height {} too large", frame.height))?;
     let mut out = Vec::with_capacity(frame.rgb.len() / 8);
     jpeg_encoder::Encoder::new(&mut out, quality)
         .encode(&frame.rgb, width, height, jpeg_encoder::ColorType::Rgb)

@@ -45,7 +45,8 @@ pub async fn run(command: AdminCommand) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no instance {instance_id}"))?;
-    let mut locks: Vec<OperationLock> = instance.operation_locks.into_iter().filter(|l| l.reason != reason).collect();
+    let mut locks: Vec<OperationLock> =
+        instance.operation_locks.into_iter().filter(|l| l.reason != reason).collect();
     locks.extend(lock);
     store.set_operation_locks(&instance_id, &locks).await.map_err(|e| e.to_string())?;
     eprintln!("{instance_id}: operation locks now {:?}", locks.iter().map(|l| &l.reason).collect::<Vec<_>>());

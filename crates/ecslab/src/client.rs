@@ -72,7 +72,12 @@ impl Client {
     }
 
     /// Call any RPC action and return the reply whatever its status.
-    pub async fn call(&self, version: &str, action: &str, params: &[(&str, String)]) -> Result<Reply, String> {
+    pub async fn call(
+        &self,
+        version: &str,
+        action: &str,
+        params: &[(&str, String)],
+    ) -> Result<Reply, String> {
         let c = &self.connection;
         let mut pairs: Vec<(String, String)> = vec![("RegionId".into(), c.region.clone())];
         for (k, v) in params {
@@ -83,14 +88,20 @@ impl Client {
             Signing::RpcHmacSha1 => self.rpc_v1_request(version, action, pairs),
             Signing::Acs3HmacSha256 => self.acs3_request(version, action, pairs)?,
         };
-        let response = request.send().await.map_err(|e| format!("calling {action} on {}: {e}", c.endpoint))?;
+        let response =
+            request.send().await.map_err(|e| format!("calling {action} on {}: {e}", c.endpoint))?;
         let status = response.status().as_u16();
         let text = response.text().await.map_err(|e| format!("reading the {action} reply: {e}"))?;
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
         Ok(Reply { status, body })
     }
 
-    fn rpc_v1_request(&self, version: &str, action: &str, mut pairs: Vec<(String, String)>) -> reqwest::RequestBuilder {
+    fn rpc_v1_request(
+        &self,
+        version: &str,
+        action: &str,
+        mut pairs: Vec<(String, String)>,
+    ) -> reqwest::RequestBuilder {
         let c = &self.connection;
         pairs.extend([
             ("Action".to_string(), action.to_string()),
@@ -107,7 +118,12 @@ impl Client {
         self.http.get(format!("http://{}/?{}", c.endpoint, encode_query(&pairs)))
     }
 
-    fn acs3_request(&self, version: &str, action: &str, pairs: Vec<(String, String)>) -> Result<reqwest::RequestBuilder, String> {
+    fn acs3_request(
+        &self,
+        version: &str,
+        action: &str,
+        pairs: Vec<(String, String)>,
+    ) -> Result<reqwest::RequestBuilder, String> {
         let c = &self.connection;
         let query = encode_query(&pairs);
         let empty_body_hash = acs3::sha256_hex(b"");
@@ -132,7 +148,8 @@ impl Client {
             c.access_key_id,
             signed.join(";")
         );
-        let mut request = self.http.post(format!("http://{}/?{query}", c.endpoint)).header("authorization", authorization);
+        let mut request =
+            self.http.post(format!("http://{}/?{query}", c.endpoint)).header("authorization", authorization);
         for (name, value) in headers.iter() {
             if name.as_str() != "host" {
                 request = request.header(name, value);
@@ -143,5 +160,9 @@ impl Client {
 }
 
 fn encode_query(pairs: &[(String, String)]) -> String {
-    pairs.iter().map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v))).collect::<Vec<_>>().join("&")
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
 }

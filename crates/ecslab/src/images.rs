@@ -2,8 +2,8 @@
 //! for the image to become Available, with progress on stderr. Only the ImageId goes to stdout,
 //! so scripts can write `IMAGE=$(ecslab images import --name demo guest.qcow2)`.
 
-use ecslab::client::{Client, Connection};
 use clap::Subcommand;
+use ecslab::client::{Client, Connection};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -80,7 +80,8 @@ fn copy_with_progress(source: &Path, target: &Path) -> Result<(), String> {
     let mut input = std::fs::File::open(source).map_err(|e| format!("opening {}: {e}", source.display()))?;
     let total = input.metadata().map(|m| m.len()).unwrap_or(0);
     let partial = target.with_extension("partial");
-    let mut output = std::fs::File::create(&partial).map_err(|e| format!("creating {}: {e}", partial.display()))?;
+    let mut output =
+        std::fs::File::create(&partial).map_err(|e| format!("creating {}: {e}", partial.display()))?;
     let mut buf = vec![0u8; 4 << 20];
     let (mut done, mut last_report) = (0u64, Instant::now());
     loop {
@@ -107,7 +108,9 @@ async fn wait_available(client: &Client, image_id: &str) -> Result<(), String> {
     let statuses = "Creating,Waiting,Available,CreateFailed".to_string();
     let mut last_progress = String::new();
     loop {
-        let reply = client.ecs("DescribeImages", &[("ImageId", image_id.to_string()), ("Status", statuses.clone())]).await?;
+        let reply = client
+            .ecs("DescribeImages", &[("ImageId", image_id.to_string()), ("Status", statuses.clone())])
+            .await?;
         let image = &reply["Images"]["Image"][0];
         let status = image["Status"].as_str().unwrap_or("");
         let progress = image["Progress"].as_str().unwrap_or("").to_string();

@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "ecslab", version, about = "A self-hosted cloud of real QEMU/KVM VMs that speaks the Alibaba Cloud API")]
+#[command(
+    name = "ecslab",
+    version,
+    about = "A self-hosted cloud of real QEMU/KVM VMs that speaks the Alibaba Cloud API"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

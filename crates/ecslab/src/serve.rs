@@ -40,6 +40,9 @@ pub struct ServeArgs {
     /// Minimum seconds between two screenshots of one instance (ECS uses 10); 0 is no limit.
     #[arg(long, default_value_t = 0)]
     screenshot_min_interval_secs: u64,
+    /// At most this many snapshots per disk (QuotaExceed.Snapshot beyond).
+    #[arg(long, default_value_t = 64)]
+    snapshot_quota: i64,
     /// The qemu-system binary for the qemu driver.
     #[arg(long, default_value = "qemu-system-x86_64")]
     qemu_binary: PathBuf,
@@ -50,23 +53,30 @@ pub struct ServeArgs {
 
 pub async fn run(args: ServeArgs) -> Result<(), String> {
     init_logging();
-    std::fs::create_dir_all(&args.data_dir).map_err(|e| format!("creating {}: {e}", args.data_dir.display()))?;
+    std::fs::create_dir_all(&args.data_dir)
+        .map_err(|e| format!("creating {}: {e}", args.data_dir.display()))?;
     let data_dir = std::path::absolute(&args.data_dir).map_err(|e| e.to_string())?;
-    let store = Store::open(&data_dir.join("ecslab.db")).await.map_err(|e| format!("opening the store: {e}"))?;
+    let store =
+        Store::open(&data_dir.join("ecslab.db")).await.map_err(|e| format!("opening the store: {e}"))?;
     bootstrap_admin(&store, &data_dir).await?;
 
     let (accel, why) = choose_accel(args.accel, &HostVirt::probe());
     tracing::info!(accel = accel.qemu_name(), reason = %why, "accelerator chosen");
     let hypervisor: Arc<dyn Hypervisor> = match args.driver.as_str() {
-        "qemu" => Arc::new(QemuDriver::new(QemuConfig { qemu_binary: args.qemu_binary.clone(), ..QemuConfig::default() })),
+        "qemu" => Arc::new(QemuDriver::new(QemuConfig {
+            qemu_binary: args.qemu_binary.clone(),
+            ..QemuConfig::default()
+        })),
         "fake" => Arc::new(FakeHypervisor::default()),
         other => return Err(format!("unknown driver {other:?} (expected qemu or fake)")),
     };
     let mut config = CloudConfig::new(data_dir.clone(), args.region.clone(), accel);
     config.stop_grace = Duration::from_secs(args.stop_grace_secs);
-    config.screenshot_min_interval =
-        (args.screenshot_min_interval_secs > 0).then(|| Duration::from_secs(args.screenshot_min_interval_secs));
-    let cloud = Cloud::start(store, hypervisor, config).await.map_err(|e| format!("starting the cloud: {e:?}"))?;
+    config.snapshot_quota = args.snapshot_quota;
+    config.screenshot_min_interval = (args.screenshot_min_interval_secs > 0)
+        .then(|| Duration::from_secs(args.screenshot_min_interval_secs));
+    let cloud =
+        Cloud::start(store, hypervisor, config).await.map_err(|e| format!("starting the cloud: {e:?}"))?;
 
     let options = ServerOptions { check_freshness: !args.insecure_no_freshness_checks };
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -91,7 +101,11 @@ fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ECSLAB_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 async fn shutdown_signal() {
@@ -126,8 +140,12 @@ async fn bootstrap_admin(store: &Store, data_dir: &Path) -> Result<(), String> {
         account_id: "1000000000000001".into(),
         enabled: true,
     };
-    store.create_account(&key.account_id, "admin", &key).await.map_err(|e| format!("creating the admin account: {e}"))?;
-    let json = serde_json::json!({ "AccessKeyId": key.access_key_id, "AccessKeySecret": key.access_key_secret });
+    store
+        .create_account(&key.account_id, "admin", &key)
+        .await
+        .map_err(|e| format!("creating the admin account: {e}"))?;
+    let json =
+        serde_json::json!({ "AccessKeyId": key.access_key_id, "AccessKeySecret": key.access_key_secret });
     write_private(&path, &(serde_json::to_string_pretty(&json).map_err(|e| e.to_string())? + "\n"))?;
     tracing::info!(path = %path.display(), "admin credentials written");
     Ok(())

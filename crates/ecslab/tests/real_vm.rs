@@ -14,7 +14,9 @@ const BOOT: Duration = Duration::from_secs(90);
 fn screen_facts(screenshot_b64: &str) -> (u32, u32, f64) {
     let jpeg = base64::engine::general_purpose::STANDARD.decode(screenshot_b64).expect("base64");
     assert_eq!(&jpeg[..3], &[0xFF, 0xD8, 0xFF], "not a JPEG");
-    let image = image::load_from_memory_with_format(&jpeg, image::ImageFormat::Jpeg).expect("decodable JPEG").to_rgb8();
+    let image = image::load_from_memory_with_format(&jpeg, image::ImageFormat::Jpeg)
+        .expect("decodable JPEG")
+        .to_rgb8();
     let blue = image.pixels().filter(|p| p[2] > 100 && p[0] < 90 && p[1] < 90).count();
     (image.width(), image.height(), blue as f64 / (image.width() * image.height()) as f64)
 }
@@ -51,7 +53,10 @@ async fn lifecycle_screenshot_console_and_guest_poweroff() {
     let (w, h, blue) = screen_facts(shot["Screenshot"].as_str().unwrap());
     assert_eq!((w, h), (720, 400));
     assert!(blue > 0.5, "screen is {:.2} blue", blue);
-    let woken = ecs.ecs("GetInstanceScreenshot", &[("InstanceId", id.clone()), ("WakeUp", "true".into())]).await.unwrap();
+    let woken = ecs
+        .ecs("GetInstanceScreenshot", &[("InstanceId", id.clone()), ("WakeUp", "true".into())])
+        .await
+        .unwrap();
     assert!(screen_facts(woken["Screenshot"].as_str().unwrap()).2 > 0.5);
 
     // Start while Running is refused; a graceful stop reaches Stopped.
@@ -116,7 +121,10 @@ async fn restart_adopts_running_vms_and_a_killed_qemu_becomes_stopped() {
     ecs.ecs("StartInstance", &[("InstanceId", id.clone())]).await.unwrap();
     wait_status(&ecs, &id, "Running", BOOT).await;
     ecs.ecs("DeleteInstance", &[("InstanceId", id.clone()), ("Force", "true".into())]).await.unwrap();
-    wait_until(Duration::from_secs(20), || async { qemu_pids_of(&server.data_dir.display().to_string()).is_empty() }).await;
+    wait_until(Duration::from_secs(20), || async {
+        qemu_pids_of(&server.data_dir.display().to_string()).is_empty()
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

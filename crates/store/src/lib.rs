@@ -6,6 +6,8 @@
 //! methods for several API servers sharing one store.
 
 mod records;
+mod snapshots;
+pub use snapshots::{OperationRecord, SnapshotAdmission, SnapshotRecord};
 
 pub use records::*;
 
@@ -71,10 +73,7 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(db("opening the database"))?;
-        sqlx::raw_sql(include_str!("../migrations/0001_init.sql"))
-            .execute(&pool)
-            .await
-            .map_err(db("applying migrations"))?;
+        migrate(&pool).await?;
         Ok(Store { pool })
     }
 
@@ -86,11 +85,13 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(db("opening the database"))?;
-        sqlx::raw_sql(include_str!("../migrations/0001_init.sql"))
-            .execute(&pool)
-            .await
-            .map_err(db("applying migrations"))?;
+        migrate(&pool).await?;
         Ok(Store { pool })
+    }
+
+    /// The connection pool, for the store's other modules.
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
     }
 
     // ---- accounts and keys -------------------------------------------------------------------
@@ -144,7 +145,13 @@ impl Store {
 
     /// Record a signature nonce. Returns false when it was already used within the window.
     /// Nonces older than `window_secs` are pruned on the way.
-    pub async fn claim_nonce(&self, access_key_id: &str, nonce: &str, now: i64, window_secs: i64) -> Result<bool> {
+    pub async fn claim_nonce(
+        &self,
+        access_key_id: &str,
+        nonce: &str,
+        now: i64,
+        window_secs: i64,
+    ) -> Result<bool> {
         sqlx::query("DELETE FROM nonces WHERE seen_at < ?")
             .bind(now - window_secs)
             .execute(&self.pool)
@@ -164,7 +171,13 @@ impl Store {
     // ---- idempotency ---------------------------------------------------------------------------
 
     /// Claim a ClientToken for (account, action) with a digest of the request's parameters.
-    pub async fn claim_token(&self, account_id: &str, action: &str, token: &str, digest: &str) -> Result<TokenClaim> {
+    pub async fn claim_token(
+        &self,
+        account_id: &str,
+        action: &str,
+        token: &str,
+        digest: &str,
+    ) -> Result<TokenClaim> {
         let inserted = sqlx::query(
             "INSERT OR IGNORE INTO idempotency (account_id, action, client_token, params_digest, response, created_at)
              VALUES (?, ?, ?, ?, NULL, ?)",
@@ -198,15 +211,23 @@ impl Store {
         })
     }
 
-    pub async fn finish_token(&self, account_id: &str, action: &str, token: &str, response: &str) -> Result<()> {
-        sqlx::query("UPDATE idempotency SET response = ? WHERE account_id = ? AND action = ? AND client_token = ?")
-            .bind(response)
-            .bind(account_id)
-            .bind(action)
-            .bind(token)
-            .execute(&self.pool)
-            .await
-            .map_err(db("storing an idempotent response"))?;
+    pub async fn finish_token(
+        &self,
+        account_id: &str,
+        action: &str,
+        token: &str,
+        response: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE idempotency SET response = ? WHERE account_id = ? AND action = ? AND client_token = ?",
+        )
+        .bind(response)
+        .bind(account_id)
+        .bind(action)
+        .bind(token)
+        .execute(&self.pool)
+        .await
+        .map_err(db("storing an idempotent response"))?;
         Ok(())
     }
 
@@ -230,8 +251,8 @@ impl Store {
         sqlx::query(
             "INSERT INTO images (image_id, account_id, name, description, status, progress, size_gib,
                 virtual_size_bytes, path, format, platform, architecture, os_type, import_bucket, import_object,
-                failure_reason, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                failure_reason, created_at, source_snapshot_id)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&image.image_id)
         .bind(&image.account_id)
@@ -250,6 +271,7 @@ impl Store {
         .bind(&image.import_object)
         .bind(&image.failure_reason)
         .bind(&image.created_at)
+        .bind(&image.source_snapshot_id)
         .execute(&self.pool)
         .await
         .map_err(db("inserting an image"))?;
@@ -267,7 +289,7 @@ impl Store {
     }
 
     pub async fn images(&self, account_id: &str) -> Result<Vec<ImageRecord>> {
-        let rows = sqlx::query("SELECT * FROM images WHERE account_id = ? ORDER BY created_at DESC, image_id")
+        let rows = sqlx::query("SELECT * FROM images WHERE account_id = ? ORDER BY created_at, image_id")
             .bind(account_id)
             .fetch_all(&self.pool)
             .await
@@ -383,11 +405,12 @@ impl Store {
     }
 
     pub async fn instances(&self, account_id: &str) -> Result<Vec<InstanceRecord>> {
-        let rows = sqlx::query("SELECT * FROM instances WHERE account_id = ? ORDER BY created_at, instance_id")
-            .bind(account_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db("listing instances"))?;
+        let rows =
+            sqlx::query("SELECT * FROM instances WHERE account_id = ? ORDER BY created_at, instance_id")
+                .bind(account_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db("listing instances"))?;
         rows.iter().map(InstanceRecord::from_row).collect()
     }
 
@@ -427,12 +450,14 @@ impl Store {
     }
 
     pub async fn set_operation_locks(&self, instance_id: &str, locks: &[OperationLock]) -> Result<()> {
-        sqlx::query("UPDATE instances SET operation_locks = ?, generation = generation + 1 WHERE instance_id = ?")
-            .bind(to_json(&locks))
-            .bind(instance_id)
-            .execute(&self.pool)
-            .await
-            .map_err(db("setting operation locks"))?;
+        sqlx::query(
+            "UPDATE instances SET operation_locks = ?, generation = generation + 1 WHERE instance_id = ?",
+        )
+        .bind(to_json(&locks))
+        .bind(instance_id)
+        .execute(&self.pool)
+        .await
+        .map_err(db("setting operation locks"))?;
         Ok(())
     }
 
@@ -486,11 +511,15 @@ impl Store {
     }
 }
 
-async fn insert_disk(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, disk: &DiskRecord) -> Result<()> {
+pub(crate) async fn insert_disk(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    disk: &DiskRecord,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO disks (disk_id, account_id, instance_id, disk_type, device_index, name, description, category,
-            size_gib, path, status, image_id, delete_with_instance, zone_id, created_at, attached_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            size_gib, path, status, image_id, delete_with_instance, zone_id, created_at, attached_at, base_path,
+            parent_snapshot_id, source_snapshot_id, ever_attached, ever_used, portable)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&disk.disk_id)
     .bind(&disk.account_id)
@@ -508,12 +537,25 @@ async fn insert_disk(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, disk: &DiskRe
     .bind(&disk.zone_id)
     .bind(&disk.created_at)
     .bind(&disk.attached_at)
+    .bind(&disk.base_path)
+    .bind(&disk.parent_snapshot_id)
+    .bind(&disk.source_snapshot_id)
+    .bind(disk.ever_attached)
+    .bind(disk.ever_used)
+    .bind(disk.portable)
     .execute(&mut **tx)
     .await
     .map_err(db("inserting a disk"))?;
     Ok(())
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> String {
+async fn migrate(pool: &SqlitePool) -> Result<()> {
+    sqlx::migrate!("./migrations").run(pool).await.map_err(|e| StoreError::Db {
+        context: "applying migrations",
+        source: sqlx::Error::Migrate(Box::new(e)),
+    })
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "[]".into())
 }

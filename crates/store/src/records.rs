@@ -44,6 +44,8 @@ pub struct ImageRecord {
     pub import_object: String,
     pub failure_reason: String,
     pub created_at: String,
+    /// The snapshot the image was created from ('' for imports).
+    pub source_snapshot_id: String,
 }
 
 impl ImageRecord {
@@ -66,6 +68,7 @@ impl ImageRecord {
             import_object: r.get("import_object"),
             failure_reason: r.get("failure_reason"),
             created_at: r.get("created_at"),
+            source_snapshot_id: r.get("source_snapshot_id"),
         }
     }
 }
@@ -133,6 +136,16 @@ pub struct DiskRecord {
     pub zone_id: String,
     pub created_at: String,
     pub attached_at: String,
+    /// The private base file below `path` (empty for disks created before snapshots existed).
+    pub base_path: String,
+    /// The snapshot whose content `base_path` holds ('' for none).
+    pub parent_snapshot_id: String,
+    /// The snapshot this disk was created from ('' for none).
+    pub source_snapshot_id: String,
+    pub ever_attached: bool,
+    /// Whether an instance ever ran with this disk attached.
+    pub ever_used: bool,
+    pub portable: bool,
 }
 
 impl DiskRecord {
@@ -154,11 +167,17 @@ impl DiskRecord {
             zone_id: r.get("zone_id"),
             created_at: r.get("created_at"),
             attached_at: r.get("attached_at"),
+            base_path: r.get("base_path"),
+            parent_snapshot_id: r.get("parent_snapshot_id"),
+            source_snapshot_id: r.get("source_snapshot_id"),
+            ever_attached: r.get::<i64, _>("ever_attached") != 0,
+            ever_used: r.get::<i64, _>("ever_used") != 0,
+            portable: r.get::<i64, _>("portable") != 0,
         }
     }
 }
 
-fn parse_json_column<T: serde::de::DeserializeOwned>(
+pub(crate) fn parse_json_column<T: serde::de::DeserializeOwned>(
     r: &SqliteRow,
     column: &'static str,
     key: &str,

@@ -21,7 +21,7 @@ pub use frame::Frame;
 pub use spec::{DiskSpec, VmSpec};
 
 use async_trait::async_trait;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use tokio::sync::broadcast;
 
 /// What a driver reports about a VM's process.
@@ -75,7 +75,25 @@ pub enum VmError {
     },
     #[error("timed out after {seconds}s waiting for VM {vm_id} to {what}")]
     Timeout { vm_id: String, what: String, seconds: u64 },
+    #[error("the {driver} driver cannot {what}")]
+    Unsupported { driver: &'static str, what: &'static str },
+    #[error("disk {disk_id} of VM {vm_id}: {reason}")]
+    Disk { vm_id: String, disk_id: String, reason: String },
 }
+
+/// One disk's part of a live point-in-time: a new, empty qcow2 overlay goes on top of the disk's
+/// current top file, which from then on is read-only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskOverlay {
+    pub disk_id: String,
+    /// The file the disk writes to now.
+    pub current_top: PathBuf,
+    /// Where the driver creates the new overlay (its backing file is `current_top`).
+    pub new_top: PathBuf,
+}
+
+/// Receives the progress (0-100) of a long disk job.
+pub type ProgressFn<'a> = &'a (dyn Fn(u8) + Send + Sync);
 
 /// The small surface the domain layer needs from a hypervisor.
 #[async_trait]
@@ -113,4 +131,42 @@ pub trait Hypervisor: Send + Sync + 'static {
 
     /// Subscribe to events for all VMs of this driver.
     fn events(&self) -> broadcast::Receiver<VmEvent>;
+
+    /// Take a point in time of several disks of a running VM at once (a QMP `transaction` of
+    /// `blockdev-snapshot-sync`): each disk goes on writing to its new overlay. The guest does not
+    /// pause in any way a user would notice.
+    async fn snapshot_disks(&self, _vm_id: &str, _overlays: &[DiskOverlay]) -> Result<(), VmError> {
+        Err(VmError::Unsupported { driver: self.name(), what: "take live disk snapshots" })
+    }
+
+    /// In a running VM, merge the read-only layer `top` of a disk into the layer below it, `base`
+    /// (`block-commit` of an intermediate layer), and record `base` as the backing file of the
+    /// layer above `top`. Returns when the job is done. Idempotent: when `top` is no longer in
+    /// the disk's chain the merge already happened, and this returns Ok at once.
+    async fn commit_layer(
+        &self,
+        _vm_id: &str,
+        _disk_id: &str,
+        _top: &Path,
+        _base: &Path,
+        _progress: ProgressFn<'_>,
+    ) -> Result<(), VmError> {
+        Err(VmError::Unsupported { driver: self.name(), what: "merge disk layers live" })
+    }
+
+    /// Hot-plug a disk into a running VM, after its other disks.
+    async fn attach_disk(&self, _vm_id: &str, _disk: &DiskSpec) -> Result<(), VmError> {
+        Err(VmError::Unsupported { driver: self.name(), what: "hot-plug disks" })
+    }
+
+    /// Hot-unplug a disk from a running VM; returns once the guest released it.
+    async fn detach_disk(&self, _vm_id: &str, _disk_id: &str) -> Result<(), VmError> {
+        Err(VmError::Unsupported { driver: self.name(), what: "hot-unplug disks" })
+    }
+
+    /// Grow a disk of a running VM to `size_bytes` (its top and every layer below it that the
+    /// VM writes through).
+    async fn resize_disk(&self, _vm_id: &str, _disk_id: &str, _size_bytes: u64) -> Result<(), VmError> {
+        Err(VmError::Unsupported { driver: self.name(), what: "resize disks live" })
+    }
 }

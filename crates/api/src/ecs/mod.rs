@@ -8,7 +8,10 @@ mod render;
 
 pub use parse::parse;
 
-use ecslab_core::requests::{CreateInstances, ImageFilter, ImportImage, InstanceFilter, Paging};
+use ecslab_core::requests::{
+    CreateDisk, CreateInstances, CreateSnapshot, DiskFilter, ImageFilter, ImportImage, InstanceFilter,
+    Paging, SnapshotFilter,
+};
 use ecslab_core::{Cloud, Result};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -34,12 +37,29 @@ pub enum EcsRequest {
     DeleteImage { image_id: String },
     DescribeRegions,
     DescribeZones,
+    CreateSnapshot(CreateSnapshot),
+    DescribeSnapshots { filter: SnapshotFilter, paging: Paging },
+    DeleteSnapshot { snapshot_id: String, force: bool },
+    ResetDisk { disk_id: String, snapshot_id: String, dry_run: bool },
+    CreateDisk(CreateDisk),
+    AttachDisk { instance_id: String, disk_id: String, delete_with_instance: bool },
+    DetachDisk { instance_id: String, disk_id: String },
+    DeleteDisk { disk_id: String },
+    ResizeDisk { disk_id: String, new_size_gib: i64 },
+    DescribeDisks { filter: DiskFilter, paging: Paging },
 }
 
 impl EcsRequest {
     /// Whether a ClientToken on this action makes it idempotent.
     pub fn honours_client_token(&self) -> bool {
-        matches!(self, EcsRequest::RunInstances(_) | EcsRequest::CreateInstance(_) | EcsRequest::ImportImage(_))
+        matches!(
+            self,
+            EcsRequest::RunInstances(_)
+                | EcsRequest::CreateInstance(_)
+                | EcsRequest::ImportImage(_)
+                | EcsRequest::CreateSnapshot(_)
+                | EcsRequest::CreateDisk(_)
+        )
     }
 }
 
@@ -109,5 +129,39 @@ pub async fn execute(cloud: &Arc<Cloud>, account: &str, request: EcsRequest) -> 
         }
         DescribeRegions => render::regions(cloud),
         DescribeZones => render::zones(cloud),
+        CreateSnapshot(req) => json!({ "SnapshotId": cloud.create_snapshot(account, req).await? }),
+        DescribeSnapshots { filter, paging } => {
+            let page = cloud.describe_snapshots(account, &filter, &paging).await?;
+            render::snapshots(cloud, page).await?
+        }
+        DeleteSnapshot { snapshot_id, force } => {
+            cloud.delete_snapshot(account, &snapshot_id, force).await?;
+            json!({})
+        }
+        ResetDisk { disk_id, snapshot_id, dry_run } => {
+            cloud.reset_disk(account, &disk_id, &snapshot_id, dry_run).await?;
+            json!({})
+        }
+        CreateDisk(req) => json!({ "DiskId": cloud.create_disk(account, req).await?, "OrderId": "" }),
+        AttachDisk { instance_id, disk_id, delete_with_instance } => {
+            cloud.attach_disk(account, &instance_id, &disk_id, delete_with_instance).await?;
+            json!({})
+        }
+        DetachDisk { instance_id, disk_id } => {
+            cloud.detach_disk(account, &instance_id, &disk_id).await?;
+            json!({})
+        }
+        DeleteDisk { disk_id } => {
+            cloud.delete_disk(account, &disk_id).await?;
+            json!({})
+        }
+        ResizeDisk { disk_id, new_size_gib } => {
+            cloud.resize_disk(account, &disk_id, new_size_gib).await?;
+            json!({})
+        }
+        DescribeDisks { filter, paging } => {
+            let page = cloud.describe_disks(account, &filter, &paging).await?;
+            render::disks(cloud, page)
+        }
     })
 }

@@ -3,7 +3,8 @@
 use super::EcsRequest;
 use crate::params::{check_description, check_name, Params};
 use ecslab_core::requests::{
-    CreateInstances, DataDiskRequest, ImageFilter, ImportImage, InstanceFilter, TagFilter,
+    CreateDisk, CreateInstances, CreateSnapshot, DataDiskRequest, DiskFilter, ImageFilter, ImportImage,
+    InstanceFilter, SnapshotFilter, TagFilter,
 };
 use ecslab_core::{Error, InstanceStatus, Result};
 
@@ -37,7 +38,11 @@ pub fn parse(action: &str, p: &Params) -> Option<Result<EcsRequest>> {
             })
         }),
         "DescribeInstances" => with(|| {
-            Ok(EcsRequest::DescribeInstances { filter: instance_filter(p)?, paging: p.paging(100)?, dry_run: dry_run(p)? })
+            Ok(EcsRequest::DescribeInstances {
+                filter: instance_filter(p)?,
+                paging: p.paging(100)?,
+                dry_run: dry_run(p)?,
+            })
         }),
         "DescribeInstanceStatus" => with(|| {
             Ok(EcsRequest::DescribeInstanceStatus {
@@ -68,6 +73,42 @@ pub fn parse(action: &str, p: &Params) -> Option<Result<EcsRequest>> {
             with(|| Ok(EcsRequest::DescribeImages { filter: image_filter(p)?, paging: p.paging(100)? }))
         }
         "DeleteImage" => with(|| Ok(EcsRequest::DeleteImage { image_id: p.str("ImageId")? })),
+        "CreateSnapshot" => create_snapshot(p).map(EcsRequest::CreateSnapshot),
+        "DescribeSnapshots" => {
+            with(|| Ok(EcsRequest::DescribeSnapshots { filter: snapshot_filter(p)?, paging: p.paging(100)? }))
+        }
+        "DeleteSnapshot" => with(|| {
+            Ok(EcsRequest::DeleteSnapshot {
+                snapshot_id: p.str("SnapshotId")?,
+                force: p.bool_or("Force", false)?,
+            })
+        }),
+        "ResetDisk" => with(|| {
+            Ok(EcsRequest::ResetDisk {
+                disk_id: p.str("DiskId")?,
+                snapshot_id: p.str("SnapshotId")?,
+                dry_run: dry_run(p)?,
+            })
+        }),
+        "CreateDisk" => create_disk(p).map(EcsRequest::CreateDisk),
+        "AttachDisk" => with(|| {
+            Ok(EcsRequest::AttachDisk {
+                instance_id: p.str("InstanceId")?,
+                disk_id: p.str("DiskId")?,
+                delete_with_instance: p.bool_or("DeleteWithInstance", false)?,
+            })
+        }),
+        "DetachDisk" => with(|| {
+            Ok(EcsRequest::DetachDisk { instance_id: p.str("InstanceId")?, disk_id: p.str("DiskId")? })
+        }),
+        "DeleteDisk" => with(|| Ok(EcsRequest::DeleteDisk { disk_id: p.str("DiskId")? })),
+        "ResizeDisk" => with(|| {
+            let new_size_gib = p.opt_int("NewSize", 1, 32768)?.ok_or_else(|| Error::missing("NewSize"))?;
+            Ok(EcsRequest::ResizeDisk { disk_id: p.str("DiskId")?, new_size_gib })
+        }),
+        "DescribeDisks" => {
+            with(|| Ok(EcsRequest::DescribeDisks { filter: disk_filter(p)?, paging: p.paging(500)? }))
+        }
         "DescribeRegions" => Ok(EcsRequest::DescribeRegions),
         "DescribeZones" => Ok(EcsRequest::DescribeZones),
         _ => return None,
@@ -92,18 +133,27 @@ fn create_instances(p: &Params, start: bool) -> Result<CreateInstances> {
     check_description(&description)?;
     let host_name = p.opt_str("HostName").unwrap_or_default();
     if !host_name.is_empty() && !(2..=64).contains(&host_name.len()) {
-        return Err(Error::rejected("InvalidHostName.Malformed", "The specified HostName is wrongly formed."));
+        return Err(Error::rejected(
+            "InvalidHostName.Malformed",
+            "The specified HostName is wrongly formed.",
+        ));
     }
     let amount = if start {
         match p.opt_int("Amount", i64::MIN, i64::MAX)? {
             None => 1,
             Some(n @ 1..=100) => n as u32,
-            Some(_) => return Err(Error::rejected("InvalidParam.Amount", "The specified Amount must be between 1 and 100.")),
+            Some(_) => {
+                return Err(Error::rejected(
+                    "InvalidParam.Amount",
+                    "The specified Amount must be between 1 and 100.",
+                ))
+            }
         }
     } else {
         1
     };
-    let system_disk_size_gib = p.get("SystemDisk.Size").filter(|v| !v.is_empty()).map(parse_disk_size).transpose()?;
+    let system_disk_size_gib =
+        p.get("SystemDisk.Size").filter(|v| !v.is_empty()).map(parse_disk_size).transpose()?;
     if let Some(size) = system_disk_size_gib {
         if !(1..=500).contains(&size) {
             return Err(Error::rejected(
@@ -130,7 +180,12 @@ fn create_instances(p: &Params, start: bool) -> Result<CreateInstances> {
             None | Some("") => true,
             Some(v) if v.eq_ignore_ascii_case("true") => true,
             Some(v) if v.eq_ignore_ascii_case("false") => false,
-            Some(_) => return Err(Error::invalid(&format!("DataDisk.{n}.DeleteWithInstance"), "Expected true or false.")),
+            Some(_) => {
+                return Err(Error::invalid(
+                    &format!("DataDisk.{n}.DeleteWithInstance"),
+                    "Expected true or false.",
+                ))
+            }
         };
         let name = fields.get("DiskName").cloned().unwrap_or_default();
         if !name.is_empty() {
@@ -141,7 +196,11 @@ fn create_instances(p: &Params, start: bool) -> Result<CreateInstances> {
             delete_with_instance,
             name,
             description: fields.get("Description").cloned().unwrap_or_default(),
-            category: fields.get("Category").cloned().filter(|c| !c.is_empty()).unwrap_or_else(|| "cloud_essd".into()),
+            category: fields
+                .get("Category")
+                .cloned()
+                .filter(|c| !c.is_empty())
+                .unwrap_or_else(|| "cloud_essd".into()),
         });
     }
     Ok(CreateInstances {
@@ -167,28 +226,18 @@ fn parse_disk_size(v: &str) -> Result<i64> {
 }
 
 fn instance_filter(p: &Params) -> Result<InstanceFilter> {
-    let status = match p.opt_str("Status") {
-        None => None,
-        Some(s) => Some(
-            s.parse::<InstanceStatus>()
-                .map_err(|_| Error::rejected("InvalidStatus.NotFound", "The specified Status is not found"))?,
-        ),
-    };
-    let mut tags = Vec::new();
-    for fields in p.struct_list("Tag", 20)? {
-        let key = fields.get("Key").cloned().filter(|k| !k.is_empty());
-        match key {
-            Some(key) => tags.push(TagFilter { key, value: fields.get("Value").cloned() }),
-            None => {
-                return Err(Error::rejected("InvalidTag.Mismatch", "The specified Tag.n.Key and Tag.n.Value are not match."))
-            }
-        }
-    }
+    let status =
+        match p.opt_str("Status") {
+            None => None,
+            Some(s) => Some(s.parse::<InstanceStatus>().map_err(|_| {
+                Error::rejected("InvalidStatus.NotFound", "The specified Status is not found")
+            })?),
+        };
     Ok(InstanceFilter {
         instance_ids: p.json_list("InstanceIds", 100)?,
         status,
         name_pattern: p.opt_str("InstanceName"),
-        tags,
+        tags: tag_filters(p)?,
         image_id: p.opt_str("ImageId"),
         instance_type: p.opt_str("InstanceType"),
         zone_id: p.opt_str("ZoneId"),
@@ -199,7 +248,10 @@ fn import_image(p: &Params) -> Result<ImportImage> {
     let mappings = p.struct_list("DiskDeviceMapping", 17)?;
     let first = mappings.first().ok_or_else(|| Error::missing("DiskDeviceMapping.1.OSSObject"))?;
     if mappings.len() > 1 {
-        return Err(Error::invalid("DiskDeviceMapping", "ecslab imports images with one disk (the system disk)."));
+        return Err(Error::invalid(
+            "DiskDeviceMapping",
+            "ecslab imports images with one disk (the system disk).",
+        ));
     }
     let field = |name: &str| first.get(name).filter(|v| !v.is_empty()).cloned();
     let format = field("Format").unwrap_or_else(|| "qcow2".into()).to_ascii_lowercase();
@@ -224,6 +276,192 @@ fn import_image(p: &Params) -> Result<ImportImage> {
         bucket: field("OSSBucket").ok_or_else(|| Error::missing("DiskDeviceMapping.1.OSSBucket"))?,
         object: field("OSSObject").ok_or_else(|| Error::missing("DiskDeviceMapping.1.OSSObject"))?,
         format,
+        dry_run: p.bool_or("DryRun", false)?,
+    })
+}
+
+fn create_snapshot(p: &Params) -> Result<CreateSnapshot> {
+    let name = p.opt_str("SnapshotName").unwrap_or_default();
+    if !name.is_empty() {
+        check_name(&name, "InvalidSnapshotName.Malformed", "SnapshotName")?;
+        if name.starts_with("auto") {
+            return Err(Error::rejected(
+                "InvalidSnapshotName.Malformed",
+                "The specified SnapshotName is wrongly formed: it must not start with \"auto\".",
+            ));
+        }
+    }
+    let description = p.opt_str("Description").unwrap_or_default();
+    if description.chars().count() > 256
+        || description.starts_with("http://")
+        || description.starts_with("https://")
+    {
+        return Err(Error::rejected(
+            "InvalidDescription.Malformed",
+            "The specified description is wrongly formed.",
+        ));
+    }
+    Ok(CreateSnapshot {
+        disk_id: p.str("DiskId")?,
+        name,
+        description,
+        retention_days: p.opt_int("RetentionDays", 1, 65536)?.unwrap_or(0),
+        tags: p.tags()?,
+    })
+}
+
+/// `Tag.N.Key` with an optional `Tag.N.Value`, as Describe filters take them.
+fn tag_filters(p: &Params) -> Result<Vec<TagFilter>> {
+    let mut tags = Vec::new();
+    for fields in p.struct_list("Tag", 20)? {
+        match fields.get("Key").cloned().filter(|k| !k.is_empty()) {
+            Some(key) => tags.push(TagFilter { key, value: fields.get("Value").cloned() }),
+            None => {
+                return Err(Error::rejected(
+                    "InvalidTag.Mismatch",
+                    "The specified Tag.n.Key and Tag.n.Value are not match.",
+                ))
+            }
+        }
+    }
+    Ok(tags)
+}
+
+fn snapshot_filter(p: &Params) -> Result<SnapshotFilter> {
+    let status = match p.opt_str("Status").as_deref() {
+        None | Some("all") => None,
+        Some(s @ ("progressing" | "accomplished" | "failed")) => Some(s.to_string()),
+        Some(_) => {
+            return Err(Error::rejected("InvalidStatus.NotFound", "The specified Status is not found"))
+        }
+    };
+    match p.opt_str("SnapshotType").as_deref() {
+        None | Some("all" | "user" | "auto") => {}
+        Some(_) => {
+            return Err(Error::rejected(
+                "InvalidSnapshotType.NotFound",
+                "The specfied SnapshotType is not found",
+            ))
+        }
+    }
+    let source_disk_type = match p.opt_str("SourceDiskType") {
+        None => None,
+        Some(t) if t.eq_ignore_ascii_case("system") || t.eq_ignore_ascii_case("data") => {
+            Some(t.to_ascii_lowercase())
+        }
+        Some(_) => {
+            return Err(Error::rejected("InvalidSourceDiskType", "The specifed SourceDiskType is not valid"))
+        }
+    };
+    let usage = match p.opt_str("Usage") {
+        None => None,
+        Some(u) if matches!(u.as_str(), "image" | "disk" | "image_disk" | "none") => Some(u),
+        Some(_) => return Err(Error::rejected("InvalidUsage", "The specifed Usage is not valid")),
+    };
+    let (mut created_after, mut created_before) = (None, None);
+    for fields in p.struct_list("Filter", 2)? {
+        let value = fields.get("Value").cloned().unwrap_or_default();
+        match fields.get("Key").map(String::as_str) {
+            Some("CreationStartTime") => created_after = Some(value),
+            Some("CreationEndTime") => created_before = Some(value),
+            _ => {
+                return Err(Error::rejected(
+                    "InvalidFilterKey.NotFound",
+                    "The specified Filter.N.Key is not supported.",
+                ))
+            }
+        }
+    }
+    let snapshot_ids = p.json_list("SnapshotIds", 100).map_err(|_| {
+        Error::rejected(
+            "InvalidSnapshotIds.Malformed",
+            "The amount of specified specified snapshot Ids exceeds the limit.",
+        )
+    })?;
+    Ok(SnapshotFilter {
+        instance_id: p.opt_str("InstanceId"),
+        disk_id: p.opt_str("DiskId"),
+        snapshot_ids,
+        name: p.opt_str("SnapshotName"),
+        status,
+        source_disk_type,
+        usage,
+        tags: tag_filters(p)?,
+        created_after,
+        created_before,
+    })
+}
+
+fn create_disk(p: &Params) -> Result<CreateDisk> {
+    let size_gib = match p.get("Size").filter(|v| !v.is_empty()) {
+        None => None,
+        Some(v) => match v.trim().parse::<i64>() {
+            Ok(n) if (1..=32768).contains(&n) => Some(n),
+            _ => {
+                return Err(Error::rejected(
+                    "InvalidSize.ValueNotSupported",
+                    "The specified parameter Size is not valid.",
+                ))
+            }
+        },
+    };
+    let name = p.opt_str("DiskName").unwrap_or_default();
+    if !name.is_empty() {
+        check_name(&name, "InvalidDiskName.Malformed", "DiskName")?;
+    }
+    let description = p.opt_str("Description").unwrap_or_default();
+    check_description(&description)?;
+    Ok(CreateDisk {
+        size_gib,
+        snapshot_id: p.opt_str("SnapshotId"),
+        name,
+        description,
+        category: p.opt_str("DiskCategory").unwrap_or_else(|| "cloud_essd".into()),
+        zone_id: p.opt_str("ZoneId"),
+        tags: p.tags()?,
+    })
+}
+
+fn disk_filter(p: &Params) -> Result<DiskFilter> {
+    let disk_type = match p.opt_str("DiskType").as_deref() {
+        None | Some("all") => None,
+        Some(t @ ("system" | "data")) => Some(t.to_string()),
+        Some(_) => {
+            return Err(Error::rejected(
+                "InvalidDiskType.ValueNotSupported",
+                "The specified DiskType is not supported.",
+            ))
+        }
+    };
+    const STATUSES: &[&str] = &["In_use", "Available", "Attaching", "Detaching", "Creating", "ReIniting"];
+    let status = match p.opt_str("Status") {
+        None => None,
+        Some(s) if s.eq_ignore_ascii_case("all") => None,
+        Some(s) if STATUSES.iter().any(|k| k.eq_ignore_ascii_case(&s)) => Some(s),
+        Some(_) => {
+            return Err(Error::rejected(
+                "InvalidStatus.ValueNotSupported",
+                "The specified disk status is not supported.",
+            ))
+        }
+    };
+    let disk_ids = p.json_list("DiskIds", 100).map_err(|e| match e {
+        Error::InvalidParameter { detail, .. } if detail.starts_with("At most") => {
+            Error::rejected("InvalidDiskIds.Malformed", "The amount of specified disk Ids exceeds the limit.")
+        }
+        _ => Error::rejected(
+            "InvalidParameter.DiskIds",
+            "The specified DiskIds is not a JSON array of disk ids.",
+        ),
+    })?;
+    Ok(DiskFilter {
+        disk_ids,
+        instance_id: p.opt_str("InstanceId"),
+        disk_type,
+        status,
+        name: p.opt_str("DiskName"),
+        snapshot_id: p.opt_str("SnapshotId"),
+        portable: p.opt_bool("Portable")?,
     })
 }
 
@@ -293,16 +531,36 @@ mod tests {
     fn bad_input_gets_the_documented_codes() {
         let cases: &[(&str, &[(&str, &str)], &str)] = &[
             ("RunInstances", &[("InstanceType", "ecs.lab.tiny")], "MissingParameter"),
-            ("RunInstances", &[("ImageId", "m"), ("InstanceType", "t"), ("Amount", "101")], "InvalidParam.Amount"),
-            ("RunInstances", &[("ImageId", "m"), ("InstanceType", "t"), ("InstanceName", "9x")], "InvalidInstanceName.Malformed"),
-            ("RunInstances", &[("ImageId", "m"), ("InstanceType", "t"), ("DataDisk.1.Size", "x")], "InvalidParameter"),
+            (
+                "RunInstances",
+                &[("ImageId", "m"), ("InstanceType", "t"), ("Amount", "101")],
+                "InvalidParam.Amount",
+            ),
+            (
+                "RunInstances",
+                &[("ImageId", "m"), ("InstanceType", "t"), ("InstanceName", "9x")],
+                "InvalidInstanceName.Malformed",
+            ),
+            (
+                "RunInstances",
+                &[("ImageId", "m"), ("InstanceType", "t"), ("DataDisk.1.Size", "x")],
+                "InvalidParameter",
+            ),
             ("StartInstance", &[], "MissingParameter"),
             ("StopInstance", &[("InstanceId", "i-1"), ("ForceStop", "maybe")], "InvalidParameter"),
             ("DescribeInstances", &[("Status", "Flying")], "InvalidStatus.NotFound"),
             ("DescribeInstances", &[("InstanceIds", "i-1,i-2")], "InvalidParameter"),
             ("DescribeInstances", &[("PageSize", "101")], "InvalidParameter"),
             ("ImportImage", &[("DiskDeviceMapping.1.OSSBucket", "b")], "MissingParameter"),
-            ("ImportImage", &[("DiskDeviceMapping.1.OSSBucket", "b"), ("DiskDeviceMapping.1.OSSObject", "o"), ("DiskDeviceMapping.1.Format", "vmdk")], "InvalidParameter.Format"),
+            (
+                "ImportImage",
+                &[
+                    ("DiskDeviceMapping.1.OSSBucket", "b"),
+                    ("DiskDeviceMapping.1.OSSObject", "o"),
+                    ("DiskDeviceMapping.1.Format", "vmdk"),
+                ],
+                "InvalidParameter.Format",
+            ),
         ];
         for (action, pairs, code) in cases {
             let err = parse(action, &params(pairs)).unwrap().unwrap_err();

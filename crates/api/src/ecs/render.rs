@@ -4,7 +4,7 @@
 use base64::Engine;
 use ecslab_core::catalog::{self, InstanceType};
 use ecslab_core::listing::Page;
-use ecslab_core::store::{ImageRecord, Tag};
+use ecslab_core::store::{DiskRecord, ImageRecord, SnapshotRecord, Tag};
 use ecslab_core::{Cloud, ConsoleOutput, InstanceView};
 use serde_json::{json, Value};
 
@@ -208,6 +208,108 @@ pub fn images(cloud: &Cloud, page: Page<ImageRecord>) -> Value {
         "PageSize": page.page_size,
         "Images": { "Image": list },
     })
+}
+
+pub async fn snapshots(cloud: &Cloud, page: Page<SnapshotRecord>) -> ecslab_core::Result<Value> {
+    let mut list = Vec::with_capacity(page.items.len());
+    for s in &page.items {
+        let usage = cloud.snapshot_usage(&s.snapshot_id).await?;
+        list.push(json!({
+            "SnapshotId": s.snapshot_id,
+            "SnapshotName": s.name,
+            "Description": s.description,
+            "Status": s.status,
+            "Progress": format!("{}%", s.progress),
+            "RemainTime": if s.status == "progressing" { 1 } else { 0 },
+            "CreationTime": s.created_at,
+            "LastModifiedTime": s.updated_at,
+            "SourceDiskId": s.source_disk_id,
+            "SourceDiskSize": s.source_disk_size.to_string(),
+            "SourceDiskType": s.source_disk_type,
+            "SourceStorageType": "disk",
+            "Usage": usage,
+            "SnapshotType": "user",
+            "RetentionDays": s.retention_days,
+            "InstantAccess": false,
+            "InstantAccessRetentionDays": 0,
+            "Category": "standard",
+            "Encrypted": false,
+            "KMSKeyId": "",
+            "ProductCode": "",
+            "SnapshotSN": s.snapshot_id,
+            "ResourceGroupId": "",
+            "Available": s.status == "accomplished",
+            "RegionId": cloud.region_id(),
+            "SnapshotLinkId": format!("sl-{}", s.source_disk_id.trim_start_matches("d-")),
+            "SourceRegionId": "",
+            "SourceSnapshotId": "",
+            "FailureReason": s.failure_reason,
+            "Tags": tags(&s.tags),
+        }));
+    }
+    Ok(merge(
+        paging_fields(page.page_number, page.page_size, page.total_count, &page.next_token),
+        json!({ "Snapshots": { "Snapshot": list } }),
+    ))
+}
+
+pub fn disks(cloud: &Cloud, page: Page<DiskRecord>) -> Value {
+    let list: Vec<Value> = page
+        .items
+        .iter()
+        .map(|d| {
+            let attached = d.status == "In_use" || d.status == "Detaching" || d.status == "Attaching";
+            let instance_id = if attached { d.instance_id.clone().unwrap_or_default() } else { String::new() };
+            let device = if attached { device_name(d.device_index) } else { String::new() };
+            json!({
+                "DiskId": d.disk_id,
+                "DiskName": d.name,
+                "Description": d.description,
+                "Type": d.disk_type,
+                "Category": d.category,
+                "Size": d.size_gib,
+                "Status": d.status,
+                "InstanceId": instance_id,
+                "Device": device,
+                "ZoneId": d.zone_id,
+                "RegionId": cloud.region_id(),
+                "ImageId": d.image_id,
+                "SourceSnapshotId": d.source_snapshot_id,
+                "Portable": d.portable,
+                "DeleteWithInstance": d.delete_with_instance,
+                "DeleteAutoSnapshot": true,
+                "EnableAutoSnapshot": false,
+                "EnableAutomatedSnapshotPolicy": false,
+                "AutoSnapshotPolicyId": "",
+                "DiskChargeType": "PostPaid",
+                "CreationTime": d.created_at,
+                "AttachedTime": d.attached_at,
+                "DetachedTime": "",
+                "ExpiredTime": "2099-12-31T15:59Z",
+                "Encrypted": false,
+                "KMSKeyId": "",
+                "PerformanceLevel": "PL1",
+                "SerialNumber": d.disk_id,
+                "MountInstanceNum": if attached { 1 } else { 0 },
+                "MountInstances": { "MountInstance": [] },
+                "OperationLocks": { "OperationLock": [] },
+                "Tags": { "Tag": [] },
+                "Attachments": { "Attachment": if attached {
+                    vec![json!({ "InstanceId": instance_id, "Device": device, "AttachedTime": d.attached_at })]
+                } else { vec![] } },
+            })
+        })
+        .collect();
+    merge(
+        paging_fields(page.page_number, page.page_size, page.total_count, &page.next_token),
+        json!({ "Disks": { "Disk": list } }),
+    )
+}
+
+/// `/dev/xvda`, `/dev/xvdb`, ... by device slot, as ECS names them.
+fn device_name(index: i64) -> String {
+    let letter = (b'a' + (index.clamp(0, 25) as u8)) as char;
+    format!("/dev/xvd{letter}")
 }
 
 pub fn regions(cloud: &Cloud) -> Value {

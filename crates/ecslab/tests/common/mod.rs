@@ -16,9 +16,15 @@ pub fn workspace_root() -> PathBuf {
 
 /// The test guest built by `scripts/build-guest-image`.
 pub fn guest_image() -> PathBuf {
-    let dir = std::env::var_os("ECSLAB_GUEST_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("build/guest"));
+    let dir = std::env::var_os("ECSLAB_GUEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("build/guest"));
     let image = dir.join("guest.qcow2");
-    assert!(image.is_file(), "{} is missing: run scripts/build-guest-image first (or set ECSLAB_GUEST_DIR)", image.display());
+    assert!(
+        image.is_file(),
+        "{} is missing: run scripts/build-guest-image first (or set ECSLAB_GUEST_DIR)",
+        image.display()
+    );
     image
 }
 
@@ -77,8 +83,10 @@ impl Server {
             assert!(Instant::now() < deadline, "server did not listen; log:\n{}", self.log());
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let creds: Value =
-            serde_json::from_str(&std::fs::read_to_string(self.data_dir.join("admin-credentials.json")).unwrap()).unwrap();
+        let creds: Value = serde_json::from_str(
+            &std::fs::read_to_string(self.data_dir.join("admin-credentials.json")).unwrap(),
+        )
+        .unwrap();
         self.connection.endpoint = format!("127.0.0.1:{}", self.port);
         self.connection.access_key_id = creds["AccessKeyId"].as_str().unwrap().to_string();
         self.connection.access_key_secret = creds["AccessKeySecret"].as_str().unwrap().to_string();
@@ -135,6 +143,14 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!("---- last server log lines ----");
+            for line in tail.into_iter().rev() {
+                eprintln!("{line}");
+            }
+        }
         self.crash();
         kill_qemu_of(&self.data_dir);
     }
@@ -193,7 +209,8 @@ pub async fn wait_status(client: &Client, id: &str, status: &str, limit: Duratio
 pub async fn console(client: &Client, id: &str) -> String {
     use base64::Engine;
     let reply = client.ecs("GetInstanceConsoleOutput", &[("InstanceId", id.to_string())]).await.unwrap();
-    let bytes = base64::engine::general_purpose::STANDARD.decode(reply["ConsoleOutput"].as_str().unwrap()).unwrap();
+    let bytes =
+        base64::engine::general_purpose::STANDARD.decode(reply["ConsoleOutput"].as_str().unwrap()).unwrap();
     String::from_utf8_lossy(&bytes).into_owned()
 }
 

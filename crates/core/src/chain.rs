@@ -1,0 +1,150 @@
+//! Offline qcow2 chain surgery with `qemu-img`, for disks whose VM is not running and for
+//! snapshot files (which no VM ever has open once they are sealed).
+//!
+//! The layout these functions maintain, per disk:
+//!
+//! ```text
+//!   live:      top ──► base ──► image          (base = content of the disk's parent snapshot)
+//!   snapshots: s3 ──► s1 ──► image             (each file = what changed since its parent)
+//!              s2 ──► s1
+//! ```
+//!
+//! The VM reads through at most three layers whatever the number of snapshots, because every
+//! snapshot's changes are also merged into the disk's private base when it is taken. Each
+//! snapshot file's header names its parent's file, so any snapshot can be restored (by copying
+//! it and rebasing the copy onto the image) and any snapshot can be deleted (by rebasing its
+//! children onto its parent). Every step below is idempotent and leaves every header chain
+//! reading the same content, which is what makes crash recovery a matter of re-running steps.
+
+use crate::{Error, Result};
+use std::path::{Path, PathBuf};
+use tokio::process::Command;
+
+async fn qemu_img(qemu_img: &Path, args: &[&std::ffi::OsStr], what: &str) -> Result<String> {
+    let out = Command::new(qemu_img)
+        .args(args)
+        .output()
+        .await
+        .map_err(|e| Error::internal(format!("running qemu-img for {what}: {e}")))?;
+    if !out.status.success() {
+        return Err(Error::internal(format!(
+            "qemu-img {what} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn os(s: &str) -> &std::ffi::OsStr {
+    std::ffi::OsStr::new(s)
+}
+
+/// Create a qcow2 at `path`: an overlay of `backing` when given (with the backing's size unless
+/// `size_gib` is set), else blank with `size_gib`.
+pub async fn create(
+    qemu_img_bin: &Path,
+    path: &Path,
+    backing: Option<&Path>,
+    size_gib: Option<i64>,
+) -> Result<()> {
+    let size = size_gib.map(|g| format!("{g}G"));
+    let mut args: Vec<&std::ffi::OsStr> = vec![os("create"), os("-q"), os("-f"), os("qcow2")];
+    if let Some(backing) = backing {
+        args.extend([os("-b"), backing.as_os_str(), os("-F"), os("qcow2")]);
+    }
+    args.push(path.as_os_str());
+    if let Some(size) = &size {
+        args.push(os(size));
+    }
+    qemu_img(qemu_img_bin, &args, "create").await.map(drop)
+}
+
+/// Merge `top` into the file its header names as backing (`qemu-img commit -d`: `top` keeps
+/// its data, so re-running is harmless).
+pub async fn commit(qemu_img_bin: &Path, top: &Path) -> Result<()> {
+    qemu_img(qemu_img_bin, &[os("commit"), os("-q"), os("-d"), top.as_os_str()], "commit").await.map(drop)
+}
+
+/// Rewrite the backing-file name in `file`'s header without touching data (`rebase -u`).
+/// `None` makes the file standalone. Only correct when the new backing reads the same.
+pub async fn set_backing_name(qemu_img_bin: &Path, file: &Path, backing: Option<&Path>) -> Result<()> {
+    let mut args: Vec<&std::ffi::OsStr> = vec![os("rebase"), os("-q"), os("-u")];
+    match backing {
+        Some(b) => args.extend([os("-F"), os("qcow2"), os("-b"), b.as_os_str()]),
+        None => args.extend([os("-b"), os("")]),
+    }
+    args.push(file.as_os_str());
+    qemu_img(qemu_img_bin, &args, "rebase -u").await.map(drop)
+}
+
+/// Rebase `file` onto `backing` keeping its content (`rebase` in safe mode: it copies in what
+/// the old chain had and the new one lacks). `None` makes it standalone.
+pub async fn rebase(qemu_img_bin: &Path, file: &Path, backing: Option<&Path>) -> Result<()> {
+    let mut args: Vec<&std::ffi::OsStr> = vec![os("rebase"), os("-q")];
+    match backing {
+        Some(b) => args.extend([os("-F"), os("qcow2"), os("-b"), b.as_os_str()]),
+        None => args.extend([os("-b"), os("")]),
+    }
+    args.push(file.as_os_str());
+    qemu_img(qemu_img_bin, &args, "rebase").await.map(drop)
+}
+
+/// Build a standalone copy of a snapshot's content as a file over `image` (or blank when
+/// `image` is None): copy the snapshot's layer, then rebase the copy onto the image. Cost is
+/// proportional to what changed, not to the disk size. Writes `target` atomically.
+pub async fn materialize(
+    qemu_img_bin: &Path,
+    snapshot_file: &Path,
+    image: Option<&Path>,
+    target: &Path,
+) -> Result<()> {
+    let partial = partial_path(target);
+    tokio::fs::copy(snapshot_file, &partial)
+        .await
+        .map_err(|e| Error::internal(format!("copying {}: {e}", snapshot_file.display())))?;
+    rebase(qemu_img_bin, &partial, image).await?;
+    tokio::fs::rename(&partial, target)
+        .await
+        .map_err(|e| Error::internal(format!("renaming {}: {e}", partial.display())))
+}
+
+/// Flatten a chain into one standalone qcow2 (for images made from snapshots), atomically.
+pub async fn flatten(qemu_img_bin: &Path, top: &Path, target: &Path) -> Result<()> {
+    let partial = partial_path(target);
+    qemu_img(
+        qemu_img_bin,
+        &[os("convert"), os("-O"), os("qcow2"), top.as_os_str(), partial.as_os_str()],
+        "convert",
+    )
+    .await?;
+    tokio::fs::rename(&partial, target)
+        .await
+        .map_err(|e| Error::internal(format!("renaming {}: {e}", partial.display())))
+}
+
+/// Grow a qcow2 file's virtual size.
+pub async fn resize(qemu_img_bin: &Path, file: &Path, size_gib: i64) -> Result<()> {
+    qemu_img(qemu_img_bin, &[os("resize"), os("-q"), file.as_os_str(), os(&format!("{size_gib}G"))], "resize")
+        .await
+        .map(drop)
+}
+
+/// Whether `file` is a readable qcow2 whose header chain opens.
+pub async fn is_valid(qemu_img_bin: &Path, file: &Path) -> bool {
+    file.is_file() && qemu_img(qemu_img_bin, &[os("info"), os("-U"), file.as_os_str()], "info").await.is_ok()
+}
+
+pub fn partial_path(target: &Path) -> PathBuf {
+    let mut name = target.file_name().unwrap_or_default().to_os_string();
+    name.push(".partial");
+    target.with_file_name(name)
+}
+
+/// Remove a file; a missing file is fine (steps re-run after a crash).
+pub fn remove_quietly(path: &Path) {
+    if let Err(e) = std::fs::remove_file(path) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(path = %path.display(), error = %e, "could not remove a layer file");
+        }
+    }
+}

@@ -1,0 +1,692 @@
+//! Disk snapshots on qcow2 external snapshots: CreateSnapshot, DescribeSnapshots,
+//! DeleteSnapshot, ResetDisk, and the recovery of every multi-step chain operation.
+//!
+//! The file layout is described in [`crate::chain`]. Taking snapshot S of a disk whose files
+//! are `top ──► base` goes through persisted steps (the `operations` table):
+//!
+//! 1. **freeze** (inside the API call): a new empty overlay `new_top` goes on top of `top`, live
+//!    over QMP (`blockdev-snapshot-sync`, no guest pause) or with qemu-img when the VM is off.
+//!    From here `top` is read-only: it is S's file, holding what changed since the parent.
+//! 2. **commit** (background, the Progress users see): `top`'s data is merged into `base`
+//!    (live `block-commit` of an intermediate layer, or `qemu-img commit`), and `new_top` is
+//!    re-pointed at `base`. The VM reads through three layers again.
+//! 3. **seal**: S's file header is pointed at the parent snapshot's file (both read the same
+//!    content as the old base), S becomes `accomplished`, and the disk's base now holds S.
+//!
+//! Each step is idempotent and every intermediate state reads the same content through every
+//! header chain, so a restart re-runs the step it was at (a freeze that never reached its
+//! overlay is rolled back). Deleting a snapshot hides it at once; its file is merged into its
+//! children by [`Cloud::collect_deleted_snapshots`] as soon as no disk's base stands for it.
+
+use crate::cloud::Cloud;
+use crate::ids::new_id;
+use crate::listing::{paginate, wildcard_match, Page};
+use crate::requests::{CreateSnapshot, Paging, SnapshotFilter};
+use crate::{chain, Error, Resource, Result};
+use ecslab_store::{now_rfc3339, DiskRecord, OperationRecord, SnapshotAdmission, SnapshotRecord};
+use ecslab_vmm::{DiskOverlay, PowerState};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The persisted state of one CreateSnapshot.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CreateSnapshotOp {
+    snapshot_id: String,
+    disk_id: String,
+    instance_id: Option<String>,
+    top: PathBuf,
+    new_top: PathBuf,
+    base: PathBuf,
+    /// The disk's parent snapshot when the point in time was taken (what `base` held).
+    parent_snapshot_id: String,
+    /// The file S's header will name: the parent's file, the image, or none.
+    parent_file: Option<PathBuf>,
+}
+
+/// The persisted state of one ResetDisk.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ResetDiskOp {
+    disk_id: String,
+    snapshot_id: String,
+    old_top: PathBuf,
+    old_base: PathBuf,
+    new_top: PathBuf,
+    new_base: PathBuf,
+}
+
+const CREATE_SNAPSHOT: &str = "create_snapshot";
+const RESET_DISK: &str = "reset_disk";
+
+impl Cloud {
+    // ---- CreateSnapshot --------------------------------------------------------------------------
+
+    pub async fn create_snapshot(self: &Arc<Self>, account_id: &str, req: CreateSnapshot) -> Result<String> {
+        let disk = self.disk(account_id, &req.disk_id).await?;
+        let instance = self.check_snapshot_rules(&disk).await?;
+        let running = match &instance {
+            Some(i) if i.status == "Running" => {
+                matches!(
+                    self.hypervisor.power_state(&i.instance_id).await,
+                    Ok(PowerState::Running | PowerState::Suspended)
+                )
+            }
+            _ => false,
+        };
+        let parent_file = self.snapshot_parent_file(&disk).await?;
+        let snapshot_id = new_id("s");
+        let now = now_rfc3339();
+        let op = CreateSnapshotOp {
+            snapshot_id: snapshot_id.clone(),
+            disk_id: disk.disk_id.clone(),
+            instance_id: instance.as_ref().filter(|_| running).map(|i| i.instance_id.clone()),
+            top: PathBuf::from(&disk.path),
+            new_top: self.config.new_layer_path(),
+            base: PathBuf::from(&disk.base_path),
+            parent_snapshot_id: disk.parent_snapshot_id.clone(),
+            parent_file,
+        };
+        let image_path = self.disk_image_path(&disk).await?;
+        let record = SnapshotRecord {
+            snapshot_id: snapshot_id.clone(),
+            account_id: account_id.to_string(),
+            source_disk_id: disk.disk_id.clone(),
+            source_disk_type: disk.disk_type.clone(),
+            source_disk_size: disk.size_gib,
+            name: req.name,
+            description: req.description,
+            status: "progressing".into(),
+            progress: 0,
+            path: disk.path.clone(),
+            parent_snapshot_id: String::new(),
+            image_path: image_path.map(|p| p.display().to_string()).unwrap_or_default(),
+            retention_days: req.retention_days,
+            tags: req.tags,
+            deleted: false,
+            failure_reason: String::new(),
+            created_at: now.clone(),
+            updated_at: now.clone(),
+        };
+        let operation = OperationRecord {
+            operation_id: new_id("op"),
+            kind: CREATE_SNAPSHOT.into(),
+            disk_id: disk.disk_id.clone(),
+            step: "freeze".into(),
+            payload: to_payload(&op)?,
+            created_at: now,
+        };
+        match self.store.insert_snapshot(&record, &operation, self.config.snapshot_quota).await? {
+            SnapshotAdmission::Inserted => {}
+            SnapshotAdmission::InProgress => {
+                return Err(Error::rejected(
+                    "IncorrectDiskStatus.CreatingSnapshot",
+                    "A previous snapshot creation is in process.",
+                ))
+            }
+            SnapshotAdmission::QuotaExceeded => {
+                return Err(Error::rejected("QuotaExceed.Snapshot", "The snapshot quota exceeds."))
+            }
+        }
+        if let Err(e) = self.freeze(&op).await {
+            let reason = describe(&e);
+            tracing::error!(snapshot_id = %snapshot_id, %reason, "taking the point in time failed");
+            chain::remove_quietly(&op.new_top);
+            self.store.set_snapshot_progress(&snapshot_id, "failed", 0, &reason).await?;
+            self.store.finish_operation(&operation.operation_id).await?;
+            return Err(Error::rejected(
+                "CreateSnapshot.Failed",
+                "The process of creating snapshot is failed.",
+            ));
+        }
+        crate::crash::point("snapshot-after-freeze");
+        self.store
+            .set_disk_files(
+                &disk.disk_id,
+                &op.new_top.display().to_string(),
+                &disk.base_path,
+                &disk.parent_snapshot_id,
+            )
+            .await?;
+        self.store.set_operation_step(&operation.operation_id, "commit", &operation.payload).await?;
+        self.store.raise_snapshot_progress(&snapshot_id, 10).await?;
+        tracing::info!(snapshot_id = %snapshot_id, disk_id = %disk.disk_id, live = running, "point in time taken");
+        let cloud = self.clone();
+        let operation_id = operation.operation_id.clone();
+        tokio::spawn(async move { cloud.finish_snapshot(&operation_id, op).await });
+        Ok(snapshot_id)
+    }
+
+    /// ECS's preconditions for CreateSnapshot. Returns the instance the disk is attached to.
+    async fn check_snapshot_rules(&self, disk: &DiskRecord) -> Result<Option<ecslab_store::InstanceRecord>> {
+        if !disk.ever_attached {
+            return Err(Error::rejected(
+                "IncorrectDiskStatus.NeverAttached",
+                "The specified disk has never been attached to any instance.",
+            ));
+        }
+        if !disk.ever_used {
+            return Err(Error::rejected(
+                "IncorrectDiskStatus.NeverUsed",
+                "The specified disk has never been used after creating.",
+            ));
+        }
+        if disk.status == "Creating" {
+            return Err(Error::rejected(
+                "IncorrectDiskStatus.Transferring",
+                "The specified device is transferring, you can retry after the process is finished.",
+            ));
+        }
+        let instance = match &disk.instance_id {
+            Some(id) => self.store.instance_by_id(id).await?,
+            None => None,
+        };
+        if let Some(instance) = &instance {
+            if instance.operation_locks.iter().any(|l| l.reason == "security") {
+                return Err(Error::rejected(
+                    "InstanceLockedForSecurity",
+                    "The disk attached instance is locked due to security.",
+                ));
+            }
+            if instance.status != "Running" && instance.status != "Stopped" {
+                return Err(Error::IncorrectInstanceStatus {
+                    instance_id: instance.instance_id.clone(),
+                    status: instance.status.clone(),
+                });
+            }
+        }
+        if self.store.disk_has_operation(&disk.disk_id).await? {
+            return Err(Error::rejected(
+                "IncorrectDiskStatus.CreatingSnapshot",
+                "A previous snapshot creation is in process.",
+            ));
+        }
+        Ok(instance)
+    }
+
+    /// The file a new snapshot of `disk` will name as its parent.
+    async fn snapshot_parent_file(&self, disk: &DiskRecord) -> Result<Option<PathBuf>> {
+        if !disk.parent_snapshot_id.is_empty() {
+            let parent = self.store.snapshot_by_id(&disk.parent_snapshot_id).await?.ok_or_else(|| {
+                Error::internal(format!("disk {} names a missing parent snapshot", disk.disk_id))
+            })?;
+            return Ok(Some(PathBuf::from(parent.path)));
+        }
+        self.disk_image_path(disk).await
+    }
+
+    /// The image file at the bottom of a disk's chain (system disks), if any.
+    async fn disk_image_path(&self, disk: &DiskRecord) -> Result<Option<PathBuf>> {
+        if disk.image_id.is_empty() {
+            return Ok(None);
+        }
+        let image = self.store.image(&disk.account_id, &disk.image_id).await?;
+        Ok(image.map(|i| PathBuf::from(i.path)))
+    }
+
+    /// Step 1: the point in time.
+    async fn freeze(&self, op: &CreateSnapshotOp) -> Result<()> {
+        match &op.instance_id {
+            Some(vm_id) => {
+                let overlay = DiskOverlay {
+                    disk_id: op.disk_id.clone(),
+                    current_top: op.top.clone(),
+                    new_top: op.new_top.clone(),
+                };
+                self.hypervisor
+                    .snapshot_disks(vm_id, &[overlay])
+                    .await
+                    .map_err(|e| Error::internal(crate::error::format_chain(&e)))
+            }
+            None => chain::create(&self.config.qemu_img, &op.new_top, Some(&op.top), None).await,
+        }
+    }
+
+    /// Steps 2 and 3, run after the API call answered (and again after a restart).
+    async fn finish_snapshot(self: Arc<Self>, operation_id: &str, op: CreateSnapshotOp) {
+        let result = async {
+            self.merge_into_base(&op).await?;
+            crate::crash::point("snapshot-after-commit");
+            self.store.set_operation_step(operation_id, "seal", &to_payload(&op)?).await?;
+            self.seal(operation_id, &op).await
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                tracing::info!(snapshot_id = %op.snapshot_id, "snapshot accomplished");
+                self.collect_deleted_snapshots().await;
+            }
+            Err(e) => {
+                // The chain stays readable (new_top ──► top ──► base); the merge is retried at the
+                // next start. The snapshot is reported failed meanwhile.
+                let reason = describe(&e);
+                tracing::error!(snapshot_id = %op.snapshot_id, %reason, "snapshot creation failed; the merge will be retried");
+                let _ = self.store.set_snapshot_progress(&op.snapshot_id, "failed", 0, &reason).await;
+            }
+        }
+    }
+
+    /// Step 2: merge the frozen layer into the disk's base, live when its VM runs.
+    async fn merge_into_base(&self, op: &CreateSnapshotOp) -> Result<()> {
+        let store = self.store.clone();
+        let snapshot_id = op.snapshot_id.clone();
+        let report = move |pct: u8| {
+            let store = store.clone();
+            let snapshot_id = snapshot_id.clone();
+            tokio::spawn(async move {
+                let progress = 10 + i64::from(pct) * 80 / 100;
+                let _ = store.raise_snapshot_progress(&snapshot_id, progress).await;
+            });
+        };
+        let instance_id = self.attached_instance(&op.disk_id).await?;
+        if let Some(vm_id) = instance_id {
+            if matches!(
+                self.hypervisor.power_state(&vm_id).await,
+                Ok(PowerState::Running | PowerState::Suspended)
+            ) {
+                match self.hypervisor.commit_layer(&vm_id, &op.disk_id, &op.top, &op.base, &report).await {
+                    Ok(()) => return Ok(()),
+                    Err(e) => {
+                        if matches!(
+                            self.hypervisor.power_state(&vm_id).await,
+                            Ok(PowerState::Running | PowerState::Suspended)
+                        ) {
+                            return Err(Error::internal(crate::error::format_chain(&e)));
+                        }
+                        tracing::info!(snapshot_id = %op.snapshot_id, "the VM stopped during the merge; finishing it offline");
+                    }
+                }
+            }
+        }
+        chain::commit(&self.config.qemu_img, &op.top).await?;
+        chain::set_backing_name(&self.config.qemu_img, &op.new_top, Some(&op.base)).await?;
+        report(100);
+        Ok(())
+    }
+
+    /// The instance a disk is attached to, if any.
+    async fn attached_instance(&self, disk_id: &str) -> Result<Option<String>> {
+        Ok(self.store.disk_by_id(disk_id).await?.and_then(|d| d.instance_id))
+    }
+
+    /// Step 3: point the snapshot's file at its parent and record the outcome.
+    async fn seal(&self, operation_id: &str, op: &CreateSnapshotOp) -> Result<()> {
+        let _chain = self.chain_lock.lock().await;
+        chain::set_backing_name(&self.config.qemu_img, &op.top, op.parent_file.as_deref()).await?;
+        crate::crash::point("snapshot-after-seal-header");
+        // A snapshot reported failed earlier (its merge failed and was retried) is not offered
+        // to users after all: it is sealed for the chain's sake and then collected.
+        let was_failed =
+            self.store.snapshot_by_id(&op.snapshot_id).await?.is_some_and(|s| s.status == "failed");
+        self.store.set_snapshot_parent(&op.snapshot_id, &op.parent_snapshot_id).await?;
+        if was_failed {
+            self.store.mark_snapshot_deleted(&op.snapshot_id).await?;
+        } else {
+            self.store.set_snapshot_progress(&op.snapshot_id, "accomplished", 100, "").await?;
+        }
+        if let Some(disk) = self.store.disk_by_id(&op.disk_id).await? {
+            self.store.set_disk_files(&op.disk_id, &disk.path, &disk.base_path, &op.snapshot_id).await?;
+        }
+        self.store.finish_operation(operation_id).await?;
+        Ok(())
+    }
+
+    // ---- DescribeSnapshots -------------------------------------------------------------------------
+
+    pub async fn describe_snapshots(
+        &self,
+        account_id: &str,
+        filter: &SnapshotFilter,
+        paging: &Paging,
+    ) -> Result<Page<SnapshotRecord>> {
+        let instance_disks: Option<Vec<String>> = match &filter.instance_id {
+            Some(id) => Some(self.store.instance_disks(id).await?.into_iter().map(|d| d.disk_id).collect()),
+            None => None,
+        };
+        let mut out = Vec::new();
+        for s in self.store.snapshots(account_id).await? {
+            let usage = self.snapshot_usage(&s.snapshot_id).await?;
+            let keep = instance_disks.as_ref().is_none_or(|ids| ids.contains(&s.source_disk_id))
+                && filter.disk_id.as_ref().is_none_or(|d| d == &s.source_disk_id)
+                && filter.snapshot_ids.as_ref().is_none_or(|ids| ids.contains(&s.snapshot_id))
+                && filter.name.as_ref().is_none_or(|n| wildcard_match(n, &s.name))
+                && filter.status.as_ref().is_none_or(|st| st == &s.status)
+                && filter
+                    .source_disk_type
+                    .as_ref()
+                    .is_none_or(|t| t.eq_ignore_ascii_case(&s.source_disk_type))
+                && filter.usage.as_ref().is_none_or(|u| u == usage)
+                && filter.created_after.as_ref().is_none_or(|t| s.created_at.as_str() >= t.as_str())
+                && filter.created_before.as_ref().is_none_or(|t| s.created_at.as_str() <= t.as_str())
+                && filter.tags.iter().all(|f| {
+                    s.tags.iter().any(|t| t.key == f.key && f.value.as_ref().is_none_or(|v| v == &t.value))
+                });
+            if keep {
+                out.push(s);
+            }
+        }
+        paginate(out, paging, |s| format!("{}|{}", s.created_at, s.snapshot_id))
+    }
+
+    /// ECS's `Usage` of a snapshot: what was made from it.
+    pub async fn snapshot_usage(&self, snapshot_id: &str) -> Result<&'static str> {
+        let images = self.store.images_from_snapshot(snapshot_id).await? > 0;
+        let disks = !self.store.disks_from_snapshot(snapshot_id).await?.is_empty();
+        Ok(match (images, disks) {
+            (true, true) => "image_disk",
+            (true, false) => "image",
+            (false, true) => "disk",
+            (false, false) => "none",
+        })
+    }
+
+    // ---- DeleteSnapshot ----------------------------------------------------------------------------
+
+    pub async fn delete_snapshot(&self, account_id: &str, snapshot_id: &str, force: bool) -> Result<()> {
+        let snapshot = self
+            .store
+            .snapshot(account_id, snapshot_id)
+            .await?
+            .ok_or_else(|| Error::NotFound { resource: Resource::Snapshot, id: snapshot_id.to_string() })?;
+        if self.store.images_from_snapshot(snapshot_id).await? > 0 {
+            return Err(Error::rejected(
+                "SnapshotCreatedImage",
+                "The snapshot has been used to create user defined image(s).",
+            ));
+        }
+        let copying =
+            self.store.disks_from_snapshot(snapshot_id).await?.iter().any(|d| d.status == "Creating");
+        if copying && !force {
+            return Err(Error::rejected(
+                "SnapshotCreatedDisk",
+                "The snapshot has been used to create disk(s).",
+            ));
+        }
+        self.store.mark_snapshot_deleted(snapshot_id).await?;
+        tracing::info!(snapshot_id, in_progress = snapshot.status == "progressing", "snapshot deleted");
+        if snapshot.status != "progressing" {
+            self.collect_deleted_snapshots().await;
+        }
+        Ok(())
+    }
+
+    /// Merge away the files of deleted snapshots that nothing needs any more: each child is
+    /// rebased onto the deleted snapshot's parent (keeping its content), then the file goes.
+    /// A deleted snapshot stays while a disk's base stands for it (the disk's next snapshot
+    /// will name it as parent) or while a disk is still being copied from it.
+    pub async fn collect_deleted_snapshots(&self) {
+        if let Err(e) = self.try_collect_deleted_snapshots().await {
+            tracing::error!(error = %describe(&e), "removing deleted snapshot files failed; will retry");
+        }
+    }
+
+    async fn try_collect_deleted_snapshots(&self) -> Result<()> {
+        let _chain = self.chain_lock.lock().await;
+        let disks = self.store.all_disks().await?;
+        loop {
+            let snapshots = self.store.all_snapshots().await?;
+            let removable = snapshots.iter().find(|g| {
+                g.deleted
+                    && g.status != "progressing"
+                    && !disks.iter().any(|d| d.parent_snapshot_id == g.snapshot_id)
+                    && !disks.iter().any(|d| d.source_snapshot_id == g.snapshot_id && d.status == "Creating")
+            });
+            let Some(gone) = removable else { return Ok(()) };
+            let parent_file = match snapshots.iter().find(|s| s.snapshot_id == gone.parent_snapshot_id) {
+                Some(parent) => Some(PathBuf::from(&parent.path)),
+                None if gone.image_path.is_empty() => None,
+                None => Some(PathBuf::from(&gone.image_path)),
+            };
+            for child in snapshots.iter().filter(|s| s.parent_snapshot_id == gone.snapshot_id) {
+                chain::rebase(&self.config.qemu_img, Path::new(&child.path), parent_file.as_deref()).await?;
+                crate::crash::point("delete-after-rebase");
+                self.store.set_snapshot_parent(&child.snapshot_id, &gone.parent_snapshot_id).await?;
+            }
+            chain::remove_quietly(Path::new(&gone.path));
+            crate::crash::point("delete-after-remove-file");
+            self.store.remove_snapshot_row(&gone.snapshot_id).await?;
+            tracing::info!(snapshot_id = %gone.snapshot_id, "deleted snapshot's file merged into its children and removed");
+        }
+    }
+
+    // ---- ResetDisk ---------------------------------------------------------------------------------
+
+    pub async fn reset_disk(
+        &self,
+        account_id: &str,
+        disk_id: &str,
+        snapshot_id: &str,
+        dry_run: bool,
+    ) -> Result<()> {
+        let disk = self.disk(account_id, disk_id).await?;
+        let snapshot = self
+            .store
+            .snapshot(account_id, snapshot_id)
+            .await?
+            .ok_or_else(|| Error::NotFound { resource: Resource::Snapshot, id: snapshot_id.to_string() })?;
+        if snapshot.source_disk_id != disk.disk_id {
+            return Err(Error::rejected(
+                "InvalidParameter.Mismatch",
+                "The specified snapshot is not created from the specified disk.",
+            ));
+        }
+        if snapshot.status != "accomplished" {
+            return Err(Error::rejected(
+                "InvalidSnapshotId.NotReady",
+                "The specified snapshot has not completed yet.",
+            ));
+        }
+        let instance_id = disk.instance_id.clone().ok_or_else(|| {
+            Error::rejected("IncorrectDiskStatus", "The current disk status does not support this operation.")
+        })?;
+        let instance = self.instance(account_id, &instance_id).await?;
+        if instance.operation_locks.iter().any(|l| l.reason == "security") {
+            return Err(Error::InstanceLockedForSecurity { instance_id });
+        }
+        if instance.status != "Stopped" {
+            return Err(Error::IncorrectInstanceStatus { instance_id, status: instance.status });
+        }
+        if self.store.disk_has_operation(disk_id).await? {
+            return Err(Error::rejected(
+                "IncorrectDiskStatus.CreatingSnapshot",
+                "A previous snapshot creation is in process.",
+            ));
+        }
+        if dry_run {
+            return Err(Error::DryRunOperation);
+        }
+        let op = ResetDiskOp {
+            disk_id: disk_id.to_string(),
+            snapshot_id: snapshot_id.to_string(),
+            old_top: PathBuf::from(&disk.path),
+            old_base: PathBuf::from(&disk.base_path),
+            new_top: self.config.new_layer_path(),
+            new_base: self.config.new_layer_path(),
+        };
+        let operation = OperationRecord {
+            operation_id: new_id("op"),
+            kind: RESET_DISK.into(),
+            disk_id: disk_id.to_string(),
+            step: "build".into(),
+            payload: to_payload(&op)?,
+            created_at: now_rfc3339(),
+        };
+        self.store.insert_operation(&operation).await?;
+        let image = (!snapshot.image_path.is_empty()).then(|| PathBuf::from(&snapshot.image_path));
+        let built = async {
+            let _chain = self.chain_lock.lock().await;
+            chain::materialize(
+                &self.config.qemu_img,
+                Path::new(&snapshot.path),
+                image.as_deref(),
+                &op.new_base,
+            )
+            .await?;
+            if disk.size_gib > snapshot.source_disk_size {
+                chain::resize(&self.config.qemu_img, &op.new_base, disk.size_gib).await?;
+            }
+            chain::create(&self.config.qemu_img, &op.new_top, Some(&op.new_base), None).await
+        }
+        .await;
+        if let Err(e) = built {
+            self.roll_back_reset(&operation.operation_id, &op).await?;
+            return Err(e);
+        }
+        crate::crash::point("reset-after-build");
+        self.store.set_operation_step(&operation.operation_id, "switch", &operation.payload).await?;
+        self.switch_reset(&operation.operation_id, &op).await?;
+        tracing::info!(disk_id, snapshot_id, "disk reset to snapshot");
+        self.collect_deleted_snapshots().await;
+        Ok(())
+    }
+
+    async fn roll_back_reset(&self, operation_id: &str, op: &ResetDiskOp) -> Result<()> {
+        for path in [&op.new_top, &op.new_base, &chain::partial_path(&op.new_base)] {
+            chain::remove_quietly(path);
+        }
+        self.store.finish_operation(operation_id).await?;
+        Ok(())
+    }
+
+    async fn switch_reset(&self, operation_id: &str, op: &ResetDiskOp) -> Result<()> {
+        self.store
+            .set_disk_files(
+                &op.disk_id,
+                &op.new_top.display().to_string(),
+                &op.new_base.display().to_string(),
+                &op.snapshot_id,
+            )
+            .await?;
+        crate::crash::point("reset-after-switch");
+        chain::remove_quietly(&op.old_top);
+        chain::remove_quietly(&op.old_base);
+        self.store.finish_operation(operation_id).await?;
+        Ok(())
+    }
+
+    // ---- recovery ----------------------------------------------------------------------------------
+
+    /// Finish or roll back every chain operation a previous server process left unfinished.
+    pub(crate) async fn resume_operations(self: &Arc<Self>) -> Result<()> {
+        for operation in self.store.operations().await? {
+            tracing::info!(operation_id = %operation.operation_id, kind = %operation.kind, step = %operation.step, "resuming an interrupted disk operation");
+            match operation.kind.as_str() {
+                CREATE_SNAPSHOT => {
+                    let op: CreateSnapshotOp = from_payload(&operation.payload)?;
+                    if operation.step == "freeze" {
+                        if !chain::is_valid(&self.config.qemu_img, &op.new_top).await {
+                            // The point in time was never taken: nothing to undo but the record.
+                            chain::remove_quietly(&op.new_top);
+                            self.store
+                                .set_snapshot_progress(
+                                    &op.snapshot_id,
+                                    "failed",
+                                    0,
+                                    "interrupted by a server restart",
+                                )
+                                .await?;
+                            self.store.finish_operation(&operation.operation_id).await?;
+                            continue;
+                        }
+                        let disk = self
+                            .store
+                            .disk_by_id(&op.disk_id)
+                            .await?
+                            .ok_or_else(|| Error::internal("disk vanished"))?;
+                        self.store
+                            .set_disk_files(
+                                &op.disk_id,
+                                &op.new_top.display().to_string(),
+                                &disk.base_path,
+                                &disk.parent_snapshot_id,
+                            )
+                            .await?;
+                    }
+                    let cloud = self.clone();
+                    let id = operation.operation_id.clone();
+                    tokio::spawn(async move { cloud.finish_snapshot(&id, op).await });
+                }
+                RESET_DISK => {
+                    let op: ResetDiskOp = from_payload(&operation.payload)?;
+                    match operation.step.as_str() {
+                        "build" => self.roll_back_reset(&operation.operation_id, &op).await?,
+                        _ => self.switch_reset(&operation.operation_id, &op).await?,
+                    }
+                }
+                other => tracing::error!(kind = other, "unknown operation kind; leaving it"),
+            }
+        }
+        self.collect_deleted_snapshots().await;
+        Ok(())
+    }
+
+    /// Wait until no chain operation runs on any of `disks` (a VM must not open files that
+    /// qemu-img is rewriting).
+    pub(crate) async fn wait_for_disk_operations(&self, disks: &[DiskRecord], limit: Duration) -> Result<()> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let mut busy = false;
+            for disk in disks {
+                busy |= self.store.disk_has_operation(&disk.disk_id).await?;
+            }
+            if !busy {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(Error::internal("disk operations did not finish in time"));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Release snapshots whose RetentionDays have passed.
+    pub(crate) async fn release_expired_snapshots(&self) -> Result<()> {
+        let now = chrono::Utc::now();
+        for s in self.store.all_snapshots().await? {
+            if s.deleted || s.retention_days <= 0 || s.status == "progressing" {
+                continue;
+            }
+            if is_expired(&s.created_at, s.retention_days, now) {
+                tracing::info!(snapshot_id = %s.snapshot_id, retention_days = s.retention_days, "retention period over; releasing the snapshot");
+                if let Err(e) = self.delete_snapshot(&s.account_id, &s.snapshot_id, true).await {
+                    tracing::warn!(snapshot_id = %s.snapshot_id, error = %describe(&e), "could not release an expired snapshot");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether a snapshot created at `created_at` (RFC 3339) with `days` of retention has expired.
+pub fn is_expired(created_at: &str, days: i64, now: chrono::DateTime<chrono::Utc>) -> bool {
+    chrono::DateTime::parse_from_rfc3339(created_at)
+        .map(|t| now.signed_duration_since(t) >= chrono::Duration::days(days))
+        .unwrap_or(false)
+}
+
+fn to_payload<T: Serialize>(op: &T) -> Result<String> {
+    serde_json::to_string(op).map_err(Error::internal)
+}
+
+fn from_payload<T: for<'de> Deserialize<'de>>(payload: &str) -> Result<T> {
+    serde_json::from_str(payload).map_err(|e| Error::internal(format!("corrupt operation payload: {e}")))
+}
+
+pub(crate) fn describe(e: &Error) -> String {
+    match e {
+        Error::Internal { context } => context.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn retention_expiry() {
+        let now =
+            chrono::DateTime::parse_from_rfc3339("2026-11-23T00:00:00Z").unwrap().with_timezone(&chrono::Utc);
+        assert!(super::is_expired("2026-11-21T00:00:00Z", 2, now));
+        assert!(!super::is_expired("2026-11-21T00:00:01Z", 2, now));
+        assert!(!super::is_expired("garbage", 1, now));
+    }
+}
