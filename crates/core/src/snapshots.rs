@@ -153,7 +153,7 @@ impl Cloud {
         tracing::info!(snapshot_id = %snapshot_id, disk_id = %disk.disk_id, live = running, "point in time taken");
         let cloud = self.clone();
         let operation_id = operation.operation_id.clone();
-        tokio::spawn(async move { cloud.finish_snapshot(&operation_id, op).await });
+        tokio::spawn(async move { cloud.finish_snapshot(&operation_id, op, "commit").await });
         Ok(snapshot_id)
     }
 
@@ -243,11 +243,16 @@ impl Cloud {
     }
 
     /// Steps 2 and 3, run after the API call answered (and again after a restart).
-    async fn finish_snapshot(self: Arc<Self>, operation_id: &str, op: CreateSnapshotOp) {
+    /// `step` is where the operation stands: `commit` or `seal` (after a restart). The merge
+    /// must not run again once sealing began: the frozen layer's header then names the parent
+    /// snapshot's file, and committing it would write into that snapshot.
+    async fn finish_snapshot(self: Arc<Self>, operation_id: &str, op: CreateSnapshotOp, step: &str) {
         let result = async {
-            self.merge_into_base(&op).await?;
-            crate::crash::point("snapshot-after-commit");
-            self.store.set_operation_step(operation_id, "seal", &to_payload(&op)?).await?;
+            if step != "seal" {
+                self.merge_into_base(&op).await?;
+                crate::crash::point("snapshot-after-commit");
+                self.store.set_operation_step(operation_id, "seal", &to_payload(&op)?).await?;
+            }
             self.seal(operation_id, &op).await
         }
         .await;
@@ -604,7 +609,8 @@ impl Cloud {
                     }
                     let cloud = self.clone();
                     let id = operation.operation_id.clone();
-                    tokio::spawn(async move { cloud.finish_snapshot(&id, op).await });
+                    let step = operation.step.clone();
+                    tokio::spawn(async move { cloud.finish_snapshot(&id, op, &step).await });
                 }
                 RESET_DISK => {
                     let op: ResetDiskOp = from_payload(&operation.payload)?;

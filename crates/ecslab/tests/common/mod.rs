@@ -35,6 +35,8 @@ pub struct Server {
     pub log_path: PathBuf,
     child: Option<Child>,
     args: Vec<String>,
+    /// Extra environment for the next (re)start, e.g. `ECSLAB_CRASH_AT`.
+    pub env: Vec<(String, String)>,
 }
 
 fn free_port() -> u16 {
@@ -56,6 +58,7 @@ impl Server {
             log_path: data_dir.join("server.log"),
             child: None,
             args: extra.iter().map(|s| s.to_string()).collect(),
+            env: Vec::new(),
         };
         server.spawn().await;
         server
@@ -73,6 +76,7 @@ impl Server {
             .args(["--accel", "tcg", "--stop-grace-secs", "10"])
             .args(&self.args)
             .env("ECSLAB_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -108,6 +112,21 @@ impl Server {
     pub async fn restart(&mut self) {
         self.crash();
         self.spawn().await;
+    }
+
+    /// Wait until the server process exits on its own (an injected crash); true if it did.
+    pub async fn wait_exit(&mut self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(_)) = child.try_wait() {
+                    self.child = None;
+                    return true;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
     }
 
     pub fn log(&self) -> String {
