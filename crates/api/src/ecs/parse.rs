@@ -529,7 +529,8 @@ mod tests {
 
     #[test]
     fn bad_input_gets_the_documented_codes() {
-        let cases: &[(&str, &[(&str, &str)], &str)] = &[
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case] = &[
             ("RunInstances", &[("InstanceType", "ecs.lab.tiny")], "MissingParameter"),
             (
                 "RunInstances",

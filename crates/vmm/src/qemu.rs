@@ -1,1 +1,0 @@
-//! placeholder: the qemu driver is being written
