@@ -4,6 +4,7 @@
   with a temporary data dir and the test guest image imported once.
 - `fake_lab` (session, on first use): a second, cheap server with `--driver fake
   --screenshot-min-interval-secs 60`, for the screenshot throttling test.
+- `quota_lab` (session, on first use): a third fake-driver server with `--snapshot-quota 3`.
 - `ecs` (parametrized): an `alibabacloud_ecs20140526` client for each signature algorithm the SDK
   has: the default ACS3-HMAC-SHA256 (`[acs3]`) and `signature_algorithm='v2'`, RPC HMAC-SHA1 (`[v2]`).
 - `cleanup`: a list; instance ids appended to it are force-deleted after the test.
@@ -61,6 +62,12 @@ def fake_lab(prerequisites):
     yield from _serve(prerequisites, driver="fake",
                       extra_args=["--stop-grace-secs", "5", "--screenshot-min-interval-secs", "60"],
                       name="ecslab-pyfake")
+
+
+@pytest.fixture(scope="session")
+def quota_lab(prerequisites):
+    """A fake-driver server with `--snapshot-quota 3`, for QuotaExceed.Snapshot."""
+    yield from _serve(prerequisites, driver="fake", extra_args=["--snapshot-quota", "3"], name="ecslab-pyquota")
 
 
 @pytest.fixture(params=[name for name, _ in labkit.ALGORITHMS])

@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import time
@@ -342,6 +343,155 @@ def call_action(client: EcsClient, action: str, query: dict | None = None, *, ve
                                     body_type="json")
     request = open_api_models.OpenApiRequest(query=Utils.query(query or {}))
     return client.call_api(params, request, RuntimeOptions())
+
+
+# ---- disks and snapshots (FACTS.md §4.3-4.6, §4.14-4.16) -------------------------------------------
+
+
+def list_snapshots(client: EcsClient, **filters) -> list:
+    """Every snapshot matching the filters, walking NextToken pages."""
+    out, token = [], None
+    while True:
+        body = client.describe_snapshots(ecs_models.DescribeSnapshotsRequest(
+            region_id=REGION, max_results=100, next_token=token, **filters)).body
+        out.extend(body.snapshots.snapshot)
+        token = body.next_token
+        if not token:
+            return out
+
+
+def list_disks(client: EcsClient, **filters) -> list:
+    """Every disk matching the filters, walking NextToken pages."""
+    out, token = [], None
+    while True:
+        body = client.describe_disks(ecs_models.DescribeDisksRequest(
+            region_id=REGION, max_results=100, next_token=token, **filters)).body
+        out.extend(body.disks.disk)
+        token = body.next_token
+        if not token:
+            return out
+
+
+def describe_disk(client: EcsClient, disk_id: str):
+    found = list_disks(client, disk_ids=json.dumps([disk_id]))
+    return found[0] if found else None
+
+
+def instance_disks(client: EcsClient, instance_id: str) -> tuple[str, list[str]]:
+    """(system disk id, data disk ids in device order) of an instance."""
+    disks = sorted(list_disks(client, instance_id=instance_id), key=lambda d: d.device)
+    system = [d.disk_id for d in disks if d.type == "system"]
+    assert len(system) == 1, [d.to_map() for d in disks]
+    return system[0], [d.disk_id for d in disks if d.type == "data"]
+
+
+def wait_disk_status(client: EcsClient, disk_id: str, wanted: str, timeout: float = 60):
+    deadline = time.monotonic() + timeout
+    while True:
+        disk = describe_disk(client, disk_id)
+        if disk is not None and disk.status == wanted:
+            return disk
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{disk_id} did not become {wanted} within {timeout} s (now {disk and disk.status})")
+        time.sleep(0.05)
+
+
+def create_snapshot(client: EcsClient, disk_id: str, **kw) -> str:
+    return client.create_snapshot(ecs_models.CreateSnapshotRequest(disk_id=disk_id, **kw)).body.snapshot_id
+
+
+def wait_snapshot(client: EcsClient, snapshot_id: str, timeout: float = 120, seen: list | None = None):
+    """Poll until the snapshot is no longer `progressing`; `seen` collects (Status, Progress) changes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = list_snapshots(client, snapshot_ids=json.dumps([snapshot_id]))
+        assert len(found) == 1, f"{snapshot_id} is not listed"
+        snap = found[0]
+        if seen is not None and (not seen or seen[-1] != (snap.status, snap.progress)):
+            seen.append((snap.status, snap.progress))
+        if snap.status != "progressing":
+            return snap
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{snapshot_id} still progressing after {timeout} s ({snap.progress})")
+        time.sleep(0.05)
+
+
+def snapshot_now(client: EcsClient, disk_id: str, **kw) -> str:
+    """CreateSnapshot and wait until it is accomplished."""
+    snapshot_id = create_snapshot(client, disk_id, **kw)
+    snap = wait_snapshot(client, snapshot_id)
+    assert (snap.status, snap.progress) == ("accomplished", "100%"), snap.to_map()
+    return snapshot_id
+
+
+def run_then_stop(client: EcsClient, image_id: str, **kw) -> str:
+    """RunInstances, wait Running, ForceStop, wait Stopped: an instance whose disks have been used.
+    Meant for the fake driver, where this takes a fraction of a second."""
+    iid = run_instance(client, image_id, **kw)
+    wait_status(client, iid, "Running", timeout=30)
+    client.stop_instance(ecs_models.StopInstanceRequest(instance_id=iid, force_stop=True))
+    wait_status(client, iid, "Stopped", timeout=30)
+    return iid
+
+
+def admin(lab: Lab, command: str, instance_id: str, reason: str = "security") -> None:
+    """`ecslab admin lock|unlock` on the lab's data dir (the server reads locks on each request)."""
+    out = subprocess.run([str(server_binary()), "admin", command, "--data-dir", str(lab.data_dir),
+                          "--instance-id", instance_id, "--reason", reason],
+                         capture_output=True, text=True, timeout=30)
+    if out.returncode != 0:
+        raise RuntimeError(f"ecslab admin {command} failed ({out.returncode}): {out.stderr}")
+
+
+def disk_row(lab: Lab, disk_id: str) -> dict:
+    """The store's row of a disk: `path` is its top layer (the file the VM opens), `base_path` the
+    layer below it. Read-only access to DATA_DIR/ecslab.db."""
+    db = sqlite3.connect(f"file:{lab.data_dir / 'ecslab.db'}?mode=ro", uri=True, timeout=10)
+    try:
+        db.row_factory = sqlite3.Row
+        row = db.execute("SELECT * FROM disks WHERE disk_id = ?", (disk_id,)).fetchone()
+    finally:
+        db.close()
+    assert row is not None, f"no row for {disk_id}"
+    return dict(row)
+
+
+def disk_write(lab: Lab, disk_id: str, pattern: int, offset: str, length: str) -> None:
+    """Write `length` bytes of `pattern` at `offset` into a disk whose instance is not running
+    (`qemu-io` on its top layer, through the backing chain)."""
+    path = disk_row(lab, disk_id)["path"]
+    out = subprocess.run(["qemu-io", "-f", "qcow2", "-c", f"write -P {pattern} {offset} {length}", path],
+                         capture_output=True, text=True, timeout=120)
+    if out.returncode != 0 or not out.stdout.startswith("wrote "):
+        raise AssertionError(f"qemu-io write on {path}: rc={out.returncode} {out.stdout}{out.stderr}")
+
+
+def disk_holds(lab: Lab, disk_id: str, pattern: int, offset: str, length: str) -> bool:
+    """Whether the disk reads `pattern` over the range (0 = zeros, never written)."""
+    path = disk_row(lab, disk_id)["path"]
+    args = ["qemu-io", "-f", "qcow2", "-r", "-U", "-c", f"read -P {pattern} {offset} {length}", str(path)]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    text = out.stdout + out.stderr
+    if "Pattern verification failed" in text:
+        return False
+    if out.returncode != 0 or not text.startswith("read "):
+        raise AssertionError(f"qemu-io read on {path}: rc={out.returncode} {text.strip()}")
+    return True
+
+
+def disk_log(lab: Lab, disk_id: str) -> list[str]:
+    """The guest's data-disk log (docs/GUEST.md) as the host reads it: the entries after the
+    `VMTDATA1` header, or [] for a blank disk."""
+    path = disk_row(lab, disk_id)["path"]
+    with tempfile.TemporaryDirectory(prefix="ecslab-log-") as tmp:
+        raw = Path(tmp) / "head.raw"
+        subprocess.run(["qemu-img", "dd", "-U", "-f", "qcow2", "-O", "raw", "bs=65536", "count=1",
+                        f"if={path}", f"of={raw}"], check=True, capture_output=True, timeout=60)
+        text = raw.read_bytes().replace(b"\0", b"").decode("utf-8", "replace")
+    if not text.startswith("VMTDATA1"):
+        assert text.strip() == "", f"not a data-disk log: {text[:80]!r}"
+        return []
+    return [line for line in text.splitlines()[1:] if line]
 
 
 # ---- raw RPC HMAC-SHA1 (FACTS.md §3.1), for what the SDK never sends ------------------------------
