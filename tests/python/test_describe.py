@@ -168,10 +168,6 @@ def test_amount_with_unique_suffix(fake_lab):
             labkit.force_delete(client, iid)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server bug: NextToken continuation after the page's last instance was deleted compares instance "
-    "ids, but DescribeInstances lists by (CreationTime, InstanceId), so items are skipped or repeated "
-    "(crates/core/src/listing.rs paginate)"))
 def test_next_token_survives_deletion_of_the_last_item(fake_lab):
     """Page 1 ends with instance T; T is deleted; page 2 (NextToken of page 1) must continue with
     the instances listed after T, as the server promises ("continue after where it sorted")."""

@@ -6,8 +6,7 @@ disk files there are real qcow2 chains, so content and virtual size are checked 
 Offline changes only: the fake driver cannot hot-plug.
 
 One real guest (QEMU) shows that a disk attached to a Stopped instance is what the guest finds
-as its data disk at the next start. Hot-plug and live resize of a Running guest are driver work
-in progress: those tests are `xfail(strict=False)` until they land.
+as its data disk at the next start; hot-plug and live resize of a Running guest go through QMP.
 """
 
 from __future__ import annotations
@@ -445,7 +444,6 @@ def test_attached_disk_is_the_guests_data_disk(lab, guest):
     assert labkit.disk_log(lab, guest.disk) == ["1 boot mode=bios stage=ext4"]
 
 
-@pytest.mark.xfail(reason="hot-plug pending (QEMU driver attach_disk/detach_disk)", strict=False)
 def test_hot_plug_into_a_running_guest(lab, guest):
     client = lab.client()
     assert labkit.describe(client, guest.instance_id).status == "Running"
@@ -463,7 +461,6 @@ def test_hot_plug_into_a_running_guest(lab, guest):
             delete_disk(client, disk_id)
 
 
-@pytest.mark.xfail(reason="live resize pending (QEMU driver resize_disk)", strict=False)
 def test_live_resize_of_a_running_guest(lab, guest):
     client = lab.client()
     assert labkit.describe(client, guest.instance_id).status == "Running"

@@ -117,9 +117,6 @@ def test_import_bad_objects(fake_ecs, obj, code):
     assert e.code == code, f"{e.code}: {e.message}"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server bug: ImportImage ignores DryRun (crates/api/src/ecs/parse.rs import_image has no dry_run), "
-    "so DryRun=True imports for real instead of answering DryRunOperation"))
 def test_import_dry_run(fake_lab, bucket_object):
     client = fake_lab.client()
     name = f"dryrun-{uuid.uuid4().hex[:6]}"

@@ -102,7 +102,8 @@ impl Params {
         let prefix = format!("{name}.");
         for (key, value) in &self.map {
             if let Some(index) = key.strip_prefix(&prefix) {
-                let n: usize = index.parse().map_err(|_| Error::invalid(key, "The list index must be a number."))?;
+                let n: usize =
+                    index.parse().map_err(|_| Error::invalid(key, "The list index must be a number."))?;
                 if n == 0 || n > max {
                     return Err(Error::invalid(key, format!("The list index must be between 1 and {max}.")));
                 }
@@ -120,7 +121,8 @@ impl Params {
         for (key, value) in &self.map {
             let Some(rest) = key.strip_prefix(&prefix) else { continue };
             let Some((index, field)) = rest.split_once('.') else { continue };
-            let n: usize = index.parse().map_err(|_| Error::invalid(key, "The list index must be a number."))?;
+            let n: usize =
+                index.parse().map_err(|_| Error::invalid(key, "The list index must be a number."))?;
             if n == 0 || n > max {
                 return Err(Error::invalid(key, format!("The list index must be between 1 and {max}.")));
             }
@@ -136,11 +138,22 @@ impl Params {
             let key = fields.get("Key").or_else(|| fields.get("key")).cloned().unwrap_or_default();
             let value = fields.get("Value").or_else(|| fields.get("value")).cloned().unwrap_or_default();
             let bad_text = |s: &str| s.starts_with("http://") || s.starts_with("https://");
-            if key.is_empty() || key.chars().count() > 128 || key.starts_with("acs:") || key.starts_with("aliyun") || bad_text(&key) {
-                return Err(Error::rejected("InvalidTagKey.Malformed", "The specified Tag.n.Key is not valid."));
+            if key.is_empty()
+                || key.chars().count() > 128
+                || key.starts_with("acs:")
+                || key.starts_with("aliyun")
+                || bad_text(&key)
+            {
+                return Err(Error::rejected(
+                    "InvalidTagKey.Malformed",
+                    "The specified Tag.n.Key is not valid.",
+                ));
             }
             if value.chars().count() > 128 || bad_text(&value) {
-                return Err(Error::rejected("InvalidTagValue.Malformed", "The specified Tag.n.Value is not valid."));
+                return Err(Error::rejected(
+                    "InvalidTagValue.Malformed",
+                    "The specified Tag.n.Value is not valid.",
+                ));
             }
             if tags.iter().any(|t| t.key == key) {
                 return Err(Error::rejected("Duplicate.TagKey", "The Tag.N.Key contain duplicate key."));
@@ -183,9 +196,10 @@ pub fn check_name(value: &str, code: &'static str, label: &str) -> Result<()> {
     }
 }
 
-/// Descriptions: up to 256 characters, not starting with `http://` or `https://`.
+/// Descriptions: empty, or 2-256 characters not starting with `http://` or `https://`.
 pub fn check_description(value: &str) -> Result<()> {
-    if value.chars().count() <= 256 && !value.starts_with("http://") && !value.starts_with("https://") {
+    let len = value.chars().count();
+    if (len == 0 || (2..=256).contains(&len)) && !value.starts_with("http://") && !value.starts_with("https://") {
         Ok(())
     } else {
         Err(Error::rejected("InvalidDescription.Malformed", "The specified description is wrongly formed."))

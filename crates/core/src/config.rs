@@ -24,6 +24,8 @@ pub struct CloudConfig {
     pub qemu_img: PathBuf,
     /// At most this many snapshots per disk (ECS: 64 in the older docs, 256 today).
     pub snapshot_quota: i64,
+    /// How often retention and failed snapshot merges are looked at.
+    pub housekeeping_interval: Duration,
 }
 
 impl CloudConfig {
@@ -39,6 +41,7 @@ impl CloudConfig {
             jpeg_quality: 85,
             qemu_img: PathBuf::from("qemu-img"),
             snapshot_quota: 64,
+            housekeeping_interval: Duration::from_secs(60),
         }
     }
 

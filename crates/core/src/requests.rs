@@ -111,6 +111,8 @@ pub struct SnapshotFilter {
     pub tags: Vec<TagFilter>,
     pub created_after: Option<String>,
     pub created_before: Option<String>,
+    /// `SnapshotType=auto`: only automatic snapshots, which ecslab never takes.
+    pub only_automatic: bool,
 }
 
 /// CreateDisk.

@@ -262,11 +262,16 @@ impl Cloud {
                 self.collect_deleted_snapshots().await;
             }
             Err(e) => {
-                // The chain stays readable (new_top ──► top ──► base); the merge is retried at the
-                // next start. The snapshot is reported failed meanwhile.
+                // The snapshot fails, not the instance: the disk stays readable and bootable as
+                // new_top ──► top ──► base, and the merge is retried by the housekeeping loop and
+                // at the next start (a full disk may have room again by then). Meanwhile the
+                // operation is parked as `failed` so it does not hold up the instance.
                 let reason = describe(&e);
                 tracing::error!(snapshot_id = %op.snapshot_id, %reason, "snapshot creation failed; the merge will be retried");
                 let _ = self.store.set_snapshot_progress(&op.snapshot_id, "failed", 0, &reason).await;
+                if let Ok(payload) = to_payload(&op) {
+                    let _ = self.store.set_operation_step(operation_id, "failed", &payload).await;
+                }
             }
         }
     }
@@ -351,7 +356,8 @@ impl Cloud {
         let mut out = Vec::new();
         for s in self.store.snapshots(account_id).await? {
             let usage = self.snapshot_usage(&s.snapshot_id).await?;
-            let keep = instance_disks.as_ref().is_none_or(|ids| ids.contains(&s.source_disk_id))
+            let keep = !filter.only_automatic
+                && instance_disks.as_ref().is_none_or(|ids| ids.contains(&s.source_disk_id))
                 && filter.disk_id.as_ref().is_none_or(|d| d == &s.source_disk_id)
                 && filter.snapshot_ids.as_ref().is_none_or(|ids| ids.contains(&s.snapshot_id))
                 && filter.name.as_ref().is_none_or(|n| wildcard_match(n, &s.name))
@@ -428,11 +434,13 @@ impl Cloud {
     async fn try_collect_deleted_snapshots(&self) -> Result<()> {
         let _chain = self.chain_lock.lock().await;
         let disks = self.store.all_disks().await?;
+        let pending: Vec<String> = self.store.operations().await?.into_iter().map(|o| o.payload).collect();
         loop {
             let snapshots = self.store.all_snapshots().await?;
             let removable = snapshots.iter().find(|g| {
                 g.deleted
                     && g.status != "progressing"
+                    && !pending.iter().any(|p| p.contains(&g.snapshot_id))
                     && !disks.iter().any(|d| d.parent_snapshot_id == g.snapshot_id)
                     && !disks.iter().any(|d| d.source_snapshot_id == g.snapshot_id && d.status == "Creating")
             });
@@ -607,10 +615,7 @@ impl Cloud {
                             )
                             .await?;
                     }
-                    let cloud = self.clone();
-                    let id = operation.operation_id.clone();
-                    let step = operation.step.clone();
-                    tokio::spawn(async move { cloud.finish_snapshot(&id, op, &step).await });
+                    self.clone().retry_snapshot(operation, op).await?;
                 }
                 RESET_DISK => {
                     let op: ResetDiskOp = from_payload(&operation.payload)?;
@@ -626,14 +631,43 @@ impl Cloud {
         Ok(())
     }
 
+    /// Take up a snapshot's merge again (after a restart, or a failure).
+    async fn retry_snapshot(self: Arc<Self>, operation: OperationRecord, op: CreateSnapshotOp) -> Result<()> {
+        if self.store.disk_by_id(&op.disk_id).await?.is_none() {
+            // The disk went away with its instance: its chain is gone, and so is this snapshot.
+            tracing::warn!(snapshot_id = %op.snapshot_id, "the disk of an unfinished snapshot was deleted; dropping the snapshot");
+            chain::remove_quietly(&op.top);
+            self.store.remove_snapshot_row(&op.snapshot_id).await?;
+            self.store.finish_operation(&operation.operation_id).await?;
+            return Ok(());
+        }
+        let step = if operation.step == "failed" { "commit".to_string() } else { operation.step.clone() };
+        self.store.set_operation_step(&operation.operation_id, &step, &operation.payload).await?;
+        tokio::spawn(async move { self.finish_snapshot(&operation.operation_id, op, &step).await });
+        Ok(())
+    }
+
+    /// Retry snapshot merges that failed (e.g. the disk was full), from the housekeeping loop.
+    pub(crate) async fn retry_failed_merges(self: &Arc<Self>) -> Result<()> {
+        for operation in self.store.operations().await? {
+            if operation.kind == CREATE_SNAPSHOT && operation.step == "failed" {
+                let op: CreateSnapshotOp = from_payload(&operation.payload)?;
+                tracing::info!(snapshot_id = %op.snapshot_id, "retrying a failed snapshot merge");
+                self.clone().retry_snapshot(operation, op).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Wait until no chain operation runs on any of `disks` (a VM must not open files that
     /// qemu-img is rewriting).
     pub(crate) async fn wait_for_disk_operations(&self, disks: &[DiskRecord], limit: Duration) -> Result<()> {
         let deadline = std::time::Instant::now() + limit;
         loop {
             let mut busy = false;
+            let operations = self.store.operations().await?;
             for disk in disks {
-                busy |= self.store.disk_has_operation(&disk.disk_id).await?;
+                busy |= operations.iter().any(|o| o.disk_id == disk.disk_id && o.step != "failed");
             }
             if !busy {
                 return Ok(());

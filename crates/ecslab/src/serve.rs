@@ -43,6 +43,9 @@ pub struct ServeArgs {
     /// At most this many snapshots per disk (QuotaExceed.Snapshot beyond).
     #[arg(long, default_value_t = 64)]
     snapshot_quota: i64,
+    /// Seconds between housekeeping rounds (snapshot retention, retries of failed merges).
+    #[arg(long, default_value_t = 60)]
+    housekeeping_secs: u64,
     /// The qemu-system binary for the qemu driver.
     #[arg(long, default_value = "qemu-system-x86_64")]
     qemu_binary: PathBuf,
@@ -73,6 +76,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     let mut config = CloudConfig::new(data_dir.clone(), args.region.clone(), accel);
     config.stop_grace = Duration::from_secs(args.stop_grace_secs);
     config.snapshot_quota = args.snapshot_quota;
+    config.housekeeping_interval = Duration::from_secs(args.housekeeping_secs.max(1));
     config.screenshot_min_interval = (args.screenshot_min_interval_secs > 0)
         .then(|| Duration::from_secs(args.screenshot_min_interval_secs));
     let cloud =

@@ -222,3 +222,55 @@ async fn a_crash_at_any_step_of_delete_snapshot_loses_nothing() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_disk_fails_the_snapshot_not_the_instance() {
+    const D: u8 = 0x44;
+    let dir = tempfile::tempdir().unwrap();
+    let mut setup = setup(dir.path()).await;
+    setup.server.restart_with(&["--driver", "fake", "--housekeeping-secs", "1"]).await;
+    let top = setup.store.disk_by_id(&setup.disk_id).await.unwrap().unwrap().path;
+    let out = std::process::Command::new("qemu-io")
+        .args(["-f", "qcow2", "-c", &format!("write -P {D} 0 80M")])
+        .arg(&top)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    // No file the server (or a tool it runs) writes may grow past 40 MB: the merge of 80 MB into
+    // the disk's base runs out of room, as on a full disk.
+    setup.server.wrapper = vec!["prlimit".into(), "--fsize=40000000".into(), "--".into()];
+    setup.server.restart().await;
+    let ecs = setup.server.client(Signing::RpcHmacSha1);
+    let r = ecs.ecs("CreateSnapshot", &[("DiskId", setup.disk_id.clone())]).await.unwrap();
+    let failed = r["SnapshotId"].as_str().unwrap().to_string();
+    wait_until(Duration::from_secs(30), || async {
+        let r = ecs.ecs("DescribeSnapshots", &[("SnapshotIds", format!("[\"{failed}\"]"))]).await.unwrap();
+        let s = &r["Snapshots"]["Snapshot"][0];
+        s["Status"] == "failed" && !s["FailureReason"].as_str().unwrap_or("").is_empty()
+    })
+    .await;
+    // The instance is not affected: it starts, and its disk reads what was written.
+    let instance_id = ecs.ecs("DescribeInstances", &[]).await.unwrap()["Instances"]["Instance"][0]
+        ["InstanceId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ecs.ecs("StartInstance", &[("InstanceId", instance_id.clone())]).await.unwrap();
+    wait_status(&ecs, &instance_id, "Running", Duration::from_secs(30)).await;
+    ecs.ecs("StopInstance", &[("InstanceId", instance_id.clone()), ("ForceStop", "true".into())])
+        .await
+        .unwrap();
+    wait_status(&ecs, &instance_id, "Stopped", Duration::from_secs(30)).await;
+    assert!(setup.live_holds(D).await, "the live disk keeps what was written");
+    assert!(setup.snapshot_holds(&setup.s1, A).await && setup.snapshot_holds(&setup.s2, B).await);
+    // With room again (here: after a restart without the limit), the merge is retried and
+    // snapshots work again.
+    setup.server.wrapper.clear();
+    setup.server.restart().await;
+    let ecs = setup.server.client(Signing::RpcHmacSha1);
+    wait_until(Duration::from_secs(30), || async { setup.store.operations().await.unwrap().is_empty() }).await;
+    assert!(setup.server.log().contains("resuming an interrupted disk operation"));
+    let s3 = snapshot(&ecs, &setup.disk_id).await;
+    assert!(setup.snapshot_holds(&s3, D).await);
+    assert!(setup.live_holds(D).await);
+}

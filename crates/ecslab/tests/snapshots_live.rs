@@ -47,7 +47,10 @@ async fn boot_and_expect(ecs: &Client, id: &str, count: usize) {
 }
 
 async fn snapshot(ecs: &Client, disk_id: &str, name: &str) -> String {
-    let r = ecs.ecs("CreateSnapshot", &[("DiskId", disk_id.to_string()), ("SnapshotName", name.to_string())]).await.unwrap();
+    let r = ecs
+        .ecs("CreateSnapshot", &[("DiskId", disk_id.to_string()), ("SnapshotName", name.to_string())])
+        .await
+        .unwrap();
     let id = r["SnapshotId"].as_str().unwrap().to_string();
     wait_until(Duration::from_secs(60), || async {
         let r = ecs.ecs("DescribeSnapshots", &[("SnapshotIds", format!("[\"{id}\"]"))]).await.unwrap();
@@ -62,12 +65,19 @@ async fn snapshot(ecs: &Client, disk_id: &str, name: &str) -> String {
 async fn mark(server: &Server, ecs: &Client, id: &str, words: &str, count: usize) {
     type_on_serial(&server.data_dir, id, &format!("vmtest-mark {words}"));
     let expected = format!("count={count} last=\"{count} {words}\"");
-    wait_until(Duration::from_secs(30), || async { last_data_line(&console(ecs, id).await).contains(&expected) }).await;
+    wait_until(Duration::from_secs(30), || async {
+        last_data_line(&console(ecs, id).await).contains(&expected)
+    })
+    .await;
 }
 
 /// Number of files in a disk's live chain (top, base, image...).
 fn chain_depth(top: &Path) -> usize {
-    let out = std::process::Command::new("qemu-img").args(["info", "-U", "--backing-chain"]).arg(top).output().unwrap();
+    let out = std::process::Command::new("qemu-img")
+        .args(["info", "-U", "--backing-chain"])
+        .arg(top)
+        .output()
+        .unwrap();
     String::from_utf8_lossy(&out.stdout).matches("image: ").count()
 }
 
@@ -78,7 +88,14 @@ async fn live_snapshots_restore_exactly_their_point_in_time() {
     let ecs = server.client(Signing::Acs3HmacSha256);
     let image_id = server.import_guest(&ecs).await;
     let run = ecs
-        .ecs("RunInstances", &[("ImageId", image_id), ("InstanceType", "ecs.lab.tiny".into()), ("DataDisk.1.Size", "1".into())])
+        .ecs(
+            "RunInstances",
+            &[
+                ("ImageId", image_id),
+                ("InstanceType", "ecs.lab.tiny".into()),
+                ("DataDisk.1.Size", "1".into()),
+            ],
+        )
         .await
         .unwrap();
     let id = run["InstanceIdSets"]["InstanceIdSet"][0].as_str().unwrap().to_string();
@@ -86,7 +103,10 @@ async fn live_snapshots_restore_exactly_their_point_in_time() {
     wait_console(&ecs, &id, "VMTEST-GUEST-READY", BOOT).await;
     let disks = ecs.ecs("DescribeDisks", &[("InstanceId", id.clone())]).await.unwrap();
     let disk_of = |kind: &str| {
-        disks["Disks"]["Disk"].as_array().unwrap().iter().find(|d| d["Type"] == kind).unwrap()["DiskId"].as_str().unwrap().to_string()
+        disks["Disks"]["Disk"].as_array().unwrap().iter().find(|d| d["Type"] == kind).unwrap()["DiskId"]
+            .as_str()
+            .unwrap()
+            .to_string()
     };
     let (data, system) = (disk_of("data"), disk_of("system"));
     let store = Store::open(&server.data_dir.join("ecslab.db")).await.unwrap();
@@ -116,7 +136,10 @@ async fn live_snapshots_restore_exactly_their_point_in_time() {
     assert_eq!(host_log(&top(data.clone()).await).len(), 4);
 
     // Older: only the first boot.
-    let running = ecs.call("2014-05-26", "ResetDisk", &[("DiskId", data.clone()), ("SnapshotId", s1.clone())]).await.unwrap();
+    let running = ecs
+        .call("2014-05-26", "ResetDisk", &[("DiskId", data.clone()), ("SnapshotId", s1.clone())])
+        .await
+        .unwrap();
     assert_eq!(running.status, 200, "{}", running.body);
     assert_eq!(host_log(&top(data.clone()).await), vec!["1 boot mode=bios stage=ext4"]);
     boot_and_expect(&ecs, &id, 2).await;

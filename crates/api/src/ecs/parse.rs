@@ -292,15 +292,7 @@ fn create_snapshot(p: &Params) -> Result<CreateSnapshot> {
         }
     }
     let description = p.opt_str("Description").unwrap_or_default();
-    if description.chars().count() > 256
-        || description.starts_with("http://")
-        || description.starts_with("https://")
-    {
-        return Err(Error::rejected(
-            "InvalidDescription.Malformed",
-            "The specified description is wrongly formed.",
-        ));
-    }
+    check_description(&description)?;
     Ok(CreateSnapshot {
         disk_id: p.str("DiskId")?,
         name,
@@ -335,15 +327,16 @@ fn snapshot_filter(p: &Params) -> Result<SnapshotFilter> {
             return Err(Error::rejected("InvalidStatus.NotFound", "The specified Status is not found"))
         }
     };
-    match p.opt_str("SnapshotType").as_deref() {
-        None | Some("all" | "user" | "auto") => {}
+    let only_automatic = match p.opt_str("SnapshotType").as_deref() {
+        None | Some("all" | "user") => false,
+        Some("auto") => true,
         Some(_) => {
             return Err(Error::rejected(
                 "InvalidSnapshotType.NotFound",
                 "The specfied SnapshotType is not found",
             ))
         }
-    }
+    };
     let source_disk_type = match p.opt_str("SourceDiskType") {
         None => None,
         Some(t) if t.eq_ignore_ascii_case("system") || t.eq_ignore_ascii_case("data") => {
@@ -362,8 +355,8 @@ fn snapshot_filter(p: &Params) -> Result<SnapshotFilter> {
     for fields in p.struct_list("Filter", 2)? {
         let value = fields.get("Value").cloned().unwrap_or_default();
         match fields.get("Key").map(String::as_str) {
-            Some("CreationStartTime") => created_after = Some(value),
-            Some("CreationEndTime") => created_before = Some(value),
+            Some("CreationStartTime") => created_after = Some(filter_time(&value, ":00Z")?),
+            Some("CreationEndTime") => created_before = Some(filter_time(&value, ":59Z")?),
             _ => {
                 return Err(Error::rejected(
                     "InvalidFilterKey.NotFound",
@@ -389,7 +382,20 @@ fn snapshot_filter(p: &Params) -> Result<SnapshotFilter> {
         tags: tag_filters(p)?,
         created_after,
         created_before,
+        only_automatic,
     })
+}
+
+/// A `Filter.N.Value` time (`yyyy-MM-ddTHH:mmZ`, or with seconds) as a full RFC 3339 time, so
+/// it compares correctly with creation times; `seconds` completes a minute-precision value.
+fn filter_time(value: &str, seconds: &str) -> Result<String> {
+    let minute = chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%MZ").is_ok();
+    let second = chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%SZ").is_ok();
+    match (minute, second) {
+        (true, _) => Ok(format!("{}{seconds}", &value[..value.len() - 1])),
+        (_, true) => Ok(value.to_string()),
+        _ => Err(Error::invalid("Filter.N.Value", "Expected a UTC time like 2026-11-23T01:02Z.")),
+    }
 }
 
 fn create_disk(p: &Params) -> Result<CreateDisk> {

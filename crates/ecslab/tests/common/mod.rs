@@ -37,6 +37,8 @@ pub struct Server {
     args: Vec<String>,
     /// Extra environment for the next (re)start, e.g. `ECSLAB_CRASH_AT`.
     pub env: Vec<(String, String)>,
+    /// A command the server runs under, e.g. `prlimit --fsize=N`.
+    pub wrapper: Vec<String>,
 }
 
 fn free_port() -> u16 {
@@ -59,6 +61,7 @@ impl Server {
             child: None,
             args: extra.iter().map(|s| s.to_string()).collect(),
             env: Vec::new(),
+            wrapper: Vec::new(),
         };
         server.spawn().await;
         server
@@ -67,7 +70,15 @@ impl Server {
     async fn spawn(&mut self) {
         std::fs::create_dir_all(&self.data_dir).unwrap();
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log_path).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_ecslab"))
+        let mut command = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(env!("CARGO_BIN_EXE_ecslab"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_ecslab")),
+        };
+        let child = command
             .arg("serve")
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", self.port))
@@ -106,6 +117,17 @@ impl Server {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// Restart with other `serve` arguments.
+    pub async fn restart_with(&mut self, args: &[&str]) {
+        self.args = args.iter().map(|s| s.to_string()).collect();
+        self.restart().await;
     }
 
     /// Start the server again on the same data directory and port.

@@ -24,7 +24,8 @@ static NODE_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A fresh node name (QEMU allows 31 characters).
 fn fresh_node_name() -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     format!("ov{:x}{}", nanos & 0xffff_ffff_ffff, NODE_COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
@@ -41,9 +42,10 @@ impl QemuDriver {
     async fn root_node(&self, live: &LiveVm, disk_id: &str) -> Result<Option<String>, VmError> {
         let blocks = self.command(live, "query-block", None).await?;
         let wanted = device_id(disk_id);
-        let found = blocks.as_array().into_iter().flatten().find(|b| {
-            b["qdev"].as_str().is_some_and(|q| q == wanted || q.contains(&format!("/{wanted}/")))
-        });
+        let found =
+            blocks.as_array().into_iter().flatten().find(|b| {
+                b["qdev"].as_str().is_some_and(|q| q == wanted || q.contains(&format!("/{wanted}/")))
+            });
         Ok(found.and_then(|b| b["inserted"]["node-name"].as_str().map(str::to_string)))
     }
 
@@ -51,9 +53,10 @@ impl QemuDriver {
     async fn chain_files(&self, live: &LiveVm, disk_id: &str) -> Result<Vec<String>, VmError> {
         let blocks = self.command(live, "query-block", None).await?;
         let wanted = device_id(disk_id);
-        let block = blocks.as_array().into_iter().flatten().find(|b| {
-            b["qdev"].as_str().is_some_and(|q| q == wanted || q.contains(&format!("/{wanted}/")))
-        });
+        let block =
+            blocks.as_array().into_iter().flatten().find(|b| {
+                b["qdev"].as_str().is_some_and(|q| q == wanted || q.contains(&format!("/{wanted}/")))
+            });
         let mut files = Vec::new();
         let mut image = block.map(|b| &b["inserted"]["image"]);
         while let Some(i) = image.filter(|i| i.is_object()) {
@@ -78,7 +81,11 @@ impl QemuDriver {
             .filter_map(|n| Some((n["node-name"].as_str()?.to_string(), n["drv"].as_str()?.to_string())))
             .collect();
         // The format node first, then the protocol node under it.
-        for (node, _) in matching.iter().filter(|(_, drv)| drv != "file").chain(matching.iter().filter(|(_, drv)| drv == "file")) {
+        for (node, _) in matching
+            .iter()
+            .filter(|(_, drv)| drv != "file")
+            .chain(matching.iter().filter(|(_, drv)| drv == "file"))
+        {
             if let Err(e) = self.command(live, "blockdev-del", Some(json!({ "node-name": node }))).await {
                 tracing::debug!(node, error = %e, "layer node not deleted (not monitor-owned or still in use)");
             }
@@ -98,7 +105,11 @@ impl QemuDriver {
             .and_then(|n| n["node-name"].as_str().map(str::to_string)))
     }
 
-    pub(super) async fn snapshot_disks_live(&self, vm_id: &str, overlays: &[DiskOverlay]) -> Result<(), VmError> {
+    pub(super) async fn snapshot_disks_live(
+        &self,
+        vm_id: &str,
+        overlays: &[DiskOverlay],
+    ) -> Result<(), VmError> {
         let live = self.running(vm_id)?;
         let mut actions = Vec::with_capacity(overlays.len());
         for overlay in overlays {
@@ -144,14 +155,20 @@ impl QemuDriver {
                 .node_of_file(&live, top)
                 .await?
                 .ok_or_else(|| disk_error(vm_id, disk_id, format!("{} has no node", top.display())))?;
-            let root = self.root_node(&live, disk_id).await?.ok_or_else(|| disk_error(vm_id, disk_id, "no such disk in the VM"))?;
-            if root == top_node {
-                return Err(disk_error(vm_id, disk_id, format!("{} is the active layer, not a frozen one", top.display())));
-            }
-            let base_node = self
-                .node_of_file(&live, base)
+            let root = self
+                .root_node(&live, disk_id)
                 .await?
-                .ok_or_else(|| disk_error(vm_id, disk_id, format!("{} is not in the disk's chain", base.display())))?;
+                .ok_or_else(|| disk_error(vm_id, disk_id, "no such disk in the VM"))?;
+            if root == top_node {
+                return Err(disk_error(
+                    vm_id,
+                    disk_id,
+                    format!("{} is the active layer, not a frozen one", top.display()),
+                ));
+            }
+            let base_node = self.node_of_file(&live, base).await?.ok_or_else(|| {
+                disk_error(vm_id, disk_id, format!("{} is not in the disk's chain", base.display()))
+            })?;
             self.command(
                 &live,
                 "block-commit",
@@ -176,7 +193,13 @@ impl QemuDriver {
     }
 
     /// Follow a job to its end, reporting progress; dismiss it and return its error, if any.
-    async fn wait_for_job(&self, live: &LiveVm, job_id: &str, disk_id: &str, progress: ProgressFn<'_>) -> Result<(), VmError> {
+    async fn wait_for_job(
+        &self,
+        live: &LiveVm,
+        job_id: &str,
+        disk_id: &str,
+        progress: ProgressFn<'_>,
+    ) -> Result<(), VmError> {
         let vm_id = live.shared.vm_id.clone();
         let deadline = Instant::now() + JOB_LIMIT;
         let mut last_reported = None;
@@ -185,8 +208,9 @@ impl QemuDriver {
             let Some(job) = jobs.as_array().into_iter().flatten().find(|j| j["id"] == job_id).cloned() else {
                 return Err(disk_error(&vm_id, disk_id, format!("job {job_id} vanished")));
             };
-            let (done, total) = (job["current-progress"].as_u64().unwrap_or(0), job["total-progress"].as_u64().unwrap_or(0));
-            let pct = if total == 0 { 0 } else { (done * 100 / total).min(100) as u8 };
+            let (done, total) =
+                (job["current-progress"].as_u64().unwrap_or(0), job["total-progress"].as_u64().unwrap_or(0));
+            let pct = (done * 100).checked_div(total).unwrap_or(0).min(100) as u8;
             if last_reported != Some(pct) {
                 progress(pct);
                 last_reported = Some(pct);
@@ -202,7 +226,11 @@ impl QemuDriver {
                 };
             }
             if Instant::now() > deadline {
-                return Err(VmError::Timeout { vm_id, what: format!("finish {job_id}"), seconds: JOB_LIMIT.as_secs() });
+                return Err(VmError::Timeout {
+                    vm_id,
+                    what: format!("finish {job_id}"),
+                    seconds: JOB_LIMIT.as_secs(),
+                });
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -210,7 +238,8 @@ impl QemuDriver {
 
     pub(super) async fn attach_disk_live(&self, vm_id: &str, disk: &DiskSpec) -> Result<(), VmError> {
         let live = self.running(vm_id)?;
-        let (file_node, drive_node) = (argv::file_node_name(&disk.disk_id), argv::drive_node_name(&disk.disk_id));
+        let (file_node, drive_node) =
+            (argv::file_node_name(&disk.disk_id), argv::drive_node_name(&disk.disk_id));
         // A node left from an earlier attachment of this disk would clash with the names.
         let _ = self.command(&live, "blockdev-del", Some(json!({ "node-name": drive_node }))).await;
         let _ = self.command(&live, "blockdev-del", Some(json!({ "node-name": file_node }))).await;
@@ -249,14 +278,26 @@ impl QemuDriver {
         }
         // The -blockdev / blockdev-add nodes stay until deleted; overlays made by snapshots went
         // with the device.
-        let _ = self.command(&live, "blockdev-del", Some(json!({ "node-name": argv::drive_node_name(disk_id) }))).await;
-        let _ = self.command(&live, "blockdev-del", Some(json!({ "node-name": argv::file_node_name(disk_id) }))).await;
+        let _ = self
+            .command(&live, "blockdev-del", Some(json!({ "node-name": argv::drive_node_name(disk_id) })))
+            .await;
+        let _ = self
+            .command(&live, "blockdev-del", Some(json!({ "node-name": argv::file_node_name(disk_id) })))
+            .await;
         Ok(())
     }
 
-    pub(super) async fn resize_disk_live(&self, vm_id: &str, disk_id: &str, size_bytes: u64) -> Result<(), VmError> {
+    pub(super) async fn resize_disk_live(
+        &self,
+        vm_id: &str,
+        disk_id: &str,
+        size_bytes: u64,
+    ) -> Result<(), VmError> {
         let live = self.running(vm_id)?;
-        let root = self.root_node(&live, disk_id).await?.ok_or_else(|| disk_error(vm_id, disk_id, "no such disk in the VM"))?;
+        let root = self
+            .root_node(&live, disk_id)
+            .await?
+            .ok_or_else(|| disk_error(vm_id, disk_id, "no such disk in the VM"))?;
         self.command(&live, "block_resize", Some(json!({ "node-name": root, "size": size_bytes }))).await?;
         Ok(())
     }
