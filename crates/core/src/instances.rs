@@ -569,13 +569,8 @@ impl Cloud {
 
     /// GetInstanceConsoleOutput: the most recent serial console output.
     pub async fn console_output(&self, account_id: &str, instance_id: &str) -> Result<ConsoleOutput> {
-        let instance = self.instance(account_id, instance_id).await?;
-        if instance.status == "Pending" {
-            return Err(Error::IncorrectInstanceStatus {
-                instance_id: instance_id.into(),
-                status: instance.status,
-            });
-        }
+        // Any status: before the first boot the console is simply empty.
+        self.instance(account_id, instance_id).await?;
         let output = self
             .hypervisor
             .console_output(instance_id, CONSOLE_OUTPUT_BYTES)

@@ -149,3 +149,32 @@ async fn headless_instances_have_no_screenshot_and_force_stop_works() {
     assert!(!console(&ecs, &id).await.contains("VMTEST-POWEROFF"), "a forced stop does not ask the guest");
     ecs.ecs("DeleteInstance", &[("InstanceId", id)]).await.unwrap();
 }
+
+/// The graphics test guests set a VBE mode and paint the left half blue, the right half yellow.
+#[tokio::test(flavor = "multi_thread")]
+async fn graphics_modes_up_to_1080p_are_captured_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+    let ecs = server.client(Signing::Acs3HmacSha256);
+    let guests = guest_image().parent().unwrap().to_path_buf();
+    for (w, h) in [(1024u32, 768u32), (1920, 1080)] {
+        let image_id = server
+            .import_file(&ecs, &guests.join(format!("gfx-{w}x{h}.qcow2")), &format!("gfx-{w}x{h}"))
+            .await;
+        let run = ecs
+            .ecs("RunInstances", &[("ImageId", image_id), ("InstanceType", "ecs.lab.tiny".into())])
+            .await
+            .unwrap();
+        let id = run["InstanceIdSets"]["InstanceIdSet"][0].as_str().unwrap().to_string();
+        wait_console(&ecs, &id, &format!("VMTEST-GFX-READY {w}x{h}"), BOOT).await;
+        let shot = ecs.ecs("GetInstanceScreenshot", &[("InstanceId", id.clone())]).await.unwrap();
+        let jpeg =
+            base64::engine::general_purpose::STANDARD.decode(shot["Screenshot"].as_str().unwrap()).unwrap();
+        let image = image::load_from_memory_with_format(&jpeg, image::ImageFormat::Jpeg).unwrap().to_rgb8();
+        assert_eq!((image.width(), image.height()), (w, h));
+        let (left, right) = (image.get_pixel(w / 4, h / 2), image.get_pixel(3 * w / 4, h / 2));
+        assert!(left[2] > 200 && left[0] < 60 && left[1] < 60, "left half is blue: {left:?}");
+        assert!(right[0] > 200 && right[1] > 200 && right[2] < 60, "right half is yellow: {right:?}");
+        ecs.ecs("DeleteInstance", &[("InstanceId", id), ("Force", "true".into())]).await.unwrap();
+    }
+}

@@ -157,16 +157,22 @@ impl Server {
 
     /// Copy the test guest into a bucket and import it; returns the ImageId once Available.
     pub async fn import_guest(&self, client: &Client) -> String {
+        self.import_file(client, &guest_image(), "guest").await
+    }
+
+    /// Copy a qcow2 file into a bucket and import it as `name`; returns the ImageId once Available.
+    pub async fn import_file(&self, client: &Client, file: &Path, name: &str) -> String {
         let bucket = self.data_dir.join("buckets/test-images");
         std::fs::create_dir_all(&bucket).unwrap();
-        std::fs::copy(guest_image(), bucket.join("guest.qcow2")).unwrap();
+        let object = format!("{name}.qcow2");
+        std::fs::copy(file, bucket.join(&object)).unwrap();
         let reply = client
             .ecs(
                 "ImportImage",
                 &[
-                    ("ImageName", "guest".into()),
+                    ("ImageName", name.to_string()),
                     ("DiskDeviceMapping.1.OSSBucket", "test-images".into()),
-                    ("DiskDeviceMapping.1.OSSObject", "guest.qcow2".into()),
+                    ("DiskDeviceMapping.1.OSSObject", object),
                     ("DiskDeviceMapping.1.Format", "qcow2".into()),
                 ],
             )
