@@ -16,6 +16,9 @@
 use crate::{Accel, DiskSpec, VmSpec};
 use std::path::{Path, PathBuf};
 
+/// The chardev id of the guest agent's channel (QMP `query-chardev` tells whether it is open).
+pub const AGENT_CHARDEV: &str = "qga0";
+
 /// The longest unix socket path the kernel accepts (`sun_path` is 108 bytes with the NUL).
 const MAX_SOCKET_PATH: usize = 107;
 /// QEMU refuses node names longer than this.
@@ -37,6 +40,8 @@ pub struct RunPaths {
     pub pidfile: PathBuf,
     /// QEMU's own messages after it daemonized (`-D`), such as "terminating on signal 15".
     pub qemu_log: PathBuf,
+    /// The guest agent's channel (qemu-guest-agent in the guest, if it runs one).
+    pub agent: PathBuf,
 }
 
 impl RunPaths {
@@ -48,6 +53,7 @@ impl RunPaths {
             console_log: run_dir.join("console.log"),
             pidfile: run_dir.join("qemu.pid"),
             qemu_log: run_dir.join("qemu.log"),
+            agent: run_dir.join("qga.sock"),
         }
     }
 }
@@ -73,6 +79,7 @@ pub fn qmp_arg(paths: &RunPaths) -> Result<String, String> {
 pub fn qemu_args(spec: &VmSpec, paths: &RunPaths) -> Result<Vec<String>, String> {
     check_socket_path(&paths.qmp)?;
     check_socket_path(&paths.serial)?;
+    check_socket_path(&paths.agent)?;
     let mut args = Argv(Vec::with_capacity(40 + 6 * spec.disks.len()));
     push_machine(&mut args, spec)?;
     args.opt(
@@ -84,6 +91,14 @@ pub fn qemu_args(spec: &VmSpec, paths: &RunPaths) -> Result<Vec<String>, String>
         ),
     );
     args.opt("-serial", "chardev:serial0");
+    // A virtio-serial port for qemu-guest-agent: used to freeze the guest's filesystems around
+    // live snapshots when the guest runs an agent; harmless otherwise.
+    args.opt(
+        "-chardev",
+        format!("socket,id={},path={},server=on,wait=off", AGENT_CHARDEV, opt_value(&paths.agent)?),
+    );
+    args.opt("-device", "virtio-serial-pci,id=virtio-serial0");
+    args.opt("-device", format!("virtserialport,chardev={AGENT_CHARDEV},name=org.qemu.guest_agent.0"));
     args.opt("-qmp", qmp_arg(paths)?);
     args.opt("-pidfile", utf8(&paths.pidfile)?);
     args.opt("-D", utf8(&paths.qemu_log)?);

@@ -128,8 +128,10 @@ impl QemuDriver {
                 }
             }));
         }
-        self.command(&live, "transaction", Some(json!({ "actions": actions }))).await?;
-        Ok(())
+        let frozen = self.freeze_guest(&live).await;
+        let taken = self.command(&live, "transaction", Some(json!({ "actions": actions }))).await;
+        self.thaw_guest(&live, frozen).await;
+        taken.map(drop)
     }
 
     pub(super) async fn commit_layer_live(

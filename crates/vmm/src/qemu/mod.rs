@@ -19,6 +19,7 @@
 //!  QMP EOF ──► wait for the pid to go ──► Stopped { GuestShutdown | Killed | Vanished }
 //! ```
 
+mod agent;
 mod argv;
 mod blockdev;
 mod monitor;
