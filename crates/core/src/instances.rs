@@ -34,6 +34,13 @@ pub struct ConsoleOutput {
     pub last_update_time: String,
 }
 
+/// Slow power work done after StopInstance / RebootInstance answered.
+#[derive(Debug, Clone, Copy)]
+enum PowerWork {
+    Stop { force: bool },
+    Reboot { force: bool },
+}
+
 /// How much serial output GetInstanceConsoleOutput returns (ECS returns the most recent 64 KiB).
 const CONSOLE_OUTPUT_BYTES: usize = 64 * 1024;
 
@@ -289,9 +296,7 @@ impl Cloud {
         dry_run: bool,
     ) -> Result<()> {
         if self.admit(account_id, instance_id, Request::Stop, dry_run).await?.is_some() {
-            let cloud = self.clone();
-            let id = instance_id.to_string();
-            tokio::spawn(async move { cloud.stop_then_record(&id, force).await });
+            self.spawn_power_work(instance_id, PowerWork::Stop { force });
         }
         Ok(())
     }
@@ -304,11 +309,21 @@ impl Cloud {
         dry_run: bool,
     ) -> Result<()> {
         if self.admit(account_id, instance_id, Request::Reboot, dry_run).await?.is_some() {
-            let cloud = self.clone();
-            let id = instance_id.to_string();
-            tokio::spawn(async move { cloud.reboot(&id, force).await });
+            self.spawn_power_work(instance_id, PowerWork::Reboot { force });
         }
         Ok(())
+    }
+
+    /// Run a stop or a reboot in the background (the API call has answered).
+    fn spawn_power_work(self: &Arc<Self>, instance_id: &str, work: PowerWork) {
+        let cloud = self.clone();
+        let id = instance_id.to_string();
+        tokio::spawn(async move {
+            match work {
+                PowerWork::Stop { force } => cloud.stop_then_record(&id, force).await,
+                PowerWork::Reboot { force } => cloud.reboot(&id, force).await,
+            }
+        });
     }
 
     pub async fn delete_instance(
@@ -326,6 +341,10 @@ impl Cloud {
                     crate::error::format_chain(&e)
                 ))
             })?;
+        }
+        // The libvirt driver undefines the instance's persistent domain here.
+        if let Err(e) = self.hypervisor.forget(instance_id).await {
+            tracing::warn!(instance_id, error = %crate::error::format_chain(&e), "the driver could not forget the VM");
         }
         let attached = self.store.instance_disks(instance_id).await?;
         self.wait_for_disk_operations(&attached, Duration::from_secs(600)).await?;
@@ -481,8 +500,7 @@ impl Cloud {
             match (status, power) {
                 (InstanceStatus::Stopping, PowerState::Running | PowerState::Suspended) => {
                     tracing::info!(instance_id = %id, "resuming an interrupted stop");
-                    let cloud = self.clone();
-                    tokio::spawn(async move { cloud.stop_then_record(&id, false).await });
+                    self.spawn_power_work(&id, PowerWork::Stop { force: false });
                 }
                 (_, PowerState::Running | PowerState::Suspended) => {
                     tracing::info!(instance_id = %id, "adopted running VM");

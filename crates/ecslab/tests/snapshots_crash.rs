@@ -57,26 +57,7 @@ async fn setup(dir: &Path) -> Setup {
     let server = Server::start(dir, &["--driver", "fake"]).await;
     let ecs = server.client(Signing::RpcHmacSha1);
     let image_id = server.import_guest(&ecs).await;
-    let run = ecs
-        .ecs(
-            "RunInstances",
-            &[
-                ("ImageId", image_id),
-                ("InstanceType", "ecs.lab.tiny".into()),
-                ("DataDisk.1.Size", "1".into()),
-            ],
-        )
-        .await
-        .unwrap();
-    let instance_id = run["InstanceIdSets"]["InstanceIdSet"][0].as_str().unwrap().to_string();
-    wait_status(&ecs, &instance_id, "Running", Duration::from_secs(30)).await;
-    ecs.ecs("StopInstance", &[("InstanceId", instance_id.clone()), ("ForceStop", "true".into())])
-        .await
-        .unwrap();
-    wait_status(&ecs, &instance_id, "Stopped", Duration::from_secs(30)).await;
-    let disks =
-        ecs.ecs("DescribeDisks", &[("InstanceId", instance_id), ("DiskType", "data".into())]).await.unwrap();
-    let disk_id = disks["Disks"]["Disk"][0]["DiskId"].as_str().unwrap().to_string();
+    let (_instance_id, disk_id) = used_stopped_instance(&ecs, &image_id).await;
     let store = Store::open(&server.data_dir.join("ecslab.db")).await.unwrap();
     let top = |store: Store, id: String| async move { store.disk_by_id(&id).await.unwrap().unwrap().path };
     write(Path::new(&top(store.clone(), disk_id.clone()).await), A);
@@ -268,7 +249,8 @@ async fn a_full_disk_fails_the_snapshot_not_the_instance() {
     setup.server.wrapper.clear();
     setup.server.restart().await;
     let ecs = setup.server.client(Signing::RpcHmacSha1);
-    wait_until(Duration::from_secs(30), || async { setup.store.operations().await.unwrap().is_empty() }).await;
+    wait_until(Duration::from_secs(30), || async { setup.store.operations().await.unwrap().is_empty() })
+        .await;
     assert!(setup.server.log().contains("resuming an interrupted disk operation"));
     let s3 = snapshot(&ecs, &setup.disk_id).await;
     assert!(setup.snapshot_holds(&s3, D).await);

@@ -87,28 +87,10 @@ async fn live_snapshots_restore_exactly_their_point_in_time() {
     let server = Server::start(dir.path(), &[]).await;
     let ecs = server.client(Signing::Acs3HmacSha256);
     let image_id = server.import_guest(&ecs).await;
-    let run = ecs
-        .ecs(
-            "RunInstances",
-            &[
-                ("ImageId", image_id),
-                ("InstanceType", "ecs.lab.tiny".into()),
-                ("DataDisk.1.Size", "1".into()),
-            ],
-        )
-        .await
-        .unwrap();
-    let id = run["InstanceIdSets"]["InstanceIdSet"][0].as_str().unwrap().to_string();
+    let id = run_instance(&ecs, &image_id, &[("DataDisk.1.Size", "1".into())]).await;
     wait_status(&ecs, &id, "Running", BOOT).await;
     wait_console(&ecs, &id, "VMTEST-GUEST-READY", BOOT).await;
-    let disks = ecs.ecs("DescribeDisks", &[("InstanceId", id.clone())]).await.unwrap();
-    let disk_of = |kind: &str| {
-        disks["Disks"]["Disk"].as_array().unwrap().iter().find(|d| d["Type"] == kind).unwrap()["DiskId"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
-    let (data, system) = (disk_of("data"), disk_of("system"));
+    let (data, system) = (disk_of(&ecs, &id, "data").await, disk_of(&ecs, &id, "system").await);
     let store = Store::open(&server.data_dir.join("ecslab.db")).await.unwrap();
     let top = |disk: String| {
         let store = store.clone();

@@ -68,28 +68,7 @@ async fn random_snapshot_sequences_keep_every_byte() {
     let server = Server::start(dir.path(), &["--driver", "fake", "--snapshot-quota", "6"]).await;
     let ecs = server.client(Signing::RpcHmacSha1);
     let image_id = server.import_guest(&ecs).await;
-    let run = ecs
-        .ecs(
-            "RunInstances",
-            &[
-                ("ImageId", image_id),
-                ("InstanceType", "ecs.lab.tiny".into()),
-                ("DataDisk.1.Size", "1".into()),
-            ],
-        )
-        .await
-        .unwrap();
-    let instance_id = run["InstanceIdSets"]["InstanceIdSet"][0].as_str().unwrap().to_string();
-    wait_status(&ecs, &instance_id, "Running", Duration::from_secs(30)).await;
-    ecs.ecs("StopInstance", &[("InstanceId", instance_id.clone()), ("ForceStop", "true".into())])
-        .await
-        .unwrap();
-    wait_status(&ecs, &instance_id, "Stopped", Duration::from_secs(30)).await;
-    let disks = ecs
-        .ecs("DescribeDisks", &[("InstanceId", instance_id.clone()), ("DiskType", "data".into())])
-        .await
-        .unwrap();
-    let disk_id = disks["Disks"]["Disk"][0]["DiskId"].as_str().unwrap().to_string();
+    let (instance_id, disk_id) = used_stopped_instance(&ecs, &image_id).await;
     let store = Store::open(&server.data_dir.join("ecslab.db")).await.unwrap();
 
     let seed: u64 = std::env::var("MODEL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20261123);

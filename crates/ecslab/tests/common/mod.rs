@@ -85,6 +85,7 @@ impl Server {
             .arg("--data-dir")
             .arg(&self.data_dir)
             .args(["--accel", "tcg", "--stop-grace-secs", "10"])
+            .args(driver_args(&self.args))
             .args(&self.args)
             .env("ECSLAB_LOG", "info")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -200,6 +201,52 @@ impl Drop for Server {
         }
         self.crash();
         kill_qemu_of(&self.data_dir);
+        if test_driver() == "libvirt" {
+            undefine_domains_of(&self.data_dir);
+        }
+    }
+}
+
+/// The VM driver the real-VM tests run against: `ECSLAB_TEST_DRIVER` = `qemu` (default) or
+/// `libvirt` (through `ECSLAB_TEST_LIBVIRT_URI`, default `qemu:///system`). One suite, two drivers.
+pub fn test_driver() -> String {
+    std::env::var("ECSLAB_TEST_DRIVER").unwrap_or_else(|_| "qemu".into())
+}
+
+pub fn test_libvirt_uri() -> String {
+    std::env::var("ECSLAB_TEST_LIBVIRT_URI").unwrap_or_else(|_| "qemu:///system".into())
+}
+
+/// `serve` arguments selecting the test driver, unless the test picked a driver itself.
+fn driver_args(test_args: &[String]) -> Vec<String> {
+    if test_args.iter().any(|a| a == "--driver") {
+        return Vec::new();
+    }
+    match test_driver().as_str() {
+        "libvirt" => vec!["--driver".into(), "libvirt".into(), "--libvirt-uri".into(), test_libvirt_uri()],
+        other => vec!["--driver".into(), other.to_string()],
+    }
+}
+
+/// Destroy and undefine the libvirt domains whose definition mentions `data_dir` (the libvirt
+/// driver's domains are persistent and would outlive the test).
+pub fn undefine_domains_of(data_dir: &Path) {
+    let uri = test_libvirt_uri();
+    let virsh = |args: &[&str]| {
+        Command::new("virsh")
+            .arg("-c")
+            .arg(&uri)
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    let needle = data_dir.display().to_string();
+    for name in virsh(&["list", "--all", "--name"]).lines().map(str::trim).filter(|n| n.starts_with("i-")) {
+        if virsh(&["dumpxml", "--inactive", name]).contains(&needle) {
+            virsh(&["destroy", name]);
+            virsh(&["undefine", name]);
+        }
     }
 }
 
@@ -242,6 +289,34 @@ where
         assert!(Instant::now() < deadline, "condition not met within {limit:?}");
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
+}
+
+/// RunInstances of one `ecs.lab.tiny` instance from `image_id` with extra parameters; returns
+/// its id (not waiting for Running).
+pub async fn run_instance(client: &Client, image_id: &str, extra: &[(&str, String)]) -> String {
+    let mut params = vec![("ImageId", image_id.to_string()), ("InstanceType", "ecs.lab.tiny".to_string())];
+    params.extend(extra.iter().cloned());
+    let run = client.ecs("RunInstances", &params).await.unwrap();
+    run["InstanceIdSets"]["InstanceIdSet"][0].as_str().unwrap().to_string()
+}
+
+/// An instance with a 1 GiB data disk that has run once and is now Stopped (the fake driver
+/// makes that instant); returns (instance id, data disk id).
+pub async fn used_stopped_instance(client: &Client, image_id: &str) -> (String, String) {
+    let id = run_instance(client, image_id, &[("DataDisk.1.Size", "1".into())]).await;
+    wait_status(client, &id, "Running", Duration::from_secs(30)).await;
+    client.ecs("StopInstance", &[("InstanceId", id.clone()), ("ForceStop", "true".into())]).await.unwrap();
+    wait_status(client, &id, "Stopped", Duration::from_secs(30)).await;
+    (id.clone(), disk_of(client, &id, "data").await)
+}
+
+/// The id of an instance's disk of `kind` (`system` or `data`).
+pub async fn disk_of(client: &Client, instance_id: &str, kind: &str) -> String {
+    let disks = client
+        .ecs("DescribeDisks", &[("InstanceId", instance_id.to_string()), ("DiskType", kind.to_string())])
+        .await
+        .unwrap();
+    disks["Disks"]["Disk"][0]["DiskId"].as_str().unwrap().to_string()
 }
 
 pub async fn instance(client: &Client, id: &str) -> Value {
