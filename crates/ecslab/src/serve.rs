@@ -8,6 +8,7 @@ use ecslab_core::{Cloud, CloudConfig};
 use ecslab_store::{AccessKey, Store};
 use ecslab_vmm::accel::{choose_accel, AccelChoice, HostVirt};
 use ecslab_vmm::fake::FakeHypervisor;
+use ecslab_vmm::libvirt::{LibvirtConfig, LibvirtDriver};
 use ecslab_vmm::qemu::{QemuConfig, QemuDriver};
 use ecslab_vmm::Hypervisor;
 use rand::distributions::Alphanumeric;
@@ -25,7 +26,8 @@ pub struct ServeArgs {
     /// Where ecslab keeps its store, images, disks, VM run directories and buckets.
     #[arg(long, default_value = "./var")]
     data_dir: PathBuf,
-    /// VM driver: `qemu` (QEMU processes over QMP) or `fake` (in memory, for tests of pure logic).
+    /// VM driver: `qemu` (QEMU processes over QMP), `libvirt` (persistent libvirt domains, see
+    /// --libvirt-uri) or `fake` (in memory, for tests of pure logic).
     #[arg(long, default_value = "qemu")]
     driver: String,
     /// Accelerator: `auto` uses KVM only where it really works (hardware vmx/svm), else TCG.
@@ -46,6 +48,10 @@ pub struct ServeArgs {
     /// Seconds between housekeeping rounds (snapshot retention, retries of failed merges).
     #[arg(long, default_value_t = 60)]
     housekeeping_secs: u64,
+    /// The libvirt connection of the libvirt driver: local `qemu:///system` or a remote host
+    /// (`qemu+ssh://user@host/system`, `qemu+tcp://host/system`; see deploy/libvirt.md).
+    #[arg(long, default_value = "qemu:///system")]
+    libvirt_uri: String,
     /// The qemu-system binary for the qemu driver.
     #[arg(long, default_value = "qemu-system-x86_64")]
     qemu_binary: PathBuf,
@@ -70,8 +76,19 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
             qemu_binary: args.qemu_binary.clone(),
             ..QemuConfig::default()
         })),
+        "libvirt" => {
+            let driver = LibvirtDriver::new(LibvirtConfig {
+                uri: args.libvirt_uri.clone(),
+                ..LibvirtConfig::default()
+            });
+            driver
+                .connect()
+                .await
+                .map_err(|e| format!("connecting to libvirt at {}: {e}", args.libvirt_uri))?;
+            Arc::new(driver)
+        }
         "fake" => Arc::new(FakeHypervisor::default()),
-        other => return Err(format!("unknown driver {other:?} (expected qemu or fake)")),
+        other => return Err(format!("unknown driver {other:?} (expected qemu, libvirt or fake)")),
     };
     let mut config = CloudConfig::new(data_dir.clone(), args.region.clone(), accel);
     config.stop_grace = Duration::from_secs(args.stop_grace_secs);

@@ -8,11 +8,14 @@
 //! Drivers:
 //! - [`qemu`]: QEMU processes launched directly, controlled over QMP; they outlive the server
 //!   (daemonized, pid file + QMP socket per VM) so a restarted server adopts them.
+//! - [`libvirt`]: the same VMs as persistent libvirt domains (local or remote libvirtd), visible to
+//!   virsh and virt-manager; states from libvirt's lifecycle events.
 //! - [`fake`]: in memory, for fast tests of pure logic.
 
 pub mod accel;
 pub mod fake;
 pub mod frame;
+pub mod libvirt;
 pub mod qemu;
 pub mod spec;
 
@@ -79,6 +82,8 @@ pub enum VmError {
     Unsupported { driver: &'static str, what: &'static str },
     #[error("disk {disk_id} of VM {vm_id}: {reason}")]
     Disk { vm_id: String, disk_id: String, reason: String },
+    #[error("libvirt call {call} for VM {vm_id} failed: {reason}")]
+    Libvirt { vm_id: String, call: String, reason: String },
 }
 
 /// One disk's part of a live point-in-time: a new, empty qcow2 overlay goes on top of the disk's
@@ -131,6 +136,12 @@ pub trait Hypervisor: Send + Sync + 'static {
 
     /// Subscribe to events for all VMs of this driver.
     fn events(&self) -> broadcast::Receiver<VmEvent>;
+
+    /// The instance is deleted: drop whatever the driver keeps for the VM outside its run
+    /// directory (libvirt's persistent domain). Called after [`Hypervisor::kill`]; idempotent.
+    async fn forget(&self, _vm_id: &str) -> Result<(), VmError> {
+        Ok(())
+    }
 
     /// Take a point in time of several disks of a running VM at once (a QMP `transaction` of
     /// `blockdev-snapshot-sync`): each disk goes on writing to its new overlay. The guest does not
