@@ -297,7 +297,10 @@ def build_encode_bench():
     shutil.copytree(src, work)
     shutil.copyfile(os.path.join(ROOT, "Cargo.lock"), os.path.join(work, "Cargo.lock"))  # ecslab's crate versions
     bins = {}
-    for variant, flags in (("simd", []), ("nosimd", ["--no-default-features"])):
+    with open(os.path.join(ROOT, "Cargo.lock")) as fh:
+        has_turbo = 'name = "turbojpeg"' in fh.read()
+    for variant, flags in (("simd", ["--features", "turbojpeg"] if has_turbo else []),
+                           ("nosimd", ["--no-default-features"])):
         target = os.path.join(ROOT, "target", "bench-encode" + ("" if variant == "simd" else "-nosimd"))
         env = dict(os.environ, CARGO_TARGET_DIR=target)
         for extra in (["--offline"], []):
@@ -311,13 +314,36 @@ def build_encode_bench():
     versions = {}
     try:
         lock = open(os.path.join(work, "Cargo.lock")).read()
-        for crate in ("jpeg-encoder", "image", "base64", "serde_json"):
+        for crate in ("turbojpeg", "jpeg-encoder", "image", "base64", "serde_json"):
             m = re.search(r'name = "' + re.escape(crate) + r'"\nversion = "([^"]+)"', lock)
             if m:
                 versions[crate] = m.group(1)
     except OSError:
         pass
     return bins, versions
+
+
+def ecslab_encoder():
+    """Which JPEG encoder ecslab uses, from crates/core/Cargo.toml: "turbojpeg" or "jpeg_encoder"."""
+    try:
+        with open(os.path.join(ROOT, "crates", "core", "Cargo.toml")) as fh:
+            deps = fh.read()
+    except OSError:
+        return "jpeg_encoder"
+    return "turbojpeg" if re.search(r"^turbojpeg\b", deps, re.M) else "jpeg_encoder"
+
+
+def encoder_names(versions):
+    return {
+        "turbojpeg": f"turbojpeg {versions.get('turbojpeg', '')} (libjpeg-turbo)",
+        "jpeg_encoder": f"jpeg-encoder {versions.get('jpeg-encoder', '')} (simd)",
+        "nosimd": f"jpeg-encoder {versions.get('jpeg-encoder', '')} without `simd`",
+        "image_jpeg": f"image {versions.get('image', '')}",
+    }
+
+
+def encode_ms(label, key, extra, rust):
+    return extra[label]["nosimd"]["p50"] if key == "nosimd" else rust[label][key]["p50"]
 
 
 def run_encode_bench(binary, ppms):
@@ -487,8 +513,9 @@ NOTES = """
   screendump is timed on a third, bare QEMU started beside the two VMs with ecslab's display arguments, over our own
   QMP connection (the QMP sockets of the ecslab and libvirt QEMUs are taken). The Rust steps are timed afterwards by
   `scripts/bench.d/encode-bench` on that QEMU's PPM, with the crate versions of ecslab's `Cargo.lock`, doing what
-  `Frame::from_ppm` and `screen::screenshot_base64` do (built twice: with jpeg-encoder's `simd` feature, as ecslab
-  has it, and without). libjpeg-turbo is timed through Pillow on the same frame. "Unaccounted" is the end-to-end p50
+  `Frame::from_ppm` and `screen::screenshot_base64` do, with ecslab's encoder (read from `crates/core/Cargo.toml`)
+  and the alternatives (jpeg-encoder is built with and without its `simd` feature); libjpeg-turbo through Pillow is
+  timed on the same frame as a cross-check. "Unaccounted" is the end-to-end p50
   minus the p50s of the steps: the server's store lookup of the instance, task hand-offs (`spawn_blocking`), QMP I/O
   and noise; p50s do not add up exactly, so it can come out slightly negative.
 * Tools beyond `scripts/setup`: Pillow (pip, into `.venv` only, not in `tests/python/requirements.txt`) and
@@ -496,16 +523,15 @@ NOTES = """
 """
 
 
-def findings(results, extra, rust):
+def findings(results, extra, rust, versions):
     """A few sentences computed from this run's numbers (1920x1080 is where the target is)."""
     label = "1920x1080 graphics"
+    enc_key, names = ecslab_encoder(), encoder_names(versions)
     try:
         e2e = results[label]["ecslab (lean client)"]["p50"]
         dump = extra[label]["qmp_ppm"]["p50"]
-        enc = rust[label]["jpeg_encoder"]["p50"]
-        img = rust[label]["image_jpeg"]["p50"]
-        turbo = extra[label]["turbo"]["p50"]
-        nosimd = extra[label].get("nosimd", {}).get("p50")
+        enc = rust[label][enc_key]["p50"]
+        pillow = extra[label]["turbo"]["p50"]
         rtt = extra[label]["describe_regions"]["p50"]
         virsh = results[label]["virsh screenshot + Pillow JPEG"]["p50"]
         png = extra[label]["qmp_png"]["p50"]
@@ -513,16 +539,26 @@ def findings(results, extra, rust):
         spawn = extra[label]["virsh_domstate"]["p50"]
     except KeyError:
         return []
+    others = {}
+    for key in names:
+        try:
+            others[key] = encode_ms(label, key, extra, rust)
+        except KeyError:
+            pass
     f = bl.fmt_ms
     L = ["### Findings (computed from this run, 1920x1080)", ""]
-    L.append(f"* ecslab: QEMU's PPM screendump ({f(dump)} ms) and the JPEG encode ({f(enc)} ms) make "
-             f"{100 * (dump + enc) / e2e:.0f} % of the {f(e2e)} ms p50; HTTP + signature + auth is {f(rtt)} ms, base64 "
-             f"and JSON are negligible.")
-    L.append(f"* Encoder choice: libjpeg-turbo encodes the same frame in {f(turbo)} ms, jpeg-encoder (simd) in "
-             f"{f(enc)} ms" + (f", jpeg-encoder without `simd` in {f(nosimd)} ms" if nosimd else "")
-             + f", the `image` crate in {f(img)} ms. Switching `crates/core/src/screen.rs` to the `turbojpeg` "
-             f"crate (libjpeg-turbo; Debian `libturbojpeg0-dev`) would save about {f(enc - turbo)} ms per 1080p call; "
-             f"going to `image` would cost {f(img - enc)} ms more.")
+    L.append(f"* ecslab: QEMU's PPM screendump ({f(dump)} ms) and the JPEG encode ({names[enc_key]}: {f(enc)} ms) "
+             f"make {100 * (dump + enc) / e2e:.0f} % of the {f(e2e)} ms p50; HTTP + signature + auth is {f(rtt)} ms, "
+             f"base64 and JSON are negligible.")
+    listing = ", ".join(f"{names[k]} {f(v)} ms" for k, v in sorted(others.items(), key=lambda kv: kv[1]))
+    best_key = min(others, key=others.get)
+    if best_key == enc_key or others[best_key] > enc * 0.9:
+        advice = (f"ecslab's encoder is the fastest measured (libjpeg-turbo through Pillow, as a cross-check: "
+                  f"{f(pillow)} ms); what remains is mostly QEMU's screendump, which ecslab does not control.")
+    else:
+        advice = (f"Switching `crates/core/src/screen.rs` to {names[best_key]} would save about "
+                  f"{f(enc - others[best_key])} ms per 1080p call.")
+    L.append(f"* Encoders on the same frame: {listing}. {advice}")
     L.append(f"* libvirt: QEMU's PNG screendump alone takes {f(png)} ms (zlib), the `virsh` process spawn + connect "
              f"about {f(spawn)} ms, and the PNG-to-JPEG conversion {f(conv)} ms, of its {f(virsh)} ms p50. ecslab "
              f"avoids the PNG (PPM to tmpfs instead) and the process spawn.")
@@ -613,8 +649,8 @@ def render(facts, results, checks, extra, rust, versions):
     row("QEMU: QMP screendump, PPM to /dev/shm (what ecslab asks for), incl. reading the file",
         lambda l: f(extra[l]["qmp_ppm"]["p50"]))
     row("server: read + parse PPM (`Frame::from_ppm`)", lambda l: f"{rust[l]['read_parse']['p50']:.2f}")
-    row(f"server: JPEG encode, jpeg-encoder {versions.get('jpeg-encoder', '0.6')} (ecslab's)",
-        lambda l: f"{rust[l]['jpeg_encoder']['p50']:.2f}")
+    enc_key, names = ecslab_encoder(), encoder_names(versions)
+    row(f"server: JPEG encode, ecslab's encoder: {names[enc_key]}", lambda l: f"{rust[l][enc_key]['p50']:.2f}")
     row(f"server: base64 {versions.get('base64', '')} of the JPEG", lambda l: f"{rust[l]['base64']['p50']:.3f}")
     row("server: JSON body (serde_json)", lambda l: f"{rust[l]['json']['p50']:.3f}")
     row("client: JSON parse + base64 decode", lambda l: f"{extra[l]['client_decode']['p50']:.2f}")
@@ -622,19 +658,20 @@ def render(facts, results, checks, extra, rust, versions):
     def rest(l):
         e = results[l]["ecslab (lean client)"]["p50"]
         parts = (extra[l]["describe_regions"]["p50"] + extra[l]["qmp_ppm"]["p50"]
-                 + rust[l]["read_parse"]["p50"] + rust[l]["jpeg_encoder"]["p50"] + rust[l]["base64"]["p50"]
+                 + rust[l]["read_parse"]["p50"] + rust[l][enc_key]["p50"] + rust[l]["base64"]["p50"]
                  + rust[l]["json"]["p50"] + extra[l]["client_decode"]["p50"])
         return f"{e - parts:.1f}"
     row("unaccounted (end to end minus the round trip, screendump, server steps and client decode)", rest)
     row("response body bytes", lambda l: str(extra[l]["body_bytes"]))
-    row(f"*for comparison:* JPEG encode with image {versions.get('image', '0.25')}",
-        lambda l: f"{rust[l]['image_jpeg']['p50']:.2f}")
-    row("*for comparison:* JPEG encode with jpeg-encoder without its `simd` feature",
-        lambda l: f"{extra[l]['nosimd']['p50']:.2f}")
-    row("*for comparison:* JPEG encode with libjpeg-turbo (via Pillow; what the `turbojpeg` crate binds)",
+    for key, name in names.items():
+        if key != enc_key and (key == "nosimd" or any(key in rust[l] for l in labels if l in rust)):
+            row(f"*for comparison:* JPEG encode with {name}",
+                lambda l, key=key: f"{encode_ms(l, key, extra, rust):.2f}")
+    row("*for comparison:* JPEG encode with libjpeg-turbo through Pillow (Python)",
         lambda l: f"{extra[l]['turbo']['p50']:.2f}")
-    row("*for comparison:* JPEG bytes jpeg-encoder / image / libjpeg-turbo",
-        lambda l: f"{rust[l]['jpeg_encoder_bytes']} / {rust[l]['image_jpeg_bytes']} / {extra[l]['turbo_bytes']}")
+    byte_keys = [k for k in ("turbojpeg", "jpeg_encoder", "image_jpeg") if any(k in rust[l] for l in rust)]
+    row("*for comparison:* JPEG bytes " + " / ".join(names[k].split(" ")[0] for k in byte_keys) + " / Pillow",
+        lambda l: " / ".join(str(rust[l][k + "_bytes"]) for k in byte_keys) + f" / {extra[l]['turbo_bytes']}")
     row("*for comparison:* QMP screendump as PNG (what libvirt asks for)", lambda l: f(extra[l]["qmp_png"]["p50"]))
     L.append("")
     L.append("libvirt path, same steps:")
@@ -648,7 +685,7 @@ def render(facts, results, checks, extra, rust, versions):
     row("PNG from libvirt, bytes", lambda l: str(extra[l]["png_bytes"]))
     row("Pillow: PNG decode + JPEG encode q85", lambda l: f(extra[l]["pillow_convert"]["p50"]))
     L.append("")
-    L.extend(findings(results, extra, rust))
+    L.extend(findings(results, extra, rust, versions))
     L.append(NOTES.strip())
     L.append("")
     return "\n".join(L)

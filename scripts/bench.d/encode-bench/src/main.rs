@@ -4,7 +4,9 @@
 //! ecslab does them (crates/vmm/src/frame.rs `Frame::from_ppm`, crates/core/src/screen.rs), and prints one JSON line
 //! per file with the median and 99th percentile in milliseconds of each step:
 //!   read_parse      std::fs::read + header parse + copy of the pixels into a Vec (what from_ppm does)
-//!   jpeg_encoder    jpeg-encoder 0.6 (simd feature), RGB, quality QUALITY (ecslab's encoder)
+//!   turbojpeg       turbojpeg 0.5 (libjpeg-turbo), RGB, 4:2:0, quality QUALITY (feature `turbojpeg`; what
+//!                   crates/core/src/screen.rs does since ecslab moved to libjpeg-turbo)
+//!   jpeg_encoder    jpeg-encoder 0.6 (simd feature unless built with --no-default-features), RGB, quality QUALITY
 //!   image_jpeg      image 0.25 JpegEncoder::new_with_quality, RGB8 (the alternative)
 //!   base64          base64 0.22 STANDARD of the jpeg-encoder output
 //!   json            serde_json::to_vec of {"RequestId","InstanceId","Screenshot"}
@@ -73,6 +75,20 @@ fn main() {
                 .unwrap();
             out
         });
+        #[cfg(feature = "turbojpeg")]
+        let (t_turbo, jpeg_turbo) = time(n, || {
+            let image = turbojpeg::Image {
+                pixels: rgb.as_slice(),
+                width: w as usize,
+                pitch: w as usize * 3,
+                height: h as usize,
+                format: turbojpeg::PixelFormat::RGB,
+            };
+            let mut compressor = turbojpeg::Compressor::new().unwrap();
+            compressor.set_quality(i32::from(quality));
+            compressor.set_subsamp(turbojpeg::Subsamp::Sub2x2);
+            compressor.compress_to_vec(image).unwrap()
+        });
         let (t_img, jpeg_img) = time(n, || {
             let mut out = Vec::with_capacity(rgb.len() / 8);
             image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality)
@@ -89,12 +105,18 @@ fn main() {
             }))
             .unwrap()
         });
-        let line = serde_json::json!({
+        #[allow(unused_mut)]
+        let mut line = serde_json::json!({
             "file": file, "width": w, "height": h, "iterations": n,
             "jpeg_encoder_bytes": jpeg.len(), "image_jpeg_bytes": jpeg_img.len(), "body_bytes": body.len(),
             "read_parse": stats(t_read), "jpeg_encoder": stats(t_je), "image_jpeg": stats(t_img),
             "base64": stats(t_b64), "json": stats(t_json),
         });
+        #[cfg(feature = "turbojpeg")]
+        {
+            line["turbojpeg"] = stats(t_turbo);
+            line["turbojpeg_bytes"] = jpeg_turbo.len().into();
+        }
         println!("{line}");
     }
 }
