@@ -144,6 +144,9 @@ pub fn status_for(code: &str, action: Option<&str>) -> StatusCode {
             | "NotSupported",
             _,
         ) => s(403),
+        // MTS (2014-06-18): a missing pipeline; a resource MTS may not touch.
+        ("InvalidParameter.ResourceNotFound", _) => s(404),
+        (c, _) if c.starts_with("PermissionDenied.") => s(403),
         (c, _) if c.ends_with(".NotFound") => s(404),
         _ => s(400),
     }
@@ -234,6 +237,9 @@ mod tests {
         assert_eq!(status_for("IncorrectInstanceStatus", Some("CreateSnapshot")), 400);
         assert_eq!(status_for("InvalidDescription.Malformed", Some("CreateSnapshot")), 404);
         assert_eq!(status_for("InvalidSnapshotId.NotFound", Some("DeleteSnapshot")), 404);
+        assert_eq!(status_for("InvalidParameter.ResourceNotFound", Some("SubmitSnapshotJob")), 404);
+        assert_eq!(status_for("InvalidParameter.OutOfRange", Some("SubmitSnapshotJob")), 400);
+        assert_eq!(status_for("PermissionDenied.ResourceAccess", Some("SubmitSnapshotJob")), 403);
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! The Alibaba Cloud API front of ecslab: signature auth ([`auth`]), typed parameters
-//! ([`params`]), per-product parsing and execution ([`ecs`]), the reply envelope ([`envelope`]),
+//! ([`params`]), per-product parsing and execution ([`ecs`], [`mts`]), the reply envelope ([`envelope`]),
 //! and the axum app that ties them together ([`server`]).
 
 pub mod auth;
 pub mod ecs;
 pub mod envelope;
+pub mod mts;
 pub mod params;
 pub mod server;
 mod xml;

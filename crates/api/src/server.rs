@@ -13,6 +13,7 @@
 use crate::auth::{self, RawRequest, SignedClaims};
 use crate::ecs::{self, EcsRequest};
 use crate::envelope::{self, ApiError, ErrorCode, Format};
+use crate::mts;
 use crate::params::Params;
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
@@ -177,6 +178,7 @@ async fn dispatch(state: &AppState, account: &str, action: &str, version: &str, 
                 Some(token) => idempotent(state, account, action, &token, &params, request).await,
             }
         }
+        mts::VERSION => mts::dispatch(&state.cloud, account, action, &params).await,
         "" => Err(Error::missing("Version").into()),
         other => Err(ApiError::UnknownVersion { version: other.to_string() }),
     }

@@ -20,6 +20,8 @@ pub struct Cloud {
     /// Held while snapshot files are rewritten or read to build something (seal, delete,
     /// reset, copies): those steps see a stable set of snapshot files.
     pub(crate) chain_lock: tokio::sync::Mutex<()>,
+    /// Snapshot jobs (MTS): worker wake-ups, the capture limit, the webhook client.
+    pub(crate) mts: crate::mts::Engine,
 }
 
 impl Cloud {
@@ -40,12 +42,14 @@ impl Cloud {
             config,
             last_screenshot: Mutex::new(HashMap::new()),
             chain_lock: tokio::sync::Mutex::new(()),
+            mts: crate::mts::Engine::from_env(),
         });
         cloud.clone().spawn_event_loop();
         cloud.adopt_instances().await?;
         cloud.resume_operations().await?;
         cloud.resume_imports().await?;
         cloud.resume_disk_copies().await?;
+        cloud.start_snapshot_jobs().await?;
         cloud.clone().spawn_housekeeping();
         Ok(cloud)
     }

@@ -17,6 +17,7 @@ pub mod ids;
 mod images;
 mod instances;
 pub mod listing;
+pub mod mts;
 pub mod requests;
 pub mod screen;
 mod snapshots;

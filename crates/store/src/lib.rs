@@ -5,6 +5,8 @@
 //! `sqlx` calls in a portable SQL subset, so a PostgreSQL pool can be added behind the same
 //! methods for several API servers sharing one store.
 
+mod jobs;
+pub use jobs::*;
 mod records;
 mod snapshots;
 pub use snapshots::{OperationRecord, SnapshotAdmission, SnapshotRecord};
