@@ -14,10 +14,15 @@ line names the data dir: VMs are daemonized and would otherwise outlive the serv
 
 Environment: ECSLAB_BIN (server binary, default target/debug/ecslab), ECSLAB_GUEST_DIR (default
 build/guest, must hold guest.qcow2), ECSLAB_KEEP_DATA=1 keeps the data dirs (and server.log).
+ECSLAB_TEST_DRIVER=libvirt runs `lab` with `--driver libvirt --libvirt-uri $ECSLAB_TEST_LIBVIRT_URI`
+(default qemu:///system) instead of the qemu driver: one suite, two drivers. Its teardown also
+destroys and undefines any libvirt domain left that names the data dir.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -52,9 +57,41 @@ def _serve(prerequisites, **kwargs):
                   f"killed_qemu={report['killed_qemu']}")
 
 
+TEST_DRIVER = os.environ.get("ECSLAB_TEST_DRIVER", "qemu")
+LIBVIRT_URI = os.environ.get("ECSLAB_TEST_LIBVIRT_URI", "qemu:///system")
+
+
+def _virsh(*args: str) -> str:
+    out = subprocess.run(["virsh", "-c", LIBVIRT_URI, *args], capture_output=True, text=True)
+    return out.stdout
+
+
+def _undefine_domains_of(data_dir: Path) -> list[str]:
+    """The libvirt driver's domains are persistent: remove any a failed test left behind."""
+    left = []
+    for name in _virsh("list", "--all", "--name").split():
+        if name.startswith("i-") and str(data_dir) in _virsh("dumpxml", "--inactive", name):
+            _virsh("destroy", name)
+            _virsh("undefine", name)
+            left.append(name)
+    return left
+
+
 @pytest.fixture(scope="session")
 def lab(prerequisites):
-    yield from _serve(prerequisites, extra_args=["--stop-grace-secs", "5"], name="ecslab-py")
+    if TEST_DRIVER == "libvirt":
+        gen = _serve(prerequisites, driver="libvirt",
+                     extra_args=["--stop-grace-secs", "5", "--libvirt-uri", LIBVIRT_URI], name="ecslab-pylv")
+        data_dir = None
+        try:
+            for lab in gen:
+                data_dir = lab.data_dir
+                yield lab
+        finally:
+            if data_dir is not None and (left := _undefine_domains_of(data_dir)):
+                print(f"\n[ecslab teardown {data_dir}] undefined leftover libvirt domains {left}")
+        return
+    yield from _serve(prerequisites, driver=TEST_DRIVER, extra_args=["--stop-grace-secs", "5"], name="ecslab-py")
 
 
 @pytest.fixture(scope="session")
