@@ -199,7 +199,10 @@ pub fn check_name(value: &str, code: &'static str, label: &str) -> Result<()> {
 /// Descriptions: empty, or 2-256 characters not starting with `http://` or `https://`.
 pub fn check_description(value: &str) -> Result<()> {
     let len = value.chars().count();
-    if (len == 0 || (2..=256).contains(&len)) && !value.starts_with("http://") && !value.starts_with("https://") {
+    if (len == 0 || (2..=256).contains(&len))
+        && !value.starts_with("http://")
+        && !value.starts_with("https://")
+    {
         Ok(())
     } else {
         Err(Error::rejected("InvalidDescription.Malformed", "The specified description is wrongly formed."))

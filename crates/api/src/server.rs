@@ -111,7 +111,10 @@ async fn serve(state: &AppState, request_id: &str, request: Request) -> Outcome 
         let claims = authenticate(state, &raw).await?;
         let (account_id, claims) = claims;
         if raw.raw_path != "/" {
-            return Err(ApiError::UnknownRoute { method: raw.method.to_string(), path: raw.raw_path.to_string() });
+            return Err(ApiError::UnknownRoute {
+                method: raw.method.to_string(),
+                path: raw.raw_path.to_string(),
+            });
         }
         let name = claims.action.clone().filter(|a| !a.is_empty()).ok_or(ApiError::MissingAction)?;
         action = Some(name.clone());
@@ -166,7 +169,13 @@ async fn authenticate(state: &AppState, raw: &RawRequest<'_>) -> Result<(String,
 }
 
 /// Steps 3-4: route, parse, execute.
-async fn dispatch(state: &AppState, account: &str, action: &str, version: &str, params: Params) -> Result<Value, ApiError> {
+async fn dispatch(
+    state: &AppState,
+    account: &str,
+    action: &str,
+    version: &str,
+    params: Params,
+) -> Result<Value, ApiError> {
     match version {
         ecs::VERSION => {
             let request = ecs::parse(action, &params)
@@ -195,7 +204,9 @@ async fn idempotent(
     request: EcsRequest,
 ) -> Result<Value, ApiError> {
     if token.len() > 64 || !token.is_ascii() {
-        return Err(Error::invalid("ClientToken", "The ClientToken must be at most 64 ASCII characters.").into());
+        return Err(
+            Error::invalid("ClientToken", "The ClientToken must be at most 64 ASCII characters.").into()
+        );
     }
     let digest = params_digest(params);
     let store = state.cloud.store();

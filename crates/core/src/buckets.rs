@@ -2,7 +2,7 @@
 //! no name can reach outside its bucket (no `..`, no absolute paths, no NUL).
 
 use crate::{Error, Result};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 /// OSS bucket naming: 3-63 characters, lowercase letters, digits and hyphens, not starting or
 /// ending with a hyphen.
@@ -25,7 +25,9 @@ pub fn check_bucket_name(bucket: &str) -> Result<()> {
 
 /// Object keys: 1-1023 bytes, relative, no `.`/`..` segments, no NUL or backslash.
 pub fn check_object_name(object: &str) -> Result<()> {
-    let relative_and_plain = Path::new(object).components().all(|c| matches!(c, Component::Normal(_)));
+    // Checked segment by segment: `Path::components` would silently drop a `.` in the middle.
+    let relative_and_plain =
+        object.split('/').all(|segment| !segment.is_empty() && segment != "." && segment != "..");
     let ok = !object.is_empty()
         && object.len() <= 1023
         && !object.starts_with('/')

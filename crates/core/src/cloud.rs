@@ -74,14 +74,18 @@ impl Cloud {
         }
     }
 
-    /// Periodic work: releasing snapshots whose retention is over.
+    /// Periodic work: releasing snapshots whose retention is over, retrying failed merges.
     fn spawn_housekeeping(self: Arc<Self>) {
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            let mut tick = tokio::time::interval(self.config.housekeeping_interval);
+            tick.tick().await;
             loop {
                 tick.tick().await;
                 if let Err(e) = self.release_expired_snapshots().await {
                     tracing::warn!(error = %crate::error::format_chain(&e), "snapshot retention sweep failed");
+                }
+                if let Err(e) = self.retry_failed_merges().await {
+                    tracing::warn!(error = %crate::error::format_chain(&e), "retrying failed snapshot merges failed");
                 }
             }
         });

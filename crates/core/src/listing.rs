@@ -92,8 +92,9 @@ mod tests {
         (0..n).map(|i| format!("i-{i:03}")).collect()
     }
 
+    #[allow(clippy::ptr_arg)] // the key function of a Vec<String> gets &String
     fn key(s: &String) -> String {
-        s.clone()
+        s.to_string()
     }
 
     #[test]

@@ -30,7 +30,7 @@ fn host_log(top: &Path) -> Vec<String> {
 
 /// The last `VMTEST-DATA` line the guest printed.
 fn last_data_line(console: &str) -> String {
-    console.lines().filter(|l| l.contains("VMTEST-DATA dev=")).next_back().unwrap_or("").to_string()
+    console.lines().rfind(|l| l.contains("VMTEST-DATA dev=")).unwrap_or("").to_string()
 }
 
 /// Start the instance and wait until this boot reports its data-disk log entry `count`.

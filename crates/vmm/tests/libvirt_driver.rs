@@ -55,10 +55,14 @@ struct TestVm {
 
 impl TestVm {
     async fn new(name: &str, uri: &str, data_disk: bool) -> TestVm {
+        TestVm::with_image(name, uri, "guest.qcow2", data_disk).await
+    }
+
+    async fn with_image(name: &str, uri: &str, image: &str, data_disk: bool) -> TestVm {
         let slot = VM_SLOTS.acquire().await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         let system = dir.path().join("system.qcow2");
-        let image = guest_dir().join("guest.qcow2");
+        let image = guest_dir().join(image);
         qemu_img(&[
             "create",
             "-q",
@@ -358,4 +362,25 @@ async fn boot_and_screenshot_through_a_tcp_libvirtd() {
     driver.kill(vm.id()).await.unwrap();
     assert_eq!(next_stop(&mut events, vm.id()).await, StopCause::Killed);
     driver.forget(vm.id()).await.unwrap();
+}
+
+/// The benchmark case: a 1920x1080 frame (left half blue, right half yellow) through the stream.
+#[tokio::test(flavor = "multi_thread")]
+async fn full_hd_screenshots_through_libvirt() {
+    let vm = TestVm::with_image("fullhd", &uri(), "gfx-1920x1080.qcow2", false).await;
+    let driver = driver_for(&uri());
+    driver.start(&vm.spec).await.unwrap();
+    let deadline = Instant::now() + BOOT_TIMEOUT;
+    let frame = loop {
+        let frame = driver.screenshot(vm.id()).await.unwrap();
+        if frame.width == 1920 && frame.pixel(1900, 1000) == (255, 255, 0) {
+            break frame;
+        }
+        assert!(Instant::now() < deadline, "the screen never became 1920x1080 yellow/blue: {frame:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!((frame.height, frame.pixel(10, 10)), (1080, (0, 0, 255)));
+    let (p50, max) = time_screenshots(&driver, vm.id(), 20).await;
+    eprintln!("timing: libvirt screenshot 1920x1080 (stream + PNG decode) p50 {p50:.1} ms, max {max:.1} ms");
+    driver.kill(vm.id()).await.unwrap();
 }
