@@ -12,7 +12,7 @@ use crate::buckets::object_path;
 use crate::cloud::Cloud;
 use crate::ids::new_id;
 use crate::listing::{paginate, Page};
-use crate::requests::{ImageFilter, ImportImage, Paging};
+use crate::requests::{CreateImage, ImageFilter, ImportImage, Paging};
 use crate::{Error, Resource, Result};
 use ecslab_store::{now_rfc3339, ImageRecord};
 use std::path::{Path, PathBuf};
@@ -88,8 +88,12 @@ impl Cloud {
         });
     }
 
-    /// Convert the bucket object into the image's qcow2. Returns its virtual size in bytes.
+    /// Convert the bucket object (or the snapshot) into the image's qcow2. Returns its virtual
+    /// size in bytes.
     async fn run_import(&self, image: &ImageRecord) -> std::result::Result<i64, String> {
+        if !image.source_snapshot_id.is_empty() {
+            return self.flatten_snapshot(image).await;
+        }
         let source = object_path(&self.config.buckets_dir(), &image.import_bucket, &image.import_object)
             .map_err(|e| e.to_string())?;
         let format = match image.format.as_str() {
@@ -103,6 +107,106 @@ impl Cloud {
         self.convert_with_progress(&image.image_id, &source, format, &partial).await?;
         std::fs::rename(&partial, &target).map_err(|e| format!("renaming {}: {e}", partial.display()))?;
         Ok(virtual_size)
+    }
+
+    /// An image made from a system-disk snapshot: the snapshot's chain (its layer, its parents,
+    /// the image below) flattened into one standalone qcow2. The chain lock keeps the snapshot
+    /// files still while they are read.
+    async fn flatten_snapshot(&self, image: &ImageRecord) -> std::result::Result<i64, String> {
+        let snapshot = self
+            .store
+            .snapshot_by_id(&image.source_snapshot_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the source snapshot is gone")?;
+        let _chain = self.chain_lock.lock().await;
+        let source = PathBuf::from(&snapshot.path);
+        let out = tokio::process::Command::new(&self.config.qemu_img)
+            .args(["info", "--output=json", "-U"])
+            .arg(&source)
+            .output()
+            .await
+            .map_err(|e| format!("running qemu-img info: {e}"))?;
+        let info: serde_json::Value =
+            serde_json::from_slice(&out.stdout).map_err(|e| format!("reading the snapshot's size: {e}"))?;
+        let virtual_size = info["virtual-size"].as_i64().ok_or("qemu-img info reported no virtual size")?;
+        let target = PathBuf::from(&image.path);
+        let partial = target.with_extension("qcow2.partial");
+        self.convert_with_progress(&image.image_id, &source, "qcow2", &partial).await?;
+        std::fs::rename(&partial, &target).map_err(|e| format!("renaming {}: {e}", partial.display()))?;
+        Ok(virtual_size)
+    }
+
+    /// CreateImage from a system-disk snapshot. Answers at once with the ImageId (`Creating`);
+    /// the image becomes `Available` when the snapshot's chain is flattened into it.
+    pub async fn create_image(self: &Arc<Self>, account_id: &str, req: CreateImage) -> Result<String> {
+        let snapshot_id = match (&req.instance_id, &req.snapshot_id) {
+            (Some(_), _) => {
+                return Err(Error::rejected(
+                    "InvalidParameter.InstanceId",
+                    "ecslab makes images from a system-disk SnapshotId; take a snapshot of the instance's system disk first.",
+                ))
+            }
+            (None, Some(id)) => id.clone(),
+            (None, None) => {
+                return Err(Error::rejected(
+                    "MissingParameter",
+                    "The input parameter SnapshotId or InstanceId or DiskDeviceMapping that is mandatory for processing this request is not supplied.",
+                ))
+            }
+        };
+        let snapshot = self
+            .store
+            .snapshot(account_id, &snapshot_id)
+            .await?
+            .ok_or_else(|| Error::NotFound { resource: Resource::Snapshot, id: snapshot_id.clone() })?;
+        if snapshot.status != "accomplished" {
+            return Err(Error::rejected(
+                "InvalidSnapshotId.NotReady",
+                "The current status of the DiskDeviceMapping.n.SnapshotId or SnapshotId does not support this operation.",
+            ));
+        }
+        if snapshot.source_disk_type != "system" {
+            return Err(Error::rejected(
+                "OperationDenied",
+                "The specified snapshot is not from system disk.",
+            ));
+        }
+        let image_id = new_id("m");
+        let name = req.name.clone().unwrap_or_else(|| image_id.clone());
+        if self.store.images(account_id).await?.iter().any(|i| i.name == name) {
+            return Err(Error::rejected(
+                "InvalidImageName.Duplicated",
+                "The specified Image name has already bean used.",
+            ));
+        }
+        if req.dry_run {
+            return Err(Error::DryRunOperation);
+        }
+        let record = ImageRecord {
+            image_id: image_id.clone(),
+            account_id: account_id.to_string(),
+            name,
+            description: req.description,
+            status: "Creating".into(),
+            progress: 0,
+            size_gib: 0,
+            virtual_size_bytes: 0,
+            path: self.config.images_dir().join(format!("{image_id}.qcow2")).display().to_string(),
+            format: "qcow2".into(),
+            platform: req.platform,
+            architecture: req.architecture,
+            os_type: "linux".into(),
+            import_bucket: String::new(),
+            import_object: String::new(),
+            failure_reason: String::new(),
+            created_at: now_rfc3339(),
+            source_snapshot_id: snapshot_id.clone(),
+        };
+        self.store.insert_image(&record).await?;
+        tracing::info!(image_id = %image_id, snapshot_id = %snapshot_id, "image creation from a snapshot started");
+        self.clone().spawn_import(record);
+        Ok(image_id)
     }
 
     async fn qemu_img_info(

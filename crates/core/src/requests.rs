@@ -139,3 +139,15 @@ pub struct DiskFilter {
     pub snapshot_id: Option<String>,
     pub portable: Option<bool>,
 }
+
+/// CreateImage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateImage {
+    pub snapshot_id: Option<String>,
+    pub instance_id: Option<String>,
+    pub name: Option<String>,
+    pub description: String,
+    pub platform: String,
+    pub architecture: String,
+    pub dry_run: bool,
+}

@@ -135,7 +135,26 @@ async fn live_snapshots_restore_exactly_their_point_in_time() {
     // A snapshot of the running system disk can also be restored.
     ecs.ecs("StopInstance", &[("InstanceId", id.clone())]).await.unwrap();
     wait_status(&ecs, &id, "Stopped", Duration::from_secs(30)).await;
-    ecs.ecs("ResetDisk", &[("DiskId", system.clone()), ("SnapshotId", sys)]).await.unwrap();
+    ecs.ecs("ResetDisk", &[("DiskId", system.clone()), ("SnapshotId", sys.clone())]).await.unwrap();
+
+    // An image made from the live system-disk snapshot boots a new instance.
+    let refused = ecs.call("2014-05-26", "CreateImage", &[("SnapshotId", s1.clone())]).await.unwrap();
+    assert_error(&refused, 403, "OperationDenied");
+    let made = ecs
+        .ecs("CreateImage", &[("SnapshotId", sys.clone()), ("ImageName", "from-live-snapshot".into())])
+        .await
+        .unwrap();
+    let image = made["ImageId"].as_str().unwrap().to_string();
+    wait_until(Duration::from_secs(60), || async {
+        let r = ecs.ecs("DescribeImages", &[("ImageId", image.clone())]).await.unwrap();
+        r["Images"]["Image"][0]["Status"] == "Available"
+    })
+    .await;
+    let in_use = ecs.call("2014-05-26", "DeleteSnapshot", &[("SnapshotId", sys.clone())]).await.unwrap();
+    assert_error(&in_use, 403, "SnapshotCreatedImage");
+    let clone = run_instance(&ecs, &image, &[]).await;
+    wait_console(&ecs, &clone, "VMTEST-GUEST-READY", BOOT).await;
+    ecs.ecs("DeleteInstance", &[("InstanceId", clone), ("Force", "true".into())]).await.unwrap();
 
     // Older again, then delete S1 from under S2: S2 keeps its content.
     ecs.ecs("ResetDisk", &[("DiskId", data.clone()), ("SnapshotId", s1.clone())]).await.unwrap();

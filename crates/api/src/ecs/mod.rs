@@ -9,8 +9,8 @@ mod render;
 pub use parse::parse;
 
 use ecslab_core::requests::{
-    CreateDisk, CreateInstances, CreateSnapshot, DiskFilter, ImageFilter, ImportImage, InstanceFilter,
-    Paging, SnapshotFilter,
+    CreateDisk, CreateImage, CreateInstances, CreateSnapshot, DiskFilter, ImageFilter, ImportImage,
+    InstanceFilter, Paging, SnapshotFilter,
 };
 use ecslab_core::{Cloud, Result};
 use serde_json::{json, Value};
@@ -38,6 +38,7 @@ pub enum EcsRequest {
     DescribeRegions,
     DescribeZones,
     CreateSnapshot(CreateSnapshot),
+    CreateImage(CreateImage),
     DescribeSnapshots { filter: SnapshotFilter, paging: Paging },
     DeleteSnapshot { snapshot_id: String, force: bool },
     ResetDisk { disk_id: String, snapshot_id: String, dry_run: bool },
@@ -59,6 +60,7 @@ impl EcsRequest {
                 | EcsRequest::ImportImage(_)
                 | EcsRequest::CreateSnapshot(_)
                 | EcsRequest::CreateDisk(_)
+                | EcsRequest::CreateImage(_)
         )
     }
 }
@@ -130,6 +132,7 @@ pub async fn execute(cloud: &Arc<Cloud>, account: &str, request: EcsRequest) -> 
         DescribeRegions => render::regions(cloud),
         DescribeZones => render::zones(cloud),
         CreateSnapshot(req) => json!({ "SnapshotId": cloud.create_snapshot(account, req).await? }),
+        CreateImage(req) => json!({ "ImageId": cloud.create_image(account, req).await? }),
         DescribeSnapshots { filter, paging } => {
             let page = cloud.describe_snapshots(account, &filter, &paging).await?;
             render::snapshots(cloud, page).await?

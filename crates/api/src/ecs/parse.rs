@@ -3,8 +3,8 @@
 use super::EcsRequest;
 use crate::params::{check_description, check_name, Params};
 use ecslab_core::requests::{
-    CreateDisk, CreateInstances, CreateSnapshot, DataDiskRequest, DiskFilter, ImageFilter, ImportImage,
-    InstanceFilter, SnapshotFilter, TagFilter,
+    CreateDisk, CreateImage, CreateInstances, CreateSnapshot, DataDiskRequest, DiskFilter, ImageFilter,
+    ImportImage, InstanceFilter, SnapshotFilter, TagFilter,
 };
 use ecslab_core::{Error, InstanceStatus, Result};
 
@@ -74,6 +74,7 @@ pub fn parse(action: &str, p: &Params) -> Option<Result<EcsRequest>> {
         }
         "DeleteImage" => with(|| Ok(EcsRequest::DeleteImage { image_id: p.str("ImageId")? })),
         "CreateSnapshot" => create_snapshot(p).map(EcsRequest::CreateSnapshot),
+        "CreateImage" => create_image(p).map(EcsRequest::CreateImage),
         "DescribeSnapshots" => {
             with(|| Ok(EcsRequest::DescribeSnapshots { filter: snapshot_filter(p)?, paging: p.paging(100)? }))
         }
@@ -276,6 +277,28 @@ fn import_image(p: &Params) -> Result<ImportImage> {
         bucket: field("OSSBucket").ok_or_else(|| Error::missing("DiskDeviceMapping.1.OSSBucket"))?,
         object: field("OSSObject").ok_or_else(|| Error::missing("DiskDeviceMapping.1.OSSObject"))?,
         format,
+        dry_run: p.bool_or("DryRun", false)?,
+    })
+}
+
+fn create_image(p: &Params) -> Result<CreateImage> {
+    let name = p.opt_str("ImageName");
+    if let Some(name) = &name {
+        check_name(name, "InvalidImageName.Malformed", "ImageName")?;
+    }
+    let description = p.opt_str("Description").unwrap_or_default();
+    check_description(&description)?;
+    let mapped = p.struct_list("DiskDeviceMapping", 17)?;
+    let mapped_system = mapped.iter().find(|m| m.get("DiskType").is_none_or(|t| t == "system"));
+    Ok(CreateImage {
+        snapshot_id: p
+            .opt_str("SnapshotId")
+            .or_else(|| mapped_system.and_then(|m| m.get("SnapshotId").cloned()).filter(|s| !s.is_empty())),
+        instance_id: p.opt_str("InstanceId"),
+        name,
+        description,
+        platform: p.opt_str("Platform").unwrap_or_else(|| "Others Linux".into()),
+        architecture: p.opt_str("Architecture").unwrap_or_else(|| "x86_64".into()),
         dry_run: p.bool_or("DryRun", false)?,
     })
 }

@@ -190,7 +190,7 @@ pub fn images(cloud: &Cloud, page: Page<ImageRecord>) -> Value {
                 "DiskDeviceMappings": { "DiskDeviceMapping": [{
                     "Device": "/dev/xvda",
                     "Size": i.size_gib.to_string(),
-                    "SnapshotId": "",
+                    "SnapshotId": i.source_snapshot_id,
                     "Type": "system",
                     "Format": i.format,
                     "ImportOSSBucket": i.import_bucket,
