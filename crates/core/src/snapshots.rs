@@ -525,6 +525,7 @@ impl Cloud {
             created_at: now_rfc3339(),
         };
         self.store.insert_operation(&operation).await?;
+        self.store.set_disk_status(disk_id, "ReIniting").await?;
         let image = (!snapshot.image_path.is_empty()).then(|| PathBuf::from(&snapshot.image_path));
         let built = async {
             let _chain = self.chain_lock.lock().await;
@@ -557,6 +558,7 @@ impl Cloud {
         for path in [&op.new_top, &op.new_base, &chain::partial_path(&op.new_base)] {
             chain::remove_quietly(path);
         }
+        self.store.set_disk_status(&op.disk_id, "In_use").await?;
         self.store.finish_operation(operation_id).await?;
         Ok(())
     }
@@ -573,6 +575,7 @@ impl Cloud {
         crate::crash::point("reset-after-switch");
         chain::remove_quietly(&op.old_top);
         chain::remove_quietly(&op.old_base);
+        self.store.set_disk_status(&op.disk_id, "In_use").await?;
         self.store.finish_operation(operation_id).await?;
         Ok(())
     }
