@@ -73,9 +73,18 @@ impl Setup {
         holds(Path::new(&self.store.disk_by_id(&self.disk_id).await.unwrap().unwrap().path), pattern)
     }
 
+    /// Whether snapshot `id` reads `pattern`. The test reads files the server may be merging a
+    /// deleted parent into right now (the server's own readers take its chain lock; this one
+    /// cannot), so a failed read is retried once the merge had time to finish.
     async fn snapshot_holds(&self, id: &str, pattern: u8) -> bool {
-        let s = self.store.snapshot_by_id(id).await.unwrap().unwrap();
-        holds(Path::new(&s.path), pattern)
+        for _ in 0..5 {
+            let s = self.store.snapshot_by_id(id).await.unwrap().unwrap();
+            if holds(Path::new(&s.path), pattern) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        false
     }
 
     /// Restart with a crash point armed, run `op` (which the crash interrupts), restart clean.
