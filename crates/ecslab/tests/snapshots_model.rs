@@ -42,7 +42,8 @@ fn assert_content(file: &Path, expected: &Content, what: &str) {
             cmd.args(["-c", &format!("read -P {pattern} {} 64k", slot_offset(slot))]);
         }
         let out = cmd.arg(file).output().unwrap();
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let text =
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         (out.status.success() && !text.contains("fail"), text)
     };
     let (mut ok, mut text) = read();
