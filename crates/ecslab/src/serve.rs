@@ -77,10 +77,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
             ..QemuConfig::default()
         })),
         "libvirt" => {
-            let driver = LibvirtDriver::new(LibvirtConfig {
-                uri: args.libvirt_uri.clone(),
-                ..LibvirtConfig::default()
-            });
+            let driver = LibvirtDriver::new(LibvirtConfig::for_uri(&args.libvirt_uri));
             driver
                 .connect()
                 .await

@@ -64,12 +64,27 @@ pub struct LibvirtConfig {
     pub uri: String,
     /// Who QEMU runs as. Default: the server's own uid:gid, files never relabelled.
     pub qemu_user: QemuUser,
+    /// Take screenshots with a QMP pass-through `screendump` into the run directory (fast, needs
+    /// the libvirt host's files) instead of libvirt's stream. Default: on for local URIs.
+    pub qmp_screendump: bool,
+}
+
+impl LibvirtConfig {
+    /// A config for `uri` with the defaults that suit it.
+    pub fn for_uri(uri: &str) -> LibvirtConfig {
+        LibvirtConfig { uri: uri.to_string(), qemu_user: QemuUser::current(), qmp_screendump: is_local(uri) }
+    }
 }
 
 impl Default for LibvirtConfig {
     fn default() -> Self {
-        LibvirtConfig { uri: "qemu:///system".into(), qemu_user: QemuUser::current() }
+        LibvirtConfig::for_uri("qemu:///system")
     }
+}
+
+/// Whether a libvirt URI names this machine (no host part, e.g. `qemu:///system`).
+fn is_local(uri: &str) -> bool {
+    uri.split_once("://").is_some_and(|(scheme, rest)| !scheme.contains('+') && rest.starts_with('/'))
 }
 
 /// What the driver knows and intends about one domain. Shared with the event thread.
@@ -242,6 +257,8 @@ pub struct LibvirtDriver {
 
 /// Numbers snapshot names (libvirt wants a name even without metadata).
 static NEXT_SNAPSHOT: AtomicU64 = AtomicU64::new(0);
+/// Numbers screendump files.
+static NEXT_SHOT: AtomicU64 = AtomicU64::new(0);
 
 fn lv_error(vm_id: &str, call: &str, e: &virt::error::Error) -> VmError {
     VmError::Libvirt { vm_id: vm_id.to_string(), call: call.to_string(), reason: e.message().to_string() }
@@ -402,11 +419,46 @@ impl LibvirtDriver {
         tokio::time::timeout(limit, rx.wait_for(|stopped| *stopped)).await.is_ok_and(|r| r.is_ok())
     }
 
-    /// Take a screenshot through libvirt's stream (`virDomainScreenshot`): QEMU writes a file
-    /// (PNG with QEMU 7.1+) on the libvirt host and libvirtd streams it over the connection,
-    /// local or remote.
-    fn screenshot_blocking(inner: &Inner, vm_id: &str) -> Result<Frame, VmError> {
+    /// A screenshot, by the fastest route that works for this connection.
+    fn screenshot_blocking(inner: &Inner, vm_id: &str, run_dir: Option<PathBuf>) -> Result<Frame, VmError> {
         let dom = inner.running(vm_id)?;
+        if let (true, Some(run_dir)) = (inner.config.qmp_screendump, run_dir) {
+            match Self::screendump_via_qmp(vm_id, &dom, &run_dir) {
+                Ok(frame) => return Ok(frame),
+                Err(e) => {
+                    tracing::debug!(vm_id, error = %e, "QMP screendump failed; using the libvirt stream")
+                }
+            }
+        }
+        Self::screenshot_via_stream(inner, vm_id, &dom)
+    }
+
+    /// QMP pass-through (`virDomainQemuMonitorCommand`): QEMU writes an uncompressed PPM into
+    /// the VM's run directory, which the server reads. Five times faster than the stream at
+    /// 1080p (no PNG encode and decode), but only where the server sees the libvirt host's
+    /// files. libvirt marks the domain tainted (`custom-monitor`) in its log, once.
+    fn screendump_via_qmp(vm_id: &str, dom: &Domain, run_dir: &Path) -> Result<Frame, VmError> {
+        let shot = NEXT_SHOT.fetch_add(1, Ordering::Relaxed);
+        let path = run_dir.join(format!("shot-{}-{shot}.ppm", std::process::id()));
+        let command = serde_json::json!({
+            "execute": "screendump",
+            "arguments": { "filename": path.to_string_lossy(), "format": "ppm" },
+        });
+        let result = dom.qemu_monitor_command(&command.to_string(), 0);
+        let data = std::fs::read(&path);
+        let _ = std::fs::remove_file(&path);
+        result.map_err(|e| lv_error(vm_id, "virDomainQemuMonitorCommand(screendump)", &e))?;
+        let data = data.map_err(|e| io_error(vm_id, &path, e))?;
+        Frame::from_ppm(&data).map_err(|reason| VmError::Libvirt {
+            vm_id: vm_id.into(),
+            call: "screendump".into(),
+            reason: format!("unreadable PPM: {reason}"),
+        })
+    }
+
+    /// libvirt's own screenshot stream (`virDomainScreenshot`): QEMU writes a file (PNG with
+    /// QEMU 7.1+) on the libvirt host and libvirtd streams it over the connection, local or remote.
+    fn screenshot_via_stream(inner: &Inner, vm_id: &str, dom: &Domain) -> Result<Frame, VmError> {
         let conn = inner.connection()?;
         let stream = virt::stream::Stream::new(&conn, 0).map_err(|e| lv_error(vm_id, "virStreamNew", &e))?;
         let mime = dom.screenshot(&stream, 0, 0).map_err(|e| lv_error(vm_id, "virDomainScreenshot", &e))?;
@@ -654,7 +706,9 @@ impl Hypervisor for LibvirtDriver {
         }
         let id = vm_id.to_string();
         let begun = Instant::now();
-        let frame = self.call(vm_id, move |inner| LibvirtDriver::screenshot_blocking(inner, &id)).await?;
+        let run_dir = self.inner.shared.vms().get(vm_id).and_then(|state| state.run_dir.clone());
+        let frame =
+            self.call(vm_id, move |inner| LibvirtDriver::screenshot_blocking(inner, &id, run_dir)).await?;
         tracing::debug!(vm_id, elapsed_ms = begun.elapsed().as_millis() as u64, "screenshot through libvirt");
         Ok(frame)
     }
@@ -984,6 +1038,17 @@ mod tests {
         shared.on_event(DomainEvent::Reboot { name: "i-4".into() });
         assert_eq!(rx.try_recv().unwrap(), VmEvent::Reset { vm_id: "i-4".into() });
         assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn local_uris() {
+        assert!(is_local("qemu:///system") && is_local("qemu:///session"));
+        assert!(!is_local("qemu+tcp://127.0.0.1/system") && !is_local("qemu+ssh://h/system"));
+        assert!(!is_local("qemu://host/system") && !is_local("garbage"));
+        assert!(
+            LibvirtConfig::default().qmp_screendump
+                && !LibvirtConfig::for_uri("qemu+ssh://h/system").qmp_screendump
+        );
     }
 
     #[test]
