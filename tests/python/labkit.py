@@ -44,7 +44,8 @@ ALGORITHMS = [("acs3", None), ("v2", "v2")]
 
 
 def server_binary() -> Path:
-    return Path(os.environ.get("ECSLAB_BIN") or ROOT / "target" / "debug" / "ecslab")
+    target = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
+    return Path(os.environ.get("ECSLAB_BIN") or target / "debug" / "ecslab")
 
 
 def guest_image() -> Path:
