@@ -10,7 +10,6 @@
 use crate::cloud::Cloud;
 use crate::listing::{paginate, wildcard_match, Page};
 use crate::requests::{CreateDisk, DiskFilter, Paging};
-use crate::snapshots::describe;
 use crate::{chain, Error, Resource, Result};
 use ecslab_store::{DiskRecord, InstanceRecord};
 use ecslab_vmm::{DiskSpec, PowerState};
@@ -113,7 +112,7 @@ impl Cloud {
                 tracing::info!(disk_id = %disk.disk_id, snapshot_id = %snapshot.snapshot_id, "disk copied from snapshot");
             }
             Err(e) => {
-                tracing::error!(disk_id = %disk.disk_id, error = %describe(&e), "copying a disk from a snapshot failed; the disk is removed");
+                tracing::error!(disk_id = %disk.disk_id, error = %e.detail(), "copying a disk from a snapshot failed; the disk is removed");
                 chain::remove_quietly(Path::new(&disk.path));
                 chain::remove_quietly(Path::new(&disk.base_path));
                 let _ = self.store.delete_disk(&disk.disk_id).await;

@@ -13,7 +13,6 @@ pub enum Resource {
     Instance,
     Image,
     Disk,
-    InstanceType,
     Snapshot,
 }
 
@@ -56,7 +55,6 @@ fn resource_label(resource: Resource) -> &'static str {
         Resource::Instance => "InstanceId",
         Resource::Image => "ImageId",
         Resource::Disk => "DiskId",
-        Resource::InstanceType => "InstanceType",
         Resource::Snapshot => "SnapshotId",
     }
 }
@@ -71,9 +69,6 @@ impl Error {
             Error::NotFound { resource: Resource::Instance, .. } => "InvalidInstanceId.NotFound",
             Error::NotFound { resource: Resource::Image, .. } => "InvalidImageId.NotFound",
             Error::NotFound { resource: Resource::Disk, .. } => "InvalidDiskId.NotFound",
-            Error::NotFound { resource: Resource::InstanceType, .. } => {
-                "InvalidInstanceType.ValueNotSupported"
-            }
             Error::NotFound { resource: Resource::Snapshot, .. } => "InvalidSnapshotId.NotFound",
             Error::IncorrectInstanceStatus { .. } => "IncorrectInstanceStatus",
             Error::InstanceLockedForSecurity { .. } => "InstanceLockedForSecurity",
@@ -84,6 +79,14 @@ impl Error {
             Error::DryRunOperation => "DryRunOperation",
             Error::InvalidRegionId { .. } => "InvalidRegionId.NotFound",
             Error::Internal { .. } => "InternalError",
+        }
+    }
+
+    /// What to log: the internal context of an `Internal` error, else the public message.
+    pub fn detail(&self) -> String {
+        match self {
+            Error::Internal { context } => context.clone(),
+            other => other.to_string(),
         }
     }
 

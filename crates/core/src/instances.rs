@@ -418,7 +418,7 @@ impl Cloud {
         }
         .await;
         if let Err(e) = result {
-            tracing::error!(instance_id, error = %describe(&e), "starting the instance failed; it is Stopped");
+            tracing::error!(instance_id, error = %e.detail(), "starting the instance failed; it is Stopped");
             let _ = self.hypervisor.kill(instance_id).await;
             let _ = self.store.transition_instance(instance_id, &["Pending", "Starting"], "Stopped").await;
         }
@@ -623,13 +623,6 @@ fn vm_error(instance_id: &str, what: &str, e: VmError) -> Error {
         }
         VmError::NoDisplay { .. } => Error::NotSupported { instance_id: instance_id.into() },
         other => Error::internal(format!("{what} on {instance_id}: {}", crate::error::format_chain(&other))),
-    }
-}
-
-fn describe(e: &Error) -> String {
-    match e {
-        Error::Internal { context } => context.clone(),
-        other => other.to_string(),
     }
 }
 

@@ -129,7 +129,7 @@ impl Cloud {
             }
         }
         if let Err(e) = self.freeze(&op).await {
-            let reason = describe(&e);
+            let reason = e.detail();
             tracing::error!(snapshot_id = %snapshot_id, %reason, "taking the point in time failed");
             chain::remove_quietly(&op.new_top);
             self.store.set_snapshot_progress(&snapshot_id, "failed", 0, &reason).await?;
@@ -266,7 +266,7 @@ impl Cloud {
                 // new_top ──► top ──► base, and the merge is retried by the housekeeping loop and
                 // at the next start (a full disk may have room again by then). Meanwhile the
                 // operation is parked as `failed` so it does not hold up the instance.
-                let reason = describe(&e);
+                let reason = e.detail();
                 tracing::error!(snapshot_id = %op.snapshot_id, %reason, "snapshot creation failed; the merge will be retried");
                 let _ = self.store.set_snapshot_progress(&op.snapshot_id, "failed", 0, &reason).await;
                 if let Ok(payload) = to_payload(&op) {
@@ -427,7 +427,7 @@ impl Cloud {
     /// will name it as parent) or while a disk is still being copied from it.
     pub async fn collect_deleted_snapshots(&self) {
         if let Err(e) = self.try_collect_deleted_snapshots().await {
-            tracing::error!(error = %describe(&e), "removing deleted snapshot files failed; will retry");
+            tracing::error!(error = %e.detail(), "removing deleted snapshot files failed; will retry");
         }
     }
 
@@ -692,7 +692,7 @@ impl Cloud {
             if is_expired(&s.created_at, s.retention_days, now) {
                 tracing::info!(snapshot_id = %s.snapshot_id, retention_days = s.retention_days, "retention period over; releasing the snapshot");
                 if let Err(e) = self.delete_snapshot(&s.account_id, &s.snapshot_id, true).await {
-                    tracing::warn!(snapshot_id = %s.snapshot_id, error = %describe(&e), "could not release an expired snapshot");
+                    tracing::warn!(snapshot_id = %s.snapshot_id, error = %e.detail(), "could not release an expired snapshot");
                 }
             }
         }
@@ -713,13 +713,6 @@ fn to_payload<T: Serialize>(op: &T) -> Result<String> {
 
 fn from_payload<T: for<'de> Deserialize<'de>>(payload: &str) -> Result<T> {
     serde_json::from_str(payload).map_err(|e| Error::internal(format!("corrupt operation payload: {e}")))
-}
-
-pub(crate) fn describe(e: &Error) -> String {
-    match e {
-        Error::Internal { context } => context.clone(),
-        other => other.to_string(),
-    }
 }
 
 #[cfg(test)]
