@@ -251,6 +251,12 @@ async fn live_snapshot_commit_hotplug_and_resize() {
     driver.snapshot_disks(vm.id(), &[overlay]).await.unwrap(); // already taken: nothing to do
     let (_, snapshots) = virsh(&vm.uri, &["snapshot-list", "--name", vm.id()]);
     assert!(snapshots.trim().is_empty(), "libvirt keeps no snapshot metadata: {snapshots:?}");
+    // The guest agent channel is there, but this guest runs no agent: the freeze was skipped
+    // (libvirt refuses it at once) and the snapshot taken all the same.
+    let (_, xml) = virsh(&vm.uri, &["dumpxml", vm.id()]);
+    assert!(xml.contains("name='org.qemu.guest_agent.0' state='disconnected'"), "{xml}");
+    let (frozen, why) = virsh(&vm.uri, &["domfsfreeze", vm.id()]);
+    assert!(!frozen && why.contains("not connected"), "{why}");
 
     // Merge the frozen layer into base; the new top then reads through base.
     let seen = std::sync::Mutex::new(Vec::new());

@@ -11,6 +11,8 @@
 //! - the serial port is a listening unix socket at `RUN_DIR/serial.sock` (the same path the
 //!   qemu driver uses, so the test harness types into either) whose output virtlogd appends to
 //!   `RUN_DIR/console.log`;
+//! - the guest agent channel `org.qemu.guest_agent.0` ends at `RUN_DIR/qga.sock`, as with the
+//!   qemu driver, but libvirt holds the connection (see the `agent` module);
 //! - QEMU runs with a static DAC label (by default the server's own uid:gid) and `relabel='no'`:
 //!   libvirt neither chowns ecslab's files nor needs the data directory to be reachable by the
 //!   `libvirt-qemu` user, and the server can read what QEMU and virtlogd write. See
@@ -30,11 +32,17 @@ const MAX_SOCKET_PATH: usize = 107;
 pub struct RunFiles {
     pub serial: PathBuf,
     pub console_log: PathBuf,
+    /// The guest agent channel's host end (libvirt connects to it, not ecslab).
+    pub agent: PathBuf,
 }
 
 impl RunFiles {
     pub fn new(run_dir: &Path) -> RunFiles {
-        RunFiles { serial: run_dir.join("serial.sock"), console_log: run_dir.join("console.log") }
+        RunFiles {
+            serial: run_dir.join("serial.sock"),
+            console_log: run_dir.join("console.log"),
+            agent: run_dir.join("qga.sock"),
+        }
     }
 }
 
@@ -146,11 +154,14 @@ pub fn domain_xml(spec: &VmSpec, uuid: Option<&str>, user: &QemuUser) -> Result<
     }
     let files = RunFiles::new(&spec.run_dir);
     let serial = utf8(&files.serial)?;
-    if serial.len() > MAX_SOCKET_PATH {
-        return Err(format!(
-            "socket path {serial} is {} bytes, longer than the {MAX_SOCKET_PATH} a unix socket allows; use a shorter data directory",
-            serial.len()
-        ));
+    let agent = utf8(&files.agent)?;
+    for socket in [serial, agent] {
+        if socket.len() > MAX_SOCKET_PATH {
+            return Err(format!(
+                "socket path {socket} is {} bytes, longer than the {MAX_SOCKET_PATH} a unix socket allows; use a shorter data directory",
+                socket.len()
+            ));
+        }
     }
     let domain_type = match spec.accel {
         Accel::Kvm => "kvm",
@@ -190,6 +201,12 @@ pub fn domain_xml(spec: &VmSpec, uuid: Option<&str>, user: &QemuUser) -> Result<
     let _ = writeln!(x, "      <log file='{}' append='on'/>", esc(utf8(&files.console_log)?));
     let _ = writeln!(x, "      <target port='0'/>");
     let _ = writeln!(x, "    </serial>");
+    // qemu-guest-agent's channel (libvirt adds the virtio-serial controller): used to freeze the
+    // guest's filesystems around live snapshots when the guest runs an agent; harmless otherwise.
+    let _ = writeln!(x, "    <channel type='unix'>");
+    let _ = writeln!(x, "      <source mode='bind' path='{}'/>", esc(agent));
+    let _ = writeln!(x, "      <target type='virtio' name='org.qemu.guest_agent.0'/>");
+    let _ = writeln!(x, "    </channel>");
     let video = if spec.display { "vga" } else { "none" };
     let _ = writeln!(x, "    <video>\n      <model type='{video}'/>\n    </video>");
     let _ = writeln!(x, "    <memballoon model='none'/>");

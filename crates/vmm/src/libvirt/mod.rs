@@ -19,10 +19,12 @@
 //!
 //! Disk work goes through libvirt, so its live XML always shows the real backing chain:
 //! external disk-only snapshots with `NO_METADATA` (libvirt keeps no snapshot objects that
-//! could disagree with ecslab's), `virDomainBlockCommit` of an intermediate layer, device
+//! could disagree with ecslab's), taken with the guest's filesystems frozen when it runs a
+//! guest agent ([`agent`]), `virDomainBlockCommit` of an intermediate layer, device
 //! attach/detach (live and config) and `virDomainBlockResize`. Offline chain work stays with the
 //! domain layer (qemu-img), which is why the domain is redefined before each start.
 
+mod agent;
 pub mod domain_xml;
 mod events;
 mod screen;
@@ -772,9 +774,10 @@ impl Hypervisor for LibvirtDriver {
             let flags = sys::VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY
                 | sys::VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA
                 | sys::VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC;
-            dom.create_snapshot_xml(&xml, flags)
-                .map(drop)
-                .map_err(|e| lv_error(&id, "virDomainSnapshotCreateXML", &e))
+            let frozen = agent::freeze(&dom, &id);
+            let taken = dom.create_snapshot_xml(&xml, flags);
+            agent::thaw(&dom, &id, &frozen);
+            taken.map(drop).map_err(|e| lv_error(&id, "virDomainSnapshotCreateXML", &e))
         })
         .await
     }
