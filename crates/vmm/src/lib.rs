@@ -86,6 +86,14 @@ pub enum VmError {
     Libvirt { vm_id: String, call: String, reason: String },
 }
 
+impl VmError {
+    /// The hypervisor cannot be reached at all (libvirtd down or restarting): a temporary
+    /// failure that a retry may get past, not a fault of the VM or the request.
+    pub fn is_hypervisor_unreachable(&self) -> bool {
+        matches!(self, VmError::Libvirt { call, .. } if call.starts_with("connect "))
+    }
+}
+
 /// One disk's part of a live point-in-time: a new, empty qcow2 overlay goes on top of the disk's
 /// current top file, which from then on is read-only.
 #[derive(Debug, Clone, PartialEq, Eq)]

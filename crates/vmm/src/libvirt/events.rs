@@ -114,21 +114,30 @@ unsafe extern "C" fn free_sink(opaque: *mut c_void) {
     }
 }
 
+/// What the close callback does: mark the connection closed, then tell the driver.
+struct CloseHook {
+    closed: Arc<AtomicBool>,
+    then: Box<dyn Fn() + Send + Sync>,
+}
+
 unsafe extern "C" fn on_close(_conn: sys::virConnectPtr, reason: c_int, opaque: *mut c_void) {
     if opaque.is_null() {
         return;
     }
-    let closed = &*(opaque as *const AtomicBool);
-    closed.store(true, Ordering::SeqCst);
+    let hook = &*(opaque as *const CloseHook);
+    hook.closed.store(true, Ordering::SeqCst);
     tracing::warn!(
         reason,
         "the libvirt connection closed (libvirtd restarted or the link broke); will reconnect"
     );
+    if std::panic::catch_unwind(AssertUnwindSafe(|| (hook.then)())).is_err() {
+        tracing::error!("the libvirt close handler panicked");
+    }
 }
 
-unsafe extern "C" fn free_flag(opaque: *mut c_void) {
+unsafe extern "C" fn free_hook(opaque: *mut c_void) {
     if !opaque.is_null() {
-        drop(Arc::from_raw(opaque as *const AtomicBool));
+        drop(Box::from_raw(opaque as *mut CloseHook));
     }
 }
 
@@ -137,11 +146,13 @@ type LifecycleFn =
 type GenericFn = unsafe extern "C" fn(sys::virConnectPtr, sys::virDomainPtr, *mut c_void);
 
 /// Register lifecycle and reboot callbacks for every domain of `conn` (each with its own copy
-/// of the sink), and a close callback that sets `closed`.
+/// of the sink), and a close callback that sets `closed` and then runs `after_close` (on the
+/// event-loop thread: it must not block or call libvirt itself).
 pub fn register(
     conn: &Connect,
     make_sink: impl Fn() -> Sink,
     closed: Arc<AtomicBool>,
+    after_close: Box<dyn Fn() + Send + Sync>,
 ) -> Result<Registration, virt::error::Error> {
     let mut registration =
         Registration { conn: conn.clone(), callback_ids: Vec::new(), close_registered: false };
@@ -174,13 +185,13 @@ pub fn register(
         }
         registration.callback_ids.push(id);
     }
-    let flag = Arc::into_raw(closed) as *mut c_void;
-    // SAFETY: valid connection; libvirt frees `flag` through `free_flag`.
+    let hook = Box::into_raw(Box::new(CloseHook { closed, then: after_close })) as *mut c_void;
+    // SAFETY: valid connection; libvirt frees `hook` through `free_hook`.
     let rc =
-        unsafe { sys::virConnectRegisterCloseCallback(conn.as_ptr(), Some(on_close), flag, Some(free_flag)) };
+        unsafe { sys::virConnectRegisterCloseCallback(conn.as_ptr(), Some(on_close), hook, Some(free_hook)) };
     if rc < 0 {
         // SAFETY: not registered, so still ours.
-        unsafe { free_flag(flag) };
+        unsafe { free_hook(hook) };
         return Err(virt::error::Error::last_error());
     }
     registration.close_registered = true;

@@ -14,8 +14,9 @@
 //!
 //! Every libvirt call blocks (it is an RPC to libvirtd), so each runs on tokio's blocking pool
 //! ([`LibvirtDriver::call`]). The connection is opened lazily and reopened after libvirtd
-//! restarts; on reconnecting, every VM believed running is checked, so a stop that happened
-//! while no events could arrive is still reported.
+//! restarts: by the next call, or sooner by a reconnect thread that the connection-close
+//! callback starts, which re-registers the event callbacks; on reconnecting, every VM believed
+//! running is checked, so a stop that happened while no events could arrive is still reported.
 //!
 //! Disk work goes through libvirt, so its live XML always shows the real backing chain:
 //! external disk-only snapshots with `NO_METADATA` (libvirt keeps no snapshot objects that
@@ -39,7 +40,7 @@ use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, watch};
 use virt::connect::Connect;
@@ -56,6 +57,10 @@ const JOB_LIMIT: Duration = Duration::from_secs(3600);
 const UNPLUG_LIMIT: Duration = Duration::from_secs(30);
 /// A reset this soon after another one (or after our own reset) belongs to the same reboot.
 const RESET_DEBOUNCE: Duration = Duration::from_secs(2);
+/// How soon after the connection closed the first reconnect is tried, and the longest wait
+/// between tries (doubling in between).
+const RECONNECT_FIRST_DELAY: Duration = Duration::from_millis(200);
+const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(5);
 /// How often block jobs and hot-unplugs are looked at.
 const POLL: Duration = Duration::from_millis(100);
 
@@ -249,6 +254,10 @@ struct Inner {
     config: LibvirtConfig,
     link: Mutex<Option<Link>>,
     shared: Arc<Shared>,
+    /// The driver itself, for the reconnect thread (which must not keep it alive).
+    me: Weak<Inner>,
+    /// A reconnect thread runs.
+    reconnecting: AtomicBool,
 }
 
 /// The libvirt driver. Cheap to share; dropping it closes the connection and leaves the
@@ -294,7 +303,10 @@ impl Inner {
                 return Ok(open.conn.clone());
             }
         }
-        let reconnect = link.take().is_some();
+        // A link, even a closed one, means we were connected before: reconcile once reconnected.
+        // It is replaced only when the new connection is up, so failed attempts in between
+        // (libvirtd still down) do not lose that.
+        let reconnect = link.is_some();
         let uri = self.config.uri.as_str();
         let fail =
             |reason: String| VmError::Libvirt { vm_id: "-".into(), call: format!("connect {uri}"), reason };
@@ -304,6 +316,7 @@ impl Inner {
         let _ = conn.set_keep_alive(5, 3);
         let closed = Arc::new(AtomicBool::new(false));
         let shared = self.shared.clone();
+        let me = self.me.clone();
         let registration = events::register(
             &conn,
             || {
@@ -311,6 +324,7 @@ impl Inner {
                 Box::new(move |event| shared.on_event(event))
             },
             closed.clone(),
+            Box::new(move || Inner::reconnect_in_background(me.clone())),
         )
         .map_err(|e| fail(format!("registering for domain events: {}", e.message())))?;
         tracing::info!(uri, reconnect, "connected to libvirt");
@@ -320,6 +334,43 @@ impl Inner {
             self.reconcile(&conn);
         }
         Ok(conn)
+    }
+
+    /// Reconnect from a thread of its own as soon as libvirtd answers again (backing off up to
+    /// [`RECONNECT_MAX_DELAY`]), so lifecycle events flow again without waiting for the next
+    /// API call. Stops when the driver is dropped; one such thread at a time.
+    fn reconnect_in_background(me: Weak<Inner>) {
+        let Some(inner) = me.upgrade() else { return };
+        if inner.reconnecting.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let thread_me = me.clone();
+        drop(inner);
+        let spawned = std::thread::Builder::new().name("libvirt-reconnect".into()).spawn(move || {
+            let me = thread_me;
+            let mut delay = RECONNECT_FIRST_DELAY;
+            let mut attempts = 0u32;
+            loop {
+                std::thread::sleep(delay);
+                let Some(inner) = me.upgrade() else { return };
+                attempts += 1;
+                match inner.connection() {
+                    Ok(_) => {
+                        inner.reconnecting.store(false, Ordering::SeqCst);
+                        tracing::info!(uri = %inner.config.uri, attempts, "reconnected to libvirt");
+                        return;
+                    }
+                    Err(e) => tracing::debug!(error = %e, attempts, "libvirt not back yet"),
+                }
+                delay = (delay * 2).min(RECONNECT_MAX_DELAY);
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start the libvirt reconnect thread; reconnecting at the next call");
+            if let Some(inner) = me.upgrade() {
+                inner.reconnecting.store(false, Ordering::SeqCst);
+            }
+        }
     }
 
     /// After a reconnect: report the stop of every VM that went away while we heard nothing.
@@ -385,7 +436,14 @@ impl LibvirtDriver {
     /// start while libvirtd is still coming up.
     pub fn new(config: LibvirtConfig) -> LibvirtDriver {
         let shared = Arc::new(Shared { vms: Mutex::new(HashMap::new()), events: broadcast::channel(256).0 });
-        LibvirtDriver { inner: Arc::new(Inner { config, link: Mutex::new(None), shared }) }
+        let inner = Arc::new_cyclic(|me| Inner {
+            config,
+            link: Mutex::new(None),
+            shared,
+            me: me.clone(),
+            reconnecting: AtomicBool::new(false),
+        });
+        LibvirtDriver { inner }
     }
 
     /// Connect now (to fail early on a wrong URI or a stopped libvirtd).
