@@ -2,7 +2,9 @@
 //! the system libvirtd (`qemu:///system`, or `$ECSLAB_LIBVIRT_URI`) and, for the remote path,
 //! through a second libvirtd that listens on loopback TCP only (`qemu+tcp://127.0.0.1:PORT/system`)
 //! and runs in its own mount namespace, so it has its own state, domains and virtlogd, as another
-//! host would; disk paths and the screenshot stream cross the TCP connection.
+//! host would; disk paths and the screenshot stream cross the TCP connection. The `qemu+ssh://`
+//! transport is tested the same way through an sshd of the test's own on loopback (key login
+//! as root, `?keyfile=...&no_verify=1`) in front of the system libvirtd.
 //!
 //! The tests need a running libvirtd (scripts/test starts one); without it they fail, since they
 //! are the proof that the driver works. Domain names carry the test process id, so parallel runs
@@ -398,4 +400,102 @@ async fn full_hd_screenshots_through_libvirt() {
     let (p50, max) = time_screenshots(&streaming, vm.id(), 20).await;
     eprintln!("timing: libvirt screenshot 1920x1080 (virDomainScreenshot stream + PNG decode) p50 {p50:.1} ms, max {max:.1} ms");
     driver.kill(vm.id()).await.unwrap();
+}
+
+/// An sshd of its own on loopback (own host key, config and authorized key, root login by key
+/// only), for the `qemu+ssh://` transport. Killed when dropped.
+struct LoopbackSshd {
+    child: Child,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl LoopbackSshd {
+    fn start() -> LoopbackSshd {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+        for key in ["host_key", "client_key"] {
+            let status = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f", &path(key)])
+                .status()
+                .expect("ssh-keygen (openssh-client)");
+            assert!(status.success());
+        }
+        std::fs::copy(path("client_key.pub"), path("authorized_keys")).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        std::fs::write(
+            path("sshd_config"),
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\nPidFile {}\n\
+                 PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+                 UsePAM no\nStrictModes no\n",
+                path("host_key"),
+                path("authorized_keys"),
+                path("sshd.pid")
+            ),
+        )
+        .unwrap();
+        std::fs::create_dir_all("/run/sshd").unwrap(); // sshd's privilege separation directory
+        let child = Command::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f", &path("sshd_config")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(path("sshd.log")).unwrap())
+            .spawn()
+            .expect("/usr/sbin/sshd (openssh-server, installed by scripts/setup)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            let log = std::fs::read_to_string(path("sshd.log")).unwrap_or_default();
+            assert!(Instant::now() < deadline, "sshd did not listen: {log}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        LoopbackSshd { child, dir, port }
+    }
+
+    /// The system libvirtd, reached through ssh: `?keyfile=` picks the key, `?no_verify=1`
+    /// accepts the throw-away host key.
+    fn uri(&self) -> String {
+        format!(
+            "qemu+ssh://root@127.0.0.1:{}/system?keyfile={}&no_verify=1",
+            self.port,
+            self.dir.path().join("client_key").display()
+        )
+    }
+}
+
+impl Drop for LoopbackSshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn boot_snapshot_and_screenshot_through_qemu_ssh() {
+    let sshd = LoopbackSshd::start();
+    let (ok, out) = virsh(&sshd.uri(), &["uri"]);
+    assert!(ok, "virsh over ssh: {out}");
+    let vm = TestVm::new("ssh", &uri(), true).await;
+    let driver = driver_for(&sshd.uri());
+    let mut events = driver.events();
+    driver.connect().await.unwrap();
+    driver.start(&vm.spec).await.unwrap();
+    let (_, state) = virsh(&uri(), &["domstate", vm.id()]);
+    assert!(state.contains("running"), "the domain runs on the libvirtd behind ssh: {state}");
+    wait_console(&driver, vm.id(), READY).await;
+    let frame = wait_blue_screen(&driver, vm.id()).await;
+    assert_eq!((frame.width, frame.height), (720, 400));
+    let (p50, max) = time_screenshots(&driver, vm.id(), 10).await;
+    eprintln!("timing: libvirt screenshot 720x400 over qemu+ssh (stream + PNG decode) p50 {p50:.1} ms, max {max:.1} ms");
+    let new_top = vm.dir.path().join("data-top-2.qcow2");
+    let overlay = DiskOverlay {
+        disk_id: "d-data".into(),
+        current_top: vm.spec.disks[1].path.clone(),
+        new_top: new_top.clone(),
+    };
+    driver.snapshot_disks(vm.id(), &[overlay]).await.unwrap();
+    assert_eq!(backing_of(&new_top), Some(vm.spec.disks[1].path.clone()));
+    driver.kill(vm.id()).await.unwrap();
+    assert_eq!(next_stop(&mut events, vm.id()).await, StopCause::Killed);
+    driver.forget(vm.id()).await.unwrap();
 }
