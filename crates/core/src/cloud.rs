@@ -22,6 +22,8 @@ pub struct Cloud {
     pub(crate) chain_lock: tokio::sync::Mutex<()>,
     /// Snapshot jobs (MTS): worker wake-ups, the capture limit, the webhook client.
     pub(crate) mts: crate::mts::Engine,
+    /// Local and S3-compatible buckets (ImportImage, MTS inputs and outputs).
+    pub(crate) buckets: crate::buckets::Buckets,
 }
 
 impl Cloud {
@@ -36,7 +38,10 @@ impl Cloud {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
         }
+        let buckets =
+            crate::buckets::Buckets::new(config.buckets_dir(), config.bucket_scratch_dir(), &config.buckets)?;
         let cloud = Arc::new(Cloud {
+            buckets,
             store,
             hypervisor,
             config,
@@ -60,6 +65,10 @@ impl Cloud {
 
     pub fn config(&self) -> &CloudConfig {
         &self.config
+    }
+
+    pub fn buckets(&self) -> &crate::buckets::Buckets {
+        &self.buckets
     }
 
     pub fn region_id(&self) -> &str {

@@ -26,6 +26,8 @@ pub struct CloudConfig {
     pub snapshot_quota: i64,
     /// How often retention and failed snapshot merges are looked at.
     pub housekeeping_interval: Duration,
+    /// Buckets on S3-compatible stores (`--buckets-config`); every other name is a local folder.
+    pub buckets: crate::buckets::BucketsConfig,
 }
 
 impl CloudConfig {
@@ -42,6 +44,7 @@ impl CloudConfig {
             qemu_img: PathBuf::from("qemu-img"),
             snapshot_quota: 64,
             housekeeping_interval: Duration::from_secs(60),
+            buckets: crate::buckets::BucketsConfig::default(),
         }
     }
 
@@ -62,5 +65,9 @@ impl CloudConfig {
     }
     pub fn buckets_dir(&self) -> PathBuf {
         self.data_dir.join("buckets")
+    }
+    /// Remote objects downloaded for a tool that needs a file (emptied at start).
+    pub fn bucket_scratch_dir(&self) -> PathBuf {
+        self.data_dir.join("tmp").join("bucket-downloads")
     }
 }

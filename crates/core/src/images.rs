@@ -8,7 +8,7 @@
 //! are restarted when the server starts. Once Available an image is immutable: instances use it
 //! through copy-on-write overlays.
 
-use crate::buckets::object_path;
+use crate::buckets::BucketError;
 use crate::cloud::Cloud;
 use crate::ids::new_id;
 use crate::listing::{paginate, Page};
@@ -24,12 +24,10 @@ const GIB: i64 = 1024 * 1024 * 1024;
 
 impl Cloud {
     pub async fn import_image(self: &Arc<Self>, account_id: &str, req: ImportImage) -> Result<String> {
-        let source = object_path(&self.config.buckets_dir(), &req.bucket, &req.object)?;
-        if !source.is_file() {
-            return Err(Error::rejected(
-                "InvalidOSSObject.NotFound",
-                format!("The object {:?} does not exist in bucket {:?}.", req.object, req.bucket),
-            ));
+        if !self.buckets.exists(&req.bucket, &req.object).await? {
+            return Err(
+                BucketError::NoSuchObject { bucket: req.bucket.clone(), key: req.object.clone() }.into()
+            );
         }
         let image_id = new_id("m");
         let name = req.name.clone().unwrap_or_else(|| image_id.clone());
@@ -63,7 +61,7 @@ impl Cloud {
             source_snapshot_id: String::new(),
         };
         self.store.insert_image(&record).await?;
-        tracing::info!(image_id = %image_id, source = %source.display(), "image import started");
+        tracing::info!(image_id = %image_id, source = %self.buckets.describe(&record.import_bucket), object = %record.import_object, "image import started");
         self.clone().spawn_import(record);
         Ok(image_id)
     }
@@ -94,17 +92,22 @@ impl Cloud {
         if !image.source_snapshot_id.is_empty() {
             return self.flatten_snapshot(image).await;
         }
-        let source = object_path(&self.config.buckets_dir(), &image.import_bucket, &image.import_object)
+        // A remote object is downloaded first: qemu-img needs a seekable file.
+        let object = self
+            .buckets
+            .object_file(&image.import_bucket, &image.import_object)
+            .await
             .map_err(|e| e.to_string())?;
+        let source = object.path();
         let format = match image.format.as_str() {
             "vhd" => "vpc",
             other => other,
         };
-        let info = self.qemu_img_info(&source, format).await?;
+        let info = self.qemu_img_info(source, format).await?;
         let virtual_size = info["virtual-size"].as_i64().ok_or("qemu-img info reported no virtual size")?;
         let target = PathBuf::from(&image.path);
         let partial = target.with_extension("qcow2.partial");
-        self.convert_with_progress(&image.image_id, &source, format, &partial).await?;
+        self.convert_with_progress(&image.image_id, source, format, &partial).await?;
         std::fs::rename(&partial, &target).map_err(|e| format!("renaming {}: {e}", partial.display()))?;
         Ok(virtual_size)
     }

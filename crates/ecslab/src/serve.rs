@@ -4,6 +4,7 @@
 
 use clap::Args;
 use ecslab_api::{app, AppState, ServerOptions};
+use ecslab_core::buckets::BucketsConfig;
 use ecslab_core::{Cloud, CloudConfig};
 use ecslab_store::{AccessKey, Store};
 use ecslab_vmm::accel::{choose_accel, AccelChoice, HostVirt};
@@ -52,6 +53,13 @@ pub struct ServeArgs {
     /// (`qemu+ssh://user@host/system`, `qemu+tcp://host/system`; see deploy/libvirt.md).
     #[arg(long, default_value = "qemu:///system")]
     libvirt_uri: String,
+    /// JSON file naming the buckets that live on S3-compatible object stores, each with its
+    /// endpoint, region, remote bucket name, credentials and `allow_http`:
+    /// `{"buckets": {"media": {"endpoint": "http://127.0.0.1:9000", "bucket": "lab-media",
+    /// "access_key_id": "...", "secret_access_key": "...", "allow_http": true}}}`.
+    /// Every other bucket name is the local folder DATA/buckets/NAME (see docs/API.md, Buckets).
+    #[arg(long)]
+    buckets_config: Option<PathBuf>,
     /// The qemu-system binary for the qemu driver.
     #[arg(long, default_value = "qemu-system-x86_64")]
     qemu_binary: PathBuf,
@@ -93,6 +101,10 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     config.housekeeping_interval = Duration::from_secs(args.housekeeping_secs.max(1));
     config.screenshot_min_interval = (args.screenshot_min_interval_secs > 0)
         .then(|| Duration::from_secs(args.screenshot_min_interval_secs));
+    if let Some(path) = &args.buckets_config {
+        config.buckets = BucketsConfig::load(path)?;
+        tracing::info!(path = %path.display(), buckets = ?config.buckets, "S3-compatible buckets configured");
+    }
     let cloud =
         Cloud::start(store, hypervisor, config).await.map_err(|e| format!("starting the cloud: {e:?}"))?;
 

@@ -10,8 +10,26 @@ pub const RESOURCE_ACCESS: &str = "PermissionDenied.ResourceAccess";
 pub const SNAPSHOT_TIMEOUT: &str = "SnapshotTimeOut";
 pub const OUT_OF_RANGE: &str = "InvalidParameter.OutOfRange";
 pub const OBJECT_KEY_INVALID: &str = "InvalidParameter.ObjectKeyInvalid";
+pub const SERVICE_UNAVAILABLE: &str = "ServiceUnavailable";
 /// ecslab's own: the server stopped while the job was Snapshoting (it is not resumed).
 pub const SERVER_RESTART: &str = "InternalError.ServerRestart";
+
+/// A bucket failure as MTS reports it. A remote store that cannot be reached is
+/// `ServiceUnavailable` (Alibaba's common code), with the endpoint in the message.
+pub fn from_bucket(e: crate::buckets::BucketError) -> Error {
+    use crate::buckets::BucketError;
+    match e {
+        BucketError::InvalidBucketName { bucket } | BucketError::NoSuchBucket { bucket } => {
+            not_found(&bucket)
+        }
+        BucketError::InvalidObjectName { key } => object_key_invalid(&key),
+        BucketError::NoSuchObject { bucket, key } => not_found(&format!("{bucket}/{key}")),
+        BucketError::Denied { bucket, key, why } => access_denied(&format!("{bucket}/{key}"), &why),
+        unavailable @ BucketError::Unavailable { .. } => {
+            Error::rejected(SERVICE_UNAVAILABLE, unavailable.to_string())
+        }
+    }
+}
 
 pub fn not_found(what: &str) -> Error {
     Error::rejected(RESOURCE_NOT_FOUND, format!("The resource operated \"{what}\" cannot be found."))

@@ -11,13 +11,12 @@
 use super::capture::{self, Sheet};
 use super::codes;
 use super::spec::{self, Cue, FrameType, JobInput, NameValues, SnapshotJobSpec};
-use crate::buckets;
+use crate::buckets::ObjectFile;
 use crate::cloud::Cloud;
 use crate::{Error, Result};
 use ecslab_store::SnapshotJobRecord;
 use ecslab_vmm::Frame;
 use image::RgbImage;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
@@ -161,8 +160,14 @@ impl Cloud {
 
 /// Where a job's frames come from, once checked.
 enum Source {
-    Instance { instance_id: String },
-    Video { path: PathBuf, duration_ms: u64 },
+    Instance {
+        instance_id: String,
+    },
+    /// The video as a file FFmpeg can seek in (a download while the job runs, for S3 buckets).
+    Video {
+        file: ObjectFile,
+        duration_ms: u64,
+    },
 }
 
 /// One job being run: its counters, the sprite sheet being filled, the WebVTT cues so far.
@@ -206,13 +211,13 @@ impl<'a> JobRun<'a> {
     }
 
     async fn run(&mut self) -> Result<()> {
-        self.check_output_bucket(&self.spec.config.output.bucket.clone())?;
+        self.check_output_bucket(&self.spec.config.output.bucket).await?;
         if let Some(tiles) = &self.spec.config.tile_output {
-            self.check_output_bucket(&tiles.bucket.clone())?;
+            self.check_output_bucket(&tiles.bucket).await?;
         }
         match self.source().await? {
             Source::Instance { instance_id } => self.run_instance(&instance_id).await?,
-            Source::Video { path, duration_ms } => self.run_video(&path, duration_ms).await?,
+            Source::Video { file, duration_ms } => self.run_video(file.path(), duration_ms).await?,
         }
         self.flush_sheet().await?;
         self.write_vtt().await
@@ -226,25 +231,17 @@ impl<'a> JobRun<'a> {
             }
             JobInput::Video(object) => {
                 let key = object.key();
-                let path = buckets::object_path(&self.cloud.config.buckets_dir(), &object.bucket, &key)
-                    .map_err(|_| codes::object_key_invalid(&key))?;
-                if !path.is_file() {
-                    return Err(codes::not_found(&format!("{}/{}", object.bucket, key)));
-                }
+                let file =
+                    self.cloud.buckets.object_file(&object.bucket, &key).await.map_err(codes::from_bucket)?;
                 let duration_ms =
-                    capture::probe_duration_ms(&path, &format!("{}/{}", object.bucket, key)).await?;
-                Ok(Source::Video { path, duration_ms })
+                    capture::probe_duration_ms(file.path(), &format!("{}/{}", object.bucket, key)).await?;
+                Ok(Source::Video { file, duration_ms })
             }
         }
     }
 
-    fn check_output_bucket(&self, bucket: &str) -> Result<()> {
-        buckets::check_bucket_name(bucket).map_err(|_| codes::not_found(bucket))?;
-        if self.cloud.config.buckets_dir().join(bucket).is_dir() {
-            Ok(())
-        } else {
-            Err(codes::not_found(bucket))
-        }
+    async fn check_output_bucket(&self, bucket: &str) -> Result<()> {
+        self.cloud.buckets.check_bucket(bucket).await.map_err(codes::from_bucket)
     }
 
     async fn run_instance(&mut self, instance_id: &str) -> Result<()> {
@@ -463,26 +460,9 @@ impl Cloud {
         }
     }
 
-    /// Write an object into a local bucket, atomically (temporary file, then rename). The
-    /// bucket must exist; a write the filesystem refuses is `PermissionDenied.ResourceAccess`.
+    /// Write an object into a bucket (local: temporary file, then rename; S3: one PUT). A
+    /// missing bucket is `ResourceNotFound`, a refused write `PermissionDenied.ResourceAccess`.
     pub(crate) async fn write_object(&self, bucket: &str, key: &str, bytes: &[u8]) -> Result<()> {
-        let path = buckets::object_path(&self.config.buckets_dir(), bucket, key)
-            .map_err(|_| codes::object_key_invalid(key))?;
-        if !self.config.buckets_dir().join(bucket).is_dir() {
-            return Err(codes::not_found(bucket));
-        }
-        let label = format!("{bucket}/{key}");
-        let denied = |e: std::io::Error| codes::access_denied(&label, &e.kind().to_string());
-        if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent).await.map_err(denied)?;
-        }
-        let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let partial = path.with_file_name(format!(".{file_name}.partial-{}", crate::ids::new_id("w")));
-        tokio::fs::write(&partial, bytes).await.map_err(denied)?;
-        if let Err(e) = tokio::fs::rename(&partial, &path).await {
-            let _ = tokio::fs::remove_file(&partial).await;
-            return Err(denied(e));
-        }
-        Ok(())
+        self.buckets.put_bytes(bucket, key, bytes.to_vec()).await.map_err(codes::from_bucket)
     }
 }
