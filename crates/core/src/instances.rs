@@ -622,6 +622,13 @@ fn vm_error(instance_id: &str, what: &str, e: VmError) -> Error {
             Error::IncorrectInstanceStatus { instance_id: instance_id.into(), status: "Stopped".into() }
         }
         VmError::NoDisplay { .. } => Error::NotSupported { instance_id: instance_id.into() },
+        unreachable if unreachable.is_hypervisor_unreachable() => {
+            tracing::warn!(instance_id, error = %crate::error::format_chain(&unreachable), "{what}: hypervisor unreachable");
+            Error::Rejected {
+                code: "ServiceUnavailable",
+                message: "The request has failed due to a temporary failure of the server.".into(),
+            }
+        }
         other => Error::internal(format!("{what} on {instance_id}: {}", crate::error::format_chain(&other))),
     }
 }
