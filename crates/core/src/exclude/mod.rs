@@ -1,0 +1,432 @@
+//! PAI-DSW's `ExcludePaths`: deleting files and directory trees from a saved system disk without
+//! mounting it (CI and unprivileged hosts have no loop devices, nbd or FUSE).
+//!
+//! The qcow2 is converted to a sparse raw file beside it, the partition table is read with
+//! `sfdisk --json`, and the root filesystem is edited with `debugfs -w` (e2fsprogs) at its byte
+//! offset; `e2fsck -fn` must then find it clean (after one `e2fsck -fy` pass if needed), and the
+//! raw file is converted back over the original.
+//!
+//! Which filesystem is the root: the only ext2/3/4 volume, or, when there are several, the first
+//! one that has an `/etc` directory. Only the root filesystem is edited. A path that `/etc/fstab`
+//! places on another mounted filesystem (e.g. a FAT `/boot/efi`), or a path when the disk has no
+//! ext filesystem at all, is refused with `UnsupportedFilesystem`, never skipped. A path that does
+//! not exist is not an error: it is absent, as asked, and listed in [`Removal::absent`].
+
+mod debugfs;
+mod disk;
+
+use debugfs::{inode_spec, quote, Entry, ExtFs};
+use disk::FsKind;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// Why paths could not be removed, as an Alibaba-style code and a sentence for the caller.
+///
+/// Codes: `InvalidExcludePath` (not absolute, `.`/`..` components, the root itself, a newline),
+/// `UnsupportedFilesystem` (the path is not on an ext2/3/4 root filesystem ecslab can edit),
+/// `ExcludePathsFailed` (a tool failed or the filesystem did not check clean afterwards).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExcludeError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ExcludeError {
+    fn failed(message: impl Into<String>) -> ExcludeError {
+        ExcludeError { code: "ExcludePathsFailed", message: message.into() }
+    }
+
+    fn invalid(path: &str, why: &str) -> ExcludeError {
+        ExcludeError { code: "InvalidExcludePath", message: format!("ExcludePaths entry {path:?} {why}.") }
+    }
+
+    fn unsupported(message: impl Into<String>) -> ExcludeError {
+        ExcludeError { code: "UnsupportedFilesystem", message: message.into() }
+    }
+}
+
+impl std::fmt::Display for ExcludeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for ExcludeError {}
+
+/// What [`remove_paths`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Removal {
+    /// The paths that existed and are now gone (normalised: no trailing or doubled `/`).
+    pub removed: Vec<String>,
+    /// The paths that did not exist in the first place.
+    pub absent: Vec<String>,
+    /// Which filesystem was edited, e.g. `partition 2 (ext2/3/4)`.
+    pub filesystem: String,
+    /// Files and directories deleted in all, including everything inside removed directories.
+    pub entries_deleted: usize,
+    /// Whether `e2fsck -fy` had to fix something after the edit (it then checked clean).
+    pub repaired: bool,
+}
+
+/// Removes each absolute path (file, symlink or whole directory tree) from the guest's root
+/// filesystem inside the standalone qcow2 (or raw) `image`, editing it in place via a temporary
+/// raw copy in the same directory. An empty `paths` leaves the image untouched.
+pub async fn remove_paths(qemu_img: &Path, image: &Path, paths: &[String]) -> Result<Removal, ExcludeError> {
+    let paths = normalise_all(paths)?;
+    if paths.is_empty() {
+        return Ok(Removal::default());
+    }
+    let format = image_format(qemu_img, image).await?;
+    let dir = image.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let work = if format == "raw" {
+        None
+    } else {
+        let raw = temp_path(dir, ".raw")?;
+        qemu_img_run(qemu_img, &["convert", "-f", &format, "-O", "raw"], &[image, &raw]).await?;
+        Some(raw)
+    };
+    let raw = work.as_deref().unwrap_or(image);
+    let removal = edit_raw(raw, &paths).await?;
+    if let Some(work) = &work {
+        let out = temp_path(dir, &format!(".{format}"))?;
+        qemu_img_run(qemu_img, &["convert", "-f", "raw", "-O", &format], &[work, &out]).await?;
+        out.persist(image)
+            .map_err(|e| ExcludeError::failed(format!("cannot replace {}: {e}", image.display())))?;
+    }
+    Ok(removal)
+}
+
+/// The edit itself, on a raw disk file.
+async fn edit_raw(raw: &Path, paths: &[String]) -> Result<Removal, ExcludeError> {
+    let volumes = disk::volumes(raw).await?;
+    let ext: Vec<_> = volumes.iter().filter(|v| v.kind == FsKind::Ext).collect();
+    let found = || volumes.iter().map(|v| v.describe()).collect::<Vec<_>>().join(", ");
+    let root = match ext.as_slice() {
+        [] => {
+            return Err(ExcludeError::unsupported(format!(
+                "ExcludePaths needs an ext2/3/4 root filesystem, and the disk holds none (found: {}); \
+                 cannot remove {}.",
+                found(),
+                paths.join(", ")
+            )))
+        }
+        [only] => *only,
+        several => {
+            let mut root = None;
+            for volume in several {
+                let fs = ExtFs::new(raw, volume.offset);
+                if fs.list(&[b"/etc/".to_vec()]).await?.first().is_some_and(Option::is_some) {
+                    root = Some(*volume);
+                    break;
+                }
+            }
+            root.ok_or_else(|| {
+                ExcludeError::unsupported(format!(
+                    "cannot tell the root filesystem among {} (none has /etc).",
+                    found()
+                ))
+            })?
+        }
+    };
+    let fs = ExtFs::new(raw, root.offset);
+    refuse_other_mounts(&fs, paths).await?;
+
+    // Resolve each path to (parent directory inode, entry) by listing its parent; a trailing '/'
+    // makes debugfs follow a symlinked parent, as the guest's kernel would.
+    let parents: Vec<Vec<u8>> =
+        paths.iter().map(|p| quote(format!("{}/", parent_of(p)).as_bytes())).collect::<Result<_, _>>()?;
+    let listings = fs.list(&parents).await?;
+    let mut removal = Removal { filesystem: root.describe(), ..Removal::default() };
+    let mut targets: Vec<(u64, Entry, &String)> = Vec::new();
+    for (path, listing) in paths.iter().zip(listings) {
+        let name = base_name(path);
+        let found =
+            listing.and_then(|dir| dir.entries.into_iter().find(|e| e.name == name).map(|e| (dir.inode, e)));
+        match found {
+            Some((parent, entry)) => targets.push((parent, entry, path)),
+            None => removal.absent.push(path.clone()),
+        }
+    }
+    if targets.is_empty() {
+        return Ok(removal);
+    }
+
+    // Walk every directory target's tree, level by level (one debugfs run per level).
+    let mut top: Vec<(u64, Entry)> = Vec::new();
+    for (parent, entry, _) in &targets {
+        if !top.iter().any(|(p, e)| *p == *parent && e.name == entry.name) {
+            top.push((*parent, entry.clone()));
+        }
+    }
+    let mut contents: HashMap<u64, Vec<Entry>> = HashMap::new();
+    let mut level: Vec<u64> = top.iter().filter(|(_, e)| e.is_dir()).map(|(_, e)| e.inode).collect();
+    level.dedup();
+    while !level.is_empty() {
+        let specs: Vec<Vec<u8>> = level.iter().map(|&ino| inode_spec(ino)).collect();
+        let listings = fs.list(&specs).await?;
+        let mut next = Vec::new();
+        for (&dir, listing) in level.iter().zip(listings) {
+            let entries = listing.map(|d| d.entries).unwrap_or_default();
+            next.extend(entries.iter().filter(|e| e.is_dir()).map(|e| e.inode));
+            contents.insert(dir, entries);
+        }
+        next.retain(|ino| !contents.contains_key(ino));
+        level = next;
+    }
+    // A target inside another target's tree goes with it.
+    let inside_trees: HashSet<u64> = contents.keys().copied().collect();
+    top.retain(|(parent, _)| !inside_trees.contains(parent));
+
+    // Depth first: a directory's files, then its subdirectories, then the directory itself, so
+    // every rmdir finds its directory empty.
+    let mut script = Vec::new();
+    let mut cwd = None;
+    let mut emit = |command: &[u8], parent: u64, name: &[u8]| -> Result<(), ExcludeError> {
+        if cwd != Some(parent) {
+            script.extend_from_slice(b"cd ");
+            script.extend_from_slice(&inode_spec(parent));
+            script.push(b'\n');
+            cwd = Some(parent);
+        }
+        script.extend_from_slice(command);
+        script.extend_from_slice(&quote(name)?);
+        script.push(b'\n');
+        removal.entries_deleted += 1;
+        Ok(())
+    };
+    enum Step {
+        Enter(u64, Entry),
+        Leave(u64, Entry),
+    }
+    let mut stack: Vec<Step> =
+        top.into_iter().rev().map(|(parent, entry)| Step::Enter(parent, entry)).collect();
+    while let Some(step) = stack.pop() {
+        match step {
+            Step::Enter(parent, entry) if !entry.is_dir() => emit(b"rm ", parent, &entry.name)?,
+            Step::Enter(parent, entry) => {
+                let inode = entry.inode;
+                stack.push(Step::Leave(parent, entry));
+                let children = contents.remove(&inode).unwrap_or_default();
+                for child in children.iter().filter(|c| !c.is_dir()) {
+                    emit(b"rm ", inode, &child.name)?;
+                }
+                stack.extend(children.into_iter().filter(Entry::is_dir).map(|c| Step::Enter(inode, c)));
+            }
+            Step::Leave(parent, entry) => emit(b"rmdir ", parent, &entry.name)?,
+        }
+    }
+    fs.edit(&script).await?;
+
+    // Check: the targets are gone and the filesystem is consistent.
+    let after = fs.list(&parents).await?;
+    for (path, listing) in paths.iter().zip(after) {
+        if listing.is_some_and(|dir| dir.entries.iter().any(|e| e.name == base_name(path))) {
+            return Err(ExcludeError::failed(format!("{path} is still there after debugfs removed it")));
+        }
+        if targets.iter().any(|t| t.2 == path) {
+            removal.removed.push(path.clone());
+        }
+    }
+    if fs.check().await?.is_some() {
+        fs.repair().await?;
+        removal.repaired = true;
+        if let Some(report) = fs.check().await? {
+            return Err(ExcludeError::failed(format!(
+                "the filesystem does not check clean after removing the paths: {}",
+                report.trim()
+            )));
+        }
+    }
+    Ok(removal)
+}
+
+/// Refuses paths that `/etc/fstab` mounts from another filesystem (or that contain such a
+/// mount point): ecslab edits only the root filesystem and must not skip part of a path.
+async fn refuse_other_mounts(fs: &ExtFs, paths: &[String]) -> Result<(), ExcludeError> {
+    let Some(fstab) = fs.cat("/etc/fstab").await? else { return Ok(()) };
+    let fstab = String::from_utf8_lossy(&fstab);
+    for line in fstab.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.is_empty() || fields[0].starts_with('#') || fields.len() < 3 {
+            continue;
+        }
+        let (mount_point, fs_type) = (fields[1].trim_end_matches('/'), fields[2]);
+        // Memory and kernel filesystems hide what is below them but hold nothing on disk.
+        let virtual_fs = matches!(
+            fs_type,
+            "swap"
+                | "none"
+                | "tmpfs"
+                | "ramfs"
+                | "proc"
+                | "sysfs"
+                | "devpts"
+                | "devtmpfs"
+                | "cgroup"
+                | "cgroup2"
+                | "debugfs"
+                | "securityfs"
+                | "efivarfs"
+                | "hugetlbfs"
+                | "mqueue"
+                | "binfmt_misc"
+                | "bpf"
+        );
+        if mount_point.is_empty() || !mount_point.starts_with('/') || virtual_fs {
+            continue;
+        }
+        for path in paths {
+            let inside = path == mount_point || path.starts_with(&format!("{mount_point}/"));
+            let contains = mount_point.starts_with(&format!("{path}/"));
+            if inside || contains {
+                return Err(ExcludeError::unsupported(format!(
+                    "ExcludePaths entry {path} {} {mount_point}, which the guest's /etc/fstab mounts from a \
+                     separate {fs_type} filesystem ({}); ecslab edits only the root filesystem.",
+                    if inside { "lies on" } else { "contains" },
+                    fields[0]
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks and normalises every path; duplicates collapse.
+pub fn normalise_all(paths: &[String]) -> Result<Vec<String>, ExcludeError> {
+    let mut out: Vec<String> = Vec::new();
+    for path in paths {
+        let normal = normalise(path)?;
+        if !out.contains(&normal) {
+            out.push(normal);
+        }
+    }
+    Ok(out)
+}
+
+/// `/a//b/` → `/a/b`; refuses relative paths, `.`/`..` components, the root, control bytes.
+fn normalise(path: &str) -> Result<String, ExcludeError> {
+    if !path.starts_with('/') {
+        return Err(ExcludeError::invalid(path, "is not an absolute path"));
+    }
+    if path.chars().any(|c| c == '\0' || c == '\n' || c == '\r') {
+        return Err(ExcludeError::invalid(path, "holds a NUL or newline character"));
+    }
+    if path.len() > 4096 {
+        return Err(ExcludeError::invalid(path, "is longer than 4096 bytes"));
+    }
+    let mut components = Vec::new();
+    for component in path.split('/').filter(|c| !c.is_empty()) {
+        if component == "." || component == ".." {
+            return Err(ExcludeError::invalid(path, "has a \".\" or \"..\" component"));
+        }
+        if component.len() > 255 {
+            return Err(ExcludeError::invalid(path, "has a name longer than 255 bytes"));
+        }
+        components.push(component);
+    }
+    if components.is_empty() {
+        return Err(ExcludeError::invalid(path, "names the root directory, which cannot be excluded"));
+    }
+    Ok(format!("/{}", components.join("/")))
+}
+
+fn base_name(path: &str) -> &[u8] {
+    path.rsplit('/').next().unwrap_or_default().as_bytes()
+}
+
+fn parent_of(path: &str) -> &str {
+    match path.rsplit_once('/') {
+        Some(("", _)) | None => "",
+        Some((parent, _)) => parent,
+    }
+}
+
+async fn image_format(qemu_img: &Path, image: &Path) -> Result<String, ExcludeError> {
+    let out = tokio::process::Command::new(qemu_img)
+        .args(["info", "--output=json", "-U"])
+        .arg(image)
+        .output()
+        .await
+        .map_err(|e| ExcludeError::failed(format!("cannot run qemu-img: {e}")))?;
+    if !out.status.success() {
+        return Err(ExcludeError::failed(format!(
+            "qemu-img cannot read the image: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| ExcludeError::failed(format!("qemu-img info is not JSON: {e}")))?;
+    if let Some(backing) = info.get("backing-filename").and_then(|b| b.as_str()) {
+        return Err(ExcludeError::failed(format!(
+            "the image has a backing file ({backing}); ExcludePaths edits standalone images only"
+        )));
+    }
+    Ok(info.get("format").and_then(|f| f.as_str()).unwrap_or("raw").to_string())
+}
+
+async fn qemu_img_run(qemu_img: &Path, args: &[&str], files: &[&Path]) -> Result<(), ExcludeError> {
+    let out = tokio::process::Command::new(qemu_img)
+        .args(args)
+        .args(files)
+        .output()
+        .await
+        .map_err(|e| ExcludeError::failed(format!("cannot run qemu-img: {e}")))?;
+    if !out.status.success() {
+        return Err(ExcludeError::failed(format!(
+            "qemu-img {} failed: {}",
+            args.first().unwrap_or(&""),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+/// A fresh name in `dir` (next to the image, so the final rename stays on one filesystem),
+/// removed when dropped unless persisted.
+fn temp_path(dir: &Path, suffix: &str) -> Result<tempfile::TempPath, ExcludeError> {
+    tempfile::Builder::new()
+        .prefix(".exclude-")
+        .suffix(suffix)
+        .tempfile_in(dir)
+        .map(tempfile::NamedTempFile::into_temp_path)
+        .map_err(|e| {
+            ExcludeError::failed(format!("cannot create a temporary file in {}: {e}", dir.display()))
+        })
+}
+
+/// An e2fsprogs/util-linux tool: from PATH, else from /usr/sbin or /sbin (Debian keeps them there
+/// and a non-root PATH often lacks those).
+fn tool(name: &str) -> PathBuf {
+    for dir in std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+    {
+        let candidate = dir.join(name);
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    PathBuf::from(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_and_refuses_paths() {
+        assert_eq!(normalise("/a//b/").unwrap(), "/a/b");
+        assert_eq!(normalise("/var/log").unwrap(), "/var/log");
+        for bad in ["relative/x", "", "/", "//", "/a/../b", "/a/./b", "/a\nb"] {
+            assert_eq!(normalise(bad).unwrap_err().code, "InvalidExcludePath", "{bad:?}");
+        }
+        assert_eq!(normalise_all(&["/a/".into(), "/a".into()]).unwrap(), vec!["/a".to_string()]);
+    }
+
+    #[test]
+    fn parents() {
+        assert_eq!(parent_of("/a"), "");
+        assert_eq!(parent_of("/a/b/c"), "/a/b");
+    }
+}
