@@ -214,14 +214,38 @@ async fn registry_errors_have_clear_codes() {
     let tar = work.path().join("layer.tar");
     run(Command::new("tar").arg("-cf").arg(&tar).arg("-C").arg(&layout).arg("etc"));
     let plain = registry.reference("ecslab/plain:v1");
-    push_raw_image(&registry, &plain, &tar);
+    push_raw_image(&registry, &plain, &tar, "application/vnd.oci.image.layer.v1.tar");
     let err = pull_container_disk(&plain, &work.path().join("p.qcow2"), &[]).await.unwrap_err();
     assert_eq!(err.code, "NotAContainerDisk", "{err}");
     assert!(!work.path().join("p.qcow2").exists());
 }
 
+#[tokio::test]
+async fn pulls_a_gzip_container_disk_made_by_other_tools() {
+    let registry = TestRegistry::start();
+    let work = tempfile::tempdir().unwrap();
+    // What `FROM scratch` + `ADD --chown=107:107 fedora.qcow2 /disk/` builds, as a gzip layer.
+    let layout = work.path().join("image");
+    std::fs::create_dir_all(layout.join("disk")).unwrap();
+    let qcow2 = make_qcow2(work.path());
+    std::fs::copy(&qcow2, layout.join("disk/fedora.qcow2")).unwrap();
+    let tar = work.path().join("layer.tar.gz");
+    run(Command::new("tar")
+        .args(["--owner=107", "--group=107", "-czf"])
+        .arg(&tar)
+        .arg("-C")
+        .arg(&layout)
+        .arg("disk"));
+    let reference = registry.reference("containerdisks/fedora:41");
+    push_raw_image(&registry, &reference, &tar, "application/vnd.oci.image.layer.v1.tar+gzip");
+    let dest = work.path().join("pulled.qcow2");
+    let pulled = pull_container_disk(&reference, &dest, &[]).await.unwrap();
+    assert_eq!(pulled.disk_path, "disk/fedora.qcow2");
+    assert!(std::fs::read(&dest).unwrap() == std::fs::read(&qcow2).unwrap());
+}
+
 /// Pushes a one-layer image made of `layer_tar` with curl, the way any client would.
-fn push_raw_image(registry: &TestRegistry, reference: &ImageReference, layer_tar: &Path) {
+fn push_raw_image(registry: &TestRegistry, reference: &ImageReference, layer_tar: &Path, layer_type: &str) {
     let base = format!("http://{}/v2/{}", registry.addr, reference.repository);
     let upload = |path: &Path| -> String {
         let digest =
@@ -261,7 +285,7 @@ fn push_raw_image(registry: &TestRegistry, reference: &ImageReference, layer_tar
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": size(&config_path)},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": size(layer_tar)}],
+        "layers": [{"mediaType": layer_type, "digest": layer_digest, "size": size(layer_tar)}],
     });
     run(Command::new("curl")
         .args([
