@@ -108,6 +108,7 @@ pub fn status_for(code: &str, action: Option<&str>) -> StatusCode {
         ("InvalidDescription.Malformed", Some("CreateSnapshot")) => s(404),
         (
             "InvalidSystemDiskSize.LessThanImageSize"
+            | "InvalidSystemDiskSize.MoreThanMaxSize"
             | "InvalidStatus.NotFound"
             | "InvalidUsage"
             | "InvalidSourceDiskType"
@@ -141,6 +142,8 @@ pub fn status_for(code: &str, action: Option<&str>) -> StatusCode {
             | "IncorrectImageStatus"
             | "InvalidImageId.IncorrectStatus"
             | "ImageUsedByInstance"
+            | "DiskCreatingSnapshot"
+            | "IncorrectDesktopStatus"
             | "NotSupported",
             _,
         ) => s(403),
@@ -225,6 +228,10 @@ mod tests {
     fn statuses_follow_the_ecs_tables() {
         assert_eq!(status_for("IncorrectInstanceStatus", Some("GetInstanceScreenshot")), 405);
         assert_eq!(status_for("IncorrectInstanceStatus", Some("StartInstance")), 403);
+        assert_eq!(status_for("DiskCreatingSnapshot", Some("ReplaceSystemDisk")), 403);
+        assert_eq!(status_for("InvalidSystemDiskSize.MoreThanMaxSize", Some("ReplaceSystemDisk")), 404);
+        assert_eq!(status_for("IncorrectDesktopStatus", Some("RebuildDesktops")), 403);
+        assert_eq!(status_for("InvalidDesktopId.NotFound", Some("DescribeImageModifiedRecords")), 404);
         assert_eq!(status_for("NotSupported", Some("GetInstanceScreenshot")), 405);
         assert_eq!(status_for("Throttling", Some("GetInstanceScreenshot")), 429);
         assert_eq!(status_for("InvalidInstanceId.NotFound", Some("StartInstance")), 404);

@@ -3,6 +3,7 @@
 //! and the axum app that ties them together ([`server`]).
 
 pub mod auth;
+pub mod ecd;
 pub mod ecs;
 pub mod envelope;
 pub mod mts;

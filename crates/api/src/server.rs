@@ -11,6 +11,7 @@
 //! 5. Render the result, or the error envelope, in JSON or XML.
 
 use crate::auth::{self, RawRequest, SignedClaims};
+use crate::ecd;
 use crate::ecs::{self, EcsRequest};
 use crate::envelope::{self, ApiError, ErrorCode, Format};
 use crate::mts;
@@ -188,6 +189,7 @@ async fn dispatch(
             }
         }
         mts::VERSION => mts::dispatch(&state.cloud, account, action, &params).await,
+        ecd::VERSION => ecd::dispatch(&state.cloud, account, action, &params).await,
         "" => Err(Error::missing("Version").into()),
         other => Err(ApiError::UnknownVersion { version: other.to_string() }),
     }

@@ -51,6 +51,7 @@ impl Cloud {
         });
         cloud.clone().spawn_event_loop();
         cloud.adopt_instances().await?;
+        cloud.resume_image_changes().await?;
         cloud.resume_operations().await?;
         cloud.resume_imports().await?;
         cloud.resume_disk_copies().await?;

@@ -15,6 +15,7 @@ mod disks;
 pub mod error;
 pub mod exclude;
 pub mod ids;
+pub mod image_changes;
 mod images;
 mod instances;
 pub mod listing;

@@ -5,6 +5,8 @@
 //! `sqlx` calls in a portable SQL subset, so a PostgreSQL pool can be added behind the same
 //! methods for several API servers sharing one store.
 
+mod image_records;
+pub use image_records::*;
 mod jobs;
 pub use jobs::*;
 mod records;

@@ -8,6 +8,7 @@ mod render;
 
 pub use parse::parse;
 
+use ecslab_core::image_changes::{ChangeMode, ImageChange};
 use ecslab_core::requests::{
     CreateDisk, CreateImage, CreateInstances, CreateSnapshot, DiskFilter, ImageFilter, ImportImage,
     InstanceFilter, Paging, SnapshotFilter,
@@ -48,6 +49,7 @@ pub enum EcsRequest {
     DeleteDisk { disk_id: String },
     ResizeDisk { disk_id: String, new_size_gib: i64 },
     DescribeDisks { filter: DiskFilter, paging: Paging },
+    ReplaceSystemDisk(ImageChange),
 }
 
 impl EcsRequest {
@@ -61,6 +63,7 @@ impl EcsRequest {
                 | EcsRequest::CreateSnapshot(_)
                 | EcsRequest::CreateDisk(_)
                 | EcsRequest::CreateImage(_)
+                | EcsRequest::ReplaceSystemDisk(_)
         )
     }
 }
@@ -165,6 +168,9 @@ pub async fn execute(cloud: &Arc<Cloud>, account: &str, request: EcsRequest) -> 
         DescribeDisks { filter, paging } => {
             let page = cloud.describe_disks(account, &filter, &paging).await?;
             render::disks(cloud, page)
+        }
+        ReplaceSystemDisk(change) => {
+            json!({ "DiskId": cloud.change_image(account, change, ChangeMode::ReplaceSystemDisk).await? })
         }
     })
 }

@@ -2,6 +2,7 @@
 
 use super::EcsRequest;
 use crate::params::{check_description, check_name, Params};
+use ecslab_core::image_changes::ImageChange;
 use ecslab_core::requests::{
     CreateDisk, CreateImage, CreateInstances, CreateSnapshot, DataDiskRequest, DiskFilter, ImageFilter,
     ImportImage, InstanceFilter, SnapshotFilter, TagFilter,
@@ -112,9 +113,37 @@ pub fn parse(action: &str, p: &Params) -> Option<Result<EcsRequest>> {
         }
         "DescribeRegions" => Ok(EcsRequest::DescribeRegions),
         "DescribeZones" => Ok(EcsRequest::DescribeZones),
+        "ReplaceSystemDisk" => replace_system_disk(p).map(EcsRequest::ReplaceSystemDisk),
         _ => return None,
     };
     Some(parsed)
+}
+
+/// ReplaceSystemDisk (FACTS §4.9). Password, KeyPairName and the like are accepted and ignored:
+/// ecslab's guests have no cloud-init to apply them. DiskId (an existing disk as the new system
+/// disk) is not supported.
+fn replace_system_disk(p: &Params) -> Result<ImageChange> {
+    if p.opt_str("DiskId").is_some() && p.opt_str("ImageId").is_none() {
+        return Err(Error::invalid(
+            "DiskId",
+            "Replacing the system disk with an existing disk is not supported; give ImageId.",
+        ));
+    }
+    let instance_id = p.str("InstanceId")?;
+    let image_id = p.str("ImageId")?;
+    let system_disk_size_gib = match p.opt_str("SystemDisk.Size") {
+        None => None,
+        Some(v) => match v.trim().parse::<i64>() {
+            Ok(n) if n >= 1 => Some(n),
+            _ => {
+                return Err(Error::rejected(
+                    "InvalidSystemDiskSize.ValueNotSupported",
+                    format!("The specified SystemDisk.Size {v:?} is not a positive number of GiB."),
+                ))
+            }
+        },
+    };
+    Ok(ImageChange { instance_id, image_id, system_disk_size_gib })
 }
 
 fn with(build: impl FnOnce() -> Result<EcsRequest>) -> Result<EcsRequest> {
@@ -577,6 +606,13 @@ mod tests {
                 "InvalidParameter",
             ),
             ("StartInstance", &[], "MissingParameter"),
+            ("ReplaceSystemDisk", &[("InstanceId", "i-1")], "MissingParameter"),
+            ("ReplaceSystemDisk", &[("InstanceId", "i-1"), ("DiskId", "d-1")], "InvalidParameter"),
+            (
+                "ReplaceSystemDisk",
+                &[("InstanceId", "i-1"), ("ImageId", "m-1"), ("SystemDisk.Size", "0")],
+                "InvalidSystemDiskSize.ValueNotSupported",
+            ),
             ("StopInstance", &[("InstanceId", "i-1"), ("ForceStop", "maybe")], "InvalidParameter"),
             ("DescribeInstances", &[("Status", "Flying")], "InvalidStatus.NotFound"),
             ("DescribeInstances", &[("InstanceIds", "i-1,i-2")], "InvalidParameter"),

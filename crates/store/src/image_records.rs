@@ -1,0 +1,288 @@
+//! Image changes of instances (ReplaceSystemDisk, RebuildDesktops) and their records.
+//!
+//! A change is two rows written together: a record (`image_records`, Status 0) and an
+//! operation (`operations`, on the old system disk) that makes boots and other disk work wait.
+//! The switch to the new system disk is one transaction (old disk row out, new disk row in, the
+//! instance's image, the record's success), so a crash leaves either the old disk or the new one,
+//! never both or neither.
+
+use crate::{db, insert_disk, DiskRecord, OperationRecord, Result, Store};
+use chrono::Utc;
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+
+/// Record statuses as DescribeImageModifiedRecords shows them.
+pub const RECORD_CHANGING: i64 = 0;
+pub const RECORD_SUCCEEDED: i64 = 1;
+pub const RECORD_FAILED: i64 = 2;
+
+/// One image change of one instance (an ECD desktop).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageChangeRecord {
+    /// Monotonic: newer changes have larger numbers.
+    pub seq: i64,
+    pub account_id: String,
+    pub instance_id: String,
+    pub image_id: String,
+    pub image_name: String,
+    pub new_image_id: String,
+    pub new_image_name: String,
+    pub status: i64,
+    pub reason: String,
+    /// UTC with milliseconds (`2022-03-03T02:43:44.851Z`).
+    pub update_time: String,
+}
+
+impl ImageChangeRecord {
+    fn from_row(r: &SqliteRow) -> ImageChangeRecord {
+        ImageChangeRecord {
+            seq: r.get("seq"),
+            account_id: r.get("account_id"),
+            instance_id: r.get("instance_id"),
+            image_id: r.get("image_id"),
+            image_name: r.get("image_name"),
+            new_image_id: r.get("new_image_id"),
+            new_image_name: r.get("new_image_name"),
+            status: r.get("status"),
+            reason: r.get("reason"),
+            update_time: r.get("update_time"),
+        }
+    }
+}
+
+/// The time format of image-change records: UTC with milliseconds.
+pub fn now_millis() -> String {
+    Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+impl Store {
+    /// Start an image change: insert its record (Status 0) and its operation on the old system
+    /// disk, unless another operation holds that disk. Returns the record's seq, or `None` when
+    /// the disk is busy.
+    pub async fn begin_image_change(
+        &self,
+        record: &ImageChangeRecord,
+        operation: &OperationRecord,
+    ) -> Result<Option<i64>> {
+        let mut tx = self.pool().begin().await.map_err(db("begin"))?;
+        let inserted = sqlx::query(
+            "INSERT INTO operations (operation_id, kind, disk_id, step, payload, created_at)
+             SELECT ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM operations WHERE disk_id = ?)",
+        )
+        .bind(&operation.operation_id)
+        .bind(&operation.kind)
+        .bind(&operation.disk_id)
+        .bind(&operation.step)
+        .bind(&operation.payload)
+        .bind(&operation.created_at)
+        .bind(&operation.disk_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("inserting an image-change operation"))?;
+        if inserted.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let seq: i64 = sqlx::query_scalar(
+            "INSERT INTO image_records (account_id, instance_id, image_id, image_name, new_image_id,
+                new_image_name, status, reason, update_time)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+        )
+        .bind(&record.account_id)
+        .bind(&record.instance_id)
+        .bind(&record.image_id)
+        .bind(&record.image_name)
+        .bind(&record.new_image_id)
+        .bind(&record.new_image_name)
+        .bind(record.status)
+        .bind(&record.reason)
+        .bind(&record.update_time)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db("inserting an image record"))?;
+        tx.commit().await.map_err(db("commit"))?;
+        Ok(Some(seq))
+    }
+
+    /// Put the new system disk in place of the old one, in one transaction: the old disk's row
+    /// goes, the new one is attached in its slot, the instance runs the new image, the record
+    /// says success and the operation moves to `next_step`.
+    pub async fn switch_system_disk(
+        &self,
+        old_disk_id: &str,
+        new_disk: &DiskRecord,
+        record_seq: i64,
+        operation_id: &str,
+        next_step: &str,
+    ) -> Result<()> {
+        let instance_id = new_disk.instance_id.clone().unwrap_or_default();
+        let mut tx = self.pool().begin().await.map_err(db("begin"))?;
+        sqlx::query("DELETE FROM disks WHERE disk_id = ?")
+            .bind(old_disk_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("releasing the old system disk"))?;
+        insert_disk(&mut tx, new_disk).await?;
+        sqlx::query("UPDATE instances SET image_id = ?, generation = generation + 1 WHERE instance_id = ?")
+            .bind(&new_disk.image_id)
+            .bind(&instance_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("changing an instance's image"))?;
+        sqlx::query("UPDATE image_records SET status = ?, reason = '', update_time = ? WHERE seq = ?")
+            .bind(RECORD_SUCCEEDED)
+            .bind(now_millis())
+            .bind(record_seq)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("recording a finished image change"))?;
+        sqlx::query("UPDATE operations SET step = ? WHERE operation_id = ?")
+            .bind(next_step)
+            .bind(operation_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("advancing an image change"))?;
+        tx.commit().await.map_err(db("commit"))
+    }
+
+    /// Set a record's status (and reason), stamping its UpdateTime.
+    pub async fn set_image_record_status(&self, seq: i64, status: i64, reason: &str) -> Result<()> {
+        sqlx::query("UPDATE image_records SET status = ?, reason = ?, update_time = ? WHERE seq = ?")
+            .bind(status)
+            .bind(reason)
+            .bind(now_millis())
+            .bind(seq)
+            .execute(self.pool())
+            .await
+            .map_err(db("updating an image record"))?;
+        Ok(())
+    }
+
+    /// Up to `limit` records of an instance, newest first, older than `before_seq` if given.
+    pub async fn image_records_page(
+        &self,
+        account_id: &str,
+        instance_id: &str,
+        before_seq: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<ImageChangeRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM image_records WHERE account_id = ? AND instance_id = ? AND seq < ?
+             ORDER BY seq DESC LIMIT ?",
+        )
+        .bind(account_id)
+        .bind(instance_id)
+        .bind(before_seq.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await
+        .map_err(db("listing image records"))?;
+        Ok(rows.iter().map(ImageChangeRecord::from_row).collect())
+    }
+
+    pub async fn count_image_records(&self, account_id: &str, instance_id: &str) -> Result<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM image_records WHERE account_id = ? AND instance_id = ?")
+            .bind(account_id)
+            .bind(instance_id)
+            .fetch_one(self.pool())
+            .await
+            .map_err(db("counting image records"))
+    }
+
+    /// Records still Status 0 (changing), for the recovery after a restart.
+    pub async fn changing_image_records(&self) -> Result<Vec<ImageChangeRecord>> {
+        let rows = sqlx::query("SELECT * FROM image_records WHERE status = ? ORDER BY seq")
+            .bind(RECORD_CHANGING)
+            .fetch_all(self.pool())
+            .await
+            .map_err(db("listing unfinished image records"))?;
+        Ok(rows.iter().map(ImageChangeRecord::from_row).collect())
+    }
+
+    /// The value of a server-wide secret; `candidate` becomes it when none exists yet (the
+    /// first writer wins, so every server sharing the store agrees).
+    pub async fn server_secret(&self, name: &str, candidate: &str) -> Result<String> {
+        sqlx::query("INSERT OR IGNORE INTO server_secrets (name, value) VALUES (?, ?)")
+            .bind(name)
+            .bind(candidate)
+            .execute(self.pool())
+            .await
+            .map_err(db("creating a server secret"))?;
+        sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = ?")
+            .bind(name)
+            .fetch_one(self.pool())
+            .await
+            .map_err(db("reading a server secret"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(instance_id: &str) -> ImageChangeRecord {
+        ImageChangeRecord {
+            seq: 0,
+            account_id: "acc".into(),
+            instance_id: instance_id.into(),
+            image_id: "m-old".into(),
+            image_name: "old".into(),
+            new_image_id: "m-new".into(),
+            new_image_name: "new".into(),
+            status: RECORD_CHANGING,
+            reason: String::new(),
+            update_time: now_millis(),
+        }
+    }
+
+    fn operation(id: &str, disk_id: &str) -> OperationRecord {
+        OperationRecord {
+            operation_id: id.into(),
+            kind: "replace_system_disk".into(),
+            disk_id: disk_id.into(),
+            step: "build".into(),
+            payload: "{}".into(),
+            created_at: now_millis(),
+        }
+    }
+
+    #[tokio::test]
+    async fn one_change_per_disk_and_newest_first_paging() {
+        let store = Store::open_in_memory().await.unwrap();
+        let first = store.begin_image_change(&record("i-1"), &operation("op-1", "d-1")).await.unwrap();
+        assert!(first.is_some());
+        let busy = store.begin_image_change(&record("i-1"), &operation("op-2", "d-1")).await.unwrap();
+        assert_eq!(busy, None, "a second change of the same disk must wait");
+        assert_eq!(store.count_image_records("acc", "i-1").await.unwrap(), 1);
+        store.finish_operation("op-1").await.unwrap();
+        let mut seqs = vec![first.unwrap()];
+        for n in 0..4 {
+            let op = operation(&format!("op-x{n}"), "d-1");
+            seqs.push(store.begin_image_change(&record("i-1"), &op).await.unwrap().unwrap());
+            store.finish_operation(&op.operation_id).await.unwrap();
+        }
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+        let page = store.image_records_page("acc", "i-1", None, 2).await.unwrap();
+        assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![seqs[4], seqs[3]]);
+        let next = store.image_records_page("acc", "i-1", Some(seqs[3]), 10).await.unwrap();
+        assert_eq!(next.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![seqs[2], seqs[1], seqs[0]]);
+        assert!(store.image_records_page("other", "i-1", None, 10).await.unwrap().is_empty());
+        store.set_image_record_status(seqs[0], RECORD_FAILED, "broken").await.unwrap();
+        let changing = store.changing_image_records().await.unwrap();
+        assert_eq!(changing.len(), 4);
+        assert!(changing.iter().all(|r| r.seq != seqs[0]));
+    }
+
+    #[tokio::test]
+    async fn server_secret_is_created_once() {
+        let store = Store::open_in_memory().await.unwrap();
+        assert_eq!(store.server_secret("k", "first").await.unwrap(), "first");
+        assert_eq!(store.server_secret("k", "second").await.unwrap(), "first");
+    }
+
+    #[test]
+    fn update_time_has_milliseconds() {
+        let t = now_millis();
+        assert_eq!(t.len(), "2022-03-03T02:43:44.851Z".len(), "{t}");
+        assert!(t.ends_with('Z') && t.as_bytes()[19] == b'.');
+    }
+}
