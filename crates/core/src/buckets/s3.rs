@@ -89,11 +89,15 @@ impl RemoteBucket {
                     why: format!("{} refused it: {}", self.describe(), crate::error::format_chain(&e)),
                 }
             }
-            other => BucketError::Unavailable {
-                bucket: bucket.into(),
-                store: self.describe(),
-                why: crate::error::format_chain(&other),
-            },
+            other => {
+                let why = crate::error::format_chain(&other);
+                // Listings and some writes report S3's 404 only as a generic error carrying
+                // the reply: its `NoSuchBucket` code is the one reliable signal.
+                if why.contains("NoSuchBucket") {
+                    return Self::no_bucket(bucket);
+                }
+                BucketError::Unavailable { bucket: bucket.into(), store: self.describe(), why }
+            }
         }
     }
 
