@@ -317,3 +317,61 @@ async fn a_large_sparse_disk_stays_sparse() {
     assert!(allocated < 256 << 20, "the edited 20 GiB disk allocates {allocated} bytes");
     eprintln!("ExcludePaths on a 20 GiB-virtual disk took {took:?}; the result allocates {allocated} bytes");
 }
+
+/// A disk saved while its guest was running has a journal to replay (`needs_recovery`). The
+/// journal is replayed before the edit, so the next mount cannot undo it, and the result is clean.
+#[tokio::test]
+async fn a_disk_from_a_running_guest_is_replayed_then_edited() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = prepared_guest(dir.path());
+    // Boot it for real and pull the plug while the root is mounted read-write.
+    let crashed = dir.path().join("crashed.qcow2");
+    std::fs::copy(&image, &crashed).unwrap();
+    crash_boot(&crashed);
+    with_root(&crashed, false, |raw, offset| {
+        let header = run(Command::new(sbin("dumpe2fs")).arg("-h").arg(device(raw, offset))).stdout;
+        assert!(
+            String::from_utf8_lossy(&header).contains("needs_recovery"),
+            "the crash must leave a journal"
+        );
+    });
+    let removal = remove_paths(qemu_img(), &crashed, &["/srv/secret".to_string()]).await.unwrap();
+    assert_eq!(removal.removed, ["/srv/secret"]);
+    with_root(&crashed, false, |raw, offset| {
+        let header = String::from_utf8_lossy(
+            &run(Command::new(sbin("dumpe2fs")).arg("-h").arg(device(raw, offset))).stdout,
+        )
+        .into_owned();
+        assert!(!header.contains("needs_recovery"), "{header}");
+        assert!(fsck_clean(raw, offset));
+        let srv = debugfs(raw, offset, false, "ls -p /srv\n");
+        assert_eq!(names(&srv), ["keep.txt", "token", "lnk"], "{srv}");
+    });
+}
+
+/// Boots `image` itself (no overlay) until READY, then kills QEMU.
+fn crash_boot(image: &Path) {
+    let mut qemu = Command::new("qemu-system-x86_64")
+        .args(["-nodefaults", "-no-user-config", "-accel", "tcg", "-m", "128", "-display", "none"])
+        .args(["-serial", "stdio", "-drive"])
+        .arg(format!("file={},if=virtio,format=qcow2", image.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("qemu-system-x86_64");
+    let mut reader = std::io::BufReader::new(qemu.stdout.take().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut line = Vec::new();
+    let mut ready = false;
+    while Instant::now() < deadline && reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+        if String::from_utf8_lossy(&line).contains("VMTEST-GUEST-READY") {
+            ready = true;
+            break;
+        }
+        line.clear();
+    }
+    let _ = qemu.kill();
+    let _ = qemu.wait();
+    assert!(ready, "the guest did not boot to READY");
+}

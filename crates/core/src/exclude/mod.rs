@@ -18,6 +18,7 @@ mod disk;
 use debugfs::{inode_spec, quote, Entry, ExtFs};
 use disk::FsKind;
 use std::collections::{HashMap, HashSet};
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 /// Why paths could not be removed, as an Alibaba-style code and a sentence for the caller.
@@ -82,14 +83,24 @@ pub async fn remove_paths(qemu_img: &Path, image: &Path, paths: &[String]) -> Re
         None
     } else {
         let raw = temp_path(dir, ".raw")?;
-        qemu_img_run(qemu_img, &["convert", "-f", &format, "-O", "raw"], &[image, &raw]).await?;
+        qemu_img_run(
+            qemu_img,
+            &["convert", "-f", &format, "-O", "raw"],
+            &[image.as_os_str(), raw.as_os_str()],
+        )
+        .await?;
         Some(raw)
     };
     let raw = work.as_deref().unwrap_or(image);
-    let removal = edit_raw(raw, &paths).await?;
+    let removal = edit_raw(qemu_img, raw, &paths).await?;
     if let Some(work) = &work {
         let out = temp_path(dir, &format!(".{format}"))?;
-        qemu_img_run(qemu_img, &["convert", "-f", "raw", "-O", &format], &[work, &out]).await?;
+        qemu_img_run(
+            qemu_img,
+            &["convert", "-f", "raw", "-O", &format],
+            &[work.as_os_str(), out.as_os_str()],
+        )
+        .await?;
         out.persist(image)
             .map_err(|e| ExcludeError::failed(format!("cannot replace {}: {e}", image.display())))?;
     }
@@ -97,7 +108,7 @@ pub async fn remove_paths(qemu_img: &Path, image: &Path, paths: &[String]) -> Re
 }
 
 /// The edit itself, on a raw disk file.
-async fn edit_raw(raw: &Path, paths: &[String]) -> Result<Removal, ExcludeError> {
+async fn edit_raw(qemu_img: &Path, raw: &Path, paths: &[String]) -> Result<Removal, ExcludeError> {
     let volumes = disk::volumes(raw).await?;
     let ext: Vec<_> = volumes.iter().filter(|v| v.kind == FsKind::Ext).collect();
     let found = || volumes.iter().map(|v| v.describe()).collect::<Vec<_>>().join(", ");
@@ -128,7 +139,42 @@ async fn edit_raw(raw: &Path, paths: &[String]) -> Result<Removal, ExcludeError>
             })?
         }
     };
-    let fs = ExtFs::new(raw, root.offset);
+    // The root partition is edited as a file of its own (a sparse copy): e2fsck cannot replay a
+    // journal through `?offset=` (it reopens the device without the offset), and a disk saved
+    // from a running guest is crash-consistent, with a journal to replay.
+    let Some(partition) = root.partition else {
+        return edit_fs(&ExtFs::new(raw, root.offset), paths, root.describe()).await;
+    };
+    let dir = raw.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let part = temp_path(dir, &format!(".p{partition}.raw"))?;
+    let window = |file: &Path| {
+        format!(
+            "driver=raw,offset={},size={},file.driver=file,file.filename={}",
+            root.offset,
+            root.size,
+            file.display().to_string().replace(',', ",,")
+        )
+    };
+    qemu_img_run(qemu_img, &["convert", "--image-opts", &window(raw), "-O", "raw"], &[part.as_os_str()])
+        .await?;
+    let removal = edit_fs(&ExtFs::new(&part, 0), paths, root.describe()).await?;
+    // Back into the disk: zeros become holes, everything else is written in place.
+    let target = window(raw);
+    qemu_img_run(
+        qemu_img,
+        &["convert", "-n", "-f", "raw", "--target-image-opts"],
+        &[part.as_os_str(), target.as_ref()],
+    )
+    .await?;
+    Ok(removal)
+}
+
+/// Removes `paths` from one ext filesystem.
+async fn edit_fs(fs: &ExtFs, paths: &[String], filesystem: String) -> Result<Removal, ExcludeError> {
+    let fs = fs.clone();
+    // Replay the journal (and settle orphans) first, as the guest's next mount would, so the edit
+    // is not undone by a replay and debugfs sees the filesystem the guest will see.
+    fs.repair().await?;
     refuse_other_mounts(&fs, paths).await?;
 
     // Resolve each path to (parent directory inode, entry) by listing its parent; a trailing '/'
@@ -136,7 +182,7 @@ async fn edit_raw(raw: &Path, paths: &[String]) -> Result<Removal, ExcludeError>
     let parents: Vec<Vec<u8>> =
         paths.iter().map(|p| quote(format!("{}/", parent_of(p)).as_bytes())).collect::<Result<_, _>>()?;
     let listings = fs.list(&parents).await?;
-    let mut removal = Removal { filesystem: root.describe(), ..Removal::default() };
+    let mut removal = Removal { filesystem, ..Removal::default() };
     let mut targets: Vec<(u64, Entry, &String)> = Vec::new();
     for (path, listing) in paths.iter().zip(listings) {
         let name = base_name(path);
@@ -364,10 +410,10 @@ async fn image_format(qemu_img: &Path, image: &Path) -> Result<String, ExcludeEr
     Ok(info.get("format").and_then(|f| f.as_str()).unwrap_or("raw").to_string())
 }
 
-async fn qemu_img_run(qemu_img: &Path, args: &[&str], files: &[&Path]) -> Result<(), ExcludeError> {
+async fn qemu_img_run(qemu_img: &Path, args: &[&str], operands: &[&OsStr]) -> Result<(), ExcludeError> {
     let out = tokio::process::Command::new(qemu_img)
         .args(args)
-        .args(files)
+        .args(operands)
         .output()
         .await
         .map_err(|e| ExcludeError::failed(format!("cannot run qemu-img: {e}")))?;
