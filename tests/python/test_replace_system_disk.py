@@ -131,6 +131,25 @@ def test_rules(fake_lab, fake_ecs, second_image):
         labkit.force_delete(client, running)
 
 
+def test_refused_while_a_snapshot_of_the_system_disk_is_created(fake_lab, fake_ecs, second_image):
+    """CreateSnapshot answers once the point in time is taken; merging what changed (here 256 MiB)
+    into the disk's base runs after that, and the snapshot is `progressing` meanwhile."""
+    client = fake_lab.client()
+    iid = labkit.run_then_stop(client, fake_lab.image_id, instance_name="rsd-snapshotting")
+    try:
+        system, _ = labkit.instance_disks(client, iid)
+        labkit.disk_write(fake_lab, system, MARKER, "0", "256M")
+        snapshot_id = labkit.create_snapshot(client, system)
+        e = expect(fake_ecs.replace_system_disk, m.ReplaceSystemDiskRequest(instance_id=iid, image_id=second_image),
+                   "DiskCreatingSnapshot", 403)
+        assert "snapshot" in e.message
+        assert labkit.wait_snapshot(client, snapshot_id).status == "accomplished"
+        fake_ecs.replace_system_disk(m.ReplaceSystemDiskRequest(instance_id=iid, image_id=second_image))
+        assert wait_record_done(fake_lab, iid, 1).status == 1
+    finally:
+        labkit.force_delete(client, iid)
+
+
 # ---- the change ------------------------------------------------------------------------------------
 
 

@@ -353,7 +353,16 @@ impl Cloud {
             ever_used: false,
             portable: false,
         };
-        self.store.switch_system_disk(&op.old_disk_id, &new, op.record_seq, operation_id, "cleanup").await?;
+        if !self
+            .store
+            .switch_system_disk(&op.old_disk_id, &new, op.record_seq, operation_id, "cleanup")
+            .await?
+        {
+            return Err(Error::rejected(
+                "ImageChange.Failed",
+                format!("The image {} was deleted before the change finished.", op.image_id),
+            ));
+        }
         crate::crash::point("image-change-after-switch");
         tracing::info!(instance_id = %op.instance_id, old_disk = %op.old_disk_id, new_disk = %new.disk_id, image_id = %op.image_id, "system disk replaced");
         Ok(())

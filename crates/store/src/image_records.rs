@@ -105,7 +105,9 @@ impl Store {
 
     /// Put the new system disk in place of the old one, in one transaction: the old disk's row
     /// goes, the new one is attached in its slot, the instance runs the new image, the record
-    /// says success and the operation moves to `next_step`.
+    /// says success and the operation moves to `next_step`. Returns `false` (and changes
+    /// nothing) when the new disk's image was deleted meanwhile: once the new disk's row is in,
+    /// DeleteImage sees it and refuses.
     pub async fn switch_system_disk(
         &self,
         old_disk_id: &str,
@@ -113,14 +115,24 @@ impl Store {
         record_seq: i64,
         operation_id: &str,
         next_step: &str,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let instance_id = new_disk.instance_id.clone().unwrap_or_default();
         let mut tx = self.pool().begin().await.map_err(db("begin"))?;
+        // A write first, so the transaction holds the write lock before it reads.
         sqlx::query("DELETE FROM disks WHERE disk_id = ?")
             .bind(old_disk_id)
             .execute(&mut *tx)
             .await
             .map_err(db("releasing the old system disk"))?;
+        let image_exists: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM images WHERE image_id = ?")
+            .bind(&new_disk.image_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db("checking the new system disk's image"))?;
+        if image_exists == 0 {
+            tx.rollback().await.map_err(db("rollback"))?;
+            return Ok(false);
+        }
         insert_disk(&mut tx, new_disk).await?;
         sqlx::query("UPDATE instances SET image_id = ?, generation = generation + 1 WHERE instance_id = ?")
             .bind(&new_disk.image_id)
@@ -141,7 +153,8 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(db("advancing an image change"))?;
-        tx.commit().await.map_err(db("commit"))
+        tx.commit().await.map_err(db("commit"))?;
+        Ok(true)
     }
 
     /// Set a record's status (and reason), stamping its UpdateTime.
@@ -270,6 +283,62 @@ mod tests {
         let changing = store.changing_image_records().await.unwrap();
         assert_eq!(changing.len(), 4);
         assert!(changing.iter().all(|r| r.seq != seqs[0]));
+    }
+
+    fn new_disk(disk_id: &str, image_id: &str) -> DiskRecord {
+        DiskRecord {
+            disk_id: disk_id.into(),
+            account_id: "acc".into(),
+            instance_id: Some("i-1".into()),
+            disk_type: "system".into(),
+            device_index: 0,
+            name: String::new(),
+            description: String::new(),
+            category: "cloud_essd".into(),
+            size_gib: 1,
+            path: "/top".into(),
+            status: "In_use".into(),
+            image_id: image_id.into(),
+            delete_with_instance: true,
+            zone_id: "z".into(),
+            created_at: now_millis(),
+            attached_at: now_millis(),
+            base_path: "/base".into(),
+            parent_snapshot_id: String::new(),
+            source_snapshot_id: String::new(),
+            ever_attached: true,
+            ever_used: false,
+            portable: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_switch_refuses_an_image_deleted_meanwhile() {
+        let store = Store::open_in_memory().await.unwrap();
+        let seq =
+            store.begin_image_change(&record("i-1"), &operation("op-1", "d-old")).await.unwrap().unwrap();
+        let switched =
+            store.switch_system_disk("d-old", &new_disk("d-new", "m-gone"), seq, "op-1", "cleanup").await;
+        assert!(!switched.unwrap());
+        assert!(store.disk_by_id("d-new").await.unwrap().is_none());
+        sqlx::query("INSERT INTO images (image_id, account_id, name, status, path, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind("m-new")
+            .bind("acc")
+            .bind("new")
+            .bind("Available")
+            .bind("/m-new.qcow2")
+            .bind(now_millis())
+            .execute(store.pool())
+            .await
+            .unwrap();
+        assert!(store
+            .switch_system_disk("d-old", &new_disk("d-new", "m-new"), seq, "op-1", "cleanup")
+            .await
+            .unwrap());
+        assert_eq!(store.disk_by_id("d-new").await.unwrap().unwrap().image_id, "m-new");
+        let listed = store.image_records_page("acc", "i-1", None, 10).await.unwrap();
+        assert_eq!(listed[0].status, RECORD_SUCCEEDED);
+        assert_eq!(store.operations().await.unwrap()[0].step, "cleanup");
     }
 
     #[tokio::test]
