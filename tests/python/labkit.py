@@ -594,3 +594,55 @@ def send_acs3(lab: Lab, query: dict, headers: dict, method: str = "POST") -> Raw
             return RawReply(resp.status, resp.headers.get("Content-Type", ""), resp.read())
     except urllib.error.HTTPError as e:
         return RawReply(e.code, e.headers.get("Content-Type", ""), e.read())
+
+
+def type_on_serial(lab: Lab, instance_id: str, line: str) -> None:
+    """Type a line into the guest's root shell on its serial port (both drivers listen on
+    DATA_DIR/vms/<id>/serial.sock)."""
+    path = lab.data_dir / "vms" / instance_id / "serial.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(str(path))
+        s.sendall(line.encode() + b"\n")
+        time.sleep(0.3)
+
+
+def run_guest_command(lab: Lab, client: EcsClient, instance_id: str, command: str, done: str,
+                      timeout: float = 60) -> str:
+    """Run a shell command in the guest; `done` is text its output (not the echoed command line)
+    will contain. Returns the console text once it does."""
+    type_on_serial(lab, instance_id, command)
+    return wait_console(client, instance_id, done, timeout)
+
+
+def start_registry(work_dir: Path) -> tuple[subprocess.Popen, str]:
+    """Debian's docker-registry on loopback with filesystem storage under work_dir. Returns the
+    process and its `host:port`."""
+    port = free_port()
+    config = work_dir / "registry.yml"
+    config.write_text(
+        "version: 0.1\n"
+        "log:\n  level: warn\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {work_dir / 'storage'}\n  delete:\n    enabled: true\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n")
+    log = open(work_dir / "registry.log", "wb")
+    process = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL)
+    log.close()
+    deadline = time.monotonic() + 20
+    while not _port_open(port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"docker-registry did not start: {(work_dir / 'registry.log').read_text()}")
+        time.sleep(0.05)
+    return process, f"127.0.0.1:{port}"
+
+
+def registry_get(address: str, path: str, accept: str | None = None) -> tuple[int, bytes, dict]:
+    request = urllib.request.Request(f"http://{address}{path}")
+    if accept:
+        request.add_header("Accept", accept)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read(), dict(response.headers)
+    except urllib.error.HTTPError as e:
+        return e.code, e.read(), dict(e.headers)

@@ -202,6 +202,46 @@ pub fn error(
     response
 }
 
+/// A success reply of a ROA (REST) product: PAI-DSW's envelope around `body`.
+pub fn roa_success(request_id: &str, body: Value) -> Response {
+    let mut map = Map::new();
+    map.insert("RequestId".into(), Value::String(request_id.into()));
+    map.insert("Success".into(), Value::Bool(true));
+    map.insert("Code".into(), Value::String("null".into()));
+    map.insert("Message".into(), Value::String("success".into()));
+    map.insert("HttpStatusCode".into(), Value::from(200));
+    if let Value::Object(fields) = body {
+        map.extend(fields);
+    }
+    render(StatusCode::OK, "Response", Value::Object(map), Format::Json, request_id)
+}
+
+/// An error reply of a ROA product: the usual envelope plus `Success: false` and
+/// `HttpStatusCode`. PAI-DSW's documented codes are used where they fit: `ValidationError` for
+/// any bad parameter, `InternalError`; not-found and state errors keep their specific code.
+pub fn roa_error(request_id: &str, host_id: &str, action: Option<&str>, err: &ApiError) -> Response {
+    let (status, code, message) = err.parts(action);
+    let code = match (status.as_u16(), code.as_str()) {
+        (_, "InvalidInstanceId.NotFound") => "InstanceNotFound".to_string(),
+        (_, "InvalidSnapshotId.NotFound") => "SnapshotNotFound".to_string(),
+        (400, c) if c.starts_with("InvalidParameter") || c.starts_with("MissingParameter") => {
+            "ValidationError".to_string()
+        }
+        _ => code,
+    };
+    let mut map = Map::new();
+    map.insert("RequestId".into(), Value::String(request_id.into()));
+    map.insert("HostId".into(), Value::String(host_id.into()));
+    map.insert("Code".into(), Value::String(code.clone()));
+    map.insert("Message".into(), Value::String(message));
+    map.insert("Recommend".into(), Value::String(format!("https://api.aliyun.com/troubleshoot?q={code}")));
+    map.insert("Success".into(), Value::Bool(false));
+    map.insert("HttpStatusCode".into(), Value::from(status.as_u16()));
+    let mut response = render(status, "Error", Value::Object(map), Format::Json, request_id);
+    response.extensions_mut().insert(ErrorCode(code));
+    response
+}
+
 /// The error code of a reply, for the access log.
 #[derive(Debug, Clone)]
 pub struct ErrorCode(pub String);

@@ -7,6 +7,7 @@ pub mod ecd;
 pub mod ecs;
 pub mod envelope;
 pub mod mts;
+pub mod paidsw;
 pub mod params;
 pub mod server;
 mod xml;

@@ -15,6 +15,7 @@ use crate::ecd;
 use crate::ecs::{self, EcsRequest};
 use crate::envelope::{self, ApiError, ErrorCode, Format};
 use crate::mts;
+use crate::paidsw;
 use crate::params::Params;
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
@@ -108,14 +109,24 @@ async fn serve(state: &AppState, request_id: &str, request: Request) -> Outcome 
     let pairs = auth::rpc_params(&raw);
     let format = Format::from_param(pairs.iter().find(|(k, _)| k == "Format").map(|(_, v)| v.as_str()));
     let mut action = None;
+    // REST (ROA) products are routed by path; everything else is RPC on `/`.
+    let roa = raw.raw_path != "/";
     let result = async {
         let claims = authenticate(state, &raw).await?;
         let (account_id, claims) = claims;
-        if raw.raw_path != "/" {
-            return Err(ApiError::UnknownRoute {
-                method: raw.method.to_string(),
-                path: raw.raw_path.to_string(),
-            });
+        if roa {
+            let query = Params::from_pairs(pairs.clone());
+            let request = paidsw::route(raw.method, raw.raw_path, &query, raw.body).ok_or_else(|| {
+                ApiError::UnknownRoute { method: raw.method.to_string(), path: raw.raw_path.to_string() }
+            })?;
+            // The action is known from the route even when its parameters are bad.
+            action = Some(roa_action(raw.method, raw.raw_path).to_string());
+            let request = request?;
+            match claims.version.as_deref() {
+                None | Some(paidsw::VERSION) => {}
+                Some(other) => return Err(ApiError::UnknownVersion { version: other.to_string() }),
+            }
+            return paidsw::execute(&state.cloud, &account_id, request).await;
         }
         let name = claims.action.clone().filter(|a| !a.is_empty()).ok_or(ApiError::MissingAction)?;
         action = Some(name.clone());
@@ -125,6 +136,13 @@ async fn serve(state: &AppState, request_id: &str, request: Request) -> Outcome 
     }
     .await;
     let response = match result {
+        Ok(body) if roa => envelope::roa_success(request_id, body),
+        Err(err) if roa => {
+            if let ApiError::Domain(Error::Internal { context }) = &err {
+                tracing::error!(%context, "internal error");
+            }
+            envelope::roa_error(request_id, &host_id, action.as_deref(), &err)
+        }
         Ok(body) => envelope::success(request_id, action.as_deref().unwrap_or("Unknown"), body, format),
         Err(err) => {
             if let ApiError::Domain(Error::Internal { context }) = &err {
@@ -238,4 +256,15 @@ fn params_digest(params: &Params) -> String {
         hasher.update([0]);
     }
     hex::encode(hasher.finalize())
+}
+
+/// PAI-DSW's action name for a routed path (for logs and per-action statuses).
+fn roa_action(method: &str, path: &str) -> &'static str {
+    let item = path.trim_end_matches('/').rsplit('/').next() != Some("snapshots");
+    match (method, item) {
+        ("POST", _) => "CreateInstanceSnapshot",
+        ("DELETE", _) => "DeleteInstanceSnapshot",
+        (_, true) => "GetInstanceSnapshot",
+        (_, false) => "ListInstanceSnapshot",
+    }
 }

@@ -38,8 +38,11 @@ impl Cloud {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
         }
-        let buckets =
-            crate::buckets::Buckets::new(config.buckets_dir(), config.bucket_scratch_dir(), &config.buckets)?;
+        let buckets = crate::buckets::Buckets::new(
+            config.buckets_dir(),
+            config.bucket_scratch_dir(),
+            &config.buckets,
+        )?;
         let cloud = Arc::new(Cloud {
             buckets,
             store,
@@ -54,6 +57,7 @@ impl Cloud {
         cloud.resume_image_changes().await?;
         cloud.resume_operations().await?;
         cloud.resume_imports().await?;
+        cloud.resume_instance_snapshots().await?;
         cloud.resume_disk_copies().await?;
         cloud.start_snapshot_jobs().await?;
         cloud.clone().spawn_housekeeping();

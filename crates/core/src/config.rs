@@ -28,6 +28,8 @@ pub struct CloudConfig {
     pub housekeeping_interval: Duration,
     /// Buckets on S3-compatible stores (`--buckets-config`); every other name is a local folder.
     pub buckets: crate::buckets::BucketsConfig,
+    /// OCI registries spoken to over plain HTTP (`host` or `host:port`); loopback ones always are.
+    pub insecure_registries: Vec<String>,
 }
 
 impl CloudConfig {
@@ -45,6 +47,7 @@ impl CloudConfig {
             snapshot_quota: 64,
             housekeeping_interval: Duration::from_secs(60),
             buckets: crate::buckets::BucketsConfig::default(),
+            insecure_registries: Vec::new(),
         }
     }
 

@@ -11,16 +11,24 @@
 use crate::buckets::BucketError;
 use crate::cloud::Cloud;
 use crate::ids::new_id;
+use crate::image_capture::DiskSelection;
 use crate::listing::{paginate, Page};
 use crate::requests::{CreateImage, ImageFilter, ImportImage, Paging};
 use crate::{Error, Resource, Result};
-use ecslab_store::{now_rfc3339, ImageRecord};
+use ecslab_store::{now_rfc3339, ImageDiskRecord, ImageRecord};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use tokio::io::AsyncReadExt;
 
 const GIB: i64 = 1024 * 1024 * 1024;
+
+/// An image as DescribeImages shows it: the record and its disks.
+#[derive(Debug, Clone)]
+pub struct ImageDetails {
+    pub image: ImageRecord,
+    pub disks: Vec<ImageDiskRecord>,
+}
 
 impl Cloud {
     pub async fn import_image(self: &Arc<Self>, account_id: &str, req: ImportImage) -> Result<String> {
@@ -30,13 +38,7 @@ impl Cloud {
             );
         }
         let image_id = new_id("m");
-        let name = req.name.clone().unwrap_or_else(|| image_id.clone());
-        if self.store.images(account_id).await?.iter().any(|i| i.name == name) {
-            return Err(Error::rejected(
-                "InvalidImageName.Duplicated",
-                "The specified Image name has already bean used.",
-            ));
-        }
+        let name = self.unused_image_name(account_id, req.name.clone(), &image_id).await?;
         if req.dry_run {
             return Err(Error::DryRunOperation);
         }
@@ -59,6 +61,8 @@ impl Cloud {
             failure_reason: String::new(),
             created_at: now_rfc3339(),
             source_snapshot_id: String::new(),
+            source_instance_id: String::new(),
+            deleted: false,
         };
         self.store.insert_image(&record).await?;
         tracing::info!(image_id = %image_id, source = %self.buckets.describe(&record.import_bucket), object = %record.import_object, "image import started");
@@ -66,7 +70,7 @@ impl Cloud {
         Ok(image_id)
     }
 
-    fn spawn_import(self: Arc<Self>, image: ImageRecord) {
+    pub(crate) fn spawn_import(self: Arc<Self>, image: ImageRecord) {
         tokio::spawn(async move {
             let id = image.image_id.clone();
             match self.run_import(&image).await {
@@ -107,7 +111,7 @@ impl Cloud {
         let virtual_size = info["virtual-size"].as_i64().ok_or("qemu-img info reported no virtual size")?;
         let target = PathBuf::from(&image.path);
         let partial = target.with_extension("qcow2.partial");
-        self.convert_with_progress(&image.image_id, source, format, &partial).await?;
+        self.convert_with_progress(&image.image_id, source, format, &partial, 0..100).await?;
         std::fs::rename(&partial, &target).map_err(|e| format!("renaming {}: {e}", partial.display()))?;
         Ok(virtual_size)
     }
@@ -115,7 +119,8 @@ impl Cloud {
     /// An image made from a system-disk snapshot: the snapshot's chain (its layer, its parents,
     /// the image below) flattened into one standalone qcow2. The chain lock keeps the snapshot
     /// files still while they are read.
-    async fn flatten_snapshot(&self, image: &ImageRecord) -> std::result::Result<i64, String> {
+    pub(crate) async fn flatten_snapshot(&self, image: &ImageRecord) -> std::result::Result<i64, String> {
+        self.wait_for_image_snapshots(image).await?;
         let snapshot = self
             .store
             .snapshot_by_id(&image.source_snapshot_id)
@@ -135,7 +140,8 @@ impl Cloud {
         let virtual_size = info["virtual-size"].as_i64().ok_or("qemu-img info reported no virtual size")?;
         let target = PathBuf::from(&image.path);
         let partial = target.with_extension("qcow2.partial");
-        self.convert_with_progress(&image.image_id, &source, "qcow2", &partial).await?;
+        let span = if image.source_instance_id.is_empty() { 0..100 } else { 50..100 };
+        self.convert_with_progress(&image.image_id, &source, "qcow2", &partial, span).await?;
         std::fs::rename(&partial, &target).map_err(|e| format!("renaming {}: {e}", partial.display()))?;
         Ok(virtual_size)
     }
@@ -144,11 +150,9 @@ impl Cloud {
     /// the image becomes `Available` when the snapshot's chain is flattened into it.
     pub async fn create_image(self: &Arc<Self>, account_id: &str, req: CreateImage) -> Result<String> {
         let snapshot_id = match (&req.instance_id, &req.snapshot_id) {
-            (Some(_), _) => {
-                return Err(Error::rejected(
-                    "InvalidParameter.InstanceId",
-                    "ecslab makes images from a system-disk SnapshotId; take a snapshot of the instance's system disk first.",
-                ))
+            (Some(instance_id), _) => {
+                let instance_id = instance_id.clone();
+                return self.create_image_from_instance(account_id, &instance_id, req, DiskSelection::All).await;
             }
             (None, Some(id)) => id.clone(),
             (None, None) => {
@@ -176,13 +180,7 @@ impl Cloud {
             ));
         }
         let image_id = new_id("m");
-        let name = req.name.clone().unwrap_or_else(|| image_id.clone());
-        if self.store.images(account_id).await?.iter().any(|i| i.name == name) {
-            return Err(Error::rejected(
-                "InvalidImageName.Duplicated",
-                "The specified Image name has already bean used.",
-            ));
-        }
+        let name = self.unused_image_name(account_id, req.name.clone(), &image_id).await?;
         if req.dry_run {
             return Err(Error::DryRunOperation);
         }
@@ -205,6 +203,8 @@ impl Cloud {
             failure_reason: String::new(),
             created_at: now_rfc3339(),
             source_snapshot_id: snapshot_id.clone(),
+            source_instance_id: String::new(),
+            deleted: false,
         };
         self.store.insert_image(&record).await?;
         tracing::info!(image_id = %image_id, snapshot_id = %snapshot_id, "image creation from a snapshot started");
@@ -240,13 +240,14 @@ impl Cloud {
         Ok(info)
     }
 
-    /// `qemu-img convert -p`, recording its percentage as the image's Progress.
+    /// `qemu-img convert -p`, recording its percentage, scaled into `span`, as the image's Progress.
     async fn convert_with_progress(
         &self,
         image_id: &str,
         source: &Path,
         format: &str,
         target: &Path,
+        span: std::ops::Range<i64>,
     ) -> std::result::Result<(), String> {
         let mut child = tokio::process::Command::new(&self.config.qemu_img)
             .args(["convert", "-p", "-f", format, "-O", "qcow2"])
@@ -268,7 +269,7 @@ impl Cloud {
             line.push_str(&String::from_utf8_lossy(&buf[..n]));
             if let Some(pct) = last_percentage(&line) {
                 // 99 at most until the file is renamed into place.
-                let pct = pct.min(99);
+                let pct = (span.start + pct * (span.end - span.start) / 100).min(99);
                 if pct != last_reported {
                     last_reported = pct;
                     let _ = self.store.update_image_progress(image_id, "Creating", pct, 0, 0, "").await;
@@ -288,6 +289,9 @@ impl Cloud {
 
     pub(crate) async fn resume_imports(self: &Arc<Self>) -> Result<()> {
         for image in self.store.images_with_status("Creating").await? {
+            if self.store.image_made_by_instance_snapshot(&image.image_id).await? {
+                continue; // finished by its instance snapshot's own task
+            }
             tracing::info!(image_id = %image.image_id, "resuming an interrupted image import");
             self.clone().spawn_import(image);
         }
@@ -299,51 +303,106 @@ impl Cloud {
         account_id: &str,
         filter: &ImageFilter,
         paging: &Paging,
-    ) -> Result<Page<ImageRecord>> {
+    ) -> Result<Page<ImageDetails>> {
         let statuses: Vec<&str> = if filter.statuses.is_empty() {
             vec!["Available"]
         } else {
             filter.statuses.iter().map(String::as_str).collect()
         };
         let owner_ok = filter.owner_alias.as_deref().is_none_or(|a| a == "self");
-        let images: Vec<ImageRecord> = self
-            .store
-            .images(account_id)
-            .await?
-            .into_iter()
-            .filter(|_| owner_ok)
-            .filter(|i| statuses.contains(&i.status.as_str()))
-            .filter(|i| filter.image_ids.as_ref().is_none_or(|ids| ids.contains(&i.image_id)))
-            .filter(|i| filter.name.as_ref().is_none_or(|n| crate::listing::wildcard_match(n, &i.name)))
-            .collect();
-        paginate(images, paging, |i| format!("{}|{}", i.created_at, i.image_id))
+        let mut images = Vec::new();
+        for image in self.store.images(account_id).await? {
+            let visible = owner_ok
+                && !image.deleted
+                && statuses.contains(&image.status.as_str())
+                && filter.image_ids.as_ref().is_none_or(|ids| ids.contains(&image.image_id))
+                && filter.name.as_ref().is_none_or(|n| crate::listing::wildcard_match(n, &image.name));
+            if !visible {
+                continue;
+            }
+            let disks = self.image_disk_mappings(&image).await?;
+            if filter.snapshot_id.as_ref().is_some_and(|id| !disks.iter().any(|d| &d.snapshot_id == id)) {
+                continue;
+            }
+            images.push(ImageDetails { image, disks });
+        }
+        paginate(images, paging, |i| format!("{}|{}", i.image.created_at, i.image.image_id))
     }
 
-    /// DeleteImage. Instances' system disks are overlays on the image, so an image with disks
-    /// still based on it is refused (with or without Force: deleting it would corrupt them).
-    pub async fn delete_image(&self, account_id: &str, image_id: &str) -> Result<()> {
+    /// An image's disks: recorded mappings, or its one system disk (imports, snapshot images).
+    async fn image_disk_mappings(&self, image: &ImageRecord) -> Result<Vec<ImageDiskRecord>> {
+        let disks = self.store.image_disks(&image.image_id).await?;
+        if !disks.is_empty() {
+            return Ok(disks);
+        }
+        Ok(vec![ImageDiskRecord {
+            image_id: image.image_id.clone(),
+            device: crate::image_capture::device_name(0),
+            disk_type: "system".into(),
+            size_gib: image.size_gib,
+            snapshot_id: image.source_snapshot_id.clone(),
+        }])
+    }
+
+    /// DeleteImage. Disks made from the image are overlays on its file, and snapshots of them
+    /// chain down to it, so while any exists the image is refused, unless Force: then it is
+    /// gone for users at once (DescribeImages, RunInstances, ReplaceSystemDisk no longer see
+    /// it) while its file stays until the last disk or snapshot reading it is released.
+    pub async fn delete_image(&self, account_id: &str, image_id: &str, force: bool) -> Result<()> {
         let image = self
             .store
             .image(account_id, image_id)
             .await?
+            .filter(|i| !i.deleted)
             .ok_or_else(|| Error::NotFound { resource: Resource::Image, id: image_id.to_string() })?;
         if image.status == "Creating" {
             return Err(Error::rejected("IncorrectImageStatus", "The image is still being created."));
         }
-        let users = self.store.disks_using_image(image_id).await?;
-        if users > 0 {
-            return Err(Error::rejected(
-                "ImageUsedByInstance",
-                format!("The image is used by {users} disk(s) of existing instances; release them first."),
-            ));
+        let disks = self.store.disks_using_image(image_id).await?;
+        let snapshots = self.store.snapshots_on_image_file(&image.path).await?;
+        if disks + snapshots > 0 {
+            if !force {
+                return Err(Error::rejected(
+                    "ImageUsedByInstance",
+                    format!(
+                        "The image is used by {disks} disk(s) and {snapshots} snapshot(s); release them first, or delete with Force=true (the file is kept until they are gone)."
+                    ),
+                ));
+            }
+            self.store.mark_image_deleted(image_id).await?;
+            tracing::info!(
+                image_id,
+                disks,
+                snapshots,
+                "image deleted with Force; its file stays while it is read"
+            );
+            return Ok(());
         }
-        self.store.delete_image(image_id).await?;
+        self.remove_image_files(&image).await?;
+        tracing::info!(image_id, "image deleted");
+        Ok(())
+    }
+
+    async fn remove_image_files(&self, image: &ImageRecord) -> Result<()> {
+        self.store.remove_image(&image.image_id).await?;
         if let Err(e) = std::fs::remove_file(&image.path) {
             if e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!(image_id, path = %image.path, error = %e, "could not remove the image file");
+                tracing::warn!(image_id = %image.image_id, path = %image.path, error = %e, "could not remove the image file");
             }
         }
-        tracing::info!(image_id, "image deleted");
+        Ok(())
+    }
+
+    /// Remove the files of images deleted with Force that nothing reads any more.
+    pub(crate) async fn collect_deleted_images(&self) -> Result<()> {
+        for image in self.store.deleted_images().await? {
+            let disks = self.store.disks_using_image(&image.image_id).await?;
+            let snapshots = self.store.snapshots_on_image_file(&image.path).await?;
+            if disks + snapshots == 0 {
+                self.remove_image_files(&image).await?;
+                tracing::info!(image_id = %image.image_id, "file of a force-deleted image removed: its last reader is gone");
+            }
+        }
         Ok(())
     }
 }

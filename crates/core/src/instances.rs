@@ -66,6 +66,7 @@ impl Cloud {
             .store
             .image(account_id, &req.image_id)
             .await?
+            .filter(|i| !i.deleted)
             .ok_or_else(|| Error::NotFound { resource: Resource::Image, id: req.image_id.clone() })?;
         if image.status != "Available" {
             return Err(Error::rejected(
@@ -143,30 +144,64 @@ impl Cloud {
         req: &CreateInstances,
     ) -> Result<Vec<DiskRecord>> {
         let mut disks: Vec<DiskRecord> = Vec::new();
-        let mut plan = vec![(
-            "system",
-            system_gib,
-            true,
-            String::new(),
-            String::new(),
-            req.system_disk_category.clone(),
-        )];
-        for d in &req.data_disks {
-            plan.push((
-                "data",
-                d.size_gib,
-                d.delete_with_instance,
-                d.name.clone(),
-                d.description.clone(),
-                d.category.clone(),
-            ));
+        let mut plan = vec![PlannedDisk {
+            disk_type: "system",
+            size_gib: system_gib,
+            delete_with_instance: true,
+            name: String::new(),
+            description: String::new(),
+            category: req.system_disk_category.clone(),
+            snapshot: None,
+        }];
+        // An image made from an instance brings that instance's data disks along (as ECS does).
+        for mapping in self.store.image_disks(&image.image_id).await? {
+            if mapping.disk_type != "data" {
+                continue;
+            }
+            let snapshot = self.store.snapshot_by_id(&mapping.snapshot_id).await?.ok_or_else(|| {
+                Error::internal(format!(
+                    "image {} names a missing snapshot {}",
+                    image.image_id, mapping.snapshot_id
+                ))
+            })?;
+            plan.push(PlannedDisk {
+                disk_type: "data",
+                size_gib: mapping.size_gib,
+                delete_with_instance: true,
+                name: String::new(),
+                description: String::new(),
+                category: req.system_disk_category.clone(),
+                snapshot: Some(snapshot),
+            });
         }
-        for (index, (disk_type, size_gib, delete_with_instance, name, description, category)) in
-            plan.into_iter().enumerate()
-        {
-            let backing = (disk_type == "system").then(|| PathBuf::from(&image.path));
-            let mut disk = self.new_disk_record(account_id, disk_type, size_gib, name, description, category);
-            if let Err(e) = self.create_disk_layers(&disk, backing.as_deref()).await {
+        for d in &req.data_disks {
+            plan.push(PlannedDisk {
+                disk_type: "data",
+                size_gib: d.size_gib,
+                delete_with_instance: d.delete_with_instance,
+                name: d.name.clone(),
+                description: d.description.clone(),
+                category: d.category.clone(),
+                snapshot: None,
+            });
+        }
+        for (index, planned) in plan.into_iter().enumerate() {
+            let mut disk = self.new_disk_record(
+                account_id,
+                planned.disk_type,
+                planned.size_gib,
+                planned.name,
+                planned.description,
+                planned.category,
+            );
+            let created = match &planned.snapshot {
+                Some(snapshot) => self.create_disk_layers_from_snapshot(&disk, snapshot).await,
+                None => {
+                    let backing = (planned.disk_type == "system").then(|| PathBuf::from(&image.path));
+                    self.create_disk_layers(&disk, backing.as_deref()).await
+                }
+            };
+            if let Err(e) = created {
                 remove_disk_files(&disks);
                 return Err(e);
             }
@@ -175,11 +210,36 @@ impl Cloud {
             disk.status = "In_use".into();
             disk.attached_at = disk.created_at.clone();
             disk.ever_attached = true;
-            disk.delete_with_instance = delete_with_instance;
-            disk.image_id = if disk_type == "system" { image.image_id.clone() } else { String::new() };
+            disk.delete_with_instance = planned.delete_with_instance;
+            disk.image_id =
+                if planned.disk_type == "system" { image.image_id.clone() } else { String::new() };
+            disk.source_snapshot_id = planned.snapshot.map(|s| s.snapshot_id).unwrap_or_default();
             disks.push(disk);
         }
         Ok(disks)
+    }
+
+    /// A disk whose base is a private copy of a snapshot (its chain made standalone).
+    async fn create_disk_layers_from_snapshot(
+        &self,
+        disk: &DiskRecord,
+        snapshot: &ecslab_store::SnapshotRecord,
+    ) -> Result<()> {
+        let _chain = self.chain_lock.lock().await;
+        let qemu_img = &self.config.qemu_img;
+        let (base, top) = (Path::new(&disk.base_path), Path::new(&disk.path));
+        chain::materialize(qemu_img, Path::new(&snapshot.path), None, base).await?;
+        let result = async {
+            if disk.size_gib > snapshot.source_disk_size {
+                chain::resize(qemu_img, base, disk.size_gib).await?;
+            }
+            chain::create(qemu_img, top, Some(base), None).await
+        }
+        .await;
+        if result.is_err() {
+            chain::remove_quietly(base);
+        }
+        result
     }
 
     /// A detached, Available disk record with fresh layer paths (files not created yet).
@@ -641,4 +701,16 @@ pub(crate) fn remove_disk_files(disks: &[DiskRecord]) {
             chain::remove_quietly(Path::new(&disk.base_path));
         }
     }
+}
+
+/// One disk RunInstances makes: the system disk, an image's data disk, or a requested one.
+struct PlannedDisk {
+    disk_type: &'static str,
+    size_gib: i64,
+    delete_with_instance: bool,
+    name: String,
+    description: String,
+    category: String,
+    /// Copied from this snapshot (an image's data disk), else blank or over the image.
+    snapshot: Option<ecslab_store::SnapshotRecord>,
 }

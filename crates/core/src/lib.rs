@@ -15,8 +15,10 @@ mod disks;
 pub mod error;
 pub mod exclude;
 pub mod ids;
+mod image_capture;
 pub mod image_changes;
 mod images;
+pub mod instance_snapshots;
 mod instances;
 pub mod listing;
 pub mod mts;
@@ -29,6 +31,7 @@ pub mod status;
 pub use cloud::Cloud;
 pub use config::CloudConfig;
 pub use error::{Error, Resource, Result};
+pub use images::ImageDetails;
 pub use instances::{ConsoleOutput, InstanceView};
 pub use status::InstanceStatus;
 

@@ -82,6 +82,8 @@ pub struct ImageFilter {
     /// Empty means the ECS default, `Available`.
     pub statuses: Vec<String>,
     pub owner_alias: Option<String>,
+    /// Images holding this snapshot.
+    pub snapshot_id: Option<String>,
 }
 
 /// CreateSnapshot.

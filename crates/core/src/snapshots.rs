@@ -65,7 +65,22 @@ impl Cloud {
     pub async fn create_snapshot(self: &Arc<Self>, account_id: &str, req: CreateSnapshot) -> Result<String> {
         let disk = self.disk(account_id, &req.disk_id).await?;
         let instance = self.check_snapshot_rules(&disk).await?;
-        let running = match &instance {
+        let mut ids =
+            self.snapshot_disks_at_one_point(account_id, instance.as_ref(), vec![(disk, req)]).await?;
+        ids.pop().ok_or_else(|| Error::internal("no snapshot was taken"))
+    }
+
+    /// Snapshots of several disks of one instance taken at the same point in time (one
+    /// transaction in the VM when it runs), each then finished on its own in the background.
+    /// Either every snapshot is admitted and frozen, or none is left behind. The disks were
+    /// checked by [`Self::check_snapshot_rules`]; each request names its disk.
+    pub(crate) async fn snapshot_disks_at_one_point(
+        self: &Arc<Self>,
+        account_id: &str,
+        instance: Option<&ecslab_store::InstanceRecord>,
+        requests: Vec<(DiskRecord, CreateSnapshot)>,
+    ) -> Result<Vec<String>> {
+        let running = match instance {
             Some(i) if i.status == "Running" => {
                 matches!(
                     self.hypervisor.power_state(&i.instance_id).await,
@@ -74,20 +89,77 @@ impl Cloud {
             }
             _ => false,
         };
-        let parent_file = self.snapshot_parent_file(&disk).await?;
+        let mut admitted: Vec<(DiskRecord, CreateSnapshotOp, String)> = Vec::new();
+        for (disk, req) in requests {
+            match self.admit_snapshot(account_id, instance, running, &disk, req).await {
+                Ok((op, operation_id)) => admitted.push((disk, op, operation_id)),
+                Err(e) => {
+                    for (_, op, operation_id) in &admitted {
+                        self.store.remove_snapshot_row(&op.snapshot_id).await?;
+                        self.store.finish_operation(operation_id).await?;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        if let Err(e) = self.freeze(admitted.iter().map(|(_, op, _)| op)).await {
+            let reason = e.detail();
+            for (_, op, operation_id) in &admitted {
+                tracing::error!(snapshot_id = %op.snapshot_id, %reason, "taking the point in time failed");
+                chain::remove_quietly(&op.new_top);
+                self.store.set_snapshot_progress(&op.snapshot_id, "failed", 0, &reason).await?;
+                self.store.finish_operation(operation_id).await?;
+            }
+            return Err(Error::rejected(
+                "CreateSnapshot.Failed",
+                "The process of creating snapshot is failed.",
+            ));
+        }
+        crate::crash::point("snapshot-after-freeze");
+        let mut ids = Vec::with_capacity(admitted.len());
+        for (disk, op, operation_id) in admitted {
+            self.store
+                .set_disk_files(
+                    &disk.disk_id,
+                    &op.new_top.display().to_string(),
+                    &disk.base_path,
+                    &disk.parent_snapshot_id,
+                )
+                .await?;
+            self.store.set_operation_step(&operation_id, "commit", &to_payload(&op)?).await?;
+            self.store.raise_snapshot_progress(&op.snapshot_id, 10).await?;
+            tracing::info!(snapshot_id = %op.snapshot_id, disk_id = %disk.disk_id, live = running, "point in time taken");
+            ids.push(op.snapshot_id.clone());
+            let cloud = self.clone();
+            tokio::spawn(async move { cloud.finish_snapshot(&operation_id, op, "commit").await });
+        }
+        Ok(ids)
+    }
+
+    /// Record one progressing snapshot and its `freeze` operation, within ECS's per-disk rules
+    /// (one in progress, the quota). Returns the operation's state and id.
+    async fn admit_snapshot(
+        &self,
+        account_id: &str,
+        instance: Option<&ecslab_store::InstanceRecord>,
+        running: bool,
+        disk: &DiskRecord,
+        req: CreateSnapshot,
+    ) -> Result<(CreateSnapshotOp, String)> {
+        let parent_file = self.snapshot_parent_file(disk).await?;
         let snapshot_id = new_id("s");
         let now = now_rfc3339();
         let op = CreateSnapshotOp {
             snapshot_id: snapshot_id.clone(),
             disk_id: disk.disk_id.clone(),
-            instance_id: instance.as_ref().filter(|_| running).map(|i| i.instance_id.clone()),
+            instance_id: instance.filter(|_| running).map(|i| i.instance_id.clone()),
             top: PathBuf::from(&disk.path),
             new_top: self.config.new_layer_path(),
             base: PathBuf::from(&disk.base_path),
             parent_snapshot_id: disk.parent_snapshot_id.clone(),
             parent_file,
         };
-        let image_path = self.disk_image_path(&disk).await?;
+        let image_path = self.disk_image_path(disk).await?;
         let record = SnapshotRecord {
             snapshot_id: snapshot_id.clone(),
             account_id: account_id.to_string(),
@@ -117,48 +189,22 @@ impl Cloud {
             created_at: now,
         };
         match self.store.insert_snapshot(&record, &operation, self.config.snapshot_quota).await? {
-            SnapshotAdmission::Inserted => {}
-            SnapshotAdmission::InProgress => {
-                return Err(Error::rejected(
-                    "IncorrectDiskStatus.CreatingSnapshot",
-                    "A previous snapshot creation is in process.",
-                ))
-            }
+            SnapshotAdmission::Inserted => Ok((op, operation.operation_id)),
+            SnapshotAdmission::InProgress => Err(Error::rejected(
+                "IncorrectDiskStatus.CreatingSnapshot",
+                "A previous snapshot creation is in process.",
+            )),
             SnapshotAdmission::QuotaExceeded => {
-                return Err(Error::rejected("QuotaExceed.Snapshot", "The snapshot quota exceeds."))
+                Err(Error::rejected("QuotaExceed.Snapshot", "The snapshot quota exceeds."))
             }
         }
-        if let Err(e) = self.freeze(&op).await {
-            let reason = e.detail();
-            tracing::error!(snapshot_id = %snapshot_id, %reason, "taking the point in time failed");
-            chain::remove_quietly(&op.new_top);
-            self.store.set_snapshot_progress(&snapshot_id, "failed", 0, &reason).await?;
-            self.store.finish_operation(&operation.operation_id).await?;
-            return Err(Error::rejected(
-                "CreateSnapshot.Failed",
-                "The process of creating snapshot is failed.",
-            ));
-        }
-        crate::crash::point("snapshot-after-freeze");
-        self.store
-            .set_disk_files(
-                &disk.disk_id,
-                &op.new_top.display().to_string(),
-                &disk.base_path,
-                &disk.parent_snapshot_id,
-            )
-            .await?;
-        self.store.set_operation_step(&operation.operation_id, "commit", &operation.payload).await?;
-        self.store.raise_snapshot_progress(&snapshot_id, 10).await?;
-        tracing::info!(snapshot_id = %snapshot_id, disk_id = %disk.disk_id, live = running, "point in time taken");
-        let cloud = self.clone();
-        let operation_id = operation.operation_id.clone();
-        tokio::spawn(async move { cloud.finish_snapshot(&operation_id, op, "commit").await });
-        Ok(snapshot_id)
     }
 
     /// ECS's preconditions for CreateSnapshot. Returns the instance the disk is attached to.
-    async fn check_snapshot_rules(&self, disk: &DiskRecord) -> Result<Option<ecslab_store::InstanceRecord>> {
+    pub(crate) async fn check_snapshot_rules(
+        &self,
+        disk: &DiskRecord,
+    ) -> Result<Option<ecslab_store::InstanceRecord>> {
         if !disk.ever_attached {
             return Err(Error::rejected(
                 "IncorrectDiskStatus.NeverAttached",
@@ -224,21 +270,31 @@ impl Cloud {
         Ok(image.map(|i| PathBuf::from(i.path)))
     }
 
-    /// Step 1: the point in time.
-    async fn freeze(&self, op: &CreateSnapshotOp) -> Result<()> {
-        match &op.instance_id {
+    /// Step 1: the point in time, for every disk at once.
+    async fn freeze<'a>(&self, ops: impl Iterator<Item = &'a CreateSnapshotOp>) -> Result<()> {
+        let ops: Vec<&CreateSnapshotOp> = ops.collect();
+        let live_vm = ops.iter().find_map(|op| op.instance_id.clone());
+        match live_vm {
             Some(vm_id) => {
-                let overlay = DiskOverlay {
-                    disk_id: op.disk_id.clone(),
-                    current_top: op.top.clone(),
-                    new_top: op.new_top.clone(),
-                };
+                let overlays: Vec<DiskOverlay> = ops
+                    .iter()
+                    .map(|op| DiskOverlay {
+                        disk_id: op.disk_id.clone(),
+                        current_top: op.top.clone(),
+                        new_top: op.new_top.clone(),
+                    })
+                    .collect();
                 self.hypervisor
-                    .snapshot_disks(vm_id, &[overlay])
+                    .snapshot_disks(&vm_id, &overlays)
                     .await
                     .map_err(|e| Error::internal(crate::error::format_chain(&e)))
             }
-            None => chain::create(&self.config.qemu_img, &op.new_top, Some(&op.top), None).await,
+            None => {
+                for op in ops {
+                    chain::create(&self.config.qemu_img, &op.new_top, Some(&op.top), None).await?;
+                }
+                Ok(())
+            }
         }
     }
 
@@ -428,6 +484,9 @@ impl Cloud {
     pub async fn collect_deleted_snapshots(&self) {
         if let Err(e) = self.try_collect_deleted_snapshots().await {
             tracing::error!(error = %e.detail(), "removing deleted snapshot files failed; will retry");
+        }
+        if let Err(e) = self.collect_deleted_images().await {
+            tracing::error!(error = %e.detail(), "removing files of deleted images failed; will retry");
         }
     }
 

@@ -60,6 +60,10 @@ pub struct ServeArgs {
     /// Every other bucket name is the local folder DATA/buckets/NAME (see docs/API.md, Buckets).
     #[arg(long)]
     buckets_config: Option<PathBuf>,
+    /// An OCI registry (`host` or `host:port`) reached over plain HTTP when PAI-DSW instance
+    /// snapshots are pushed to it; repeat for several. Loopback registries always are.
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    insecure_registries: Vec<String>,
     /// The qemu-system binary for the qemu driver.
     #[arg(long, default_value = "qemu-system-x86_64")]
     qemu_binary: PathBuf,
@@ -98,6 +102,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     let mut config = CloudConfig::new(data_dir.clone(), args.region.clone(), accel);
     config.stop_grace = Duration::from_secs(args.stop_grace_secs);
     config.snapshot_quota = args.snapshot_quota;
+    config.insecure_registries = args.insecure_registries.clone();
     config.housekeeping_interval = Duration::from_secs(args.housekeeping_secs.max(1));
     config.screenshot_min_interval = (args.screenshot_min_interval_secs > 0)
         .then(|| Duration::from_secs(args.screenshot_min_interval_secs));

@@ -5,6 +5,10 @@
 //! `sqlx` calls in a portable SQL subset, so a PostgreSQL pool can be added behind the same
 //! methods for several API servers sharing one store.
 
+mod image_disks;
+mod instance_snapshots;
+pub use image_disks::ImageDiskRecord;
+pub use instance_snapshots::InstanceSnapshotRecord;
 mod image_records;
 pub use image_records::*;
 mod jobs;
@@ -255,8 +259,8 @@ impl Store {
         sqlx::query(
             "INSERT INTO images (image_id, account_id, name, description, status, progress, size_gib,
                 virtual_size_bytes, path, format, platform, architecture, os_type, import_bucket, import_object,
-                failure_reason, created_at, source_snapshot_id)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                failure_reason, created_at, source_snapshot_id, source_instance_id, deleted)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&image.image_id)
         .bind(&image.account_id)
@@ -276,6 +280,8 @@ impl Store {
         .bind(&image.failure_reason)
         .bind(&image.created_at)
         .bind(&image.source_snapshot_id)
+        .bind(&image.source_instance_id)
+        .bind(image.deleted)
         .execute(&self.pool)
         .await
         .map_err(db("inserting an image"))?;
@@ -333,15 +339,6 @@ impl Store {
         .execute(&self.pool)
         .await
         .map_err(db("updating an image"))?;
-        Ok(())
-    }
-
-    pub async fn delete_image(&self, image_id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM images WHERE image_id = ?")
-            .bind(image_id)
-            .execute(&self.pool)
-            .await
-            .map_err(db("deleting an image"))?;
         Ok(())
     }
 

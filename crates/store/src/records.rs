@@ -46,6 +46,11 @@ pub struct ImageRecord {
     pub created_at: String,
     /// The snapshot the image was created from ('' for imports).
     pub source_snapshot_id: String,
+    /// The instance the image was created from ('' otherwise).
+    pub source_instance_id: String,
+    /// Deleted with Force while disks or snapshots still read its file: invisible to users,
+    /// the file is removed with its last reader.
+    pub deleted: bool,
 }
 
 impl ImageRecord {
@@ -69,6 +74,8 @@ impl ImageRecord {
             failure_reason: r.get("failure_reason"),
             created_at: r.get("created_at"),
             source_snapshot_id: r.get("source_snapshot_id"),
+            source_instance_id: r.get("source_instance_id"),
+            deleted: r.get::<i64, _>("deleted") != 0,
         }
     }
 }

@@ -215,11 +215,15 @@ impl Store {
     }
 
     pub async fn images_from_snapshot(&self, snapshot_id: &str) -> Result<i64> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM images WHERE source_snapshot_id = ?")
-            .bind(snapshot_id)
-            .fetch_one(self.pool())
-            .await
-            .map_err(db("counting images of a snapshot"))
+        sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM images WHERE source_snapshot_id = ?1 AND deleted = 0)
+                  + (SELECT COUNT(*) FROM image_disks d JOIN images i ON i.image_id = d.image_id
+                     WHERE d.snapshot_id = ?1 AND i.deleted = 0)",
+        )
+        .bind(snapshot_id)
+        .fetch_one(self.pool())
+        .await
+        .map_err(db("counting images of a snapshot"))
     }
 
     // ---- snapshots -----------------------------------------------------------------------------

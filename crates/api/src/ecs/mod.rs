@@ -35,7 +35,7 @@ pub enum EcsRequest {
     GetInstanceConsoleOutput { instance_id: String, remove_symbols: bool },
     ImportImage(ImportImage),
     DescribeImages { filter: ImageFilter, paging: Paging },
-    DeleteImage { image_id: String },
+    DeleteImage { image_id: String, force: bool },
     DescribeRegions,
     DescribeZones,
     CreateSnapshot(CreateSnapshot),
@@ -128,8 +128,8 @@ pub async fn execute(cloud: &Arc<Cloud>, account: &str, request: EcsRequest) -> 
             let page = cloud.describe_images(account, &filter, &paging).await?;
             render::images(cloud, page)
         }
-        DeleteImage { image_id } => {
-            cloud.delete_image(account, &image_id).await?;
+        DeleteImage { image_id, force } => {
+            cloud.delete_image(account, &image_id, force).await?;
             json!({})
         }
         DescribeRegions => render::regions(cloud),

@@ -73,7 +73,9 @@ pub fn parse(action: &str, p: &Params) -> Option<Result<EcsRequest>> {
         "DescribeImages" => {
             with(|| Ok(EcsRequest::DescribeImages { filter: image_filter(p)?, paging: p.paging(100)? }))
         }
-        "DeleteImage" => with(|| Ok(EcsRequest::DeleteImage { image_id: p.str("ImageId")? })),
+        "DeleteImage" => with(|| {
+            Ok(EcsRequest::DeleteImage { image_id: p.str("ImageId")?, force: p.bool_or("Force", false)? })
+        }),
         "CreateSnapshot" => create_snapshot(p).map(EcsRequest::CreateSnapshot),
         "CreateImage" => create_image(p).map(EcsRequest::CreateImage),
         "DescribeSnapshots" => {
@@ -546,6 +548,7 @@ fn image_filter(p: &Params) -> Result<ImageFilter> {
         name: p.opt_str("ImageName"),
         statuses,
         owner_alias,
+        snapshot_id: p.opt_str("SnapshotId"),
     })
 }
 

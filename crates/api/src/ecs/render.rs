@@ -4,8 +4,8 @@
 use base64::Engine;
 use ecslab_core::catalog::{self, InstanceType};
 use ecslab_core::listing::Page;
-use ecslab_core::store::{DiskRecord, ImageRecord, SnapshotRecord, Tag};
-use ecslab_core::{Cloud, ConsoleOutput, InstanceView};
+use ecslab_core::store::{DiskRecord, SnapshotRecord, Tag};
+use ecslab_core::{Cloud, ConsoleOutput, ImageDetails, InstanceView};
 use serde_json::{json, Value};
 
 fn tags(tags: &[Tag]) -> Value {
@@ -159,11 +159,30 @@ fn strip_terminal_symbols(input: &[u8]) -> Vec<u8> {
     out
 }
 
-pub fn images(cloud: &Cloud, page: Page<ImageRecord>) -> Value {
+pub fn images(cloud: &Cloud, page: Page<ImageDetails>) -> Value {
     let list: Vec<Value> = page
         .items
         .iter()
-        .map(|i| {
+        .map(|details| {
+            let i = &details.image;
+            let mappings: Vec<Value> = details
+                .disks
+                .iter()
+                .map(|d| {
+                    let system = d.disk_type == "system";
+                    json!({
+                        "Device": d.device,
+                        "Size": d.size_gib.to_string(),
+                        "SnapshotId": d.snapshot_id,
+                        "Type": d.disk_type,
+                        "Format": if system { i.format.as_str() } else { "qcow2" },
+                        "ImportOSSBucket": if system { i.import_bucket.as_str() } else { "" },
+                        "ImportOSSObject": if system { i.import_object.as_str() } else { "" },
+                        "Progress": format!("{}%", i.progress),
+                        "RemainTime": 0,
+                    })
+                })
+                .collect();
             json!({
                 "ImageId": i.image_id,
                 "ImageName": i.name,
@@ -187,17 +206,7 @@ pub fn images(cloud: &Cloud, page: Page<ImageRecord>) -> Value {
                 "IsSupportIoOptimized": true,
                 "Usage": "instance",
                 "Tags": { "Tag": [] },
-                "DiskDeviceMappings": { "DiskDeviceMapping": [{
-                    "Device": "/dev/xvda",
-                    "Size": i.size_gib.to_string(),
-                    "SnapshotId": i.source_snapshot_id,
-                    "Type": "system",
-                    "Format": i.format,
-                    "ImportOSSBucket": i.import_bucket,
-                    "ImportOSSObject": i.import_object,
-                    "Progress": format!("{}%", i.progress),
-                    "RemainTime": 0,
-                }]},
+                "DiskDeviceMappings": { "DiskDeviceMapping": mappings },
             })
         })
         .collect();

@@ -1,0 +1,369 @@
+//! PAI-DSW instance snapshots: an instance's system disk saved, at one point in time and while
+//! it runs or not, into a new ecslab image, optionally pushed to an OCI registry as a
+//! KubeVirt containerDisk.
+//!
+//! Lifecycle (GetInstanceSnapshot `Status`), persisted so a restart resumes it:
+//! - `Creating`: the point in time is taken (a snapshot of the system disk, frozen in the VM
+//!   in one transaction) and its chain is flattened into the new image's file.
+//! - `Pushing`: the image is written out: ExcludePaths are removed from its filesystem (never
+//!   mounted, see [`crate::exclude`]), it becomes `Available` in ecslab's store, and when the
+//!   ImageUrl names a registry it is pushed there ([`crate::oci`]).
+//! - `Saved`: done; ImageId boots with RunInstances.
+//! - `Failed`: with ReasonCode and ReasonMessage; what was made is released.
+//!
+//! The disk snapshot used for the point in time is only a means: once the image file stands
+//! alone it is deleted. DeleteInstanceSnapshot releases the image (kept, hidden, while
+//! instances still run from it: DeleteImage with Force semantics).
+
+use crate::cloud::Cloud;
+use crate::exclude;
+use crate::ids::new_id;
+use crate::image_capture::DiskSelection;
+use crate::oci::{self, ImageReference};
+use crate::{Error, Resource, Result};
+use chrono::{SecondsFormat, Utc};
+use ecslab_store::{now_rfc3339, ImageRecord, InstanceSnapshotRecord, Tag};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// CreateInstanceSnapshot, parsed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CreateInstanceSnapshot {
+    pub instance_id: String,
+    pub name: String,
+    pub image_url: String,
+    pub description: String,
+    pub overwrite: bool,
+    pub exclude_paths: Vec<String>,
+    pub labels: Vec<Tag>,
+}
+
+/// ListInstanceSnapshot's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceSnapshotListing {
+    pub page_number: i64,
+    pub page_size: i64,
+    /// `GmtCreateTime` (default), `GmtModifiedTime`, `SnapshotName` or `Status`.
+    pub sort_by: String,
+    pub descending: bool,
+}
+
+/// A page of an instance's snapshots.
+#[derive(Debug, Clone)]
+pub struct InstanceSnapshotPage {
+    pub total_count: i64,
+    pub snapshots: Vec<InstanceSnapshotRecord>,
+}
+
+/// Failure reasons of the background work, as GetInstanceSnapshot shows them.
+struct Failure {
+    code: String,
+    message: String,
+}
+
+impl Failure {
+    fn new(code: &str, message: impl Into<String>) -> Failure {
+        Failure { code: code.to_string(), message: message.into() }
+    }
+}
+
+fn now_millis() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The registry an ImageUrl names, or None when it names an image in ecslab's own store.
+fn registry_of(image_url: &str) -> Result<Option<ImageReference>> {
+    oci::parse_registry_url(image_url).map_err(|e| Error::invalid("ImageUrl", e.message))
+}
+
+impl Cloud {
+    pub async fn create_instance_snapshot(
+        self: &Arc<Self>,
+        account_id: &str,
+        req: CreateInstanceSnapshot,
+    ) -> Result<InstanceSnapshotRecord> {
+        let exclude_paths = exclude::normalise_all(&req.exclude_paths)
+            .map_err(|e| Error::invalid("ExcludePaths", e.message))?;
+        let registry = registry_of(&req.image_url)?;
+        let snapshot_id = new_id("snp");
+        let image_id = new_id("m");
+        // Without a registry the ImageUrl is the image's name in ecslab; with one, the image
+        // is named after the snapshot.
+        let image_name = match registry {
+            Some(_) => format!("{}-{}", req.name, &snapshot_id[4..]),
+            None => req.image_url.clone(),
+        };
+        if registry.is_none() {
+            self.release_overwritten_image(account_id, &image_name, req.overwrite).await?;
+        }
+        let image_name = self.unused_image_name(account_id, Some(image_name), &image_id).await?;
+        let (instance, disks) =
+            self.capturable_disks(account_id, &req.instance_id, DiskSelection::SystemOnly).await?;
+        let mappings = self.capture_disks(account_id, &instance, disks, &image_id).await?;
+        let image = ImageRecord {
+            image_id: image_id.clone(),
+            account_id: account_id.to_string(),
+            name: image_name,
+            description: format!("PAI-DSW instance snapshot {snapshot_id} of {}", instance.instance_id),
+            status: "Creating".into(),
+            progress: 0,
+            size_gib: 0,
+            virtual_size_bytes: 0,
+            path: self.config.images_dir().join(format!("{image_id}.qcow2")).display().to_string(),
+            format: "qcow2".into(),
+            platform: "Others Linux".into(),
+            architecture: "x86_64".into(),
+            os_type: "linux".into(),
+            import_bucket: String::new(),
+            import_object: String::new(),
+            failure_reason: String::new(),
+            created_at: now_rfc3339(),
+            source_snapshot_id: mappings[0].snapshot_id.clone(),
+            source_instance_id: instance.instance_id.clone(),
+            deleted: false,
+        };
+        let now = now_millis();
+        let record = InstanceSnapshotRecord {
+            snapshot_id: snapshot_id.clone(),
+            account_id: account_id.to_string(),
+            instance_id: instance.instance_id.clone(),
+            name: req.name,
+            description: req.description,
+            image_url: req.image_url,
+            image_id: image_id.clone(),
+            overwrite: req.overwrite,
+            exclude_paths,
+            labels: req.labels,
+            status: "Creating".into(),
+            reason_code: String::new(),
+            reason_message: String::new(),
+            created_at: now.clone(),
+            updated_at: now,
+        };
+        // The snapshot row first: an image with one is finished by this module, not by the
+        // generic image resume.
+        self.store.insert_instance_snapshot(&record).await?;
+        self.store.insert_image_with_disks(&image, &mappings).await?;
+        tracing::info!(snapshot_id = %snapshot_id, instance_id = %record.instance_id, image_id = %image_id, "instance snapshot started");
+        let cloud = self.clone();
+        let task = record.clone();
+        tokio::spawn(async move { cloud.finish_instance_snapshot(task).await });
+        Ok(record)
+    }
+
+    /// ImageUrl naming an ecslab image that exists: refused, or with Overwrite that image is
+    /// released (kept while instances run from it) so the name moves to the new one.
+    async fn release_overwritten_image(&self, account_id: &str, name: &str, overwrite: bool) -> Result<()> {
+        let existing =
+            self.store.images(account_id).await?.into_iter().find(|i| i.name == name && !i.deleted);
+        let Some(existing) = existing else { return Ok(()) };
+        if !overwrite {
+            return Err(Error::rejected(
+                "ImageAlreadyExists",
+                format!(
+                    "The image {name:?} exists ({}); set Overwrite=true to replace it.",
+                    existing.image_id
+                ),
+            ));
+        }
+        if existing.status == "Creating" {
+            return Err(Error::rejected(
+                "IncorrectImageStatus",
+                format!("The image {name:?} is still being created."),
+            ));
+        }
+        self.delete_image(account_id, &existing.image_id, true).await
+    }
+
+    /// The background part, from wherever the snapshot stands (also after a restart).
+    async fn finish_instance_snapshot(self: Arc<Self>, record: InstanceSnapshotRecord) {
+        let snapshot_id = record.snapshot_id.clone();
+        match self.save_instance_snapshot(&record).await {
+            Ok(()) => {
+                let _ = self
+                    .store
+                    .set_instance_snapshot_status(&snapshot_id, "Saved", "", "", &now_millis())
+                    .await;
+                tracing::info!(snapshot_id = %snapshot_id, image_id = %record.image_id, "instance snapshot saved");
+            }
+            Err(failure) => {
+                tracing::error!(snapshot_id = %snapshot_id, code = %failure.code, reason = %failure.message, "instance snapshot failed");
+                let _ = self
+                    .store
+                    .set_instance_snapshot_status(
+                        &snapshot_id,
+                        "Failed",
+                        &failure.code,
+                        &failure.message,
+                        &now_millis(),
+                    )
+                    .await;
+                let _ = self
+                    .store
+                    .update_image_progress(&record.image_id, "CreateFailed", 0, 0, 0, &failure.message)
+                    .await;
+                self.release_instance_snapshot_image(&record).await;
+            }
+        }
+    }
+
+    async fn save_instance_snapshot(
+        &self,
+        record: &InstanceSnapshotRecord,
+    ) -> std::result::Result<(), Failure> {
+        let internal = |e: Error| Failure::new("InternalError", e.detail());
+        let image = self
+            .store
+            .image(&record.account_id, &record.image_id)
+            .await
+            .map_err(|e| internal(e.into()))?
+            .ok_or_else(|| Failure::new("ImageNotFound", "the image being made was removed"))?;
+        if image.status != "Available" {
+            let virtual_size = self.flatten_snapshot(&image).await.map_err(|reason| {
+                Failure::new("SnapshotFailed", format!("saving the system disk failed: {reason}"))
+            })?;
+            self.set_instance_snapshot_stage(record, "Pushing").await.map_err(internal)?;
+            let path = PathBuf::from(&image.path);
+            let removal = exclude::remove_paths(&self.config.qemu_img, &path, &record.exclude_paths)
+                .await
+                .map_err(|e| Failure::new(e.code, e.message))?;
+            if !removal.removed.is_empty() || !removal.absent.is_empty() {
+                tracing::info!(snapshot_id = %record.snapshot_id, removed = ?removal.removed, absent = ?removal.absent, filesystem = %removal.filesystem, "excluded paths removed from the image");
+            }
+            let size_gib = ((virtual_size + (1 << 30) - 1) >> 30).max(1);
+            self.store
+                .update_image_progress(&image.image_id, "Available", 100, size_gib, virtual_size, "")
+                .await
+                .map_err(|e| internal(e.into()))?;
+            self.drop_point_in_time_snapshot(&image).await.map_err(internal)?;
+        } else {
+            self.set_instance_snapshot_stage(record, "Pushing").await.map_err(internal)?;
+        }
+        if let Some(reference) =
+            registry_of(&record.image_url).map_err(|e| Failure::new("InvalidImageUrl", e.to_string()))?
+        {
+            let pushed = oci::push_container_disk(
+                &reference,
+                &PathBuf::from(&image.path),
+                record.overwrite,
+                &self.config.insecure_registries,
+                &|_| {},
+            )
+            .await
+            .map_err(|e| Failure::new(e.code, e.message))?;
+            tracing::info!(snapshot_id = %record.snapshot_id, image_url = %record.image_url, digest = %pushed.manifest_digest, "instance snapshot pushed");
+        }
+        Ok(())
+    }
+
+    async fn set_instance_snapshot_stage(&self, record: &InstanceSnapshotRecord, status: &str) -> Result<()> {
+        Ok(self
+            .store
+            .set_instance_snapshot_status(&record.snapshot_id, status, "", "", &now_millis())
+            .await?)
+    }
+
+    /// The disk snapshot that held the point in time: no longer needed once the image file
+    /// stands alone.
+    async fn drop_point_in_time_snapshot(&self, image: &ImageRecord) -> Result<()> {
+        let snapshot_id = image.source_snapshot_id.clone();
+        self.store.clear_image_source_snapshot(&image.image_id).await?;
+        if !snapshot_id.is_empty() {
+            self.store.mark_snapshot_deleted(&snapshot_id).await?;
+            self.collect_deleted_snapshots().await;
+        }
+        Ok(())
+    }
+
+    /// Release the image an instance snapshot made (kept while instances run from it).
+    async fn release_instance_snapshot_image(&self, record: &InstanceSnapshotRecord) {
+        let Ok(Some(image)) = self.store.image(&record.account_id, &record.image_id).await else { return };
+        if image.deleted {
+            return;
+        }
+        if image.status == "Creating" || image.status == "CreateFailed" {
+            // Not finished: nothing runs from it. Its point-in-time snapshot goes too.
+            let _ = self.drop_point_in_time_snapshot(&image).await;
+            let _ = self.store.update_image_progress(&image.image_id, "CreateFailed", 0, 0, 0, "").await;
+        }
+        let _ = self.store.mark_image_deleted(&image.image_id).await;
+        let _ = std::fs::remove_file(PathBuf::from(&image.path).with_extension("qcow2.partial"));
+        self.collect_deleted_snapshots().await;
+    }
+
+    /// Instance snapshots a restart interrupted: finish them.
+    pub(crate) async fn resume_instance_snapshots(self: &Arc<Self>) -> Result<()> {
+        for record in self.store.unfinished_instance_snapshots().await? {
+            tracing::info!(snapshot_id = %record.snapshot_id, status = %record.status, "resuming an interrupted instance snapshot");
+            let cloud = self.clone();
+            tokio::spawn(async move { cloud.finish_instance_snapshot(record).await });
+        }
+        Ok(())
+    }
+
+    pub async fn instance_snapshot(
+        &self,
+        account_id: &str,
+        instance_id: &str,
+        snapshot_id: &str,
+    ) -> Result<InstanceSnapshotRecord> {
+        self.instance(account_id, instance_id).await?;
+        self.store
+            .instance_snapshot(account_id, instance_id, snapshot_id)
+            .await?
+            .ok_or_else(|| Error::NotFound { resource: Resource::Snapshot, id: snapshot_id.to_string() })
+    }
+
+    pub async fn list_instance_snapshots(
+        &self,
+        account_id: &str,
+        instance_id: &str,
+        listing: &InstanceSnapshotListing,
+    ) -> Result<InstanceSnapshotPage> {
+        self.instance(account_id, instance_id).await?;
+        let mut snapshots = self.store.instance_snapshots(account_id, instance_id).await?;
+        let key = |s: &InstanceSnapshotRecord| -> String {
+            match listing.sort_by.as_str() {
+                "GmtModifiedTime" => s.updated_at.clone(),
+                "SnapshotName" => s.name.clone(),
+                "Status" => s.status.clone(),
+                _ => s.created_at.clone(),
+            }
+        };
+        snapshots.sort_by(|a, b| key(a).cmp(&key(b)).then_with(|| a.snapshot_id.cmp(&b.snapshot_id)));
+        if listing.descending {
+            snapshots.reverse();
+        }
+        let total_count = snapshots.len() as i64;
+        let skip = ((listing.page_number - 1) * listing.page_size) as usize;
+        let snapshots = snapshots.into_iter().skip(skip).take(listing.page_size as usize).collect();
+        Ok(InstanceSnapshotPage { total_count, snapshots })
+    }
+
+    /// DeleteInstanceSnapshot: the snapshot goes; its image is released (at once, or when the
+    /// last instance running from it is gone). A snapshot still being made is refused.
+    pub async fn delete_instance_snapshot(
+        &self,
+        account_id: &str,
+        instance_id: &str,
+        snapshot_id: &str,
+    ) -> Result<()> {
+        let record = self.instance_snapshot(account_id, instance_id, snapshot_id).await?;
+        if record.status == "Creating" || record.status == "Pushing" {
+            return Err(Error::rejected(
+                "IncorrectSnapshotStatus",
+                format!(
+                    "The snapshot {snapshot_id} is {}; delete it once it is Saved or Failed.",
+                    record.status
+                ),
+            ));
+        }
+        self.store.delete_instance_snapshot(snapshot_id).await?;
+        if let Some(image) = self.store.image(account_id, &record.image_id).await?.filter(|i| !i.deleted) {
+            self.delete_image(account_id, &image.image_id, true).await?;
+        }
+        self.collect_deleted_snapshots().await;
+        tracing::info!(snapshot_id, image_id = %record.image_id, "instance snapshot deleted");
+        Ok(())
+    }
+}

@@ -1,0 +1,106 @@
+//! The disks an image holds (DescribeImages' DiskDeviceMappings) and what still reads an
+//! image's file: the rows that decide whether DeleteImage may remove it.
+
+use crate::{db, ImageRecord, Result, Store};
+use sqlx::Row;
+
+/// One disk of an image: the system disk (whose content is the image file) or a data disk
+/// (whose content is the snapshot taken with the others).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageDiskRecord {
+    pub image_id: String,
+    /// `/dev/xvda` for the system disk, `/dev/xvdb`... for data disks, in attachment order.
+    pub device: String,
+    /// `system` or `data`.
+    pub disk_type: String,
+    pub size_gib: i64,
+    pub snapshot_id: String,
+}
+
+impl Store {
+    /// Insert an image and its disk mappings atomically.
+    pub async fn insert_image_with_disks(
+        &self,
+        image: &ImageRecord,
+        disks: &[ImageDiskRecord],
+    ) -> Result<()> {
+        self.insert_image(image).await?;
+        let mut tx = self.pool().begin().await.map_err(db("begin"))?;
+        for disk in disks {
+            sqlx::query(
+                "INSERT INTO image_disks (image_id, device, disk_type, size_gib, snapshot_id) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(&disk.image_id)
+            .bind(&disk.device)
+            .bind(&disk.disk_type)
+            .bind(disk.size_gib)
+            .bind(&disk.snapshot_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("inserting an image disk"))?;
+        }
+        tx.commit().await.map_err(db("commit"))?;
+        Ok(())
+    }
+
+    /// The disk mappings of an image, system disk first.
+    pub async fn image_disks(&self, image_id: &str) -> Result<Vec<ImageDiskRecord>> {
+        let rows = sqlx::query("SELECT * FROM image_disks WHERE image_id = ? ORDER BY device")
+            .bind(image_id)
+            .fetch_all(self.pool())
+            .await
+            .map_err(db("listing image disks"))?;
+        Ok(rows
+            .iter()
+            .map(|r| ImageDiskRecord {
+                image_id: r.get("image_id"),
+                device: r.get("device"),
+                disk_type: r.get("disk_type"),
+                size_gib: r.get("size_gib"),
+                snapshot_id: r.get("snapshot_id"),
+            })
+            .collect())
+    }
+
+    /// Hide an image from users (DeleteImage with Force while its file is still read).
+    pub async fn mark_image_deleted(&self, image_id: &str) -> Result<()> {
+        sqlx::query("UPDATE images SET deleted = 1 WHERE image_id = ?")
+            .bind(image_id)
+            .execute(self.pool())
+            .await
+            .map_err(db("hiding an image"))?;
+        Ok(())
+    }
+
+    /// Remove an image row and its disk mappings.
+    pub async fn remove_image(&self, image_id: &str) -> Result<()> {
+        let mut tx = self.pool().begin().await.map_err(db("begin"))?;
+        for table in ["image_disks", "images"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE image_id = ?"))
+                .bind(image_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("deleting an image"))?;
+        }
+        tx.commit().await.map_err(db("commit"))?;
+        Ok(())
+    }
+
+    /// Images deleted with Force whose files may now be collectable.
+    pub async fn deleted_images(&self) -> Result<Vec<ImageRecord>> {
+        let rows = sqlx::query("SELECT * FROM images WHERE deleted = 1")
+            .fetch_all(self.pool())
+            .await
+            .map_err(db("listing deleted images"))?;
+        Ok(rows.iter().map(ImageRecord::from_row).collect())
+    }
+
+    /// Snapshot files (kept or deleted-but-still-chained) whose chain ends in this image file.
+    pub async fn snapshots_on_image_file(&self, image_path: &str) -> Result<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM snapshots WHERE image_path = ?")
+            .bind(image_path)
+            .fetch_one(self.pool())
+            .await
+            .map_err(db("counting snapshots on an image"))
+    }
+}

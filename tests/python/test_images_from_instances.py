@@ -1,0 +1,131 @@
+"""CreateImage from an InstanceId through the SDK: every disk of a running instance saved at one
+point in time (the system disk flattened into the image, data disks as snapshots), a Progress
+that moves, DiskDeviceMappings in DescribeImages, new instances that boot with both disks'
+content, and DeleteImage's Force semantics (refused while used; with Force the image is gone for
+users but nothing running from it breaks, and its file goes with the last user).
+
+The real-guest flow runs once (ACS3); the SDK's other signature (RPC HMAC-SHA1) drives the same
+actions on the fake-driver server."""
+
+from __future__ import annotations
+
+import time
+
+from alibabacloud_ecs20140526 import models as m
+
+import labkit
+from labkit import REGION
+
+READY = "VMTEST-GUEST-READY"
+
+
+def describe_image(client, image_id, status="Creating,Waiting,Available,CreateFailed"):
+    images = client.describe_images(m.DescribeImagesRequest(region_id=REGION, image_id=image_id, status=status)).body.images.image
+    return images[0] if images else None
+
+
+def wait_image(client, image_id, timeout=180):
+    """Wait until Available; returns the image and the Progress values seen on the way."""
+    seen = []
+    deadline = time.monotonic() + timeout
+    while True:
+        image = describe_image(client, image_id)
+        assert image is not None, f"{image_id} vanished"
+        if not seen or seen[-1] != image.progress:
+            seen.append(image.progress)
+        if image.status == "Available":
+            return image, seen
+        assert image.status == "Creating", image.to_map()
+        assert time.monotonic() < deadline, f"{image_id} still {image.status} {image.progress}"
+        time.sleep(0.1)
+
+
+def test_image_of_a_running_instance_holds_every_disk(lab, cleanup):
+    ecs = lab.client()
+    source = labkit.run_instance(ecs, lab.image_id, data_disk=[m.RunInstancesRequestDataDisk(size=1)])
+    cleanup.append(source)
+    labkit.wait_console(ecs, source, READY)
+    # A marker on the root filesystem, written through the guest's own shell.
+    labkit.run_guest_command(lab, ecs, source, "echo IMG-$((20+1))-MARK > /root/img-marker; sync; echo WROTE-$((1+1))",
+                             "WROTE-2")
+
+    image_id = ecs.create_image(m.CreateImageRequest(region_id=REGION, instance_id=source, image_name="whole-instance",
+                                                     description="system and data disk")).body.image_id
+    image, progress_seen = wait_image(ecs, image_id)
+    assert progress_seen[-1] == "100%"
+    assert len(progress_seen) >= 2, progress_seen  # it moved: Creating with less, then 100%
+    assert labkit.describe(ecs, source).status == "Running"  # taken live, without stopping it
+
+    mappings = sorted(image.disk_device_mappings.disk_device_mapping, key=lambda d: d.device)
+    assert [(d.device, d.type) for d in mappings] == [("/dev/xvda", "system"), ("/dev/xvdb", "data")]
+    assert mappings[1].size == "1"
+    snapshot_ids = [d.snapshot_id for d in mappings]
+    assert all(s.startswith("s-") for s in snapshot_ids), snapshot_ids
+    snapshots = {s.snapshot_id: s for s in labkit.list_snapshots(ecs, instance_id=source)}
+    assert set(snapshot_ids) <= set(snapshots), (snapshot_ids, list(snapshots))
+    assert all(snapshots[s].status == "accomplished" for s in snapshot_ids)
+    # The image's snapshots are protected while it exists (ECS's rule).
+    e = labkit.sdk_error(ecs.delete_snapshot, m.DeleteSnapshotRequest(snapshot_id=snapshot_ids[1]))
+    assert (e.code, e.status_code) == ("SnapshotCreatedImage", 403)
+    # DescribeImages filters by a snapshot the image holds.
+    by_snapshot = ecs.describe_images(m.DescribeImagesRequest(region_id=REGION, snapshot_id=snapshot_ids[1])).body
+    assert [i.image_id for i in by_snapshot.images.image] == [image_id]
+
+    # A new instance from the image: the marker is on its root, its data disk continues the
+    # source's boot log (the guest appends one line per boot: this is the second).
+    copy = labkit.run_instance(ecs, image_id)
+    cleanup.append(copy)
+    console = labkit.wait_console(ecs, copy, READY)
+    assert "count=2" in console, console[-1500:]
+    labkit.run_guest_command(lab, ecs, copy, "cat /root/img-marker", "IMG-21-MARK")
+    system, data = labkit.instance_disks(ecs, copy)
+    assert len(data) == 1
+
+    # DeleteImage: refused while an instance runs from it, unless Force.
+    e = labkit.sdk_error(ecs.delete_image, m.DeleteImageRequest(region_id=REGION, image_id=image_id))
+    assert (e.code, e.status_code) == ("ImageUsedByInstance", 403)
+    assert "Force" in e.message
+    ecs.delete_image(m.DeleteImageRequest(region_id=REGION, image_id=image_id, force=True))
+    assert describe_image(ecs, image_id) is None
+    e = labkit.sdk_error(labkit.run_instance, ecs, image_id)
+    assert (e.code, e.status_code) == ("InvalidImageId.NotFound", 404)
+    image_file = lab.data_dir / "images" / f"{image_id}.qcow2"
+    assert image_file.exists()  # still read by the copy's system disk
+    # The instance running from it is unharmed: it reboots from its disk.
+    ecs.reboot_instance(m.RebootInstanceRequest(instance_id=copy, force_stop=True))
+    labkit.wait_console(ecs, copy, "data=/dev/vdb count=3")
+    time.sleep(1)  # the shell prompt follows the ready line
+    labkit.run_guest_command(lab, ecs, copy, "cat /root/img-marker; echo AFTER-$((2+3))", "AFTER-5")
+    assert labkit.console_text(ecs, copy).count("IMG-21-MARK") >= 2
+    # With its last user gone, the file goes (the snapshots are the user's to delete now).
+    labkit.force_delete(ecs, copy)
+    cleanup.remove(copy)
+    deadline = time.monotonic() + 30
+    while image_file.exists():
+        assert time.monotonic() < deadline, "the force-deleted image's file stayed after its last user left"
+        time.sleep(0.2)
+    ecs.delete_snapshot(m.DeleteSnapshotRequest(snapshot_id=snapshot_ids[1]))
+
+
+def test_image_of_a_stopped_instance_both_signatures(fake_lab, algorithm):
+    ecs = fake_lab.client(dict(labkit.ALGORITHMS)[algorithm])
+    source = labkit.run_then_stop(ecs, fake_lab.image_id)
+    image_id = ecs.create_image(m.CreateImageRequest(region_id=REGION, instance_id=source,
+                                                     image_name=f"stopped-{algorithm}")).body.image_id
+    image, _ = wait_image(ecs, image_id, timeout=60)
+    assert image.image_name == f"stopped-{algorithm}"
+    assert [d.type for d in image.disk_device_mappings.disk_device_mapping] == ["system"]
+    # The same name again is refused.
+    e = labkit.sdk_error(ecs.create_image, m.CreateImageRequest(region_id=REGION, instance_id=source,
+                                                                image_name=f"stopped-{algorithm}"))
+    assert (e.code, e.status_code) == ("InvalidImageName.Duplicated", 400)
+    # An unknown instance, and an instance in a state that cannot be imaged.
+    e = labkit.sdk_error(ecs.create_image, m.CreateImageRequest(region_id=REGION, instance_id="i-nope"))
+    assert (e.code, e.status_code) == ("InvalidInstanceId.NotFound", 404)
+    # Force-delete an unused image: gone at once, file and all.
+    ecs.delete_image(m.DeleteImageRequest(region_id=REGION, image_id=image_id, force=True))
+    assert describe_image(ecs, image_id) is None
+    assert not (fake_lab.data_dir / "images" / f"{image_id}.qcow2").exists()
+    e = labkit.sdk_error(ecs.delete_image, m.DeleteImageRequest(region_id=REGION, image_id=image_id))
+    assert (e.code, e.status_code) == ("InvalidImageId.NotFound", 404)
+    labkit.force_delete(ecs, source)
