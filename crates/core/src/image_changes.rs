@@ -187,6 +187,7 @@ impl Cloud {
             .store
             .image(account_id, image_id)
             .await?
+            .filter(|i| !i.deleted)
             .ok_or_else(|| Error::NotFound { resource: Resource::Image, id: image_id.to_string() })?;
         if image.status != "Available" {
             return Err(Error::rejected(
@@ -293,7 +294,8 @@ impl Cloud {
                 format!("The image {} was deleted before the change finished.", op.image_id),
             )
         };
-        let image = self.store.image(&op.account_id, &op.image_id).await?.ok_or_else(gone)?;
+        let image =
+            self.store.image(&op.account_id, &op.image_id).await?.filter(|i| !i.deleted).ok_or_else(gone)?;
         let image_path = PathBuf::from(&image.path);
         if !image_path.is_file() {
             return Err(gone());
@@ -397,13 +399,31 @@ impl Cloud {
         }
     }
 
+    /// A rebuilt desktop comes back: in the background, once a stop still under way (after a
+    /// restart, the adopted VM may still be shutting down) has ended, it is started again.
     async fn start_after_change(self: &Arc<Self>, op: &ImageChangeOp) {
-        let Ok(Some(instance)) = self.store.instance_by_id(&op.instance_id).await else { return };
-        if instance.status == "Stopped" {
-            if let Err(e) = self.start_instance(&instance.account_id, &op.instance_id, false).await {
-                tracing::warn!(instance_id = %op.instance_id, error = %e.detail(), "starting the desktop after its image change failed");
+        let cloud = self.clone();
+        let instance_id = op.instance_id.clone();
+        tokio::spawn(async move {
+            let deadline = Instant::now() + cloud.config.stop_grace + Duration::from_secs(60);
+            loop {
+                let Ok(Some(instance)) = cloud.store.instance_by_id(&instance_id).await else { return };
+                match instance.status.as_str() {
+                    "Stopped" => {
+                        if let Err(e) = cloud.start_instance(&instance.account_id, &instance_id, false).await
+                        {
+                            tracing::warn!(%instance_id, error = %e.detail(), "starting the desktop after its image change failed");
+                        }
+                        return;
+                    }
+                    "Stopping" if Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                    // Started by someone else meanwhile, or stuck: leave it.
+                    _ => return,
+                }
             }
-        }
+        });
     }
 
     /// After a restart: a change that had not switched fails (its new files are removed, the old

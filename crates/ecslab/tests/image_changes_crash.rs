@@ -107,3 +107,41 @@ async fn a_crash_during_an_image_change_never_leaves_it_changing() {
         assert!(holds_marker(Path::new(&snapshot.path)), "{point}: the kept snapshot lost its content");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_running_desktop_whose_rebuild_was_interrupted_comes_back_on_its_old_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &["--driver", "fake"]).await;
+    let ecs = server.client(Signing::RpcHmacSha1);
+    let image_id = server.import_guest(&ecs).await;
+    let instance_id = run_instance(&ecs, &image_id, &[]).await;
+    wait_status(&ecs, &instance_id, "Running", Duration::from_secs(30)).await;
+    let old_disk = disk_of(&ecs, &instance_id, "system").await;
+
+    server.env = vec![("ECSLAB_CRASH_AT".into(), "image-change-before-build".into())];
+    server.restart().await;
+    let ecs = server.client(Signing::RpcHmacSha1);
+    // The fake driver's VMs do not outlive the server: start the desktop again first.
+    wait_until(Duration::from_secs(30), || async {
+        let status = instance(&ecs, &instance_id).await["Status"].clone();
+        if status == "Stopped" {
+            let _ = ecs.ecs("StartInstance", &[("InstanceId", instance_id.clone())]).await;
+        }
+        status == "Running"
+    })
+    .await;
+    let reply = ecs
+        .call(ECD, "RebuildDesktops", &[("DesktopId.1", instance_id.clone()), ("ImageId", image_id.clone())])
+        .await;
+    assert!(server.wait_exit(Duration::from_secs(60)).await, "the server did not crash: {reply:?}");
+    server.env.clear();
+    server.restart().await;
+    let ecs = server.client(Signing::RpcHmacSha1);
+
+    wait_status(&ecs, &instance_id, "Running", Duration::from_secs(60)).await;
+    let listed = records(&ecs, &instance_id).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["Status"], 2, "{listed:?}");
+    assert!(listed[0]["Reason"].as_str().unwrap().contains("server restart"));
+    assert_eq!(disk_of(&ecs, &instance_id, "system").await, old_disk);
+}
