@@ -375,3 +375,56 @@ fn crash_boot(image: &Path) {
     let _ = qemu.wait();
     assert!(ready, "the guest did not boot to READY");
 }
+
+/// A GPT disk with two ext4 partitions: the root is the one with /etc, and only it is edited.
+/// Two ext4 filesystems and no /etc on either: the root cannot be told, so the edit is refused.
+#[tokio::test]
+async fn on_gpt_the_root_is_the_ext_partition_with_etc() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("two.raw");
+    run(Command::new("truncate").args(["-s", "64M"]).arg(&raw));
+    let linux = "0FC63DAF-8483-4772-8E79-3D69D8477DE4";
+    let mut sfdisk = Command::new(sbin("sfdisk")).arg("-q").arg(&raw).stdin(Stdio::piped()).spawn().unwrap();
+    write!(
+        sfdisk.stdin.take().unwrap(),
+        "label: gpt\nstart=2048, size=32768, type={linux}\nstart=34816, size=94208, type={linux}\n"
+    )
+    .unwrap();
+    assert!(sfdisk.wait().unwrap().success());
+    let (data_offset, root_offset) = (2048 * 512, 34816 * 512);
+    for (offset, size) in [(data_offset, "16M"), (root_offset, "47104k")] {
+        run(Command::new(sbin("mkfs.ext4"))
+            .args(["-q", "-F", "-E"])
+            .arg(format!("offset={offset}"))
+            .arg(&raw)
+            .arg(size));
+    }
+    let marker = dir.path().join("marker");
+    std::fs::write(&marker, "marker\n").unwrap();
+    let m = marker.display();
+    debugfs(&raw, data_offset, true, &format!("mkdir /srv\nwrite {m} /srv/x\n"));
+    debugfs(&raw, root_offset, true, &format!("mkdir /srv\nwrite {m} /srv/x\n"));
+
+    // Neither has /etc yet.
+    let image = dir.path().join("two.qcow2");
+    run(Command::new("qemu-img").args(["convert", "-f", "raw", "-O", "qcow2"]).arg(&raw).arg(&image));
+    let err = remove_paths(qemu_img(), &image, &["/srv/x".to_string()]).await.unwrap_err();
+    assert_eq!(err.code, "UnsupportedFilesystem", "{err}");
+    assert!(err.message.contains("/etc"), "{err}");
+
+    debugfs(&raw, root_offset, true, &format!("mkdir /etc\nwrite {m} /etc/hostname\n"));
+    run(Command::new("qemu-img").args(["convert", "-f", "raw", "-O", "qcow2"]).arg(&raw).arg(&image));
+    let removal = remove_paths(qemu_img(), &image, &["/srv/x".to_string()]).await.unwrap();
+    assert_eq!(removal.removed, ["/srv/x"]);
+    assert_eq!(removal.filesystem, "partition 2 (ext2/3/4)");
+
+    let edited = dir.path().join("edited.raw");
+    run(Command::new("qemu-img").args(["convert", "-O", "raw"]).arg(&image).arg(&edited));
+    let root = debugfs(&edited, root_offset, false, "ls -p /srv\n");
+    assert!(names(&root).is_empty(), "{root}");
+    let data = debugfs(&edited, data_offset, false, "ls -p /srv\n");
+    assert_eq!(names(&data), ["x"], "the other partition is left alone: {data}");
+    assert!(fsck_clean(&edited, root_offset) && fsck_clean(&edited, data_offset));
+    let verify = run(Command::new(sbin("sfdisk")).arg("--verify").arg(&edited));
+    assert!(String::from_utf8_lossy(&verify.stdout).contains("No errors detected"));
+}
