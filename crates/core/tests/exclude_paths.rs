@@ -428,3 +428,22 @@ async fn on_gpt_the_root_is_the_ext_partition_with_etc() {
     let verify = run(Command::new(sbin("sfdisk")).arg("--verify").arg(&edited));
     assert!(String::from_utf8_lossy(&verify.stdout).contains("No errors detected"));
 }
+
+/// A raw image that is one ext4 filesystem, no partition table: edited in place.
+#[tokio::test]
+async fn a_whole_disk_raw_filesystem_is_edited_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("whole.raw");
+    run(Command::new("truncate").args(["-s", "32M"]).arg(&image));
+    run(Command::new(sbin("mkfs.ext4")).args(["-q", "-F"]).arg(&image));
+    let marker = dir.path().join("marker");
+    std::fs::write(&marker, "marker\n").unwrap();
+    let m = marker.display();
+    debugfs(&image, 0, true, &format!("mkdir /srv\nwrite {m} /srv/x\nwrite {m} /srv/y\n"));
+    let removal = remove_paths(qemu_img(), &image, &["/srv/x".to_string()]).await.unwrap();
+    assert_eq!(removal.removed, ["/srv/x"]);
+    assert_eq!(removal.filesystem, "the whole disk (ext2/3/4)");
+    let srv = debugfs(&image, 0, false, "ls -p /srv\n");
+    assert_eq!(names(&srv), ["y"], "{srv}");
+    assert!(fsck_clean(&image, 0));
+}

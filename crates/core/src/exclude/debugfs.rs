@@ -1,6 +1,8 @@
 //! Driving `debugfs` (e2fsprogs) on one ext2/3/4 filesystem inside a raw disk file: listing
 //! directories and unlinking entries in batches of commands, and `e2fsck` to prove the result
-//! clean. The filesystem is addressed as `file?offset=BYTES`, so no loop device is involved.
+//! clean. No loop device is involved: the filesystem is a file of its own, or is read inside a
+//! whole-disk file as `file?offset=BYTES` (fine for debugfs; e2fsck loses the offset when it
+//! reopens the device after a journal replay, so edits work on a partition copied out).
 //!
 //! Names go through debugfs's command parser, which accepts any byte except NUL and newline
 //! inside double quotes (a quote is doubled). Entries are always addressed relative to their
@@ -46,7 +48,8 @@ impl ExtFs {
     pub fn new(raw: &Path, offset: u64) -> ExtFs {
         let dir = raw.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
         let name = raw.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        ExtFs { dir, device: format!("{name}?offset={offset}") }
+        let device = if offset == 0 { name } else { format!("{name}?offset={offset}") };
+        ExtFs { dir, device }
     }
 
     /// Runs a debugfs command script; read-only unless `write`.

@@ -1,10 +1,15 @@
 //! PAI-DSW's `ExcludePaths`: deleting files and directory trees from a saved system disk without
 //! mounting it (CI and unprivileged hosts have no loop devices, nbd or FUSE).
 //!
-//! The qcow2 is converted to a sparse raw file beside it, the partition table is read with
-//! `sfdisk --json`, and the root filesystem is edited with `debugfs -w` (e2fsprogs) at its byte
-//! offset; `e2fsck -fn` must then find it clean (after one `e2fsck -fy` pass if needed), and the
-//! raw file is converted back over the original.
+//! The qcow2 is converted to a sparse raw file beside it and the partition table is read with
+//! `sfdisk --json`. The root partition is copied out to a sparse file of its own (`qemu-img`
+//! with a raw offset/size window), its journal is replayed (`e2fsck -fy`: a disk saved from a
+//! running guest is crash-consistent), the paths are removed with `debugfs -w` (e2fsprogs), and
+//! `e2fsck -fn` must then find it clean (after one more `e2fsck -fy` pass if needed). The
+//! partition is written back into the window and the raw file converted back over the original.
+//! A 20 GiB-virtual, mostly empty disk takes well under a second; deleting is about 10k entries
+//! a second, slower for single directories of tens of thousands of entries (debugfs scans the
+//! directory for each unlink: 20k entries in one directory take about half a minute).
 //!
 //! Which filesystem is the root: the only ext2/3/4 volume, or, when there are several, the first
 //! one that has an `/etc` directory. Only the root filesystem is edited. A path that `/etc/fstab`
