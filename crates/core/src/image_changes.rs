@@ -149,7 +149,7 @@ impl Cloud {
             restart,
         };
         let step = if restart { "stop" } else { "build" };
-        let mut operation = OperationRecord {
+        let operation = OperationRecord {
             operation_id: new_id("op"),
             kind: IMAGE_CHANGE.into(),
             disk_id: old_disk.disk_id.clone(),
@@ -157,15 +157,14 @@ impl Cloud {
             payload: String::new(),
             created_at: ecslab_store::now_rfc3339(),
         };
-        // The seq is only known once the record exists: write the payload with a placeholder,
-        // then the real one (the operation does nothing before the task below reads it).
-        operation.payload = to_payload(&op)?;
-        let Some(seq) = self.store.begin_image_change(&record, &operation).await? else {
+        // Paths that are not UTF-8 cannot be persisted: refuse before anything is written, so
+        // the payload below always serializes.
+        serde_json::to_string(&op).map_err(|e| Error::internal(format!("image-change payload: {e}")))?;
+        let payload_for = |seq| to_payload(&ImageChangeOp { record_seq: seq, ..op.clone() });
+        let Some(seq) = self.store.begin_image_change(&record, &operation, payload_for).await? else {
             return Err(disk_busy());
         };
         op.record_seq = seq;
-        operation.payload = to_payload(&op)?;
-        self.store.set_operation_step(&operation.operation_id, step, &operation.payload).await?;
         tracing::info!(
             instance_id = %op.instance_id,
             old_disk = %op.old_disk_id,
@@ -242,10 +241,8 @@ impl Cloud {
             match next {
                 Ok(next) => {
                     if next == "build" {
-                        if let Err(e) = self
-                            .store
-                            .set_operation_step(&operation_id, next, &to_payload_or_empty(&op))
-                            .await
+                        if let Err(e) =
+                            self.store.set_operation_step(&operation_id, next, &to_payload(&op)).await
                         {
                             tracing::error!(error = %e, "recording an image-change step failed");
                         }
@@ -446,21 +443,17 @@ impl Cloud {
                 .await;
             }
         }
-        // A record left changing without its operation (a crash between the two writes cannot
-        // happen, they share a transaction; this guards older data) is failed too.
-        let pending = self.store.operations().await?;
+        // Every change was just finished or failed above, and a record is only ever written
+        // with its operation: one still changing here has lost it (foreign or damaged data).
         for record in self.store.changing_image_records().await? {
-            if !pending.iter().any(|o| {
-                o.kind == IMAGE_CHANGE && o.payload.contains(&format!("\"record_seq\":{},", record.seq))
-            }) {
-                self.store
-                    .set_image_record_status(
-                        record.seq,
-                        RECORD_FAILED,
-                        "The change was interrupted by a server restart.",
-                    )
-                    .await?;
-            }
+            tracing::warn!(seq = record.seq, instance_id = %record.instance_id, "an image record without its operation; failing it");
+            self.store
+                .set_image_record_status(
+                    record.seq,
+                    RECORD_FAILED,
+                    "The change was interrupted by a server restart.",
+                )
+                .await?;
         }
         Ok(())
     }
@@ -551,12 +544,8 @@ fn reason_of(e: &Error) -> String {
     }
 }
 
-fn to_payload(op: &ImageChangeOp) -> Result<String> {
-    serde_json::to_string(op).map_err(Error::internal)
-}
-
-fn to_payload_or_empty(op: &ImageChangeOp) -> String {
-    serde_json::to_string(op).unwrap_or_default()
+fn to_payload(op: &ImageChangeOp) -> String {
+    serde_json::to_string(op).expect("checked when the change was accepted")
 }
 
 fn from_payload(payload: &str) -> Result<ImageChangeOp> {

@@ -57,31 +57,16 @@ pub fn now_millis() -> String {
 
 impl Store {
     /// Start an image change: insert its record (Status 0) and its operation on the old system
-    /// disk, unless another operation holds that disk. Returns the record's seq, or `None` when
-    /// the disk is busy.
+    /// disk in one transaction, unless another operation holds that disk. The operation's payload
+    /// is made by `payload_for` from the record's seq. Returns the seq, or `None` when the disk is
+    /// busy.
     pub async fn begin_image_change(
         &self,
         record: &ImageChangeRecord,
         operation: &OperationRecord,
+        payload_for: impl FnOnce(i64) -> String,
     ) -> Result<Option<i64>> {
         let mut tx = self.pool().begin().await.map_err(db("begin"))?;
-        let inserted = sqlx::query(
-            "INSERT INTO operations (operation_id, kind, disk_id, step, payload, created_at)
-             SELECT ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM operations WHERE disk_id = ?)",
-        )
-        .bind(&operation.operation_id)
-        .bind(&operation.kind)
-        .bind(&operation.disk_id)
-        .bind(&operation.step)
-        .bind(&operation.payload)
-        .bind(&operation.created_at)
-        .bind(&operation.disk_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db("inserting an image-change operation"))?;
-        if inserted.rows_affected() == 0 {
-            return Ok(None);
-        }
         let seq: i64 = sqlx::query_scalar(
             "INSERT INTO image_records (account_id, instance_id, image_id, image_name, new_image_id,
                 new_image_name, status, reason, update_time)
@@ -99,6 +84,24 @@ impl Store {
         .fetch_one(&mut *tx)
         .await
         .map_err(db("inserting an image record"))?;
+        let inserted = sqlx::query(
+            "INSERT INTO operations (operation_id, kind, disk_id, step, payload, created_at)
+             SELECT ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM operations WHERE disk_id = ?)",
+        )
+        .bind(&operation.operation_id)
+        .bind(&operation.kind)
+        .bind(&operation.disk_id)
+        .bind(&operation.step)
+        .bind(payload_for(seq))
+        .bind(&operation.created_at)
+        .bind(&operation.disk_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("inserting an image-change operation"))?;
+        if inserted.rows_affected() == 0 {
+            tx.rollback().await.map_err(db("rollback"))?;
+            return Ok(None);
+        }
         tx.commit().await.map_err(db("commit"))?;
         Ok(Some(seq))
     }
@@ -247,6 +250,10 @@ mod tests {
         }
     }
 
+    fn payload(seq: i64) -> String {
+        format!("{{\"record_seq\":{seq}}}")
+    }
+
     fn operation(id: &str, disk_id: &str) -> OperationRecord {
         OperationRecord {
             operation_id: id.into(),
@@ -261,16 +268,23 @@ mod tests {
     #[tokio::test]
     async fn one_change_per_disk_and_newest_first_paging() {
         let store = Store::open_in_memory().await.unwrap();
-        let first = store.begin_image_change(&record("i-1"), &operation("op-1", "d-1")).await.unwrap();
+        let first =
+            store.begin_image_change(&record("i-1"), &operation("op-1", "d-1"), payload).await.unwrap();
         assert!(first.is_some());
-        let busy = store.begin_image_change(&record("i-1"), &operation("op-2", "d-1")).await.unwrap();
+        let busy =
+            store.begin_image_change(&record("i-1"), &operation("op-2", "d-1"), payload).await.unwrap();
         assert_eq!(busy, None, "a second change of the same disk must wait");
-        assert_eq!(store.count_image_records("acc", "i-1").await.unwrap(), 1);
+        assert_eq!(
+            store.count_image_records("acc", "i-1").await.unwrap(),
+            1,
+            "a refused change leaves no record"
+        );
+        assert_eq!(store.operations().await.unwrap()[0].payload, payload(first.unwrap()));
         store.finish_operation("op-1").await.unwrap();
         let mut seqs = vec![first.unwrap()];
         for n in 0..4 {
             let op = operation(&format!("op-x{n}"), "d-1");
-            seqs.push(store.begin_image_change(&record("i-1"), &op).await.unwrap().unwrap());
+            seqs.push(store.begin_image_change(&record("i-1"), &op, payload).await.unwrap().unwrap());
             store.finish_operation(&op.operation_id).await.unwrap();
         }
         assert!(seqs.windows(2).all(|w| w[0] < w[1]));
@@ -315,8 +329,11 @@ mod tests {
     #[tokio::test]
     async fn the_switch_refuses_an_image_deleted_meanwhile() {
         let store = Store::open_in_memory().await.unwrap();
-        let seq =
-            store.begin_image_change(&record("i-1"), &operation("op-1", "d-old")).await.unwrap().unwrap();
+        let seq = store
+            .begin_image_change(&record("i-1"), &operation("op-1", "d-old"), payload)
+            .await
+            .unwrap()
+            .unwrap();
         let switched =
             store.switch_system_disk("d-old", &new_disk("d-new", "m-gone"), seq, "op-1", "cleanup").await;
         assert!(!switched.unwrap());
