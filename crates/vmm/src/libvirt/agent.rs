@@ -4,8 +4,9 @@
 //! thawed right after (`virDomainFSThaw`, also when the snapshot failed).
 //!
 //! libvirt owns the agent connection, so the driver asks libvirt instead of opening the socket.
-//! A guest without an agent answers at once with "QEMU guest agent is not connected" and pays
-//! one RPC. The snapshot flag `VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE` is not used: it fails the
+//! Whether an agent listens is read from the live XML the snapshot fetches anyway (the
+//! channel's `state`, as the qemu driver reads QMP's `query-chardev`), so guests without one pay
+//! nothing; should libvirt not say, it is asked and answers "QEMU guest agent is not connected". The snapshot flag `VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE` is not used: it fails the
 //! whole snapshot when the agent fails, while ecslab (both drivers) takes it unfrozen then and
 //! logs a warning. The `virt` crate has no wrapper for these calls, hence the raw bindings.
 
@@ -52,8 +53,15 @@ fn fs_call(
     Ok(rc as u32)
 }
 
-/// Freeze every filesystem of the guest if it runs an agent. Blocking (libvirt RPCs).
-pub fn freeze(dom: &Domain, vm_id: &str) -> Freeze {
+/// Freeze every filesystem of the guest if it runs an agent. `connected` is the agent
+/// channel's state from the live XML ([`super::domain_xml::agent_connected`]): when libvirt
+/// says the guest side is closed, nothing is asked (setting the agent timeout alone costs a
+/// status-file write, ~10 ms on a disk-backed libvirtd). Blocking (libvirt RPCs).
+pub fn freeze(dom: &Domain, vm_id: &str, connected: Option<bool>) -> Freeze {
+    if connected == Some(false) {
+        tracing::debug!(vm_id, "no guest agent listens; snapshot without freezing");
+        return Freeze::NoAgent;
+    }
     // Bound the wait for a hung agent; drivers without agent timeouts (the test driver) refuse
     // this harmlessly.
     // SAFETY: a valid domain.
@@ -99,13 +107,18 @@ mod tests {
         virt::error::clear_error_callback();
         let conn = Connect::open(Some("test:///default")).unwrap();
         let dom = test_domain(&conn);
-        let frozen = freeze(&dom, "test");
+        let frozen = freeze(&dom, "test", None);
         assert_eq!(frozen, Freeze::Frozen(2));
         // Frozen for real: a second freeze finds nothing left to freeze.
         assert_eq!(fs_call(&dom, sys::virDomainFSFreeze).unwrap(), 0);
         thaw(&dom, "test", &frozen);
         // Thawed: everything can be frozen again.
         assert_eq!(fs_call(&dom, sys::virDomainFSFreeze).unwrap(), 2);
+        assert_eq!(fs_call(&dom, sys::virDomainFSThaw).unwrap(), 2);
+
+        // libvirt says the guest side of the channel is closed: not even asked.
+        assert_eq!(freeze(&dom, "test", Some(false)), Freeze::NoAgent);
+        assert_eq!(fs_call(&dom, sys::virDomainFSFreeze).unwrap(), 2, "nothing was frozen");
         assert_eq!(fs_call(&dom, sys::virDomainFSThaw).unwrap(), 2);
 
         // Without a freeze, thaw touches nothing.

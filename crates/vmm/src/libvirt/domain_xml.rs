@@ -205,7 +205,7 @@ pub fn domain_xml(spec: &VmSpec, uuid: Option<&str>, user: &QemuUser) -> Result<
     // guest's filesystems around live snapshots when the guest runs an agent; harmless otherwise.
     let _ = writeln!(x, "    <channel type='unix'>");
     let _ = writeln!(x, "      <source mode='bind' path='{}'/>", esc(agent));
-    let _ = writeln!(x, "      <target type='virtio' name='org.qemu.guest_agent.0'/>");
+    let _ = writeln!(x, "      <target type='virtio' name='{AGENT_CHANNEL}'/>");
     let _ = writeln!(x, "    </channel>");
     let video = if spec.display { "vga" } else { "none" };
     let _ = writeln!(x, "    <video>\n      <model type='{video}'/>\n    </video>");
@@ -278,6 +278,24 @@ fn child<'a, 'input>(node: roxmltree::Node<'a, 'input>, name: &str) -> Option<ro
 }
 
 /// The disks (`device='disk'`) of a domain's XML, in document order.
+/// The guest agent channel's state in a live domain XML: `Some(true)` when the guest side is
+/// open (an agent listens), `Some(false)` when it is closed or the domain has no such channel,
+/// `None` when libvirt does not say (drivers that report no `state`).
+pub fn agent_connected(xml: &str) -> Option<bool> {
+    let doc = roxmltree::Document::parse(xml).ok()?;
+    let channel = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("channel"))
+        .find_map(|channel| child(channel, "target").filter(|t| t.attribute("name") == Some(AGENT_CHANNEL)));
+    match channel {
+        None => Some(false),
+        Some(target) => target.attribute("state").map(|state| state == "connected"),
+    }
+}
+
+/// The virtio-serial port name qemu-guest-agent opens.
+pub const AGENT_CHANNEL: &str = "org.qemu.guest_agent.0";
+
 pub fn parse_disks(xml: &str) -> Result<Vec<LiveDisk>, String> {
     let doc = roxmltree::Document::parse(xml).map_err(|e| format!("unreadable domain XML: {e}"))?;
     let Some(devices) = doc.root_element().children().find(|n| n.has_tag_name("devices")) else {
@@ -368,6 +386,23 @@ mod tests {
         let expected = std::fs::read_to_string(GOLDEN).unwrap();
         assert_eq!(actual, expected, "domain XML changed; if intended, rerun with UPDATE_GOLDEN=1");
         roxmltree::Document::parse(&actual).expect("well-formed XML");
+    }
+
+    #[test]
+    fn agent_channel_state_from_live_xml() {
+        let live = |target: &str| {
+            format!("<domain><devices><channel type='unix'><source mode='bind' path='/r/qga.sock'/>{target}</channel></devices></domain>")
+        };
+        let connected = live("<target type='virtio' name='org.qemu.guest_agent.0' state='connected'/>");
+        let closed = live("<target type='virtio' name='org.qemu.guest_agent.0' state='disconnected'/>");
+        let unsaid = live("<target type='virtio' name='org.qemu.guest_agent.0'/>");
+        let other = live("<target type='virtio' name='org.example.other' state='connected'/>");
+        assert_eq!(agent_connected(&connected), Some(true));
+        assert_eq!(agent_connected(&closed), Some(false));
+        assert_eq!(agent_connected(&unsaid), None);
+        assert_eq!(agent_connected(&other), Some(false), "no agent channel: nothing to freeze through");
+        let ours = domain_xml(&sample_spec(), None, &QemuUser::LibvirtDefault).unwrap();
+        assert_eq!(agent_connected(&ours), None, "an inactive definition says nothing about the guest");
     }
 
     #[test]

@@ -815,7 +815,12 @@ impl Hypervisor for LibvirtDriver {
         let overlays = overlays.to_vec();
         self.call(vm_id, move |inner| {
             let dom = inner.running(&id)?;
-            let disks = inner.live_disks(&id, &dom)?;
+            let live_xml = dom.xml_desc(0).map_err(|e| lv_error(&id, "virDomainGetXMLDesc", &e))?;
+            let disks = domain_xml::parse_disks(&live_xml).map_err(|reason| VmError::Libvirt {
+                vm_id: id.clone(),
+                call: "virDomainGetXMLDesc".into(),
+                reason,
+            })?;
             let targets = domain_xml::overlay_targets(&disks, &overlays).map_err(|reason| VmError::Disk {
                 vm_id: id.clone(),
                 disk_id: overlays.iter().map(|o| o.disk_id.as_str()).collect::<Vec<_>>().join(","),
@@ -832,7 +837,7 @@ impl Hypervisor for LibvirtDriver {
             let flags = sys::VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY
                 | sys::VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA
                 | sys::VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC;
-            let frozen = agent::freeze(&dom, &id);
+            let frozen = agent::freeze(&dom, &id, domain_xml::agent_connected(&live_xml));
             let taken = dom.create_snapshot_xml(&xml, flags);
             agent::thaw(&dom, &id, &frozen);
             taken.map(drop).map_err(|e| lv_error(&id, "virDomainSnapshotCreateXML", &e))
