@@ -112,6 +112,8 @@ fn prepared_guest(dir: &Path) -> PathBuf {
         commands += &format!("write {} \"/srv/secret/q\"\"uote\"\n", keep.display());
         commands +=
             "symlink /srv/secret/etc-link /etc\nsymlink /srv/lnk /srv/keep.txt\nmkdir /srv/secret/empty\n";
+        // A hard link from outside the tree to a file inside it (debugfs's ln leaves the count).
+        commands += "ln /srv/secret/a.txt /etc/hard-link\nsif /srv/secret/a.txt links_count 2\n";
         debugfs(raw, offset, true, &commands);
         assert!(fsck_clean(raw, offset), "the prepared guest must be clean to start with");
     });
@@ -139,6 +141,7 @@ async fn removes_files_and_trees_and_the_guest_still_boots() {
     assert_eq!(removal.removed, ["/srv/secret", "/srv/token", "/srv/lnk", "/srv/secret/sub"]);
     assert_eq!(removal.absent, ["/nonexistent/x"]);
     assert_eq!(removal.filesystem, "partition 2 (ext2/3/4)");
+    assert!(!removal.repaired, "the edit itself leaves the filesystem clean: {removal:?}");
     // a.txt big.bin b.txt c, two odd names, etc-link, and the dirs secret sub deeper empty; token; lnk.
     assert_eq!(removal.entries_deleted, 13, "{removal:?}");
     assert_eq!(virtual_size(&image), before, "still a qcow2 of the same virtual size");
@@ -151,6 +154,9 @@ async fn removes_files_and_trees_and_the_guest_still_boots() {
         // The symlink inside the removed tree was removed, not followed.
         let etc = debugfs(raw, offset, false, "ls -p /etc\n");
         assert!(names(&etc).contains(&"vmtest-banner".to_string()), "{etc}");
+        // The file hard-linked from /etc lost one link and kept its content.
+        let hard = debugfs(raw, offset, false, "stat /etc/hard-link\ncat /etc/hard-link\n");
+        assert!(hard.contains("Links: 1 ") && hard.contains(KEEP.trim()), "{hard}");
         let gone = debugfs(raw, offset, false, "stat /srv/secret\nstat /srv/token\n");
         assert_eq!(gone.matches("File not found by ext2_lookup").count(), 2, "{gone}");
         assert!(fsck_clean(raw, offset), "e2fsck -fn must find the edited filesystem clean");
@@ -417,6 +423,7 @@ async fn on_gpt_the_root_is_the_ext_partition_with_etc() {
     let removal = remove_paths(qemu_img(), &image, &["/srv/x".to_string()]).await.unwrap();
     assert_eq!(removal.removed, ["/srv/x"]);
     assert_eq!(removal.filesystem, "partition 2 (ext2/3/4)");
+    assert!(!removal.repaired, "{removal:?}");
 
     let edited = dir.path().join("edited.raw");
     run(Command::new("qemu-img").args(["convert", "-O", "raw"]).arg(&image).arg(&edited));
@@ -443,6 +450,7 @@ async fn a_whole_disk_raw_filesystem_is_edited_in_place() {
     let removal = remove_paths(qemu_img(), &image, &["/srv/x".to_string()]).await.unwrap();
     assert_eq!(removal.removed, ["/srv/x"]);
     assert_eq!(removal.filesystem, "the whole disk (ext2/3/4)");
+    assert!(!removal.repaired, "{removal:?}");
     let srv = debugfs(&image, 0, false, "ls -p /srv\n");
     assert_eq!(names(&srv), ["y"], "{srv}");
     assert!(fsck_clean(&image, 0));

@@ -9,6 +9,7 @@
 //! parent's inode (`cd <ino>` then `rm "name"`), so symlinks in a path are never followed twice.
 
 use super::{tool, ExcludeError};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -133,6 +134,36 @@ impl ExtFs {
             )));
         }
         Ok(sections)
+    }
+
+    /// The link count of each inode, from one batch of `stat` commands.
+    pub async fn link_counts(&self, inodes: &[u64]) -> Result<HashMap<u64, u32>, ExcludeError> {
+        let mut counts = HashMap::new();
+        if inodes.is_empty() {
+            return Ok(counts);
+        }
+        let mut script = Vec::new();
+        for &inode in inodes {
+            script.extend_from_slice(b"stat ");
+            script.extend_from_slice(&inode_spec(inode));
+            script.push(b'\n');
+        }
+        let out = self.run(&script, false).await?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut current = None;
+        for line in text.lines() {
+            let mut words = line.split_whitespace();
+            match (words.next(), words.next()) {
+                (Some("Inode:"), Some(n)) => current = n.parse::<u64>().ok(),
+                (Some("Links:"), Some(n)) => {
+                    if let (Some(inode), Ok(links)) = (current.take(), n.parse::<u32>()) {
+                        counts.insert(inode, links);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(counts)
     }
 
     /// Runs write commands; any complaint on stderr (beyond the version banner) is a failure.
