@@ -123,6 +123,15 @@ def test_rules(fake_lab, fake_ecs, second_image):
         expect(fake_ecs.replace_system_disk, m.ReplaceSystemDiskRequest(
             instance_id=stopped, image_id=second_image, system_disk=m.ReplaceSystemDiskRequestSystemDisk(size=0)),
             "InvalidSystemDiskSize.ValueNotSupported", 400)
+        # An image deleted with Force is gone for new disks, even while an instance still reads it.
+        hidden = import_variant(fake_lab, labkit.guest_image(), "hidden")
+        reader = labkit.create_instance(client, hidden, instance_name="rsd-reader")
+        try:
+            client.delete_image(m.DeleteImageRequest(region_id=REGION, image_id=hidden, force=True))
+            expect(fake_ecs.replace_system_disk, m.ReplaceSystemDiskRequest(instance_id=stopped, image_id=hidden),
+                   "InvalidImageId.NotFound", 404)
+        finally:
+            labkit.force_delete(client, reader)
         # Nothing above changed anything.
         assert records(fake_lab, stopped) == []
         assert labkit.describe(client, stopped).image_id == fake_lab.image_id

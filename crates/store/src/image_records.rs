@@ -127,11 +127,12 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(db("releasing the old system disk"))?;
-        let image_exists: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM images WHERE image_id = ?")
-            .bind(&new_disk.image_id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db("checking the new system disk's image"))?;
+        let image_exists: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM images WHERE image_id = ? AND deleted = 0")
+                .bind(&new_disk.image_id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db("checking the new system disk's image"))?;
         if image_exists == 0 {
             tx.rollback().await.map_err(db("rollback"))?;
             return Ok(false);
@@ -345,6 +346,17 @@ mod tests {
             .bind("Available")
             .bind("/m-new.qcow2")
             .bind(now_millis())
+            .execute(store.pool())
+            .await
+            .unwrap();
+        sqlx::query("UPDATE images SET deleted = 1 WHERE image_id = 'm-new'")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let disk = new_disk("d-new", "m-new");
+        let force_deleted = store.switch_system_disk("d-old", &disk, seq, "op-1", "cleanup");
+        assert!(!force_deleted.await.unwrap(), "an image deleted with Force is gone for new disks");
+        sqlx::query("UPDATE images SET deleted = 0 WHERE image_id = 'm-new'")
             .execute(store.pool())
             .await
             .unwrap();
