@@ -255,6 +255,7 @@ pub async fn pull_container_disk(
                     format!("The image {reference} has no linux/amd64 variant."),
                 )
             })?;
+            check_digest(&registry, digest)?;
             get_manifest(&mut registry, reference, digest).await?.1
         }
         None => manifest,
@@ -263,6 +264,7 @@ pub async fn pull_container_disk(
     let dir = dest_qcow2.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     for layer in layers.iter().rev() {
         let Some(digest) = layer.get("digest").and_then(|d| d.as_str()) else { continue };
+        check_digest(&registry, digest)?;
         let blob = tempfile::Builder::new()
             .prefix(".oci-layer-")
             .tempfile_in(dir)
@@ -334,7 +336,7 @@ async fn download_blob(registry: &mut Registry, digest: &str, path: &Path) -> Re
     }
     file.flush().await.map_err(|e| OciError::disk("write", path, e))?;
     let got = format!("sha256:{}", hex::encode(hasher.finalize()));
-    if digest.starts_with("sha256:") && got != digest {
+    if got != digest {
         return Err(registry.rejected(&format!("sent a blob whose digest is {got}, not {digest}")));
     }
     Ok(())
@@ -362,6 +364,36 @@ fn extract_disk_from_blob(blob: &Path, dest: std::fs::File) -> Result<Option<(St
     Ok(found.map(|name| (name, size)))
 }
 
+/// Only `sha256:<64 hex>` digests from a manifest are followed: they become URL paths, and the
+/// content is checked against them.
+fn check_digest(registry: &Registry, digest: &str) -> Result<(), OciError> {
+    let valid = digest.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    });
+    if valid {
+        Ok(())
+    } else {
+        Err(registry.rejected(&format!(
+            "sent a manifest with the unusable digest {digest:?} (ecslab follows sha256 only)"
+        )))
+    }
+}
+
 fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_sha256_digests_are_followed() {
+        let reference = parse_registry_url("127.0.0.1:5000/a:b").unwrap().unwrap();
+        let registry = Registry::new(&reference, &[], false).unwrap();
+        assert!(check_digest(&registry, &format!("sha256:{}", "ab".repeat(32))).is_ok());
+        for bad in ["sha256:../../x", "sha512:00", "sha256:ABAB", &format!("sha256:{}", "g".repeat(64))] {
+            assert_eq!(check_digest(&registry, bad).unwrap_err().code, "RegistryRejected", "{bad}");
+        }
+    }
 }
