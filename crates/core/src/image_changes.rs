@@ -269,7 +269,13 @@ impl Cloud {
             match instance.status.as_str() {
                 "Stopped" => return Ok(()),
                 "Running" => {
-                    self.stop_instance(&instance.account_id, &op.instance_id, false, false).await?;
+                    // The status may change between the read and the request (the guest powers
+                    // itself off, someone else stops it): look again rather than give up.
+                    if let Err(e) =
+                        self.stop_instance(&instance.account_id, &op.instance_id, false, false).await
+                    {
+                        tracing::info!(instance_id = %op.instance_id, error = %e.detail(), "stopping the desktop for its rebuild; retrying");
+                    }
                 }
                 _ => {}
             }
