@@ -9,6 +9,8 @@ actions on the fake-driver server."""
 
 from __future__ import annotations
 
+import json
+import subprocess
 import time
 
 from alibabacloud_ecs20140526 import models as m
@@ -129,3 +131,52 @@ def test_image_of_a_stopped_instance_both_signatures(fake_lab, algorithm):
     e = labkit.sdk_error(ecs.delete_image, m.DeleteImageRequest(region_id=REGION, image_id=image_id))
     assert (e.code, e.status_code) == ("InvalidImageId.NotFound", 404)
     labkit.force_delete(ecs, source)
+
+
+def wait_task(client, task_id, timeout=60):
+    deadline = time.monotonic() + timeout
+    while True:
+        task = client.describe_task_attribute(m.DescribeTaskAttributeRequest(region_id=REGION, task_id=task_id)).body
+        if task.task_status in ("Finished", "Failed"):
+            return task
+        assert task.task_status == "Processing", task.to_map()
+        assert time.monotonic() < deadline, f"{task_id} still {task.task_status} {task.task_process}"
+        time.sleep(0.1)
+
+
+def test_export_image_into_a_bucket(fake_lab, algorithm):
+    ecs = fake_lab.client(dict(labkit.ALGORITHMS)[algorithm])
+    bucket = fake_lab.data_dir / "buckets" / "exports"
+    bucket.mkdir(parents=True, exist_ok=True)
+    image_path = fake_lab.data_dir / "images" / f"{fake_lab.image_id}.qcow2"
+    for fmt in ("raw", "qcow2"):
+        reply = ecs.export_image(m.ExportImageRequest(region_id=REGION, image_id=fake_lab.image_id, ossbucket="exports",
+                                                      ossprefix=f"{algorithm}/", image_format=fmt)).body
+        task = wait_task(ecs, reply.task_id)
+        assert (task.task_status, task.task_process, task.task_action) == ("Finished", "100%", "ExportImage"), task.to_map()
+        item = task.operation_progress_set.operation_progress[0]
+        assert item.related_item_set.related_item[0].value == fake_lab.image_id
+        exported = bucket / algorithm / f"{fake_lab.image_id}_system.{fmt}"
+        info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", str(exported)], check=True,
+                                         capture_output=True, text=True).stdout)
+        assert info["format"] == fmt
+        # Same guest-visible bytes as the image.
+        subprocess.run(["qemu-img", "compare", "-f", "qcow2", "-F", fmt, str(image_path), str(exported)], check=True,
+                       capture_output=True)
+    listed = ecs.describe_tasks(m.DescribeTasksRequest(region_id=REGION, task_action="ExportImage",
+                                                       task_status="Finished")).body
+    assert reply.task_id in [t.task_id for t in listed.task_set.task]
+    # Bad input: the right code and status, nothing started.
+    for request, code, status in [
+        (m.ExportImageRequest(region_id=REGION, image_id=fake_lab.image_id, ossbucket="no-such-bucket"),
+         "InvalidOSSBucket.NotFound", 404),
+        (m.ExportImageRequest(region_id=REGION, image_id="m-missing", ossbucket="exports"), "InvalidImageId.NotFound", 404),
+        (m.ExportImageRequest(region_id=REGION, image_id=fake_lab.image_id, ossbucket="exports", image_format="iso"),
+         "InvalidImageFormat.NotSupported", 400),
+        (m.ExportImageRequest(region_id=REGION, image_id=fake_lab.image_id, ossbucket="exports", ossprefix="../x"),
+         "InvalidOSSObject.Malformed", 400),
+    ]:
+        e = labkit.sdk_error(ecs.export_image, request)
+        assert (e.code, e.status_code) == (code, status), (e.code, e.status_code, e.message)
+    e = labkit.sdk_error(ecs.describe_task_attribute, m.DescribeTaskAttributeRequest(region_id=REGION, task_id="t-nope"))
+    assert (e.code, e.status_code) == ("InvalidTaskId.NotFound", 404)

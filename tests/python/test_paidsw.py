@@ -198,3 +198,31 @@ def test_bad_requests(fake_lab, algorithm):
     e = labkit.sdk_error(pai.delete_instance_snapshot, source, "snp-unknown")
     assert (e.code, e.status_code) == ("SnapshotNotFound", 404)
     labkit.force_delete(ecs, source)
+
+
+def test_exclude_paths_on_a_disk_without_ext_filesystem_fails_clearly(fake_lab):
+    """A system disk ecslab cannot edit (no ext2/3/4 filesystem on it): the snapshot fails with
+    a ReasonCode saying so, never silently keeps the paths."""
+    ecs, pai = fake_lab.client(), pai_client(fake_lab)
+    bucket = fake_lab.data_dir / "buckets" / "blank-disks"
+    bucket.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(bucket / "blank.qcow2"), "64M"], check=True)
+    image_id = ecs.import_image(m.ImportImageRequest(
+        region_id=REGION, image_name="blank-disk",
+        disk_device_mapping=[m.ImportImageRequestDiskDeviceMapping(ossbucket="blank-disks", ossobject="blank.qcow2",
+                                                                   format="qcow2")])).body.image_id
+    deadline = time.monotonic() + 30
+    while ecs.describe_images(m.DescribeImagesRequest(region_id=REGION, image_id=image_id)).body.images.image == []:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    source = labkit.run_then_stop(ecs, image_id)
+    reply = pai.create_instance_snapshot(source, snapshot_request("blank", "blank-snap:v1",
+                                                                  exclude_paths=["/root/secret"])).body
+    body, _ = wait_snapshot(pai, source, reply.snapshot_id, timeout=60)
+    assert (body.status, body.reason_code) == ("Failed", "UnsupportedFilesystem"), body.to_map()
+    assert "/root/secret" in body.reason_message
+    # What it made is released: no image named after it.
+    images = ecs.describe_images(m.DescribeImagesRequest(region_id=REGION, image_name="blank-snap:v1")).body.images.image
+    assert images == []
+    pai.delete_instance_snapshot(source, reply.snapshot_id)
+    labkit.force_delete(ecs, source)

@@ -148,3 +148,70 @@ pub fn remove_quietly(path: &Path) {
         }
     }
 }
+
+/// `qemu-img convert -p` from `source` (format `in_format`) to `target` (`out_format`), calling
+/// `on_progress` with each new whole percentage. A failed conversion removes `target`.
+pub async fn convert_with_progress<F, Fut>(
+    qemu_img_bin: &Path,
+    source: &Path,
+    in_format: &str,
+    target: &Path,
+    out_format: &str,
+    mut on_progress: F,
+) -> std::result::Result<(), String>
+where
+    F: FnMut(i64) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    use tokio::io::AsyncReadExt;
+    let mut child = tokio::process::Command::new(qemu_img_bin)
+        .args(["convert", "-p", "-f", in_format, "-O", out_format])
+        .arg(source)
+        .arg(target)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("running qemu-img convert: {e}"))?;
+    let mut stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut buf = [0u8; 256];
+    let mut text = String::new();
+    let mut last_reported = -1;
+    loop {
+        let n = stdout.read(&mut buf).await.map_err(|e| format!("reading qemu-img progress: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+        if let Some(pct) = last_percentage(&text) {
+            if pct != last_reported {
+                last_reported = pct;
+                on_progress(pct).await;
+            }
+        }
+        if text.len() > 4096 {
+            text.drain(..text.len() - 64);
+        }
+    }
+    let out = child.wait_with_output().await.map_err(|e| format!("waiting for qemu-img convert: {e}"))?;
+    if !out.status.success() {
+        let _ = std::fs::remove_file(target);
+        return Err(format!("qemu-img convert failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    Ok(())
+}
+
+/// The last `(NN.NN/100%)` figure in qemu-img's progress output.
+fn last_percentage(text: &str) -> Option<i64> {
+    let end = text.rfind("/100%)")?;
+    let start = text[..end].rfind('(')? + 1;
+    text[start..end].trim().parse::<f64>().ok().map(|p| p as i64)
+}
+
+#[cfg(test)]
+mod progress_tests {
+    #[test]
+    fn reads_qemu_img_progress() {
+        assert_eq!(super::last_percentage("    (0.00/100%)\r    (42.50/100%)\r"), Some(42));
+        assert_eq!(super::last_percentage("nothing yet"), None);
+    }
+}

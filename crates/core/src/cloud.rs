@@ -38,11 +38,8 @@ impl Cloud {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
         }
-        let buckets = crate::buckets::Buckets::new(
-            config.buckets_dir(),
-            config.bucket_scratch_dir(),
-            &config.buckets,
-        )?;
+        let buckets =
+            crate::buckets::Buckets::new(config.buckets_dir(), config.bucket_scratch_dir(), &config.buckets)?;
         let cloud = Arc::new(Cloud {
             buckets,
             store,
@@ -58,6 +55,7 @@ impl Cloud {
         cloud.resume_operations().await?;
         cloud.resume_imports().await?;
         cloud.resume_instance_snapshots().await?;
+        cloud.resume_tasks().await?;
         cloud.resume_disk_copies().await?;
         cloud.start_snapshot_jobs().await?;
         cloud.clone().spawn_housekeeping();

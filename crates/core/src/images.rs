@@ -9,6 +9,7 @@
 //! through copy-on-write overlays.
 
 use crate::buckets::BucketError;
+use crate::chain;
 use crate::cloud::Cloud;
 use crate::ids::new_id;
 use crate::image_capture::DiskSelection;
@@ -17,9 +18,7 @@ use crate::requests::{CreateImage, ImageFilter, ImportImage, Paging};
 use crate::{Error, Resource, Result};
 use ecslab_store::{now_rfc3339, ImageDiskRecord, ImageRecord};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::Arc;
-use tokio::io::AsyncReadExt;
 
 const GIB: i64 = 1024 * 1024 * 1024;
 
@@ -240,7 +239,8 @@ impl Cloud {
         Ok(info)
     }
 
-    /// `qemu-img convert -p`, recording its percentage, scaled into `span`, as the image's Progress.
+    /// `qemu-img convert` into a qcow2, recording its percentage, scaled into `span`, as the
+    /// image's Progress (99 at most until the file is renamed into place).
     async fn convert_with_progress(
         &self,
         image_id: &str,
@@ -249,42 +249,13 @@ impl Cloud {
         target: &Path,
         span: std::ops::Range<i64>,
     ) -> std::result::Result<(), String> {
-        let mut child = tokio::process::Command::new(&self.config.qemu_img)
-            .args(["convert", "-p", "-f", format, "-O", "qcow2"])
-            .arg(source)
-            .arg(target)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("running qemu-img convert: {e}"))?;
-        let mut stdout = child.stdout.take().ok_or("no stdout")?;
-        let mut buf = [0u8; 256];
-        let mut line = String::new();
-        let mut last_reported = -1;
-        loop {
-            let n = stdout.read(&mut buf).await.map_err(|e| format!("reading qemu-img progress: {e}"))?;
-            if n == 0 {
-                break;
+        let report = |pct: i64| {
+            let pct = (span.start + pct * (span.end - span.start) / 100).min(99);
+            async move {
+                let _ = self.store.update_image_progress(image_id, "Creating", pct, 0, 0, "").await;
             }
-            line.push_str(&String::from_utf8_lossy(&buf[..n]));
-            if let Some(pct) = last_percentage(&line) {
-                // 99 at most until the file is renamed into place.
-                let pct = (span.start + pct * (span.end - span.start) / 100).min(99);
-                if pct != last_reported {
-                    last_reported = pct;
-                    let _ = self.store.update_image_progress(image_id, "Creating", pct, 0, 0, "").await;
-                }
-            }
-            if line.len() > 4096 {
-                line.drain(..line.len() - 64);
-            }
-        }
-        let out = child.wait_with_output().await.map_err(|e| format!("waiting for qemu-img convert: {e}"))?;
-        if !out.status.success() {
-            let _ = std::fs::remove_file(target);
-            return Err(format!("qemu-img convert failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
-        }
-        Ok(())
+        };
+        chain::convert_with_progress(&self.config.qemu_img, source, format, target, "qcow2", report).await
     }
 
     pub(crate) async fn resume_imports(self: &Arc<Self>) -> Result<()> {
@@ -404,21 +375,5 @@ impl Cloud {
             }
         }
         Ok(())
-    }
-}
-
-/// The last `(NN.NN/100%)` figure in qemu-img's progress output.
-fn last_percentage(text: &str) -> Option<i64> {
-    let end = text.rfind("/100%)")?;
-    let start = text[..end].rfind('(')? + 1;
-    text[start..end].trim().parse::<f64>().ok().map(|p| p as i64)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn reads_qemu_img_progress() {
-        assert_eq!(super::last_percentage("    (0.00/100%)\r    (42.50/100%)\r"), Some(42));
-        assert_eq!(super::last_percentage("nothing yet"), None);
     }
 }

@@ -14,6 +14,7 @@ pub mod crash;
 mod disks;
 pub mod error;
 pub mod exclude;
+pub mod exports;
 pub mod ids;
 mod image_capture;
 pub mod image_changes;

@@ -16,6 +16,8 @@ pub use jobs::*;
 mod records;
 mod snapshots;
 pub use snapshots::{OperationRecord, SnapshotAdmission, SnapshotRecord};
+mod tasks;
+pub use tasks::TaskRecord;
 
 pub use records::*;
 

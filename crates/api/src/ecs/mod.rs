@@ -8,6 +8,7 @@ mod render;
 
 pub use parse::parse;
 
+use ecslab_core::exports::{ExportImage, TaskFilter};
 use ecslab_core::image_changes::{ChangeMode, ImageChange};
 use ecslab_core::requests::{
     CreateDisk, CreateImage, CreateInstances, CreateSnapshot, DiskFilter, ImageFilter, ImportImage,
@@ -50,6 +51,9 @@ pub enum EcsRequest {
     ResizeDisk { disk_id: String, new_size_gib: i64 },
     DescribeDisks { filter: DiskFilter, paging: Paging },
     ReplaceSystemDisk(ImageChange),
+    ExportImage(ExportImage),
+    DescribeTaskAttribute { task_id: String },
+    DescribeTasks { filter: TaskFilter, paging: Paging },
 }
 
 impl EcsRequest {
@@ -131,6 +135,17 @@ pub async fn execute(cloud: &Arc<Cloud>, account: &str, request: EcsRequest) -> 
         DeleteImage { image_id, force } => {
             cloud.delete_image(account, &image_id, force).await?;
             json!({})
+        }
+        ExportImage(req) => {
+            let task_id = cloud.export_image(account, req).await?;
+            json!({ "TaskId": task_id, "RegionId": cloud.region_id() })
+        }
+        DescribeTaskAttribute { task_id } => {
+            render::task_attribute(cloud, &cloud.task(account, &task_id).await?)
+        }
+        DescribeTasks { filter, paging } => {
+            let page = cloud.describe_tasks(account, &filter, &paging).await?;
+            render::tasks(cloud, page)
         }
         DescribeRegions => render::regions(cloud),
         DescribeZones => render::zones(cloud),

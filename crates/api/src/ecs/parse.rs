@@ -2,6 +2,7 @@
 
 use super::EcsRequest;
 use crate::params::{check_description, check_name, Params};
+use ecslab_core::exports::{ExportImage, TaskFilter};
 use ecslab_core::image_changes::ImageChange;
 use ecslab_core::requests::{
     CreateDisk, CreateImage, CreateInstances, CreateSnapshot, DataDiskRequest, DiskFilter, ImageFilter,
@@ -75,6 +76,32 @@ pub fn parse(action: &str, p: &Params) -> Option<Result<EcsRequest>> {
         }
         "DeleteImage" => with(|| {
             Ok(EcsRequest::DeleteImage { image_id: p.str("ImageId")?, force: p.bool_or("Force", false)? })
+        }),
+        "ExportImage" => export_image(p).map(EcsRequest::ExportImage),
+        "DescribeTaskAttribute" => {
+            with(|| Ok(EcsRequest::DescribeTaskAttribute { task_id: p.str("TaskId")? }))
+        }
+        "DescribeTasks" => with(|| {
+            let status = p.opt_str("TaskStatus").filter(|s| !s.is_empty());
+            if let Some(s) = &status {
+                if !matches!(
+                    s.as_str(),
+                    "Processing" | "Finished" | "Failed" | "Waiting" | "Deleted" | "Paused" | "Cancelled"
+                ) {
+                    return Err(Error::invalid("TaskStatus", format!("Unknown task status {s:?}.")));
+                }
+            }
+            let task_ids = p
+                .opt_str("TaskIds")
+                .map(|s| s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect());
+            Ok(EcsRequest::DescribeTasks {
+                filter: TaskFilter {
+                    task_ids,
+                    action: p.opt_str("TaskAction").filter(|a| !a.is_empty()),
+                    status,
+                },
+                paging: p.paging(100)?,
+            })
         }),
         "CreateSnapshot" => create_snapshot(p).map(EcsRequest::CreateSnapshot),
         "CreateImage" => create_image(p).map(EcsRequest::CreateImage),
@@ -307,6 +334,27 @@ fn import_image(p: &Params) -> Result<ImportImage> {
         os_type: p.opt_str("OSType").unwrap_or_else(|| "linux".into()),
         bucket: field("OSSBucket").ok_or_else(|| Error::missing("DiskDeviceMapping.1.OSSBucket"))?,
         object: field("OSSObject").ok_or_else(|| Error::missing("DiskDeviceMapping.1.OSSObject"))?,
+        format,
+        dry_run: p.bool_or("DryRun", false)?,
+    })
+}
+
+fn export_image(p: &Params) -> Result<ExportImage> {
+    let format = p
+        .opt_str("ImageFormat")
+        .filter(|f| !f.is_empty())
+        .unwrap_or_else(|| "raw".into())
+        .to_ascii_lowercase();
+    if !matches!(format.as_str(), "qcow2" | "raw" | "vhd" | "vmdk") {
+        return Err(Error::rejected(
+            "InvalidImageFormat.NotSupported",
+            format!("The specified ImageFormat {format:?} is not supported: use qcow2, raw, vhd or vmdk."),
+        ));
+    }
+    Ok(ExportImage {
+        image_id: p.str("ImageId")?,
+        bucket: p.str("OSSBucket")?,
+        prefix: p.opt_str("OSSPrefix").unwrap_or_default(),
         format,
         dry_run: p.bool_or("DryRun", false)?,
     })

@@ -4,7 +4,7 @@
 use base64::Engine;
 use ecslab_core::catalog::{self, InstanceType};
 use ecslab_core::listing::Page;
-use ecslab_core::store::{DiskRecord, SnapshotRecord, Tag};
+use ecslab_core::store::{DiskRecord, SnapshotRecord, Tag, TaskRecord};
 use ecslab_core::{Cloud, ConsoleOutput, ImageDetails, InstanceView};
 use serde_json::{json, Value};
 
@@ -332,6 +332,57 @@ pub fn regions(cloud: &Cloud) -> Value {
 
 pub fn zones(cloud: &Cloud) -> Value {
     json!({ "Zones": { "Zone": [{ "ZoneId": cloud.config().zone_id, "LocalName": cloud.config().zone_id }] } })
+}
+
+/// DescribeTaskAttribute: the task, with one OperationProgress naming its resource (and the
+/// error when it failed).
+pub fn task_attribute(cloud: &Cloud, task: &TaskRecord) -> Value {
+    let failed = task.status == "Failed";
+    let finished = task.status != "Processing";
+    json!({
+        "RegionId": cloud.region_id(),
+        "TaskId": task.task_id,
+        "TaskAction": task.action,
+        "TaskStatus": task.status,
+        "TaskProcess": format!("{}%", task.progress),
+        "CreationTime": task.created_at,
+        "FinishedTime": task.finished_at,
+        "SupportCancel": "false",
+        "TotalCount": 1,
+        "SuccessCount": i32::from(finished && !failed),
+        "FailedCount": i32::from(failed),
+        "OperationProgressSet": { "OperationProgress": [{
+            "OperationStatus": if failed { "Failed" } else if finished { "Success" } else { "Processing" },
+            "ErrorCode": task.failure_code,
+            "ErrorMsg": task.failure_message,
+            "RelatedItemSet": { "RelatedItem": [{ "Name": "ImageId", "Value": task.resource_id }] },
+        }]},
+    })
+}
+
+pub fn tasks(cloud: &Cloud, page: Page<TaskRecord>) -> Value {
+    let list: Vec<Value> = page
+        .items
+        .iter()
+        .map(|t| {
+            json!({
+                "TaskId": t.task_id,
+                "TaskAction": t.action,
+                "TaskStatus": t.status,
+                "SupportCancel": "false",
+                "CreationTime": t.created_at,
+                "FinishedTime": t.finished_at,
+                "ResourceId": t.resource_id,
+            })
+        })
+        .collect();
+    json!({
+        "RegionId": cloud.region_id(),
+        "TotalCount": page.total_count,
+        "PageNumber": page.page_number,
+        "PageSize": page.page_size,
+        "TaskSet": { "Task": list },
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,201 @@
+//! ExportImage: an image written into a bucket as qcow2, raw, VHD or VMDK, tracked as an ECS
+//! task (DescribeTaskAttribute, DescribeTasks) with a Progress from the real conversion.
+//!
+//! The conversion goes to a scratch file first, then into the bucket in one put, so an object
+//! that exists is always complete. The task is persisted: after a restart an unfinished export
+//! starts over. The object is named `<OSSPrefix><ImageId>_system.<ext>`.
+
+use crate::buckets::check_object_name;
+use crate::cloud::Cloud;
+use crate::listing::{paginate, Page};
+use crate::requests::Paging;
+use crate::{chain, Error, Resource, Result};
+use chrono::{SecondsFormat, Utc};
+use ecslab_store::TaskRecord;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// ExportImage, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportImage {
+    pub image_id: String,
+    pub bucket: String,
+    pub prefix: String,
+    /// `qcow2`, `raw`, `vhd` or `vmdk`.
+    pub format: String,
+    pub dry_run: bool,
+}
+
+/// DescribeTasks filters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskFilter {
+    pub task_ids: Option<Vec<String>>,
+    pub action: Option<String>,
+    pub status: Option<String>,
+}
+
+/// What an export task writes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ExportPayload {
+    bucket: String,
+    object: String,
+    format: String,
+}
+
+const EXPORT_IMAGE: &str = "ExportImage";
+
+fn now_utc() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// qemu-img's name for an export format.
+fn qemu_format(format: &str) -> &str {
+    match format {
+        "vhd" => "vpc",
+        other => other,
+    }
+}
+
+impl Cloud {
+    pub async fn export_image(self: &Arc<Self>, account_id: &str, req: ExportImage) -> Result<String> {
+        let image = self
+            .store
+            .image(account_id, &req.image_id)
+            .await?
+            .filter(|i| !i.deleted)
+            .ok_or_else(|| Error::NotFound { resource: Resource::Image, id: req.image_id.clone() })?;
+        if image.status != "Available" {
+            return Err(Error::rejected(
+                "IncorrectImageStatus",
+                format!(
+                    "The image {} is {}; only Available images can be exported.",
+                    image.image_id, image.status
+                ),
+            ));
+        }
+        let object = format!("{}{}_system.{}", req.prefix, image.image_id, req.format);
+        check_object_name(&object)?;
+        self.buckets.check_bucket(&req.bucket).await?;
+        if req.dry_run {
+            return Err(Error::DryRunOperation);
+        }
+        let payload = ExportPayload { bucket: req.bucket, object, format: req.format };
+        let task = TaskRecord {
+            task_id: crate::ids::new_id("t"),
+            account_id: account_id.to_string(),
+            action: EXPORT_IMAGE.into(),
+            resource_id: image.image_id.clone(),
+            status: "Processing".into(),
+            progress: 0,
+            payload: serde_json::to_string(&payload).map_err(Error::internal)?,
+            failure_code: String::new(),
+            failure_message: String::new(),
+            created_at: now_utc(),
+            finished_at: String::new(),
+        };
+        self.store.insert_task(&task).await?;
+        tracing::info!(task_id = %task.task_id, image_id = %image.image_id, bucket = %payload.bucket, object = %payload.object, "image export started");
+        let task_id = task.task_id.clone();
+        self.clone().spawn_export(task);
+        Ok(task_id)
+    }
+
+    fn spawn_export(self: Arc<Self>, task: TaskRecord) {
+        tokio::spawn(async move {
+            let outcome = self.run_export(&task).await;
+            let finished_at = now_utc();
+            let _ = match &outcome {
+                Ok(()) => self.store.finish_task(&task.task_id, "Finished", "", "", &finished_at).await,
+                Err(e) => {
+                    self.store
+                        .finish_task(&task.task_id, "Failed", e.code(), &e.to_string(), &finished_at)
+                        .await
+                }
+            };
+            match outcome {
+                Ok(()) => tracing::info!(task_id = %task.task_id, "image export finished"),
+                Err(e) => {
+                    tracing::error!(task_id = %task.task_id, error = %e.detail(), "image export failed")
+                }
+            }
+        });
+    }
+
+    async fn run_export(&self, task: &TaskRecord) -> Result<()> {
+        let payload: ExportPayload = serde_json::from_str(&task.payload).map_err(Error::internal)?;
+        let image = self
+            .store
+            .image(&task.account_id, &task.resource_id)
+            .await?
+            .ok_or_else(|| Error::NotFound { resource: Resource::Image, id: task.resource_id.clone() })?;
+        let scratch = self.config.data_dir.join("tmp").join("exports");
+        std::fs::create_dir_all(&scratch)
+            .map_err(|e| Error::internal(format!("creating {}: {e}", scratch.display())))?;
+        let partial: PathBuf = scratch.join(format!("{}.{}", task.task_id, payload.format));
+        let report = |pct: i64| {
+            // 90 at most: the upload into the bucket is the rest.
+            let progress = pct * 90 / 100;
+            async move {
+                let _ = self.store.set_task_progress(&task.task_id, progress).await;
+            }
+        };
+        let converted = chain::convert_with_progress(
+            &self.config.qemu_img,
+            &PathBuf::from(&image.path),
+            "qcow2",
+            &partial,
+            qemu_format(&payload.format),
+            report,
+        )
+        .await;
+        let result = match converted {
+            Ok(()) => {
+                self.buckets.put_file(&payload.bucket, &payload.object, &partial).await.map_err(Error::from)
+            }
+            Err(reason) => Err(Error::internal(reason)),
+        };
+        let _ = std::fs::remove_file(&partial);
+        result
+    }
+
+    /// Exports a restart interrupted: start them over.
+    pub(crate) async fn resume_tasks(self: &Arc<Self>) -> Result<()> {
+        for task in self.store.processing_tasks().await? {
+            if task.action == EXPORT_IMAGE {
+                tracing::info!(task_id = %task.task_id, "restarting an interrupted image export");
+                self.clone().spawn_export(task);
+            }
+        }
+        Ok(())
+    }
+
+    /// DescribeTaskAttribute.
+    pub async fn task(&self, account_id: &str, task_id: &str) -> Result<TaskRecord> {
+        self.store.task(account_id, task_id).await?.ok_or_else(|| {
+            Error::rejected(
+                "InvalidTaskId.NotFound",
+                format!("The specified task {task_id:?} does not exist."),
+            )
+        })
+    }
+
+    /// DescribeTasks, newest first.
+    pub async fn describe_tasks(
+        &self,
+        account_id: &str,
+        filter: &TaskFilter,
+        paging: &Paging,
+    ) -> Result<Page<TaskRecord>> {
+        let tasks: Vec<TaskRecord> = self
+            .store
+            .tasks(account_id)
+            .await?
+            .into_iter()
+            .filter(|t| filter.task_ids.as_ref().is_none_or(|ids| ids.contains(&t.task_id)))
+            .filter(|t| filter.action.as_ref().is_none_or(|a| a == &t.action))
+            .filter(|t| filter.status.as_ref().is_none_or(|s| s == &t.status))
+            .collect();
+        paginate(tasks, paging, |t| format!("{}|{}", t.created_at, t.task_id))
+    }
+}
