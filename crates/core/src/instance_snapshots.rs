@@ -222,6 +222,7 @@ impl Cloud {
             let virtual_size = self.flatten_snapshot(&image).await.map_err(|reason| {
                 Failure::new("SnapshotFailed", format!("saving the system disk failed: {reason}"))
             })?;
+            crate::crash::point("instance-snapshot-after-flatten");
             self.set_instance_snapshot_stage(record, "Pushing").await.map_err(internal)?;
             let path = PathBuf::from(&image.path);
             let removal = exclude::remove_paths(&self.config.qemu_img, &path, &record.exclude_paths)
@@ -231,14 +232,16 @@ impl Cloud {
                 tracing::info!(snapshot_id = %record.snapshot_id, removed = ?removal.removed, absent = ?removal.absent, filesystem = %removal.filesystem, "excluded paths removed from the image");
             }
             let size_gib = ((virtual_size + (1 << 30) - 1) >> 30).max(1);
+            crate::crash::point("instance-snapshot-after-exclude");
             self.store
                 .update_image_progress(&image.image_id, "Available", 100, size_gib, virtual_size, "")
                 .await
                 .map_err(|e| internal(e.into()))?;
-            self.drop_point_in_time_snapshot(&image).await.map_err(internal)?;
+            crate::crash::point("instance-snapshot-after-available");
         } else {
             self.set_instance_snapshot_stage(record, "Pushing").await.map_err(internal)?;
         }
+        self.drop_point_in_time_snapshot(&image).await.map_err(internal)?;
         if let Some(reference) =
             registry_of(&record.image_url).map_err(|e| Failure::new("InvalidImageUrl", e.to_string()))?
         {

@@ -124,9 +124,39 @@ impl Client {
         action: &str,
         pairs: Vec<(String, String)>,
     ) -> Result<reqwest::RequestBuilder, String> {
+        self.acs3_request_to("POST", "/", version, action, pairs, Vec::new())
+    }
+
+    /// Call a REST (ROA) action, ACS3-signed: `body` is sent as JSON when given.
+    pub async fn rest(
+        &self,
+        method: &str,
+        path: &str,
+        version: &str,
+        action: &str,
+        body: Option<Value>,
+    ) -> Result<Reply, String> {
+        let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        let request = self.acs3_request_to(method, path, version, action, Vec::new(), body)?;
+        let response = request.send().await.map_err(|e| format!("calling {action}: {e}"))?;
+        let status = response.status().as_u16();
+        let text = response.text().await.map_err(|e| format!("reading the {action} reply: {e}"))?;
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok(Reply { status, body })
+    }
+
+    fn acs3_request_to(
+        &self,
+        method: &str,
+        path: &str,
+        version: &str,
+        action: &str,
+        pairs: Vec<(String, String)>,
+        body: Vec<u8>,
+    ) -> Result<reqwest::RequestBuilder, String> {
         let c = &self.connection;
         let query = encode_query(&pairs);
-        let empty_body_hash = acs3::sha256_hex(b"");
+        let body_hash = acs3::sha256_hex(&body);
         let mut headers = http::HeaderMap::new();
         let mut set = |name: &'static str, value: String| -> Result<(), String> {
             headers.insert(name, value.parse().map_err(|_| format!("bad header value for {name}"))?);
@@ -137,19 +167,26 @@ impl Client {
         set("x-acs-version", version.to_string())?;
         set("x-acs-date", chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string())?;
         set("x-acs-signature-nonce", uuid::Uuid::new_v4().simple().to_string())?;
-        set("x-acs-content-sha256", empty_body_hash.clone())?;
+        set("x-acs-content-sha256", body_hash.clone())?;
         set("accept", "application/json".into())?;
         let mut signed: Vec<String> = headers.keys().map(|k| k.as_str().to_string()).collect();
         signed.sort();
-        let canonical = acs3::canonical_request("POST", "/", &query, &headers, &signed, &empty_body_hash);
+        let canonical = acs3::canonical_request(method, path, &query, &headers, &signed, &body_hash);
         let signature = acs3::sign(&c.access_key_secret, &acs3::string_to_sign(&canonical));
         let authorization = format!(
             "ACS3-HMAC-SHA256 Credential={},SignedHeaders={},Signature={signature}",
             c.access_key_id,
             signed.join(";")
         );
-        let mut request =
-            self.http.post(format!("http://{}/?{query}", c.endpoint)).header("authorization", authorization);
+        let method =
+            reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| format!("method {method}: {e}"))?;
+        let mut request = self
+            .http
+            .request(method, format!("http://{}{path}?{query}", c.endpoint))
+            .header("authorization", authorization);
+        if !body.is_empty() {
+            request = request.header("content-type", "application/json; charset=utf-8").body(body);
+        }
         for (name, value) in headers.iter() {
             if name.as_str() != "host" {
                 request = request.header(name, value);
