@@ -369,6 +369,20 @@ mod tests {
         assert_eq!(names.len(), 2, "{names:?}");
     }
 
+    #[test]
+    fn a_plain_http_endpoint_needs_allow_http() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = |allow_http: bool| -> BucketsConfig {
+            serde_json::from_value(serde_json::json!({
+                "buckets": { "media": { "endpoint": "http://127.0.0.1:9", "allow_http": allow_http } }
+            }))
+            .unwrap()
+        };
+        let err = Buckets::new(dir.path().join("b"), dir.path().join("s"), &config(false)).unwrap_err();
+        assert!(err.detail().contains("allow_http"), "{}", err.detail());
+        assert!(Buckets::new(dir.path().join("b"), dir.path().join("s"), &config(true)).is_ok());
+    }
+
     #[tokio::test]
     async fn an_unreachable_store_is_unavailable_not_missing() {
         let dir = tempfile::tempdir().unwrap();
@@ -377,7 +391,7 @@ mod tests {
         let config: BucketsConfig = serde_json::from_value(serde_json::json!({
             "buckets": { "remote-media": {
                 "endpoint": format!("http://127.0.0.1:{port}"),
-                "bucket": "media", "access_key_id": "k", "secret_access_key": "s"
+                "bucket": "media", "access_key_id": "k", "secret_access_key": "s", "allow_http": true
             }}
         }))
         .unwrap();

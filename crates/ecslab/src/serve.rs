@@ -57,7 +57,7 @@ pub struct ServeArgs {
     /// endpoint, region, remote bucket name, credentials and `allow_http`:
     /// `{"buckets": {"media": {"endpoint": "http://127.0.0.1:9000", "bucket": "lab-media",
     /// "access_key_id": "...", "secret_access_key": "...", "allow_http": true}}}`.
-    /// Every other bucket name is the local folder DATA/buckets/NAME (see docs/API.md, Buckets).
+    /// Every other bucket name is the local folder DATA/buckets/NAME (see docs/BUCKETS.md).
     #[arg(long)]
     buckets_config: Option<PathBuf>,
     /// An OCI registry (`host` or `host:port`) reached over plain HTTP when PAI-DSW instance

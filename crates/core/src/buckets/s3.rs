@@ -35,6 +35,13 @@ impl RemoteBucket {
         if remote_name.is_empty() {
             return Err("\"bucket\" is empty".into());
         }
+        if config.endpoint.starts_with("http://") && !config.allow_http {
+            return Err(format!(
+                "the endpoint {} is plain http: set \"allow_http\": true to allow it (credentials would cross \
+                 in the clear)",
+                config.endpoint
+            ));
+        }
         let connect = Duration::from_secs(config.connect_timeout_secs.unwrap_or(5).max(1));
         let client = ClientOptions::new()
             .with_allow_http(config.allow_http)
