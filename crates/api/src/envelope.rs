@@ -191,15 +191,21 @@ pub fn error(
     format: Format,
 ) -> Response {
     let (status, code, message) = err.parts(action);
-    let mut map = Map::new();
-    map.insert("RequestId".into(), Value::String(request_id.into()));
-    map.insert("HostId".into(), Value::String(host_id.into()));
-    map.insert("Code".into(), Value::String(code.clone()));
-    map.insert("Message".into(), Value::String(message));
-    map.insert("Recommend".into(), Value::String(format!("https://api.aliyun.com/troubleshoot?q={code}")));
+    let map = error_fields(request_id, host_id, &code, message);
     let mut response = render(status, "Error", Value::Object(map), format, request_id);
     response.extensions_mut().insert(ErrorCode(code));
     response
+}
+
+/// The fields of every error reply, as real ECS sends them.
+fn error_fields(request_id: &str, host_id: &str, code: &str, message: String) -> Map<String, Value> {
+    let mut map = Map::new();
+    map.insert("RequestId".into(), Value::String(request_id.into()));
+    map.insert("HostId".into(), Value::String(host_id.into()));
+    map.insert("Code".into(), Value::String(code.into()));
+    map.insert("Message".into(), Value::String(message));
+    map.insert("Recommend".into(), Value::String(format!("https://api.aliyun.com/troubleshoot?q={code}")));
+    map
 }
 
 /// A success reply of a ROA (REST) product: PAI-DSW's envelope around `body`.
@@ -229,12 +235,7 @@ pub fn roa_error(request_id: &str, host_id: &str, action: Option<&str>, err: &Ap
         }
         _ => code,
     };
-    let mut map = Map::new();
-    map.insert("RequestId".into(), Value::String(request_id.into()));
-    map.insert("HostId".into(), Value::String(host_id.into()));
-    map.insert("Code".into(), Value::String(code.clone()));
-    map.insert("Message".into(), Value::String(message));
-    map.insert("Recommend".into(), Value::String(format!("https://api.aliyun.com/troubleshoot?q={code}")));
+    let mut map = error_fields(request_id, host_id, &code, message);
     map.insert("Success".into(), Value::Bool(false));
     map.insert("HttpStatusCode".into(), Value::from(status.as_u16()));
     let mut response = render(status, "Error", Value::Object(map), Format::Json, request_id);

@@ -138,7 +138,7 @@ impl Cloud {
         Ok(())
     }
 
-    fn check_instance_for_disk_change(&self, instance: &InstanceRecord) -> Result<()> {
+    pub(crate) fn check_instance_for_disk_change(&self, instance: &InstanceRecord) -> Result<()> {
         if instance.operation_locks.iter().any(|l| l.reason == "security") {
             return Err(Error::InstanceLockedForSecurity { instance_id: instance.instance_id.clone() });
         }

@@ -59,12 +59,7 @@ fn qemu_format(format: &str) -> &str {
 
 impl Cloud {
     pub async fn export_image(self: &Arc<Self>, account_id: &str, req: ExportImage) -> Result<String> {
-        let image = self
-            .store
-            .image(account_id, &req.image_id)
-            .await?
-            .filter(|i| !i.deleted)
-            .ok_or_else(|| Error::NotFound { resource: Resource::Image, id: req.image_id.clone() })?;
+        let image = self.visible_image(account_id, &req.image_id).await?;
         if image.status != "Available" {
             return Err(Error::rejected(
                 "IncorrectImageStatus",

@@ -12,7 +12,7 @@ use crate::cloud::Cloud;
 use crate::ids::new_id;
 use crate::requests::{CreateImage, CreateSnapshot};
 use crate::{Error, Result};
-use ecslab_store::{now_rfc3339, DiskRecord, ImageDiskRecord, ImageRecord, InstanceRecord};
+use ecslab_store::{DiskRecord, ImageDiskRecord, ImageRecord, InstanceRecord};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -66,26 +66,12 @@ impl Cloud {
         }
         let mappings = self.capture_disks(account_id, &instance, disks, &image_id).await?;
         let record = ImageRecord {
-            image_id: image_id.clone(),
-            account_id: account_id.to_string(),
-            name,
             description: req.description,
-            status: "Creating".into(),
-            progress: 0,
-            size_gib: 0,
-            virtual_size_bytes: 0,
-            path: self.config.images_dir().join(format!("{image_id}.qcow2")).display().to_string(),
-            format: "qcow2".into(),
             platform: req.platform,
             architecture: req.architecture,
-            os_type: "linux".into(),
-            import_bucket: String::new(),
-            import_object: String::new(),
-            failure_reason: String::new(),
-            created_at: now_rfc3339(),
             source_snapshot_id: mappings[0].snapshot_id.clone(),
             source_instance_id: instance.instance_id.clone(),
-            deleted: false,
+            ..self.new_image_record(account_id, &image_id, name)
         };
         self.store.insert_image_with_disks(&record, &mappings).await?;
         tracing::info!(image_id = %image_id, instance_id, disks = mappings.len(), "image creation from an instance started");
@@ -102,15 +88,7 @@ impl Cloud {
         selection: DiskSelection,
     ) -> Result<(InstanceRecord, Vec<DiskRecord>)> {
         let instance = self.instance(account_id, instance_id).await?;
-        if instance.operation_locks.iter().any(|l| l.reason == "security") {
-            return Err(Error::InstanceLockedForSecurity { instance_id: instance.instance_id.clone() });
-        }
-        if instance.status != "Running" && instance.status != "Stopped" {
-            return Err(Error::IncorrectInstanceStatus {
-                instance_id: instance.instance_id.clone(),
-                status: instance.status.clone(),
-            });
-        }
+        self.check_instance_for_disk_change(&instance)?;
         let mut disks = self.store.instance_disks(instance_id).await?;
         disks.sort_by_key(|d| (d.disk_type != "system", d.device_index));
         if selection == DiskSelection::SystemOnly {

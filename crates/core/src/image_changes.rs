@@ -23,7 +23,7 @@
 
 use crate::cloud::Cloud;
 use crate::ids::new_id;
-use crate::{chain, Error, Resource, Result};
+use crate::{chain, Error, Result};
 use ecslab_store::{
     now_millis, DiskRecord, ImageChangeRecord, ImageRecord, InstanceRecord, OperationRecord, RECORD_CHANGING,
     RECORD_FAILED,
@@ -182,12 +182,7 @@ impl Cloud {
 
     /// An Available image of this account (`InvalidImageId.NotFound`, `...IncorrectStatus`).
     async fn available_image(&self, account_id: &str, image_id: &str) -> Result<ImageRecord> {
-        let image = self
-            .store
-            .image(account_id, image_id)
-            .await?
-            .filter(|i| !i.deleted)
-            .ok_or_else(|| Error::NotFound { resource: Resource::Image, id: image_id.to_string() })?;
+        let image = self.visible_image(account_id, image_id).await?;
         if image.status != "Available" {
             return Err(Error::rejected(
                 "InvalidImageId.IncorrectStatus",

@@ -30,6 +30,42 @@ pub struct ImageDetails {
 }
 
 impl Cloud {
+    /// A new image record in `Creating`, a qcow2 under `DATA/images/`, with nothing recorded
+    /// about where it comes from yet (callers fill that in).
+    pub(crate) fn new_image_record(&self, account_id: &str, image_id: &str, name: String) -> ImageRecord {
+        ImageRecord {
+            image_id: image_id.to_string(),
+            account_id: account_id.to_string(),
+            name,
+            description: String::new(),
+            status: "Creating".into(),
+            progress: 0,
+            size_gib: 0,
+            virtual_size_bytes: 0,
+            path: self.config.images_dir().join(format!("{image_id}.qcow2")).display().to_string(),
+            format: "qcow2".into(),
+            platform: "Others Linux".into(),
+            architecture: "x86_64".into(),
+            os_type: "linux".into(),
+            import_bucket: String::new(),
+            import_object: String::new(),
+            failure_reason: String::new(),
+            created_at: now_rfc3339(),
+            source_snapshot_id: String::new(),
+            source_instance_id: String::new(),
+            deleted: false,
+        }
+    }
+
+    /// An image of this account that users can see (not deleted), or `InvalidImageId.NotFound`.
+    pub(crate) async fn visible_image(&self, account_id: &str, image_id: &str) -> Result<ImageRecord> {
+        self.store
+            .image(account_id, image_id)
+            .await?
+            .filter(|i| !i.deleted)
+            .ok_or_else(|| Error::NotFound { resource: Resource::Image, id: image_id.to_string() })
+    }
+
     pub async fn import_image(self: &Arc<Self>, account_id: &str, req: ImportImage) -> Result<String> {
         if !self.buckets.exists(&req.bucket, &req.object).await? {
             return Err(
@@ -42,26 +78,14 @@ impl Cloud {
             return Err(Error::DryRunOperation);
         }
         let record = ImageRecord {
-            image_id: image_id.clone(),
-            account_id: account_id.to_string(),
-            name,
             description: req.description,
-            status: "Creating".into(),
-            progress: 0,
-            size_gib: 0,
-            virtual_size_bytes: 0,
-            path: self.config.images_dir().join(format!("{image_id}.qcow2")).display().to_string(),
             format: req.format,
             platform: req.platform,
             architecture: req.architecture,
             os_type: req.os_type,
             import_bucket: req.bucket,
             import_object: req.object,
-            failure_reason: String::new(),
-            created_at: now_rfc3339(),
-            source_snapshot_id: String::new(),
-            source_instance_id: String::new(),
-            deleted: false,
+            ..self.new_image_record(account_id, &image_id, name)
         };
         self.store.insert_image(&record).await?;
         tracing::info!(image_id = %image_id, source = %self.buckets.describe(&record.import_bucket), object = %record.import_object, "image import started");
@@ -184,26 +208,11 @@ impl Cloud {
             return Err(Error::DryRunOperation);
         }
         let record = ImageRecord {
-            image_id: image_id.clone(),
-            account_id: account_id.to_string(),
-            name,
             description: req.description,
-            status: "Creating".into(),
-            progress: 0,
-            size_gib: 0,
-            virtual_size_bytes: 0,
-            path: self.config.images_dir().join(format!("{image_id}.qcow2")).display().to_string(),
-            format: "qcow2".into(),
             platform: req.platform,
             architecture: req.architecture,
-            os_type: "linux".into(),
-            import_bucket: String::new(),
-            import_object: String::new(),
-            failure_reason: String::new(),
-            created_at: now_rfc3339(),
             source_snapshot_id: snapshot_id.clone(),
-            source_instance_id: String::new(),
-            deleted: false,
+            ..self.new_image_record(account_id, &image_id, name)
         };
         self.store.insert_image(&record).await?;
         tracing::info!(image_id = %image_id, snapshot_id = %snapshot_id, "image creation from a snapshot started");
@@ -320,12 +329,7 @@ impl Cloud {
     /// gone for users at once (DescribeImages, RunInstances, ReplaceSystemDisk no longer see
     /// it) while its file stays until the last disk or snapshot reading it is released.
     pub async fn delete_image(&self, account_id: &str, image_id: &str, force: bool) -> Result<()> {
-        let image = self
-            .store
-            .image(account_id, image_id)
-            .await?
-            .filter(|i| !i.deleted)
-            .ok_or_else(|| Error::NotFound { resource: Resource::Image, id: image_id.to_string() })?;
+        let image = self.visible_image(account_id, image_id).await?;
         if image.status == "Creating" {
             return Err(Error::rejected("IncorrectImageStatus", "The image is still being created."));
         }

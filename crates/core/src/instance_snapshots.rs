@@ -22,7 +22,7 @@ use crate::image_capture::DiskSelection;
 use crate::oci::{self, ImageReference};
 use crate::{Error, Resource, Result};
 use chrono::{SecondsFormat, Utc};
-use ecslab_store::{now_rfc3339, ImageRecord, InstanceSnapshotRecord, Tag};
+use ecslab_store::{ImageRecord, InstanceSnapshotRecord, Tag};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -101,26 +101,10 @@ impl Cloud {
             self.capturable_disks(account_id, &req.instance_id, DiskSelection::SystemOnly).await?;
         let mappings = self.capture_disks(account_id, &instance, disks, &image_id).await?;
         let image = ImageRecord {
-            image_id: image_id.clone(),
-            account_id: account_id.to_string(),
-            name: image_name,
             description: format!("PAI-DSW instance snapshot {snapshot_id} of {}", instance.instance_id),
-            status: "Creating".into(),
-            progress: 0,
-            size_gib: 0,
-            virtual_size_bytes: 0,
-            path: self.config.images_dir().join(format!("{image_id}.qcow2")).display().to_string(),
-            format: "qcow2".into(),
-            platform: "Others Linux".into(),
-            architecture: "x86_64".into(),
-            os_type: "linux".into(),
-            import_bucket: String::new(),
-            import_object: String::new(),
-            failure_reason: String::new(),
-            created_at: now_rfc3339(),
             source_snapshot_id: mappings[0].snapshot_id.clone(),
             source_instance_id: instance.instance_id.clone(),
-            deleted: false,
+            ..self.new_image_record(account_id, &image_id, image_name)
         };
         let now = now_millis();
         let record = InstanceSnapshotRecord {

@@ -62,12 +62,7 @@ impl Cloud {
                 ),
             )
         })?;
-        let image = self
-            .store
-            .image(account_id, &req.image_id)
-            .await?
-            .filter(|i| !i.deleted)
-            .ok_or_else(|| Error::NotFound { resource: Resource::Image, id: req.image_id.clone() })?;
+        let image = self.visible_image(account_id, &req.image_id).await?;
         if image.status != "Available" {
             return Err(Error::rejected(
                 "InvalidImageId.IncorrectStatus",
