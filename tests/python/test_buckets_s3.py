@@ -16,7 +16,6 @@ import io
 import json
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -37,13 +36,13 @@ REMOTE = {"s3-media": "lab-media", "s3-frames": "lab-frames", "s3-images": "lab-
 
 
 @pytest.fixture(scope="module")
-def moto():
+def moto(tmp_path_factory):
     """`moto_server` on a free loopback port; yields (endpoint, boto3 client) with the buckets made."""
     exe = Path(sys.executable).with_name("moto_server")
     if not exe.exists():
         pytest.fail("moto_server is missing: pip install -r tests/python/requirements.txt", pytrace=False)
     port = labkit.free_port()
-    log = open(Path(tempfile.gettempdir()) / f"moto-{port}.log", "wb")
+    log = open(tmp_path_factory.mktemp("moto") / "moto_server.log", "wb")
     proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL)
     endpoint = f"http://127.0.0.1:{port}"
