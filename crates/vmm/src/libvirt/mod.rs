@@ -356,9 +356,15 @@ impl Inner {
                 attempts += 1;
                 match inner.connection() {
                     Ok(_) => {
-                        inner.reconnecting.store(false, Ordering::SeqCst);
                         tracing::info!(uri = %inner.config.uri, attempts, "reconnected to libvirt");
-                        return;
+                        inner.reconnecting.store(false, Ordering::SeqCst);
+                        // A close between connecting and the line above found this thread still
+                        // running and started none: go on unless another thread took over.
+                        if !inner.link_closed() || inner.reconnecting.swap(true, Ordering::SeqCst) {
+                            return;
+                        }
+                        delay = RECONNECT_FIRST_DELAY;
+                        continue;
                     }
                     Err(e) => tracing::debug!(error = %e, attempts, "libvirt not back yet"),
                 }
@@ -371,6 +377,12 @@ impl Inner {
                 inner.reconnecting.store(false, Ordering::SeqCst);
             }
         }
+    }
+
+    /// Whether there is no open connection (never opened, or closed by libvirt).
+    fn link_closed(&self) -> bool {
+        let link = self.link.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        link.as_ref().is_none_or(|open| open.closed.load(Ordering::SeqCst))
     }
 
     /// After a reconnect: report the stop of every VM that went away while we heard nothing.
