@@ -180,3 +180,37 @@ def test_export_image_into_a_bucket(fake_lab, algorithm):
         assert (e.code, e.status_code) == (code, status), (e.code, e.status_code, e.message)
     e = labkit.sdk_error(ecs.describe_task_attribute, m.DescribeTaskAttributeRequest(region_id=REGION, task_id="t-nope"))
     assert (e.code, e.status_code) == ("InvalidTaskId.NotFound", 404)
+
+
+def test_image_from_disk_device_mappings(fake_lab, algorithm):
+    """CreateImage from DiskDeviceMapping.N: a system-disk snapshot plus data-disk snapshots make
+    one image; RunInstances from it brings the data disks along."""
+    ecs = fake_lab.client(dict(labkit.ALGORITHMS)[algorithm])
+    source = labkit.run_then_stop(ecs, fake_lab.image_id, data_disk=[m.RunInstancesRequestDataDisk(size=2)])
+    system_disk, (data_disk,) = labkit.instance_disks(ecs, source)
+    system_snapshot = labkit.snapshot_now(ecs, system_disk)
+    data_snapshot = labkit.snapshot_now(ecs, data_disk)
+    Mapping = m.CreateImageRequestDiskDeviceMapping
+    image_id = ecs.create_image(m.CreateImageRequest(region_id=REGION, image_name=f"mapped-{algorithm}", disk_device_mapping=[
+        Mapping(snapshot_id=system_snapshot, disk_type="system"),
+        Mapping(snapshot_id=data_snapshot, disk_type="data", size=3),
+    ])).body.image_id
+    image, _ = wait_image(ecs, image_id, timeout=60)
+    mappings = sorted(image.disk_device_mappings.disk_device_mapping, key=lambda d: d.device)
+    assert [(d.type, d.snapshot_id, d.size) for d in mappings][1] == ("data", data_snapshot, "3")
+    assert mappings[0].snapshot_id == system_snapshot
+    copy = labkit.run_instance(ecs, image_id)
+    labkit.wait_status(ecs, copy, "Running", timeout=30)
+    _, copied_data = labkit.instance_disks(ecs, copy)
+    assert [labkit.describe_disk(ecs, d).size for d in copied_data] == [3]
+    e = labkit.sdk_error(ecs.delete_snapshot, m.DeleteSnapshotRequest(snapshot_id=data_snapshot))
+    assert (e.code, e.status_code) == ("SnapshotCreatedImage", 403)
+    # A data mapping naming a system-disk snapshot, and a size below the snapshot's disk.
+    for mapping, code in [(Mapping(snapshot_id=system_snapshot, disk_type="data"), "InvalidSnapshotId.NotDataDiskSnapshot"),
+                          (Mapping(snapshot_id=data_snapshot, disk_type="data", size=1), "InvalidSize.ValueNotSupported")]:
+        e = labkit.sdk_error(ecs.create_image, m.CreateImageRequest(region_id=REGION, disk_device_mapping=[
+            Mapping(snapshot_id=system_snapshot, disk_type="system"), mapping]))
+        assert e.code == code and e.status_code in (400, 403), (e.code, e.status_code)
+    labkit.force_delete(ecs, copy)
+    ecs.delete_image(m.DeleteImageRequest(region_id=REGION, image_id=image_id, force=True))
+    labkit.force_delete(ecs, source)

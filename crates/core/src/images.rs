@@ -169,6 +169,25 @@ impl Cloud {
         Ok(virtual_size)
     }
 
+    /// A snapshot of this account an image can be made of: accomplished.
+    async fn ready_snapshot(
+        &self,
+        account_id: &str,
+        snapshot_id: &str,
+    ) -> Result<ecslab_store::SnapshotRecord> {
+        let snapshot =
+            self.store.snapshot(account_id, snapshot_id).await?.filter(|s| !s.deleted).ok_or_else(|| {
+                Error::NotFound { resource: Resource::Snapshot, id: snapshot_id.to_string() }
+            })?;
+        if snapshot.status != "accomplished" {
+            return Err(Error::rejected(
+                "InvalidSnapshotId.NotReady",
+                "The current status of the DiskDeviceMapping.n.SnapshotId or SnapshotId does not support this operation.",
+            ));
+        }
+        Ok(snapshot)
+    }
+
     /// CreateImage from a system-disk snapshot. Answers at once with the ImageId (`Creating`);
     /// the image becomes `Available` when the snapshot's chain is flattened into it.
     pub async fn create_image(self: &Arc<Self>, account_id: &str, req: CreateImage) -> Result<String> {
@@ -185,17 +204,7 @@ impl Cloud {
                 ))
             }
         };
-        let snapshot = self
-            .store
-            .snapshot(account_id, &snapshot_id)
-            .await?
-            .ok_or_else(|| Error::NotFound { resource: Resource::Snapshot, id: snapshot_id.clone() })?;
-        if snapshot.status != "accomplished" {
-            return Err(Error::rejected(
-                "InvalidSnapshotId.NotReady",
-                "The current status of the DiskDeviceMapping.n.SnapshotId or SnapshotId does not support this operation.",
-            ));
-        }
+        let snapshot = self.ready_snapshot(account_id, &snapshot_id).await?;
         if snapshot.source_disk_type != "system" {
             return Err(Error::rejected(
                 "OperationDenied",
@@ -203,6 +212,39 @@ impl Cloud {
             ));
         }
         let image_id = new_id("m");
+        let mut disks = vec![ImageDiskRecord {
+            image_id: image_id.clone(),
+            device: crate::image_capture::device_name(0),
+            disk_type: "system".into(),
+            size_gib: snapshot.source_disk_size,
+            snapshot_id: snapshot_id.clone(),
+        }];
+        for (index, (data_snapshot_id, size)) in req.data_snapshots.iter().enumerate() {
+            let data = self.ready_snapshot(account_id, data_snapshot_id).await?;
+            if data.source_disk_type != "data" {
+                return Err(Error::rejected(
+                    "InvalidSnapshotId.NotDataDiskSnapshot",
+                    format!("The snapshot {data_snapshot_id} of a DiskDeviceMapping with DiskType data is a system disk snapshot."),
+                ));
+            }
+            let size_gib = size.unwrap_or(data.source_disk_size);
+            if size_gib < data.source_disk_size {
+                return Err(Error::rejected(
+                    "InvalidSize.ValueNotSupported",
+                    format!(
+                        "The Size {size_gib} is less than the snapshot {data_snapshot_id}'s disk size {}.",
+                        data.source_disk_size
+                    ),
+                ));
+            }
+            disks.push(ImageDiskRecord {
+                image_id: image_id.clone(),
+                device: crate::image_capture::device_name(index as i64 + 1),
+                disk_type: "data".into(),
+                size_gib,
+                snapshot_id: data_snapshot_id.clone(),
+            });
+        }
         let name = self.unused_image_name(account_id, req.name.clone(), &image_id).await?;
         if req.dry_run {
             return Err(Error::DryRunOperation);
@@ -214,7 +256,7 @@ impl Cloud {
             source_snapshot_id: snapshot_id.clone(),
             ..self.new_image_record(account_id, &image_id, name)
         };
-        self.store.insert_image(&record).await?;
+        self.store.insert_image_with_disks(&record, &disks).await?;
         tracing::info!(image_id = %image_id, snapshot_id = %snapshot_id, "image creation from a snapshot started");
         self.clone().spawn_import(record);
         Ok(image_id)

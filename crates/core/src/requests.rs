@@ -146,6 +146,8 @@ pub struct DiskFilter {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateImage {
     pub snapshot_id: Option<String>,
+    /// DiskDeviceMapping.N entries of DiskType `data`: (SnapshotId, Size in GiB if given).
+    pub data_snapshots: Vec<(String, Option<i64>)>,
     pub instance_id: Option<String>,
     pub name: Option<String>,
     pub description: String,

@@ -369,7 +369,39 @@ fn create_image(p: &Params) -> Result<CreateImage> {
     check_description(&description)?;
     let mapped = p.struct_list("DiskDeviceMapping", 17)?;
     let mapped_system = mapped.iter().find(|m| m.get("DiskType").is_none_or(|t| t == "system"));
+    if mapped.iter().filter(|m| m.get("DiskType").is_none_or(|t| t == "system")).count() > 1 {
+        return Err(Error::invalid(
+            "DiskDeviceMapping",
+            "Only one DiskDeviceMapping.N may be the system disk.",
+        ));
+    }
+    let mut data_snapshots = Vec::new();
+    for m in mapped.iter().filter(|m| m.get("DiskType").is_some_and(|t| t == "data")) {
+        let snapshot_id = m
+            .get("SnapshotId")
+            .filter(|s| !s.is_empty())
+            .cloned()
+            .ok_or_else(|| Error::missing("DiskDeviceMapping.N.SnapshotId"))?;
+        let size = match m.get("Size").filter(|s| !s.is_empty()) {
+            None => None,
+            Some(s) => Some(s.parse::<i64>().ok().filter(|n| (1..=32768).contains(n)).ok_or_else(|| {
+                Error::rejected(
+                    "InvalidSize.ValueNotSupported",
+                    format!("DiskDeviceMapping Size {s:?} is not 1-32768."),
+                )
+            })?),
+        };
+        data_snapshots.push((snapshot_id, size));
+    }
+    if let Some(t) = mapped.iter().filter_map(|m| m.get("DiskType")).find(|t| *t != "system" && *t != "data")
+    {
+        return Err(Error::invalid(
+            "DiskDeviceMapping.N.DiskType",
+            format!("DiskType {t:?} is neither system nor data."),
+        ));
+    }
     Ok(CreateImage {
+        data_snapshots,
         snapshot_id: p
             .opt_str("SnapshotId")
             .or_else(|| mapped_system.and_then(|m| m.get("SnapshotId").cloned()).filter(|s| !s.is_empty())),
