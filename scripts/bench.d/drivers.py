@@ -329,7 +329,8 @@ def render(facts, res, labels):
                "directory); over `qemu+tcp` they are libvirt's PNG stream (`virDomainScreenshot`), decoded and "
                "re-encoded as JPEG by the server. The peer always runs `virsh screenshot` against the system libvirtd.")
     out.append("- The qemu driver's CreateSnapshot is one QMP `transaction`; the libvirt driver's is "
-               "`virDomainSnapshotCreateXML` (disk-only, no metadata, atomic); neither freezes the guest's file "
+               "`virDomainSnapshotCreateXML` (disk-only, no metadata, atomic, `REUSE_EXT` on an empty overlay the server "
+               "wrote); neither freezes the guest's file "
                "systems here, since these guests run no guest agent (both drivers see that without asking it). "
                "`accomplished` adds the block commit of the "
                "frozen layer (QMP `block-commit` or `virDomainBlockCommit`) and the header seal.")
