@@ -422,6 +422,14 @@ impl LoopbackSshd {
             assert!(status.success());
         }
         std::fs::copy(path("client_key.pub"), path("authorized_keys")).unwrap();
+        // libvirt runs this instead of `ssh` (`?command=`): the throw-away host key stays out of
+        // the user's known_hosts.
+        std::fs::write(
+            path("ssh"),
+            "#!/bin/sh\nexec ssh -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \"$@\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(path("ssh"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         std::fs::write(
             path("sshd_config"),
@@ -453,12 +461,14 @@ impl LoopbackSshd {
     }
 
     /// The system libvirtd, reached through ssh: `?keyfile=` picks the key, `?no_verify=1`
-    /// accepts the throw-away host key.
+    /// accepts the throw-away host key, `?command=` runs ssh through the wrapper above.
     fn uri(&self) -> String {
+        let path = |name: &str| self.dir.path().join(name).display().to_string();
         format!(
-            "qemu+ssh://root@127.0.0.1:{}/system?keyfile={}&no_verify=1",
+            "qemu+ssh://root@127.0.0.1:{}/system?keyfile={}&no_verify=1&command={}",
             self.port,
-            self.dir.path().join("client_key").display()
+            path("client_key"),
+            path("ssh")
         )
     }
 }
