@@ -382,18 +382,7 @@ impl Cloud {
         crate::crash::point("snapshot-after-seal-header");
         // A snapshot reported failed earlier (its merge failed and was retried) is not offered
         // to users after all: it is sealed for the chain's sake and then collected.
-        let was_failed =
-            self.store.snapshot_by_id(&op.snapshot_id).await?.is_some_and(|s| s.status == "failed");
-        self.store.set_snapshot_parent(&op.snapshot_id, &op.parent_snapshot_id).await?;
-        if was_failed {
-            self.store.mark_snapshot_deleted(&op.snapshot_id).await?;
-        } else {
-            self.store.set_snapshot_progress(&op.snapshot_id, "accomplished", 100, "").await?;
-        }
-        if let Some(disk) = self.store.disk_by_id(&op.disk_id).await? {
-            self.store.set_disk_files(&op.disk_id, &disk.path, &disk.base_path, &op.snapshot_id).await?;
-        }
-        self.store.finish_operation(operation_id).await?;
+        self.store.seal_snapshot(&op.snapshot_id, &op.parent_snapshot_id, &op.disk_id, operation_id).await?;
         Ok(())
     }
 

@@ -388,6 +388,48 @@ impl Store {
         Ok(())
     }
 
+    /// The last step of CreateSnapshot, in one transaction: the snapshot gets its parent and
+    /// becomes `accomplished` (or, when it had been reported failed, hidden), the disk's base now
+    /// stands for it, and its operation is finished. Nobody sees an accomplished snapshot whose
+    /// disk still has an operation running (a CreateSnapshot then would be refused).
+    pub async fn seal_snapshot(
+        &self,
+        snapshot_id: &str,
+        parent_snapshot_id: &str,
+        disk_id: &str,
+        operation_id: &str,
+    ) -> Result<()> {
+        let mut tx = self.pool().begin().await.map_err(db("begin"))?;
+        let now = now_rfc3339();
+        sqlx::query(
+            "UPDATE snapshots SET parent_snapshot_id = ?1, updated_at = ?2,
+                deleted = CASE WHEN status = 'failed' THEN 1 ELSE deleted END,
+                progress = CASE WHEN status = 'failed' THEN progress ELSE 100 END,
+                failure_reason = CASE WHEN status = 'failed' THEN failure_reason ELSE '' END,
+                status = CASE WHEN status = 'failed' THEN status ELSE 'accomplished' END
+             WHERE snapshot_id = ?3",
+        )
+        .bind(parent_snapshot_id)
+        .bind(&now)
+        .bind(snapshot_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("sealing a snapshot"))?;
+        sqlx::query("UPDATE disks SET parent_snapshot_id = ? WHERE disk_id = ?")
+            .bind(snapshot_id)
+            .bind(disk_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("updating a disk's parent snapshot"))?;
+        sqlx::query("DELETE FROM operations WHERE operation_id = ?")
+            .bind(operation_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("finishing an operation"))?;
+        tx.commit().await.map_err(db("commit"))?;
+        Ok(())
+    }
+
     pub async fn remove_snapshot_row(&self, snapshot_id: &str) -> Result<()> {
         sqlx::query("DELETE FROM snapshots WHERE snapshot_id = ?")
             .bind(snapshot_id)
