@@ -151,6 +151,18 @@ class Qmp:
 
 # --- statistics -----------------------------------------------------------------------------------------------------
 
+def stop_process(proc, timeout=10):
+    """SIGTERM, then SIGKILL after `timeout` seconds; a process already gone is left alone."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def percentile(samples, p):
     """Linear interpolation between closest ranks (numpy's default); p in [0, 100]."""
     s = sorted(samples)

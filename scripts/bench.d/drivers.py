@@ -96,13 +96,7 @@ class TcpLibvirtd:
         self.uri = f"qemu+tcp://127.0.0.1:{self.port}/system"
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        bl.stop_process(self.proc)
         try:
             with open(os.path.join(self.dir, "virtlogd.pid")) as f:
                 os.kill(int(f.read().strip()), 15)
@@ -149,13 +143,7 @@ class Server:
         return out.stdout.strip().splitlines()[-1]
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        bl.stop_process(self.proc, timeout=20)
 
 
 def run(servers, peer):

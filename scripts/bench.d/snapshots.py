@@ -285,13 +285,7 @@ class BareVm:
         return file_has(self.log, MARKER)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        bl.stop_process(self.proc)
 
 
 # --- the paths being measured -------------------------------------------------------------------------------------------

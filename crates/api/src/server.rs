@@ -268,3 +268,16 @@ fn roa_action(method: &str, path: &str) -> &'static str {
         (_, false) => "ListInstanceSnapshot",
     }
 }
+
+/// Steps 3 of an RPC product other than ECS: the action must be one it knows, its parameters
+/// parse, and RegionId (when given) is this server's region.
+pub(crate) fn parsed_rpc<R>(
+    cloud: &Cloud,
+    action: &str,
+    params: &Params,
+    parsed: Option<ecslab_core::Result<R>>,
+) -> Result<R, ApiError> {
+    let request = parsed.ok_or_else(|| ApiError::UnknownAction { action: action.to_string() })??;
+    cloud.check_region(params.get("RegionId").filter(|r| !r.is_empty()))?;
+    Ok(request)
+}

@@ -55,9 +55,7 @@ pub async fn dispatch(
     action: &str,
     params: &Params,
 ) -> std::result::Result<Value, ApiError> {
-    let request =
-        parse(action, params).ok_or_else(|| ApiError::UnknownAction { action: action.to_string() })??;
-    cloud.check_region(params.get("RegionId").filter(|r| !r.is_empty()))?;
+    let request = crate::server::parsed_rpc(cloud, action, params, parse(action, params))?;
     Ok(execute(cloud, account, request).await.map_err(desktop_words)?)
 }
 
