@@ -116,11 +116,11 @@ async fn serve(state: &AppState, request_id: &str, request: Request) -> Outcome 
         let (account_id, claims) = claims;
         if roa {
             let query = Params::from_pairs(pairs.clone());
-            let request = paidsw::route(raw.method, raw.raw_path, &query, raw.body).ok_or_else(|| {
-                ApiError::UnknownRoute { method: raw.method.to_string(), path: raw.raw_path.to_string() }
-            })?;
-            // The action is known from the route even when its parameters are bad.
-            action = Some(roa_action(raw.method, raw.raw_path).to_string());
+            let (name, request) =
+                paidsw::route(raw.method, raw.raw_path, &query, raw.body).ok_or_else(|| {
+                    ApiError::UnknownRoute { method: raw.method.to_string(), path: raw.raw_path.to_string() }
+                })?;
+            action = Some(name.to_string());
             let request = request?;
             match claims.version.as_deref() {
                 None | Some(paidsw::VERSION) => {}
@@ -197,9 +197,7 @@ async fn dispatch(
 ) -> Result<Value, ApiError> {
     match version {
         ecs::VERSION => {
-            let request = ecs::parse(action, &params)
-                .ok_or_else(|| ApiError::UnknownAction { action: action.to_string() })??;
-            state.cloud.check_region(params.get("RegionId").filter(|r| !r.is_empty()))?;
+            let request = parsed_rpc(&state.cloud, action, &params, ecs::parse(action, &params))?;
             let token = params.opt_str("ClientToken").filter(|_| request.honours_client_token());
             match token {
                 None => Ok(ecs::execute(&state.cloud, account, request).await?),
@@ -258,18 +256,7 @@ fn params_digest(params: &Params) -> String {
     hex::encode(hasher.finalize())
 }
 
-/// PAI-DSW's action name for a routed path (for logs and per-action statuses).
-fn roa_action(method: &str, path: &str) -> &'static str {
-    let item = path.trim_end_matches('/').rsplit('/').next() != Some("snapshots");
-    match (method, item) {
-        ("POST", _) => "CreateInstanceSnapshot",
-        ("DELETE", _) => "DeleteInstanceSnapshot",
-        (_, true) => "GetInstanceSnapshot",
-        (_, false) => "ListInstanceSnapshot",
-    }
-}
-
-/// Steps 3 of an RPC product other than ECS: the action must be one it knows, its parameters
+/// Step 3 of an RPC product: the action must be one it knows, its parameters
 /// parse, and RegionId (when given) is this server's region.
 pub(crate) fn parsed_rpc<R>(
     cloud: &Cloud,

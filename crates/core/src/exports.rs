@@ -10,8 +10,7 @@ use crate::cloud::Cloud;
 use crate::listing::{paginate, Page};
 use crate::requests::Paging;
 use crate::{chain, Error, Resource, Result};
-use chrono::{SecondsFormat, Utc};
-use ecslab_store::TaskRecord;
+use ecslab_store::{now_rfc3339, TaskRecord};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -44,10 +43,6 @@ struct ExportPayload {
 }
 
 const EXPORT_IMAGE: &str = "ExportImage";
-
-fn now_utc() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
-}
 
 /// qemu-img's name for an export format.
 fn qemu_format(format: &str) -> &str {
@@ -86,7 +81,7 @@ impl Cloud {
             payload: serde_json::to_string(&payload).map_err(Error::internal)?,
             failure_code: String::new(),
             failure_message: String::new(),
-            created_at: now_utc(),
+            created_at: now_rfc3339(),
             finished_at: String::new(),
         };
         self.store.insert_task(&task).await?;
@@ -99,7 +94,7 @@ impl Cloud {
     fn spawn_export(self: Arc<Self>, task: TaskRecord) {
         tokio::spawn(async move {
             let outcome = self.run_export(&task).await;
-            let finished_at = now_utc();
+            let finished_at = now_rfc3339();
             let _ = match &outcome {
                 Ok(()) => self.store.finish_task(&task.task_id, "Finished", "", "", &finished_at).await,
                 Err(e) => {

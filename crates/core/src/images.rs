@@ -93,16 +93,18 @@ impl Cloud {
         Ok(image_id)
     }
 
+    /// An image's file is complete: `Available`, its Size in whole GiB (rounded up).
+    pub(crate) async fn mark_image_available(&self, image_id: &str, virtual_size: i64) -> Result<()> {
+        let size_gib = ((virtual_size + GIB - 1) / GIB).max(1);
+        Ok(self.store.update_image_progress(image_id, "Available", 100, size_gib, virtual_size, "").await?)
+    }
+
     pub(crate) fn spawn_import(self: Arc<Self>, image: ImageRecord) {
         tokio::spawn(async move {
             let id = image.image_id.clone();
             match self.run_import(&image).await {
                 Ok(virtual_size) => {
-                    let size_gib = ((virtual_size + GIB - 1) / GIB).max(1);
-                    let _ = self
-                        .store
-                        .update_image_progress(&id, "Available", 100, size_gib, virtual_size, "")
-                        .await;
+                    let _ = self.mark_image_available(&id, virtual_size).await;
                     tracing::info!(image_id = %id, virtual_size, "image available");
                 }
                 Err(reason) => {

@@ -21,8 +21,7 @@ use crate::ids::new_id;
 use crate::image_capture::DiskSelection;
 use crate::oci::{self, ImageReference};
 use crate::{Error, Resource, Result};
-use chrono::{SecondsFormat, Utc};
-use ecslab_store::{ImageRecord, InstanceSnapshotRecord, Tag};
+use ecslab_store::{now_millis, ImageRecord, InstanceSnapshotRecord, Tag};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -65,10 +64,6 @@ impl Failure {
     fn new(code: &str, message: impl Into<String>) -> Failure {
         Failure { code: code.to_string(), message: message.into() }
     }
-}
-
-fn now_millis() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// The registry an ImageUrl names, or None when it names an image in ecslab's own store.
@@ -215,17 +210,14 @@ impl Cloud {
             if !removal.removed.is_empty() || !removal.absent.is_empty() {
                 tracing::info!(snapshot_id = %record.snapshot_id, removed = ?removal.removed, absent = ?removal.absent, filesystem = %removal.filesystem, "excluded paths removed from the image");
             }
-            let size_gib = ((virtual_size + (1 << 30) - 1) >> 30).max(1);
             crate::crash::point("instance-snapshot-after-exclude");
-            self.store
-                .update_image_progress(&image.image_id, "Available", 100, size_gib, virtual_size, "")
-                .await
-                .map_err(|e| internal(e.into()))?;
+            self.mark_image_available(&image.image_id, virtual_size).await.map_err(internal)?;
             crate::crash::point("instance-snapshot-after-available");
         } else {
             self.set_instance_snapshot_stage(record, "Pushing").await.map_err(internal)?;
         }
         self.drop_point_in_time_snapshot(&image).await.map_err(internal)?;
+        self.collect_deleted_snapshots().await;
         if let Some(reference) =
             registry_of(&record.image_url).map_err(|e| Failure::new("InvalidImageUrl", e.to_string()))?
         {
@@ -251,28 +243,25 @@ impl Cloud {
     }
 
     /// The disk snapshot that held the point in time: no longer needed once the image file
-    /// stands alone.
+    /// stands alone (or the snapshot failed). Hidden here; its file goes with the next
+    /// collection of deleted snapshots. A no-op once done.
     async fn drop_point_in_time_snapshot(&self, image: &ImageRecord) -> Result<()> {
-        let snapshot_id = image.source_snapshot_id.clone();
-        self.store.clear_image_source_snapshot(&image.image_id).await?;
-        if !snapshot_id.is_empty() {
-            self.store.mark_snapshot_deleted(&snapshot_id).await?;
-            self.collect_deleted_snapshots().await;
+        if image.source_snapshot_id.is_empty() {
+            return Ok(());
         }
+        self.store.clear_image_source_snapshot(&image.image_id).await?;
+        self.store.mark_snapshot_deleted(&image.source_snapshot_id).await?;
         Ok(())
     }
 
-    /// Release the image an instance snapshot made (kept while instances run from it).
+    /// Release what a failed instance snapshot made: its point-in-time snapshot and its image
+    /// (whose file goes once nothing reads it).
     async fn release_instance_snapshot_image(&self, record: &InstanceSnapshotRecord) {
         let Ok(Some(image)) = self.store.image(&record.account_id, &record.image_id).await else { return };
         if image.deleted {
             return;
         }
-        if image.status == "Creating" || image.status == "CreateFailed" {
-            // Not finished: nothing runs from it. Its point-in-time snapshot goes too.
-            let _ = self.drop_point_in_time_snapshot(&image).await;
-            let _ = self.store.update_image_progress(&image.image_id, "CreateFailed", 0, 0, 0, "").await;
-        }
+        let _ = self.drop_point_in_time_snapshot(&image).await;
         let _ = self.store.mark_image_deleted(&image.image_id).await;
         let _ = std::fs::remove_file(PathBuf::from(&image.path).with_extension("qcow2.partial"));
         self.collect_deleted_snapshots().await;
@@ -349,7 +338,6 @@ impl Cloud {
         if let Some(image) = self.store.image(account_id, &record.image_id).await?.filter(|i| !i.deleted) {
             self.delete_image(account_id, &image.image_id, true).await?;
         }
-        self.collect_deleted_snapshots().await;
         tracing::info!(snapshot_id, image_id = %record.image_id, "instance snapshot deleted");
         Ok(())
     }

@@ -24,8 +24,36 @@ impl Store {
         image: &ImageRecord,
         disks: &[ImageDiskRecord],
     ) -> Result<()> {
-        self.insert_image(image).await?;
         let mut tx = self.pool().begin().await.map_err(db("begin"))?;
+        sqlx::query(
+            "INSERT INTO images (image_id, account_id, name, description, status, progress, size_gib,
+                virtual_size_bytes, path, format, platform, architecture, os_type, import_bucket, import_object,
+                failure_reason, created_at, source_snapshot_id, source_instance_id, deleted)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&image.image_id)
+        .bind(&image.account_id)
+        .bind(&image.name)
+        .bind(&image.description)
+        .bind(&image.status)
+        .bind(image.progress)
+        .bind(image.size_gib)
+        .bind(image.virtual_size_bytes)
+        .bind(&image.path)
+        .bind(&image.format)
+        .bind(&image.platform)
+        .bind(&image.architecture)
+        .bind(&image.os_type)
+        .bind(&image.import_bucket)
+        .bind(&image.import_object)
+        .bind(&image.failure_reason)
+        .bind(&image.created_at)
+        .bind(&image.source_snapshot_id)
+        .bind(&image.source_instance_id)
+        .bind(image.deleted)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("inserting an image"))?;
         for disk in disks {
             sqlx::query(
                 "INSERT INTO image_disks (image_id, device, disk_type, size_gib, snapshot_id) VALUES (?, ?, ?, ?, ?)",
@@ -60,6 +88,23 @@ impl Store {
                 snapshot_id: r.get("snapshot_id"),
             })
             .collect())
+    }
+
+    /// Forget which snapshot an image was made from (the snapshot was only a means).
+    pub async fn clear_image_source_snapshot(&self, image_id: &str) -> Result<()> {
+        let mut tx = self.pool().begin().await.map_err(db("begin"))?;
+        for statement in [
+            "UPDATE images SET source_snapshot_id = '' WHERE image_id = ?",
+            "UPDATE image_disks SET snapshot_id = '' WHERE image_id = ?",
+        ] {
+            sqlx::query(statement)
+                .bind(image_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("updating an image's snapshots"))?;
+        }
+        tx.commit().await.map_err(db("commit"))?;
+        Ok(())
     }
 
     /// Hide an image from users (DeleteImage with Force while its file is still read).

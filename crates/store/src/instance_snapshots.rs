@@ -162,19 +162,4 @@ impl Store {
             .map_err(db("deleting an instance snapshot"))?;
         Ok(())
     }
-
-    /// Forget which snapshot an image was made from (the snapshot was only a means).
-    pub async fn clear_image_source_snapshot(&self, image_id: &str) -> Result<()> {
-        sqlx::query("UPDATE images SET source_snapshot_id = '' WHERE image_id = ?")
-            .bind(image_id)
-            .execute(self.pool())
-            .await
-            .map_err(db("updating an image"))?;
-        sqlx::query("UPDATE image_disks SET snapshot_id = '' WHERE image_id = ?")
-            .bind(image_id)
-            .execute(self.pool())
-            .await
-            .map_err(db("updating an image's disks"))?;
-        Ok(())
-    }
 }

@@ -258,36 +258,7 @@ impl Store {
     // ---- images --------------------------------------------------------------------------------
 
     pub async fn insert_image(&self, image: &ImageRecord) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO images (image_id, account_id, name, description, status, progress, size_gib,
-                virtual_size_bytes, path, format, platform, architecture, os_type, import_bucket, import_object,
-                failure_reason, created_at, source_snapshot_id, source_instance_id, deleted)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&image.image_id)
-        .bind(&image.account_id)
-        .bind(&image.name)
-        .bind(&image.description)
-        .bind(&image.status)
-        .bind(image.progress)
-        .bind(image.size_gib)
-        .bind(image.virtual_size_bytes)
-        .bind(&image.path)
-        .bind(&image.format)
-        .bind(&image.platform)
-        .bind(&image.architecture)
-        .bind(&image.os_type)
-        .bind(&image.import_bucket)
-        .bind(&image.import_object)
-        .bind(&image.failure_reason)
-        .bind(&image.created_at)
-        .bind(&image.source_snapshot_id)
-        .bind(&image.source_instance_id)
-        .bind(image.deleted)
-        .execute(&self.pool)
-        .await
-        .map_err(db("inserting an image"))?;
-        Ok(())
+        self.insert_image_with_disks(image, &[]).await
     }
 
     pub async fn image(&self, account_id: &str, image_id: &str) -> Result<Option<ImageRecord>> {

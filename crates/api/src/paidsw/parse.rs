@@ -15,35 +15,37 @@ pub enum PaiRequest {
     DeleteInstanceSnapshot { instance_id: String, snapshot_id: String },
 }
 
-impl PaiRequest {
-    pub fn action(&self) -> &'static str {
-        match self {
-            PaiRequest::CreateInstanceSnapshot(_) => "CreateInstanceSnapshot",
-            PaiRequest::GetInstanceSnapshot { .. } => "GetInstanceSnapshot",
-            PaiRequest::ListInstanceSnapshot { .. } => "ListInstanceSnapshot",
-            PaiRequest::DeleteInstanceSnapshot { .. } => "DeleteInstanceSnapshot",
-        }
-    }
-}
-
 /// The action a method and raw path name, with the request parsed; `None` when no route
 /// matches. Path segments arrive percent-encoded (RFC 3986) and are decoded here.
-pub fn route(method: &str, raw_path: &str, query: &Params, body: &[u8]) -> Option<Result<PaiRequest>> {
+/// The action name is known from the route even when the parameters do not parse.
+pub fn route(
+    method: &str,
+    raw_path: &str,
+    query: &Params,
+    body: &[u8],
+) -> Option<(&'static str, Result<PaiRequest>)> {
     let rest = raw_path.strip_prefix("/api/v2/instances/")?;
     let segments: Vec<String> = rest.split('/').map(decode).collect::<Option<_>>()?;
-    let parsed = match (method, segments.as_slice()) {
-        ("POST", [instance_id, s]) if s == "snapshots" => create(instance_id, body),
-        ("GET", [instance_id, s]) if s == "snapshots" => list(instance_id, query),
-        ("GET", [instance_id, s, snapshot_id]) if s == "snapshots" => ids(instance_id, snapshot_id)
-            .map(|(instance_id, snapshot_id)| PaiRequest::GetInstanceSnapshot { instance_id, snapshot_id }),
-        ("DELETE", [instance_id, s, snapshot_id]) if s == "snapshots" => {
+    Some(match (method, segments.as_slice()) {
+        ("POST", [instance_id, s]) if s == "snapshots" => {
+            ("CreateInstanceSnapshot", create(instance_id, body))
+        }
+        ("GET", [instance_id, s]) if s == "snapshots" => ("ListInstanceSnapshot", list(instance_id, query)),
+        ("GET", [instance_id, s, snapshot_id]) if s == "snapshots" => (
+            "GetInstanceSnapshot",
+            ids(instance_id, snapshot_id).map(|(instance_id, snapshot_id)| PaiRequest::GetInstanceSnapshot {
+                instance_id,
+                snapshot_id,
+            }),
+        ),
+        ("DELETE", [instance_id, s, snapshot_id]) if s == "snapshots" => (
+            "DeleteInstanceSnapshot",
             ids(instance_id, snapshot_id).map(|(instance_id, snapshot_id)| {
                 PaiRequest::DeleteInstanceSnapshot { instance_id, snapshot_id }
-            })
-        }
+            }),
+        ),
         _ => return None,
-    };
-    Some(parsed)
+    })
 }
 
 fn decode(segment: &str) -> Option<String> {
@@ -186,7 +188,7 @@ mod tests {
     #[test]
     fn routes_by_method_and_path() {
         let body = br#"{"SnapshotName":"s-1","ImageUrl":"img:v1","ExcludePaths":["/tmp/x"],"Labels":[{"Key":"k","Value":"v"}],"Overwrite":true}"#;
-        let Some(Ok(PaiRequest::CreateInstanceSnapshot(req))) =
+        let Some(("CreateInstanceSnapshot", Ok(PaiRequest::CreateInstanceSnapshot(req)))) =
             route("POST", "/api/v2/instances/i-1/snapshots", &no_query(), body)
         else {
             panic!("create not routed")
@@ -197,11 +199,12 @@ mod tests {
         assert_eq!(req.labels[0].key, "k");
         assert!(matches!(
             route("GET", "/api/v2/instances/i-1/snapshots/snp-2", &no_query(), b""),
-            Some(Ok(PaiRequest::GetInstanceSnapshot { .. }))
+            Some(("GetInstanceSnapshot", Ok(PaiRequest::GetInstanceSnapshot { .. })))
         ));
         assert!(matches!(
             route("DELETE", "/api/v2/instances/i%2D1/snapshots/snp-2", &no_query(), b""),
-            Some(Ok(PaiRequest::DeleteInstanceSnapshot { instance_id, .. })) if instance_id == "i-1"
+            Some(("DeleteInstanceSnapshot", Ok(PaiRequest::DeleteInstanceSnapshot { instance_id, .. })))
+                if instance_id == "i-1"
         ));
         assert!(route("PUT", "/api/v2/instances/i-1/snapshots", &no_query(), b"").is_none());
         assert!(route("GET", "/api/v2/other", &no_query(), b"").is_none());
@@ -217,7 +220,7 @@ mod tests {
             (br#"not json"#, "body"),
         ] {
             let err =
-                route("POST", "/api/v2/instances/i-1/snapshots", &no_query(), body).unwrap().unwrap_err();
+                route("POST", "/api/v2/instances/i-1/snapshots", &no_query(), body).unwrap().1.unwrap_err();
             assert!(err.to_string().contains(field), "{err} should name {field}");
         }
     }
@@ -229,13 +232,13 @@ mod tests {
             ("PageSize".to_string(), "5".to_string()),
             ("Order".to_string(), "ASC".to_string()),
         ]);
-        let Some(Ok(PaiRequest::ListInstanceSnapshot { listing, .. })) =
+        let Some(("ListInstanceSnapshot", Ok(PaiRequest::ListInstanceSnapshot { listing, .. }))) =
             route("GET", "/api/v2/instances/i-1/snapshots", &query, b"")
         else {
             panic!("list not routed")
         };
         assert_eq!((listing.page_number, listing.page_size, listing.descending), (2, 5, false));
         let bad = Params::from_pairs([("Order".to_string(), "sideways".to_string())]);
-        assert!(route("GET", "/api/v2/instances/i-1/snapshots", &bad, b"").unwrap().is_err());
+        assert!(route("GET", "/api/v2/instances/i-1/snapshots", &bad, b"").unwrap().1.is_err());
     }
 }
