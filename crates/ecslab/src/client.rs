@@ -88,12 +88,7 @@ impl Client {
             Signing::RpcHmacSha1 => self.rpc_v1_request(version, action, pairs),
             Signing::Acs3HmacSha256 => self.acs3_request(version, action, pairs)?,
         };
-        let response =
-            request.send().await.map_err(|e| format!("calling {action} on {}: {e}", c.endpoint))?;
-        let status = response.status().as_u16();
-        let text = response.text().await.map_err(|e| format!("reading the {action} reply: {e}"))?;
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Ok(Reply { status, body })
+        send(request, action, &c.endpoint).await
     }
 
     fn rpc_v1_request(
@@ -138,11 +133,7 @@ impl Client {
     ) -> Result<Reply, String> {
         let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
         let request = self.acs3_request_to(method, path, version, action, Vec::new(), body)?;
-        let response = request.send().await.map_err(|e| format!("calling {action}: {e}"))?;
-        let status = response.status().as_u16();
-        let text = response.text().await.map_err(|e| format!("reading the {action} reply: {e}"))?;
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Ok(Reply { status, body })
+        send(request, action, &self.connection.endpoint).await
     }
 
     fn acs3_request_to(
@@ -194,6 +185,15 @@ impl Client {
         }
         Ok(request)
     }
+}
+
+/// Send a signed request; the reply's status and JSON body (or its text).
+async fn send(request: reqwest::RequestBuilder, action: &str, endpoint: &str) -> Result<Reply, String> {
+    let response = request.send().await.map_err(|e| format!("calling {action} on {endpoint}: {e}"))?;
+    let status = response.status().as_u16();
+    let text = response.text().await.map_err(|e| format!("reading the {action} reply: {e}"))?;
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Ok(Reply { status, body })
 }
 
 fn encode_query(pairs: &[(String, String)]) -> String {
