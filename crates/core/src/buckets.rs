@@ -21,34 +21,36 @@ use std::path::{Path, PathBuf};
 /// OSS bucket naming: 3-63 characters, lowercase letters, digits and hyphens, not starting or
 /// ending with a hyphen.
 pub fn check_bucket_name(bucket: &str) -> Result<()> {
-    let ok = (3..=63).contains(&bucket.len())
-        && bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !bucket.starts_with('-')
-        && !bucket.ends_with('-');
-    if ok {
+    if is_bucket_name(bucket) {
         Ok(())
     } else {
-        Err(Error::rejected(
-            "InvalidOSSBucket.Malformed",
-            format!(
-                "The bucket name {bucket:?} is not valid: use 3-63 lowercase letters, digits and hyphens."
-            ),
-        ))
+        Err(BucketError::InvalidBucketName { bucket: bucket.into() }.into())
     }
 }
 
+fn is_bucket_name(bucket: &str) -> bool {
+    (3..=63).contains(&bucket.len())
+        && bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !bucket.starts_with('-')
+        && !bucket.ends_with('-')
+}
+
 /// Object keys: 1-1023 bytes, relative, no `.`/`..` segments, no NUL or backslash.
-pub fn check_object_name(object: &str) -> Result<()> {
+fn is_object_name(object: &str) -> bool {
     // Checked segment by segment: `Path::components` would silently drop a `.` in the middle.
     let relative_and_plain =
         object.split('/').all(|segment| !segment.is_empty() && segment != "." && segment != "..");
-    let ok = !object.is_empty()
+    !object.is_empty()
         && object.len() <= 1023
         && !object.starts_with('/')
         && !object.contains('\0')
         && !object.contains('\\')
-        && relative_and_plain;
-    if ok {
+        && relative_and_plain
+}
+
+/// Object keys as [`Buckets`] takes them, with ECS's error for a bad one.
+pub fn check_object_name(object: &str) -> Result<()> {
+    if is_object_name(object) {
         Ok(())
     } else {
         Err(Error::rejected(
@@ -233,15 +235,27 @@ impl Buckets {
         }
     }
 
+    fn check_name(bucket: &str) -> BucketResult<()> {
+        if is_bucket_name(bucket) {
+            Ok(())
+        } else {
+            Err(BucketError::InvalidBucketName { bucket: bucket.into() })
+        }
+    }
+
     fn check_names(bucket: &str, key: &str) -> BucketResult<()> {
-        check_bucket_name(bucket).map_err(|_| BucketError::InvalidBucketName { bucket: bucket.into() })?;
-        check_object_name(key).map_err(|_| BucketError::InvalidObjectName { key: key.into() })
+        Self::check_name(bucket)?;
+        if is_object_name(key) {
+            Ok(())
+        } else {
+            Err(BucketError::InvalidObjectName { key: key.into() })
+        }
     }
 
     /// The bucket exists and can be reached: a local folder, or a remote store that answers
     /// (a missing remote bucket is `NoSuchBucket`).
     pub async fn check_bucket(&self, bucket: &str) -> BucketResult<()> {
-        check_bucket_name(bucket).map_err(|_| BucketError::InvalidBucketName { bucket: bucket.into() })?;
+        Self::check_name(bucket)?;
         match self.remote.get(bucket) {
             Some(remote) => remote.probe(bucket).await,
             None => local::check_bucket(&self.root, bucket),
@@ -274,14 +288,12 @@ impl Buckets {
     /// into the scratch folder for as long as the returned [`ObjectFile`] lives.
     pub async fn object_file(&self, bucket: &str, key: &str) -> BucketResult<ObjectFile> {
         Self::check_names(bucket, key)?;
-        if !self.remote.contains_key(bucket) {
-            let path = self.root.join(bucket).join(key);
-            local::check_bucket(&self.root, bucket)?;
-            return match tokio::fs::metadata(&path).await {
-                Ok(m) if m.is_file() => Ok(ObjectFile { path, temporary: false }),
-                _ => Err(BucketError::NoSuchObject { bucket: bucket.into(), key: key.into() }),
+        let Some(remote) = self.remote.get(bucket) else {
+            return match local::head(&self.root, bucket, key).await? {
+                Some(_) => Ok(ObjectFile { path: self.root.join(bucket).join(key), temporary: false }),
+                None => Err(BucketError::NoSuchObject { bucket: bucket.into(), key: key.into() }),
             };
-        }
+        };
         let extension = Path::new(key).extension().map(|e| e.to_string_lossy().into_owned());
         let mut path = self.scratch.join(crate::ids::new_id("obj"));
         if let Some(extension) = extension {
@@ -289,7 +301,7 @@ impl Buckets {
         }
         // From here on the download is removed whatever happens.
         let file = ObjectFile { path, temporary: true };
-        self.get_to_file(bucket, key, &file.path).await?;
+        remote.get_to_file(bucket, key, &file.path).await?;
         Ok(file)
     }
 

@@ -31,8 +31,9 @@ pub(super) async fn get_to_file(root: &Path, bucket: &str, key: &str, dest: &Pat
     }
     let partial = partial_name(dest);
     let copied = tokio::fs::copy(root.join(bucket).join(key), &partial).await;
-    finish(copied.map(|_| ()), &partial, dest).await.map_err(|e| denied(bucket, key, &e))?;
-    Ok(tokio::fs::metadata(dest).await.map(|m| m.len()).unwrap_or(0))
+    let size = *copied.as_ref().unwrap_or(&0);
+    finish(copied.map(drop), &partial, dest).await.map_err(|e| denied(bucket, key, &e))?;
+    Ok(size)
 }
 
 pub(super) async fn put_file(root: &Path, bucket: &str, key: &str, src: &Path) -> BucketResult<()> {

@@ -8,7 +8,7 @@
 //! inside double quotes (a quote is doubled). Entries are always addressed relative to their
 //! parent's inode (`cd <ino>` then `rm "name"`), so symlinks in a path are never followed twice.
 
-use super::{tool, ExcludeError};
+use super::{dir_of, tool, ExcludeError};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -47,7 +47,7 @@ impl Entry {
 impl ExtFs {
     /// `raw` must be a file name ecslab chose (no `?`): debugfs and e2fsck run in its directory.
     pub fn new(raw: &Path, offset: u64) -> ExtFs {
-        let dir = raw.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+        let dir = dir_of(raw).to_path_buf();
         let name = raw.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let device = if offset == 0 { name } else { format!("{name}?offset={offset}") };
         ExtFs { dir, device }

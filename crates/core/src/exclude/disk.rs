@@ -107,19 +107,11 @@ fn partition_number(node: Option<&str>) -> Option<u32> {
 
 /// Reads the first 68 KiB of a volume and recognises its filesystem by magic numbers.
 async fn probe(file: &mut tokio::fs::File, offset: u64) -> Result<FsKind, ExcludeError> {
-    let mut head = vec![0u8; 0x10100];
-    file.seek(std::io::SeekFrom::Start(offset))
-        .await
-        .map_err(|e| ExcludeError::failed(format!("cannot read the disk copy: {e}")))?;
-    let mut filled = 0;
-    while filled < head.len() {
-        match file.read(&mut head[filled..]).await {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) => return Err(ExcludeError::failed(format!("cannot read the disk copy: {e}"))),
-        }
-    }
-    head.truncate(filled);
+    const HEAD: usize = 0x10100;
+    let unreadable = |e: std::io::Error| ExcludeError::failed(format!("cannot read the disk copy: {e}"));
+    file.seek(std::io::SeekFrom::Start(offset)).await.map_err(unreadable)?;
+    let mut head = Vec::with_capacity(HEAD);
+    file.take(HEAD as u64).read_to_end(&mut head).await.map_err(unreadable)?;
     Ok(kind_of(&head))
 }
 

@@ -83,7 +83,7 @@ pub async fn remove_paths(qemu_img: &Path, image: &Path, paths: &[String]) -> Re
         return Ok(Removal::default());
     }
     let format = image_format(qemu_img, image).await?;
-    let dir = image.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = dir_of(image);
     let work = if format == "raw" {
         None
     } else {
@@ -150,7 +150,7 @@ async fn edit_raw(qemu_img: &Path, raw: &Path, paths: &[String]) -> Result<Remov
     let Some(partition) = root.partition else {
         return edit_fs(&ExtFs::new(raw, root.offset), paths, root.describe()).await;
     };
-    let dir = raw.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = dir_of(raw);
     let part = temp_path(dir, &format!(".p{partition}.raw"))?;
     let window = |file: &Path| {
         format!(
@@ -176,11 +176,10 @@ async fn edit_raw(qemu_img: &Path, raw: &Path, paths: &[String]) -> Result<Remov
 
 /// Removes `paths` from one ext filesystem.
 async fn edit_fs(fs: &ExtFs, paths: &[String], filesystem: String) -> Result<Removal, ExcludeError> {
-    let fs = fs.clone();
     // Replay the journal (and settle orphans) first, as the guest's next mount would, so the edit
     // is not undone by a replay and debugfs sees the filesystem the guest will see.
     fs.repair().await?;
-    refuse_other_mounts(&fs, paths).await?;
+    refuse_other_mounts(fs, paths).await?;
 
     // Resolve each path to (parent directory inode, entry) by listing its parent; a trailing '/'
     // makes debugfs follow a symlinked parent, as the guest's kernel would.
@@ -460,6 +459,11 @@ async fn qemu_img_run(qemu_img: &Path, args: &[&str], operands: &[&OsStr]) -> Re
         )));
     }
     Ok(())
+}
+
+/// The directory `file` is in (`.` for a bare file name).
+fn dir_of(file: &Path) -> &Path {
+    file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
 }
 
 /// A fresh name in `dir` (next to the image, so the final rename stays on one filesystem),

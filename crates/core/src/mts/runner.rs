@@ -343,7 +343,7 @@ impl<'a> JobRun<'a> {
             let key = spec::expand_name(&self.spec.config.output.key(), &values);
             let jpeg = encode_blocking(image.clone(), quality).await?;
             let bucket = self.spec.config.output.bucket.clone();
-            self.cloud.write_object(&bucket, &key, &jpeg).await?;
+            self.cloud.write_object(&bucket, &key, jpeg).await?;
             cue_target = Some(key);
         }
         if let Some(fragment) = self.add_to_sheet(&image, at_ms).await? {
@@ -398,7 +398,7 @@ impl<'a> JobRun<'a> {
         let values = NameValues { tile_count: Some(self.tile_count as u64), ..self.names.clone() };
         let key = spec::expand_name(&output.key(), &values);
         let jpeg = encode_blocking(image, self.cloud.config.jpeg_quality).await?;
-        self.cloud.write_object(&output.bucket, &key, &jpeg).await?;
+        self.cloud.write_object(&output.bucket, &key, jpeg).await?;
         self.cloud.store.update_snapshot_job_counts(&self.job.job_id, self.count, self.tile_count).await?;
         Ok(())
     }
@@ -421,7 +421,7 @@ impl<'a> JobRun<'a> {
             })
             .collect();
         let bucket = self.spec.config.output.bucket.clone();
-        self.cloud.write_object(&bucket, &vtt_key, spec::render_vtt(&cues).as_bytes()).await
+        self.cloud.write_object(&bucket, &vtt_key, spec::render_vtt(&cues).into_bytes()).await
     }
 }
 
@@ -462,7 +462,7 @@ impl Cloud {
 
     /// Write an object into a bucket (local: temporary file, then rename; S3: one PUT). A
     /// missing bucket is `ResourceNotFound`, a refused write `PermissionDenied.ResourceAccess`.
-    pub(crate) async fn write_object(&self, bucket: &str, key: &str, bytes: &[u8]) -> Result<()> {
-        self.buckets.put_bytes(bucket, key, bytes.to_vec()).await.map_err(codes::from_bucket)
+    pub(crate) async fn write_object(&self, bucket: &str, key: &str, bytes: Vec<u8>) -> Result<()> {
+        self.buckets.put_bytes(bucket, key, bytes).await.map_err(codes::from_bucket)
     }
 }

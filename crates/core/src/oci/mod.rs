@@ -16,9 +16,7 @@ mod registry;
 pub use layer::{CONTAINER_DISK_OWNER, DISK_FILE};
 pub use reference::{parse_registry_url, ImageReference};
 
-use registry::{
-    content_digest, json_body, Registry, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST,
-};
+use registry::{content_digest, json_body, Registry, MANIFEST_TYPES, OCI_MANIFEST};
 use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use sha2::{Digest, Sha256};
@@ -98,8 +96,7 @@ pub async fn push_container_disk(
 
     if !overwrite {
         let url = registry.url(&format!("manifests/{}", reference.tag));
-        let accept = [OCI_MANIFEST, DOCKER_MANIFEST, OCI_INDEX, DOCKER_MANIFEST_LIST].join(", ");
-        let response = registry.send(Method::HEAD, url, |r| r.header(ACCEPT, accept.as_str())).await?;
+        let response = registry.send(Method::HEAD, url, |r| r.header(ACCEPT, MANIFEST_TYPES)).await?;
         match response.status() {
             StatusCode::NOT_FOUND => {}
             s if s.is_success() => {
@@ -295,9 +292,8 @@ async fn get_manifest(
     reference: &ImageReference,
     tag_or_digest: &str,
 ) -> Result<(String, serde_json::Value), OciError> {
-    let accept = [OCI_MANIFEST, DOCKER_MANIFEST, OCI_INDEX, DOCKER_MANIFEST_LIST].join(", ");
     let url = registry.url(&format!("manifests/{tag_or_digest}"));
-    let response = registry.send(Method::GET, url, |r| r.header(ACCEPT, accept.as_str())).await?;
+    let response = registry.send(Method::GET, url, |r| r.header(ACCEPT, MANIFEST_TYPES)).await?;
     if response.status() == StatusCode::NOT_FOUND {
         return Err(OciError::new(
             "ImageNotFound",

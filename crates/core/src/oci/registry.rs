@@ -13,9 +13,10 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+/// The `Accept` header of a manifest request: single-platform manifests and indexes, OCI and docker.
+pub const MANIFEST_TYPES: &str = "application/vnd.oci.image.manifest.v1+json, \
+     application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.index.v1+json, \
+     application/vnd.docker.distribution.manifest.list.v2+json";
 
 /// One repository on one registry.
 pub struct Registry {
@@ -193,15 +194,14 @@ impl Registry {
     }
 
     fn unreachable(&self, e: &reqwest::Error) -> OciError {
-        let mut detail = e.to_string();
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            detail.push_str(&format!(": {s}"));
-            source = s.source();
-        }
         OciError::new(
             "RegistryUnreachable",
-            format!("Cannot reach registry {} ({}): {detail}", self.registry, self.base),
+            format!(
+                "Cannot reach registry {} ({}): {}",
+                self.registry,
+                self.base,
+                crate::error::format_chain(e)
+            ),
         )
     }
 }
