@@ -17,27 +17,17 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 
 import pytest
 from alibabacloud_ecd20200930 import models as d
 from alibabacloud_ecs20140526 import models as m
-from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
 
 import labkit
 from labkit import REGION
-from test_replace_system_disk import (GFX_READY, GUEST_READY, corrupt_image, ecd_client, import_variant,
-                                      wait_record_done)
+from test_replace_system_disk import (GFX_READY, GUEST_READY, corrupt_image, ecd_client, expect,
+                                      import_variant, wait_record_done)
 
 UPDATE_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-
-
-def expect(call, request, code, status):
-    e = labkit.sdk_error(call, request)
-    assert isinstance(e, AlibabaCloudException), repr(e)
-    assert (e.code, e.status_code) == (code, status), f"{e.code} {e.status_code}: {e.message}"
-    assert e.request_id and e.message
-    return e
 
 
 @pytest.fixture

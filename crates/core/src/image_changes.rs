@@ -148,12 +148,11 @@ impl Cloud {
             image_id: image.image_id.clone(),
             restart,
         };
-        let step = if restart { "stop" } else { "build" };
         let operation = OperationRecord {
             operation_id: new_id("op"),
             kind: IMAGE_CHANGE.into(),
             disk_id: old_disk.disk_id.clone(),
-            step: step.into(),
+            step: if restart { "stop" } else { "build" }.into(),
             payload: String::new(),
             created_at: ecslab_store::now_rfc3339(),
         };
@@ -175,8 +174,7 @@ impl Cloud {
         );
         let new_disk_id = op.new_disk.disk_id.clone();
         let cloud = self.clone();
-        let step = step.to_string();
-        tokio::spawn(async move { cloud.drive_image_change(operation.operation_id, op, step).await });
+        tokio::spawn(async move { cloud.drive_image_change(operation.operation_id, op).await });
         Ok(new_disk_id)
     }
 
@@ -218,37 +216,24 @@ impl Cloud {
         }
     }
 
-    /// Run a change from `step` to the end (or to its failure).
-    async fn drive_image_change(self: Arc<Self>, operation_id: String, op: ImageChangeOp, mut step: String) {
-        loop {
-            let next = match step.as_str() {
-                "stop" => self.stop_for_change(&op).await.map(|()| "build"),
-                "build" => match self.build_new_system_disk(&op).await {
-                    Ok(()) => self.switch_system_disk(&operation_id, &op).await.map(|()| "cleanup"),
-                    Err(e) => Err(e),
-                },
-                "cleanup" => {
-                    self.finish_image_change(&operation_id, &op).await;
-                    return;
-                }
-                other => Err(Error::internal(format!("unknown image-change step {other:?}"))),
-            };
-            match next {
-                Ok(next) => {
-                    if next == "build" {
-                        if let Err(e) =
-                            self.store.set_operation_step(&operation_id, next, &to_payload(&op)).await
-                        {
-                            tracing::error!(error = %e, "recording an image-change step failed");
-                        }
-                    }
-                    step = next.to_string();
-                }
-                Err(e) => {
-                    self.fail_image_change(&operation_id, &op, &reason_of(&e)).await;
-                    return;
+    /// Run a change to the end (or to its failure): stop (a Running desktop only), build, switch,
+    /// clean up.
+    async fn drive_image_change(self: Arc<Self>, operation_id: String, op: ImageChangeOp) {
+        let switched = async {
+            if op.restart {
+                self.stop_for_change(&op).await?;
+                if let Err(e) = self.store.set_operation_step(&operation_id, "build", &to_payload(&op)).await
+                {
+                    tracing::error!(error = %e, "recording an image-change step failed");
                 }
             }
+            self.build_new_system_disk(&op).await?;
+            self.switch_system_disk(&operation_id, &op).await
+        }
+        .await;
+        match switched {
+            Ok(()) => self.finish_image_change(&operation_id, &op).await,
+            Err(e) => self.fail_image_change(&operation_id, &op, &reason_of(&e)).await,
         }
     }
 

@@ -215,12 +215,21 @@ impl Store {
         Ok(rows.iter().map(ImageChangeRecord::from_row).collect())
     }
 
-    /// The value of a server-wide secret; `candidate` becomes it when none exists yet (the
-    /// first writer wins, so every server sharing the store agrees).
-    pub async fn server_secret(&self, name: &str, candidate: &str) -> Result<String> {
+    /// The value of a server-wide secret; `candidate()` becomes it when none exists yet (the
+    /// first writer wins, so every server sharing the store agrees). Once it exists this is one
+    /// read: no candidate is made and nothing is written.
+    pub async fn server_secret(&self, name: &str, candidate: impl FnOnce() -> String) -> Result<String> {
+        let existing: Option<String> = sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = ?")
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db("reading a server secret"))?;
+        if let Some(value) = existing {
+            return Ok(value);
+        }
         sqlx::query("INSERT OR IGNORE INTO server_secrets (name, value) VALUES (?, ?)")
             .bind(name)
-            .bind(candidate)
+            .bind(candidate())
             .execute(self.pool())
             .await
             .map_err(db("creating a server secret"))?;
@@ -373,8 +382,8 @@ mod tests {
     #[tokio::test]
     async fn server_secret_is_created_once() {
         let store = Store::open_in_memory().await.unwrap();
-        assert_eq!(store.server_secret("k", "first").await.unwrap(), "first");
-        assert_eq!(store.server_secret("k", "second").await.unwrap(), "first");
+        assert_eq!(store.server_secret("k", || "first".into()).await.unwrap(), "first");
+        assert_eq!(store.server_secret("k", || "second".into()).await.unwrap(), "first");
     }
 
     #[test]

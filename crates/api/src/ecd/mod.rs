@@ -90,11 +90,11 @@ pub async fn execute(cloud: &Arc<Cloud>, account: &str, request: EcdRequest) -> 
             json!({ "RebuildResults": results })
         }
         EcdRequest::DescribeImageModifiedRecords { desktop_id, max_results, next_token } => {
+            // The desktop must exist before a token is judged (a missing desktop is NotFound).
+            cloud.instance(account, &desktop_id).await?;
             let secret = token_secret(cloud).await?;
             let scope = token::Scope { account_id: account, desktop_id: &desktop_id };
             let now = chrono::Utc::now().timestamp();
-            // The desktop must exist before a token is judged (a missing desktop is NotFound).
-            cloud.instance(account, &desktop_id).await?;
             let before = match next_token.as_deref().filter(|t| !t.is_empty()) {
                 None => None,
                 Some(t) => Some(token::accept(&secret, &scope, t, now)?),
@@ -210,9 +210,12 @@ fn desktop(v: &InstanceView, status: &str) -> Value {
 
 /// The key that signs NextTokens: created once, kept in the store.
 async fn token_secret(cloud: &Cloud) -> Result<Vec<u8>> {
-    let mut candidate = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut candidate);
-    let secret = cloud.store().server_secret("ecd-next-token", &hex::encode(candidate)).await?;
+    let candidate = || {
+        let mut bytes = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        hex::encode(bytes)
+    };
+    let secret = cloud.store().server_secret("ecd-next-token", candidate).await?;
     hex::decode(secret).map_err(Error::internal)
 }
 

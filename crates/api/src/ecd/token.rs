@@ -23,7 +23,8 @@ pub struct Scope<'a> {
     pub desktop_id: &'a str,
 }
 
-fn mac(secret: &[u8], scope: &Scope<'_>, body: &[u8]) -> [u8; MAC_LEN] {
+/// The MAC over `body`, bound to the account and desktop.
+fn mac(secret: &[u8], scope: &Scope<'_>, body: &[u8]) -> Hmac<Sha256> {
     let mut m = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
     m.update(b"ecd-image-records\0");
     m.update(scope.account_id.as_bytes());
@@ -31,10 +32,7 @@ fn mac(secret: &[u8], scope: &Scope<'_>, body: &[u8]) -> [u8; MAC_LEN] {
     m.update(scope.desktop_id.as_bytes());
     m.update(b"\0");
     m.update(body);
-    let full = m.finalize().into_bytes();
-    let mut out = [0u8; MAC_LEN];
-    out.copy_from_slice(&full[..MAC_LEN]);
-    out
+    m
 }
 
 /// A token continuing below `seq`, issued at `now` (Unix seconds).
@@ -43,8 +41,8 @@ pub fn issue(secret: &[u8], scope: &Scope<'_>, seq: i64, now: i64) -> String {
     body.push(VERSION);
     body.extend_from_slice(&seq.to_be_bytes());
     body.extend_from_slice(&now.to_be_bytes());
-    let tag = mac(secret, scope, &body);
-    body.extend_from_slice(&tag);
+    let tag = mac(secret, scope, &body).finalize().into_bytes();
+    body.extend_from_slice(&tag[..MAC_LEN]);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(body)
 }
 
@@ -64,9 +62,8 @@ pub fn accept(secret: &[u8], scope: &Scope<'_>, token: &str, now: i64) -> Result
         return Err(refused("it was not issued by this server"));
     }
     let (body, tag) = bytes.split_at(TOKEN_LEN - MAC_LEN);
-    let expected = mac(secret, scope, body);
-    // Constant-time comparison.
-    if tag.iter().zip(expected.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) != 0 {
+    // Constant-time comparison of the truncated tag.
+    if mac(secret, scope, body).verify_truncated_left(tag).is_err() {
         return Err(refused("it was not issued by this server for this desktop"));
     }
     let seq = i64::from_be_bytes(body[1..9].try_into().expect("8 bytes"));
