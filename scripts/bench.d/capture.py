@@ -76,12 +76,7 @@ class Server:
         return bl.RpcClient(self.endpoint, self.ak, self.sk, version=version)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        bl.stop_process(self.proc, timeout=20)
         for pid in qemu_pids():
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -415,7 +410,7 @@ def render(facts, idle_cpu, run_cpu, idle_lat, run_lat, stats, states):
         "what capturing adds (screendump in QEMU, scaling and libjpeg-turbo in the server, the job bookkeeping).",
         f"- DescribeInstances every {POLL} s on one keep-alive connection (signed V1 RPC, `benchlib.RpcClient`), from "
         f"the same 2-core machine; {facts['poll_errors']} failed calls. The guests run under TCG on the same cores, "
-        "so the capture competes with {n} emulated CPUs as well as with the API.".replace("{n}", str(n)),
+        f"so the capture competes with {n} emulated CPUs as well as with the API.",
         f"- Run time of the section {facts['runtime']:.0f} s. Everything is on one shared 2-core VM: compare the "
         "ratios within this run, not the absolute numbers across runs.",
     ]

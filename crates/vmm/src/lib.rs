@@ -87,12 +87,21 @@ pub enum VmError {
 }
 
 impl VmError {
+    /// Connecting to libvirt at `uri` failed: the one error that
+    /// [`is_hypervisor_unreachable`](VmError::is_hypervisor_unreachable) recognises.
+    pub(crate) fn unreachable(uri: &str, reason: String) -> VmError {
+        VmError::Libvirt { vm_id: "-".into(), call: format!("{CONNECT_CALL}{uri}"), reason }
+    }
+
     /// The hypervisor cannot be reached at all (libvirtd down or restarting): a temporary
     /// failure that a retry may get past, not a fault of the VM or the request.
     pub fn is_hypervisor_unreachable(&self) -> bool {
-        matches!(self, VmError::Libvirt { call, .. } if call.starts_with("connect "))
+        matches!(self, VmError::Libvirt { call, .. } if call.starts_with(CONNECT_CALL))
     }
 }
+
+/// The `call` of a [`VmError::Libvirt`] made by [`VmError::unreachable`], before the URI.
+const CONNECT_CALL: &str = "connect ";
 
 /// One disk's part of a live point-in-time: a new, empty qcow2 overlay goes on top of the disk's
 /// current top file, which from then on is read-only.

@@ -118,6 +118,21 @@ impl Drop for TestVm {
     }
 }
 
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Wait until something listens on 127.0.0.1:`port`; on timeout, fail with `log`'s content.
+fn wait_listening(port: u16, limit: Duration, what: &str, log: &Path) {
+    let deadline = Instant::now() + limit;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        let log = std::fs::read_to_string(log).unwrap_or_default();
+        assert!(Instant::now() < deadline, "{what} did not listen: {log}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn driver_for(uri: &str) -> LibvirtDriver {
     LibvirtDriver::new(LibvirtConfig::for_uri(uri))
 }
@@ -245,7 +260,8 @@ async fn live_snapshot_commit_hotplug_and_resize() {
     let base = vm.dir.path().join("data-base.qcow2");
     let new_top = vm.dir.path().join("data-top-2.qcow2");
 
-    // Freeze: the data disk goes on writing to a new overlay made by libvirt.
+    // Freeze: the data disk goes on writing to a new overlay (written by the driver, taken over
+    // by libvirt).
     let overlay =
         DiskOverlay { disk_id: "d-data".into(), current_top: top.clone(), new_top: new_top.clone() };
     driver.snapshot_disks(vm.id(), std::slice::from_ref(&overlay)).await.unwrap();
@@ -299,7 +315,7 @@ struct RemoteLibvirtd {
 impl RemoteLibvirtd {
     fn start() -> RemoteLibvirtd {
         let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = free_port();
         let conf = dir.path().join("libvirtd.conf");
         std::fs::write(
             &conf,
@@ -328,12 +344,8 @@ impl RemoteLibvirtd {
             .spawn()
             .expect("unshare + libvirtd");
         let remote = RemoteLibvirtd { child, dir, port };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            let log = std::fs::read_to_string(remote.dir.path().join("stderr.log")).unwrap_or_default();
-            assert!(Instant::now() < deadline, "the loopback libvirtd did not listen: {log}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let log = remote.dir.path().join("stderr.log");
+        wait_listening(port, Duration::from_secs(30), "the loopback libvirtd", &log);
         remote
     }
 
@@ -430,7 +442,7 @@ impl LoopbackSshd {
         )
         .unwrap();
         std::fs::set_permissions(path("ssh"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = free_port();
         std::fs::write(
             path("sshd_config"),
             format!(
@@ -451,13 +463,10 @@ impl LoopbackSshd {
             .stderr(std::fs::File::create(path("sshd.log")).unwrap())
             .spawn()
             .expect("/usr/sbin/sshd (openssh-server, installed by scripts/setup)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            let log = std::fs::read_to_string(path("sshd.log")).unwrap_or_default();
-            assert!(Instant::now() < deadline, "sshd did not listen: {log}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        LoopbackSshd { child, dir, port }
+        let log = path("sshd.log");
+        let sshd = LoopbackSshd { child, dir, port };
+        wait_listening(port, Duration::from_secs(10), "sshd", Path::new(&log));
+        sshd
     }
 
     /// The system libvirtd, reached through ssh: `?keyfile=` picks the key, `?no_verify=1`

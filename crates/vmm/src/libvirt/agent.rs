@@ -6,8 +6,9 @@
 //! libvirt owns the agent connection, so the driver asks libvirt instead of opening the socket.
 //! Whether an agent listens is read from the live XML the snapshot fetches anyway (the
 //! channel's `state`, as the qemu driver reads QMP's `query-chardev`), so guests without one pay
-//! nothing; should libvirt not say, it is asked and answers "QEMU guest agent is not connected". The snapshot flag `VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE` is not used: it fails the
-//! whole snapshot when the agent fails, while ecslab (both drivers) takes it unfrozen then and
+//! nothing; should libvirt not say, it is asked and answers "QEMU guest agent is not connected".
+//! The snapshot flag `VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE` is not used: it fails the whole
+//! snapshot when the agent fails, while ecslab (both drivers) takes it unfrozen then and
 //! logs a warning. The `virt` crate has no wrapper for these calls, hence the raw bindings.
 
 #![allow(unsafe_code)]
@@ -58,15 +59,15 @@ fn fs_call(
 /// says the guest side is closed, nothing is asked (setting the agent timeout alone costs a
 /// status-file write, ~10 ms on a disk-backed libvirtd). Blocking (libvirt RPCs).
 pub fn freeze(dom: &Domain, vm_id: &str, connected: Option<bool>) -> Freeze {
-    if connected == Some(false) {
-        tracing::debug!(vm_id, "no guest agent listens; snapshot without freezing");
-        return Freeze::NoAgent;
-    }
-    // Bound the wait for a hung agent; drivers without agent timeouts (the test driver) refuse
-    // this harmlessly.
-    // SAFETY: a valid domain.
-    let _ = unsafe { sys::virDomainAgentSetResponseTimeout(dom.as_ptr(), AGENT_TIMEOUT_SECS, 0) };
-    let outcome = freeze_outcome(fs_call(dom, sys::virDomainFSFreeze));
+    let outcome = if connected == Some(false) {
+        Freeze::NoAgent
+    } else {
+        // Bound the wait for a hung agent; drivers without agent timeouts (the test driver)
+        // refuse this harmlessly.
+        // SAFETY: a valid domain.
+        let _ = unsafe { sys::virDomainAgentSetResponseTimeout(dom.as_ptr(), AGENT_TIMEOUT_SECS, 0) };
+        freeze_outcome(fs_call(dom, sys::virDomainFSFreeze))
+    };
     match &outcome {
         Freeze::Frozen(count) => {
             tracing::info!(vm_id, filesystems = count, "guest filesystems frozen for the snapshot")

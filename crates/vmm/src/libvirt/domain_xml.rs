@@ -277,7 +277,6 @@ fn child<'a, 'input>(node: roxmltree::Node<'a, 'input>, name: &str) -> Option<ro
     node.children().find(|n| n.has_tag_name(name))
 }
 
-/// The disks (`device='disk'`) of a domain's XML, in document order.
 /// The guest agent channel's state in a live domain XML: `Some(true)` when the guest side is
 /// open (an agent listens), `Some(false)` when it is closed or the domain has no such channel,
 /// `None` when libvirt does not say (drivers that report no `state`).
@@ -296,6 +295,7 @@ pub fn agent_connected(xml: &str) -> Option<bool> {
 /// The virtio-serial port name qemu-guest-agent opens.
 pub const AGENT_CHANNEL: &str = "org.qemu.guest_agent.0";
 
+/// The disks (`device='disk'`) of a domain's XML, in document order.
 pub fn parse_disks(xml: &str) -> Result<Vec<LiveDisk>, String> {
     let doc = roxmltree::Document::parse(xml).map_err(|e| format!("unreadable domain XML: {e}"))?;
     let Some(devices) = doc.root_element().children().find(|n| n.has_tag_name("devices")) else {

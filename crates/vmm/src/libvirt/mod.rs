@@ -21,9 +21,10 @@
 //! Disk work goes through libvirt, so its live XML always shows the real backing chain:
 //! external disk-only snapshots with `NO_METADATA` (libvirt keeps no snapshot objects that
 //! could disagree with ecslab's) on overlays ecslab writes itself ([`overlay`], `REUSE_EXT`),
-//! taken with the guest's filesystems frozen when it runs a guest agent ([`agent`]), `virDomainBlockCommit` of an intermediate layer, device
-//! attach/detach (live and config) and `virDomainBlockResize`. Offline chain work stays with the
-//! domain layer (qemu-img), which is why the domain is redefined before each start.
+//! taken with the guest's filesystems frozen when it runs a guest agent ([`agent`]),
+//! `virDomainBlockCommit` of an intermediate layer, device attach/detach (live and config) and
+//! `virDomainBlockResize`. Offline chain work stays with the domain layer (qemu-img), which is
+//! why the domain is redefined before each start.
 
 mod agent;
 pub mod domain_xml;
@@ -309,8 +310,7 @@ impl Inner {
         // (libvirtd still down) do not lose that.
         let reconnect = link.is_some();
         let uri = self.config.uri.as_str();
-        let fail =
-            |reason: String| VmError::Libvirt { vm_id: "-".into(), call: format!("connect {uri}"), reason };
+        let fail = |reason: String| VmError::unreachable(uri, reason);
         events::ensure_event_loop().map_err(fail)?;
         let conn = Connect::open(Some(uri)).map_err(|e| fail(e.message().to_string()))?;
         // Notice a dead remote libvirtd within ~15 s (local connections do not support it).
@@ -424,14 +424,20 @@ impl Inner {
         }
     }
 
-    /// The running domain's disks as its live XML shows them.
-    fn live_disks(&self, vm_id: &str, dom: &Domain) -> Result<Vec<LiveDisk>, VmError> {
+    /// The running domain's live XML and its disks as that XML shows them.
+    fn live_xml_and_disks(&self, vm_id: &str, dom: &Domain) -> Result<(String, Vec<LiveDisk>), VmError> {
         let xml = dom.xml_desc(0).map_err(|e| lv_error(vm_id, "virDomainGetXMLDesc", &e))?;
-        domain_xml::parse_disks(&xml).map_err(|reason| VmError::Libvirt {
+        let disks = domain_xml::parse_disks(&xml).map_err(|reason| VmError::Libvirt {
             vm_id: vm_id.into(),
             call: "virDomainGetXMLDesc".into(),
             reason,
-        })
+        })?;
+        Ok((xml, disks))
+    }
+
+    /// The running domain's disks as its live XML shows them.
+    fn live_disks(&self, vm_id: &str, dom: &Domain) -> Result<Vec<LiveDisk>, VmError> {
+        Ok(self.live_xml_and_disks(vm_id, dom)?.1)
     }
 
     fn live_disk(&self, vm_id: &str, dom: &Domain, disk_id: &str) -> Result<Option<LiveDisk>, VmError> {
@@ -828,12 +834,7 @@ impl Hypervisor for LibvirtDriver {
         let overlays = overlays.to_vec();
         self.call(vm_id, move |inner| {
             let dom = inner.running(&id)?;
-            let live_xml = dom.xml_desc(0).map_err(|e| lv_error(&id, "virDomainGetXMLDesc", &e))?;
-            let disks = domain_xml::parse_disks(&live_xml).map_err(|reason| VmError::Libvirt {
-                vm_id: id.clone(),
-                call: "virDomainGetXMLDesc".into(),
-                reason,
-            })?;
+            let (live_xml, disks) = inner.live_xml_and_disks(&id, &dom)?;
             let targets = domain_xml::overlay_targets(&disks, &overlays).map_err(|reason| VmError::Disk {
                 vm_id: id.clone(),
                 disk_id: overlays.iter().map(|o| o.disk_id.as_str()).collect::<Vec<_>>().join(","),
