@@ -20,7 +20,8 @@ use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 use tokio::process::Command;
 
-async fn qemu_img(qemu_img: &Path, args: &[&std::ffi::OsStr], what: &str) -> Result<String> {
+/// Run qemu-img; its stdout, or an error with its stderr naming `what` it was doing.
+pub(crate) async fn qemu_img(qemu_img: &Path, args: &[&std::ffi::OsStr], what: &str) -> Result<String> {
     let out = Command::new(qemu_img)
         .args(args)
         .output()

@@ -25,7 +25,7 @@ use crate::cloud::Cloud;
 use crate::ids::new_id;
 use crate::{chain, Error, Result};
 use ecslab_store::{
-    now_millis, DiskRecord, ImageChangeRecord, ImageRecord, InstanceRecord, OperationRecord, RECORD_CHANGING,
+    now_millis, DiskRecord, ImageChangeRecord, InstanceRecord, OperationRecord, RECORD_CHANGING,
     RECORD_FAILED,
 };
 use serde::{Deserialize, Serialize};
@@ -176,18 +176,6 @@ impl Cloud {
         let cloud = self.clone();
         tokio::spawn(async move { cloud.drive_image_change(operation.operation_id, op).await });
         Ok(new_disk_id)
-    }
-
-    /// An Available image of this account (`InvalidImageId.NotFound`, `...IncorrectStatus`).
-    async fn available_image(&self, account_id: &str, image_id: &str) -> Result<ImageRecord> {
-        let image = self.visible_image(account_id, image_id).await?;
-        if image.status != "Available" {
-            return Err(Error::rejected(
-                "InvalidImageId.IncorrectStatus",
-                format!("The image {} is {}, not Available.", image.image_id, image.status),
-            ));
-        }
-        Ok(image)
     }
 
     async fn system_disk(&self, instance: &InstanceRecord) -> Result<DiskRecord> {
@@ -416,7 +404,7 @@ impl Cloud {
             if operation.kind != IMAGE_CHANGE {
                 continue;
             }
-            let op: ImageChangeOp = from_payload(&operation.payload)?;
+            let op: ImageChangeOp = crate::snapshots::from_payload(&operation.payload)?;
             tracing::info!(operation_id = %operation.operation_id, step = %operation.step, instance_id = %op.instance_id, "resuming an interrupted image change");
             if operation.step == "cleanup" {
                 self.finish_image_change(&operation.operation_id, &op).await;
@@ -532,10 +520,6 @@ fn reason_of(e: &Error) -> String {
 
 fn to_payload(op: &ImageChangeOp) -> String {
     serde_json::to_string(op).expect("checked when the change was accepted")
-}
-
-fn from_payload(payload: &str) -> Result<ImageChangeOp> {
-    serde_json::from_str(payload).map_err(|e| Error::internal(format!("image-change payload: {e}")))
 }
 
 #[cfg(test)]

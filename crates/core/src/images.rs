@@ -57,8 +57,21 @@ impl Cloud {
         }
     }
 
+    /// An image instances can be made from: visible and `Available` (`InvalidImageId.NotFound`,
+    /// `InvalidImageId.IncorrectStatus`).
+    pub(crate) async fn available_image(&self, account_id: &str, image_id: &str) -> Result<ImageRecord> {
+        let image = self.visible_image(account_id, image_id).await?;
+        if image.status != "Available" {
+            return Err(Error::rejected(
+                "InvalidImageId.IncorrectStatus",
+                format!("The image {} is {}, not Available.", image.image_id, image.status),
+            ));
+        }
+        Ok(image)
+    }
+
     /// An image of this account that users can see (not deleted), or `InvalidImageId.NotFound`.
-    pub(crate) async fn visible_image(&self, account_id: &str, image_id: &str) -> Result<ImageRecord> {
+    pub async fn visible_image(&self, account_id: &str, image_id: &str) -> Result<ImageRecord> {
         self.store
             .image(account_id, image_id)
             .await?

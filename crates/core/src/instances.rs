@@ -62,13 +62,7 @@ impl Cloud {
                 ),
             )
         })?;
-        let image = self.visible_image(account_id, &req.image_id).await?;
-        if image.status != "Available" {
-            return Err(Error::rejected(
-                "InvalidImageId.IncorrectStatus",
-                format!("The image {} is {}, not Available.", image.image_id, image.status),
-            ));
-        }
+        let image = self.available_image(account_id, &req.image_id).await?;
         if let Some(zone) = &req.zone_id {
             if zone != &self.config.zone_id {
                 return Err(Error::rejected("InvalidZoneId.NotFound", "The specified zone does not exist."));

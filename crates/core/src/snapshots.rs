@@ -759,7 +759,8 @@ fn to_payload<T: Serialize>(op: &T) -> Result<String> {
     serde_json::to_string(op).map_err(Error::internal)
 }
 
-fn from_payload<T: for<'de> Deserialize<'de>>(payload: &str) -> Result<T> {
+/// An operation's persisted state (the `operations` table's payload).
+pub(crate) fn from_payload<T: for<'de> Deserialize<'de>>(payload: &str) -> Result<T> {
     serde_json::from_str(payload).map_err(|e| Error::internal(format!("corrupt operation payload: {e}")))
 }
 

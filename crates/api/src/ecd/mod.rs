@@ -64,9 +64,7 @@ pub async fn execute(cloud: &Arc<Cloud>, account: &str, request: EcdRequest) -> 
     Ok(match request {
         EcdRequest::DescribeDesktops(query) => describe_desktops(cloud, account, &query).await?,
         EcdRequest::RebuildDesktops { desktop_ids, image_id } => {
-            if cloud.store().image(account, &image_id).await?.filter(|i| !i.deleted).is_none() {
-                return Err(Error::NotFound { resource: Resource::Image, id: image_id });
-            }
+            cloud.visible_image(account, &image_id).await?;
             let mut results = Vec::with_capacity(desktop_ids.len());
             for desktop_id in desktop_ids {
                 let change = ImageChange {

@@ -20,6 +20,7 @@
 mod debugfs;
 mod disk;
 
+use crate::chain;
 use debugfs::{inode_spec, quote, Entry, ExtFs};
 use disk::FsKind;
 use std::collections::{HashMap, HashSet};
@@ -422,19 +423,9 @@ fn parent_of(path: &str) -> &str {
 }
 
 async fn image_format(qemu_img: &Path, image: &Path) -> Result<String, ExcludeError> {
-    let out = tokio::process::Command::new(qemu_img)
-        .args(["info", "--output=json", "-U"])
-        .arg(image)
-        .output()
-        .await
-        .map_err(|e| ExcludeError::failed(format!("cannot run qemu-img: {e}")))?;
-    if !out.status.success() {
-        return Err(ExcludeError::failed(format!(
-            "qemu-img cannot read the image: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    let info: serde_json::Value = serde_json::from_slice(&out.stdout)
+    let args = [OsStr::new("info"), OsStr::new("--output=json"), OsStr::new("-U"), image.as_os_str()];
+    let out = chain::qemu_img(qemu_img, &args, "info").await.map_err(|e| ExcludeError::failed(e.detail()))?;
+    let info: serde_json::Value = serde_json::from_str(&out)
         .map_err(|e| ExcludeError::failed(format!("qemu-img info is not JSON: {e}")))?;
     if let Some(backing) = info.get("backing-filename").and_then(|b| b.as_str()) {
         return Err(ExcludeError::failed(format!(
@@ -445,20 +436,11 @@ async fn image_format(qemu_img: &Path, image: &Path) -> Result<String, ExcludeEr
 }
 
 async fn qemu_img_run(qemu_img: &Path, args: &[&str], operands: &[&OsStr]) -> Result<(), ExcludeError> {
-    let out = tokio::process::Command::new(qemu_img)
-        .args(args)
-        .args(operands)
-        .output()
+    let all: Vec<&OsStr> = args.iter().map(OsStr::new).chain(operands.iter().copied()).collect();
+    chain::qemu_img(qemu_img, &all, args.first().unwrap_or(&""))
         .await
-        .map_err(|e| ExcludeError::failed(format!("cannot run qemu-img: {e}")))?;
-    if !out.status.success() {
-        return Err(ExcludeError::failed(format!(
-            "qemu-img {} failed: {}",
-            args.first().unwrap_or(&""),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(())
+        .map(drop)
+        .map_err(|e| ExcludeError::failed(e.detail()))
 }
 
 /// The directory `file` is in (`.` for a bare file name).
