@@ -151,6 +151,19 @@ class Qmp:
 
 # --- statistics -----------------------------------------------------------------------------------------------------
 
+def free_port():
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port):
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 def stop_process(proc, timeout=10):
     """SIGTERM, then SIGKILL after `timeout` seconds; a process already gone is left alone."""
     if proc is None or proc.poll() is not None:

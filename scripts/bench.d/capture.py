@@ -55,7 +55,7 @@ DATA = os.path.join(TMP, "capture-data")
 class Server:
     def __init__(self):
         os.makedirs(DATA, exist_ok=True)
-        self.port = free_port()
+        self.port = bl.free_port()
         env = dict(os.environ, ECSLAB_MTS_WORKERS=str(WANTED + 2), ECSLAB_LOG=os.environ.get("ECSLAB_LOG", "warn"))
         self.log = open(os.path.join(TMP, "capture-server.log"), "wb")
         self.proc = subprocess.Popen([BIN, "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", DATA,
@@ -63,7 +63,7 @@ class Server:
                                      stdin=subprocess.DEVNULL)
         creds = os.path.join(DATA, "admin-credentials.json")
         deadline = time.monotonic() + 60
-        while not (os.path.exists(creds) and port_open(self.port)):
+        while not (os.path.exists(creds) and bl.port_open(self.port)):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"capture server did not start; see {self.log.name}")
             time.sleep(0.1)
@@ -83,20 +83,6 @@ class Server:
             except OSError:
                 pass
         self.log.close()
-
-
-def free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_open(port):
-    import socket
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def qemu_pids():

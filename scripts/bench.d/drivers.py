@@ -29,7 +29,6 @@ Ratios are p50 / peer p50 of the same run (< 1: faster than the peer).
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -49,25 +48,15 @@ ECSLAB = os.environ["ECSLAB_BIN"]
 DATA_GIB = 1
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def wait_port(port, what, proc, log, timeout=30):
     deadline = time.monotonic() + timeout
     while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        if bl.port_open(port):
             return
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                with open(log, errors="replace") as f:
-                    raise RuntimeError(f"{what} did not listen on {port}: {f.read()[-2000:]}")
-            time.sleep(0.1)
+        if proc.poll() is not None or time.monotonic() > deadline:
+            with open(log, errors="replace") as f:
+                raise RuntimeError(f"{what} did not listen on {port}: {f.read()[-2000:]}")
+        time.sleep(0.1)
 
 
 class TcpLibvirtd:
@@ -75,7 +64,7 @@ class TcpLibvirtd:
 
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="lvtcp-", dir=TMP)
-        self.port = free_port()
+        self.port = bl.free_port()
         conf = os.path.join(self.dir, "libvirtd.conf")
         with open(conf, "w") as f:
             f.write(f'listen_tls = 0\nlisten_tcp = 1\nlisten_addr = "127.0.0.1"\ntcp_port = "{self.port}"\n'
@@ -116,7 +105,7 @@ class Server:
             return
         self.data = os.path.join(TMP, f"data-{label.replace('+', '-')}")
         os.makedirs(self.data)
-        port = free_port()
+        port = bl.free_port()
         self.endpoint = f"127.0.0.1:{port}"
         log = os.path.join(TMP, f"server-{label.replace('+', '-')}.log")
         env = dict(os.environ, ECSLAB_LOG=os.environ.get("ECSLAB_LOG", "warn"))
