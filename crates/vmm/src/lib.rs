@@ -16,6 +16,7 @@ pub mod accel;
 pub mod fake;
 pub mod frame;
 pub mod libvirt;
+mod log_tail;
 pub mod qemu;
 pub mod spec;
 
@@ -87,6 +88,16 @@ pub enum VmError {
 }
 
 impl VmError {
+    /// File work on `path` for the VM failed.
+    pub(crate) fn io(vm_id: &str, path: &Path, source: std::io::Error) -> VmError {
+        VmError::Io { vm_id: vm_id.to_string(), path: path.to_path_buf(), source }
+    }
+
+    /// Work on one disk of the VM failed.
+    pub(crate) fn disk(vm_id: &str, disk_id: &str, reason: impl Into<String>) -> VmError {
+        VmError::Disk { vm_id: vm_id.to_string(), disk_id: disk_id.to_string(), reason: reason.into() }
+    }
+
     /// Connecting to libvirt at `uri` failed: the one error that
     /// [`is_hypervisor_unreachable`](VmError::is_hypervisor_unreachable) recognises.
     pub(crate) fn unreachable(uri: &str, reason: String) -> VmError {

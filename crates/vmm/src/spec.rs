@@ -1,8 +1,8 @@
 //! What the domain layer asks a driver to run: a plain description, independent of QEMU argv or
 //! libvirt XML, so both drivers render the same VM from it.
 
-use crate::Accel;
-use std::path::PathBuf;
+use crate::{Accel, VmError};
+use std::path::{Path, PathBuf};
 
 /// One disk attached to a VM, in device order (the system disk first).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,4 +26,39 @@ pub struct VmSpec {
     pub display: bool,
     pub disks: Vec<DiskSpec>,
     pub accel: Accel,
+}
+
+impl VmSpec {
+    /// The spec with absolute paths, as both drivers need it: a daemonized QEMU resolves paths
+    /// after changing to `/` (and the qemu driver's `/proc` check compares the exact `-qmp`
+    /// argument), and libvirtd resolves them on its own side.
+    pub(crate) fn absolute(&self) -> Result<VmSpec, VmError> {
+        let absolute = |path: &Path| std::path::absolute(path).map_err(|e| VmError::io(&self.vm_id, path, e));
+        let mut spec = self.clone();
+        spec.run_dir = absolute(&spec.run_dir)?;
+        for disk in &mut spec.disks {
+            disk.path = absolute(&disk.path)?;
+        }
+        Ok(spec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_become_absolute() {
+        let spec = VmSpec {
+            vm_id: "i-1".into(),
+            run_dir: "run/i-1".into(),
+            vcpus: 1,
+            memory_mib: 128,
+            display: true,
+            disks: vec![crate::DiskSpec { disk_id: "d-1".into(), path: "disks/d-1.qcow2".into() }],
+            accel: crate::Accel::Tcg,
+        };
+        let spec = spec.absolute().unwrap();
+        assert!(spec.run_dir.is_absolute() && spec.disks[0].path.is_absolute());
+    }
 }

@@ -29,10 +29,6 @@ fn fresh_node_name() -> String {
     format!("ov{:x}{}", nanos & 0xffff_ffff_ffff, NODE_COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
-fn disk_error(vm_id: &str, disk_id: &str, reason: impl Into<String>) -> VmError {
-    VmError::Disk { vm_id: vm_id.to_string(), disk_id: disk_id.to_string(), reason: reason.into() }
-}
-
 fn device_id(disk_id: &str) -> String {
     format!("disk-{disk_id}")
 }
@@ -116,7 +112,7 @@ impl QemuDriver {
             let root = self
                 .root_node(&live, &overlay.disk_id)
                 .await?
-                .ok_or_else(|| disk_error(vm_id, &overlay.disk_id, "no such disk in the VM"))?;
+                .ok_or_else(|| VmError::disk(vm_id, &overlay.disk_id, "no such disk in the VM"))?;
             actions.push(json!({
                 "type": "blockdev-snapshot-sync",
                 "data": {
@@ -156,20 +152,20 @@ impl QemuDriver {
             let top_node = self
                 .node_of_file(&live, top)
                 .await?
-                .ok_or_else(|| disk_error(vm_id, disk_id, format!("{} has no node", top.display())))?;
+                .ok_or_else(|| VmError::disk(vm_id, disk_id, format!("{} has no node", top.display())))?;
             let root = self
                 .root_node(&live, disk_id)
                 .await?
-                .ok_or_else(|| disk_error(vm_id, disk_id, "no such disk in the VM"))?;
+                .ok_or_else(|| VmError::disk(vm_id, disk_id, "no such disk in the VM"))?;
             if root == top_node {
-                return Err(disk_error(
+                return Err(VmError::disk(
                     vm_id,
                     disk_id,
                     format!("{} is the active layer, not a frozen one", top.display()),
                 ));
             }
             let base_node = self.node_of_file(&live, base).await?.ok_or_else(|| {
-                disk_error(vm_id, disk_id, format!("{} is not in the disk's chain", base.display()))
+                VmError::disk(vm_id, disk_id, format!("{} is not in the disk's chain", base.display()))
             })?;
             self.command(
                 &live,
@@ -208,7 +204,7 @@ impl QemuDriver {
         loop {
             let jobs = self.command(live, "query-jobs", None).await?;
             let Some(job) = jobs.as_array().into_iter().flatten().find(|j| j["id"] == job_id).cloned() else {
-                return Err(disk_error(&vm_id, disk_id, format!("job {job_id} vanished")));
+                return Err(VmError::disk(&vm_id, disk_id, format!("job {job_id} vanished")));
             };
             let (done, total) =
                 (job["current-progress"].as_u64().unwrap_or(0), job["total-progress"].as_u64().unwrap_or(0));
@@ -220,7 +216,9 @@ impl QemuDriver {
             if job["status"] == "concluded" {
                 let _ = self.command(live, "job-dismiss", Some(json!({ "id": job_id }))).await;
                 return match job.get("error").and_then(Value::as_str) {
-                    Some(error) => Err(disk_error(&vm_id, disk_id, format!("job {job_id} failed: {error}"))),
+                    Some(error) => {
+                        Err(VmError::disk(&vm_id, disk_id, format!("job {job_id} failed: {error}")))
+                    }
                     None => {
                         progress(100);
                         Ok(())
@@ -299,7 +297,7 @@ impl QemuDriver {
         let root = self
             .root_node(&live, disk_id)
             .await?
-            .ok_or_else(|| disk_error(vm_id, disk_id, "no such disk in the VM"))?;
+            .ok_or_else(|| VmError::disk(vm_id, disk_id, "no such disk in the VM"))?;
         self.command(&live, "block_resize", Some(json!({ "node-name": root, "size": size_bytes }))).await?;
         Ok(())
     }

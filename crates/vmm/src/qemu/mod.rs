@@ -29,6 +29,7 @@ mod qmp;
 pub use argv::{drive_node_name, file_node_name, qemu_args, RunPaths};
 pub use qmp::{QmpClient, QmpError, QmpEvent};
 
+use crate::log_tail::read_tail;
 use crate::{Frame, Hypervisor, PowerState, VmError, VmEvent, VmSpec};
 use async_trait::async_trait;
 use monitor::VmShared;
@@ -204,7 +205,7 @@ impl QemuDriver {
         let _ = tokio::time::timeout(KILL_GRACE, live.qmp.execute("quit", None)).await;
         if !process::wait_gone(pid, paths, KILL_GRACE.saturating_sub(begun.elapsed())).await {
             tracing::warn!(vm_id, pid, "QEMU did not exit after quit; sending SIGKILL");
-            process::sigkill(pid, paths).map_err(|e| io_error(vm_id, &paths.pidfile, e))?;
+            process::sigkill(pid, paths).map_err(|e| VmError::io(vm_id, &paths.pidfile, e))?;
             if !process::wait_gone(pid, paths, KILL_WAIT).await {
                 return Err(timeout(vm_id, "exit after SIGKILL", KILL_WAIT));
             }
@@ -256,23 +257,11 @@ fn kill_leftover(paths: &RunPaths) {
     let _ = process::remove_stale(paths);
 }
 
-/// The spec with absolute paths: QEMU resolves paths after changing to `/`, and the `/proc` check
-/// compares the exact `-qmp` argument.
-fn absolute_spec(spec: &VmSpec) -> Result<VmSpec, VmError> {
-    let absolute = |path: &Path| std::path::absolute(path).map_err(|e| io_error(&spec.vm_id, path, e));
-    let mut spec = spec.clone();
-    spec.run_dir = absolute(&spec.run_dir)?;
-    for disk in &mut spec.disks {
-        disk.path = absolute(&disk.path)?;
-    }
-    Ok(spec)
-}
-
 /// Read a screendump, delete it, and parse it.
 fn read_screendump(vm_id: &str, path: &Path) -> Result<Frame, VmError> {
     let data = std::fs::read(path);
     let _ = std::fs::remove_file(path);
-    let data = data.map_err(|e| io_error(vm_id, path, e))?;
+    let data = data.map_err(|e| VmError::io(vm_id, path, e))?;
     Frame::from_ppm(&data).map_err(|reason| VmError::Qmp {
         vm_id: vm_id.to_string(),
         command: "screendump".into(),
@@ -282,10 +271,6 @@ fn read_screendump(vm_id: &str, path: &Path) -> Result<Frame, VmError> {
 
 fn qmp_error(vm_id: &str, command: &str, e: QmpError) -> VmError {
     VmError::Qmp { vm_id: vm_id.to_string(), command: command.to_string(), reason: e.to_string() }
-}
-
-fn io_error(vm_id: &str, path: &Path, source: io::Error) -> VmError {
-    VmError::Io { vm_id: vm_id.to_string(), path: path.to_path_buf(), source }
 }
 
 fn timeout(vm_id: &str, what: &str, after: Duration) -> VmError {
@@ -298,7 +283,7 @@ async fn blocking<T: Send + 'static>(
     path: &Path,
     work: impl FnOnce() -> Result<T, VmError> + Send + 'static,
 ) -> Result<T, VmError> {
-    tokio::task::spawn_blocking(work).await.map_err(|e| io_error(vm_id, path, io::Error::other(e)))?
+    tokio::task::spawn_blocking(work).await.map_err(|e| VmError::io(vm_id, path, io::Error::other(e)))?
 }
 
 #[async_trait]
@@ -308,7 +293,7 @@ impl Hypervisor for QemuDriver {
     }
 
     async fn start(&self, spec: &VmSpec) -> Result<(), VmError> {
-        let spec = absolute_spec(spec)?;
+        let spec = spec.absolute()?;
         let vm_id = spec.vm_id.as_str();
         let failed = |reason: String| VmError::StartFailed { vm_id: vm_id.to_string(), reason };
         if self.live(vm_id).is_some() {
@@ -332,7 +317,7 @@ impl Hypervisor for QemuDriver {
     }
 
     async fn adopt(&self, spec: &VmSpec) -> Result<PowerState, VmError> {
-        let spec = absolute_spec(spec)?;
+        let spec = spec.absolute()?;
         let vm_id = spec.vm_id.as_str();
         if let Some(live) = self.live(vm_id) {
             return Ok(power_state_of(&self.status(&live).await?));
@@ -340,10 +325,10 @@ impl Hypervisor for QemuDriver {
         let paths = RunPaths::new(&spec.run_dir);
         self.remember(vm_id, paths.clone(), spec.display);
         let off = |paths: &RunPaths| {
-            process::remove_stale(paths).map_err(|e| io_error(vm_id, &paths.run_dir, e))?;
+            process::remove_stale(paths).map_err(|e| VmError::io(vm_id, &paths.run_dir, e))?;
             Ok(PowerState::Off)
         };
-        let Some(pid) = process::live_pid(&paths).map_err(|e| io_error(vm_id, &paths.pidfile, e))? else {
+        let Some(pid) = process::live_pid(&paths).map_err(|e| VmError::io(vm_id, &paths.pidfile, e))? else {
             return off(&paths);
         };
         let live = match self.attach(vm_id, &paths, pid).await {
@@ -384,13 +369,13 @@ impl Hypervisor for QemuDriver {
         // Not connected, but a process may still run (adopt could not reach its QMP socket).
         let paths = self.vms().get(vm_id).map(|entry| entry.paths.clone());
         let Some(paths) = paths else { return Ok(()) };
-        if let Some(pid) = process::live_pid(&paths).map_err(|e| io_error(vm_id, &paths.pidfile, e))? {
+        if let Some(pid) = process::live_pid(&paths).map_err(|e| VmError::io(vm_id, &paths.pidfile, e))? {
             tracing::warn!(vm_id, pid, "killing a QEMU the driver is not connected to");
-            process::sigkill(pid, &paths).map_err(|e| io_error(vm_id, &paths.pidfile, e))?;
+            process::sigkill(pid, &paths).map_err(|e| VmError::io(vm_id, &paths.pidfile, e))?;
             if !process::wait_gone(pid, &paths, KILL_WAIT).await {
                 return Err(timeout(vm_id, "exit after SIGKILL", KILL_WAIT));
             }
-            process::remove_stale(&paths).map_err(|e| io_error(vm_id, &paths.run_dir, e))?;
+            process::remove_stale(&paths).map_err(|e| VmError::io(vm_id, &paths.run_dir, e))?;
         }
         Ok(())
     }
@@ -433,7 +418,7 @@ impl Hypervisor for QemuDriver {
         let Some(log) = log else { return Ok(Vec::new()) };
         let id = vm_id.to_string();
         blocking(vm_id, &log.clone(), move || {
-            process::read_tail(&log, max_bytes).map_err(|e| io_error(&id, &log, e))
+            read_tail(&log, max_bytes).map_err(|e| VmError::io(&id, &log, e))
         })
         .await
     }
@@ -481,21 +466,6 @@ mod tests {
         assert_eq!(power_state_of("suspended"), PowerState::Suspended);
         assert_eq!(power_state_of("prelaunch"), PowerState::Suspended);
         assert_eq!(power_state_of("shutdown"), PowerState::Off);
-    }
-
-    #[test]
-    fn relative_paths_become_absolute() {
-        let spec = VmSpec {
-            vm_id: "i-1".into(),
-            run_dir: "run/i-1".into(),
-            vcpus: 1,
-            memory_mib: 128,
-            display: true,
-            disks: vec![crate::DiskSpec { disk_id: "d-1".into(), path: "disks/d-1.qcow2".into() }],
-            accel: crate::Accel::Tcg,
-        };
-        let spec = absolute_spec(&spec).unwrap();
-        assert!(spec.run_dir.is_absolute() && spec.disks[0].path.is_absolute());
     }
 
     #[tokio::test]

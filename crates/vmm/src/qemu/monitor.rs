@@ -9,6 +9,7 @@
 use super::argv::RunPaths;
 use super::process;
 use super::qmp::{Notice, QmpEvent};
+use crate::log_tail::read_tail;
 use crate::{StopCause, VmEvent};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -134,7 +135,7 @@ pub async fn watch_vm(
     }
     let cause = stop_cause(shared.intent(), shutdown.as_ref());
     if cause == StopCause::Vanished {
-        let log = process::read_tail(&shared.paths.qemu_log, LOG_TAIL).unwrap_or_default();
+        let log = read_tail(&shared.paths.qemu_log, LOG_TAIL).unwrap_or_default();
         tracing::warn!(
             vm_id,
             pid = shared.pid,

@@ -6,6 +6,7 @@
 //! That also treats a zombie (empty cmdline) as gone, which it is for every purpose of ours.
 
 use super::argv::{self, RunPaths};
+use crate::log_tail::read_tail;
 use std::io;
 use std::path::Path;
 use std::process::Stdio;
@@ -125,22 +126,6 @@ pub fn remove_stale(paths: &RunPaths) -> io::Result<()> {
     Ok(())
 }
 
-/// The last `max_bytes` of a file; empty when the file does not exist.
-pub fn read_tail(path: &Path, max_bytes: usize) -> io::Result<Vec<u8>> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut file = match std::fs::File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    let len = file.metadata()?.len();
-    let start = len.saturating_sub(max_bytes as u64);
-    file.seek(SeekFrom::Start(start))?;
-    let mut tail = Vec::with_capacity((len - start) as usize);
-    file.take(max_bytes as u64).read_to_end(&mut tail)?;
-    Ok(tail)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,16 +146,6 @@ mod tests {
         let paths = RunPaths::new(Path::new("/nonexistent/run"));
         assert!(!is_alive(std::process::id() as i32, &paths));
         assert!(!is_alive(i32::MAX, &paths));
-    }
-
-    #[test]
-    fn tail_of_a_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("console.log");
-        assert!(read_tail(&path, 10).unwrap().is_empty());
-        std::fs::write(&path, b"0123456789").unwrap();
-        assert_eq!(read_tail(&path, 4).unwrap(), b"6789");
-        assert_eq!(read_tail(&path, 100).unwrap(), b"0123456789");
     }
 
     #[tokio::test]
