@@ -563,12 +563,12 @@ def send_rpc(lab: Lab, params: dict, method: str = "GET") -> RawReply:
 
 
 def acs3_headers(lab: Lab, action: str, query: dict, *, method: str = "POST", date: str | None = None,
-                 nonce: str | None = None, body: bytes = b"") -> dict:
+                 nonce: str | None = None, body: bytes = b"", version: str = ECS_VERSION) -> dict:
     payload_hash = hashlib.sha256(body).hexdigest()
     headers = {
         "host": lab.endpoint,
         "x-acs-action": action,
-        "x-acs-version": ECS_VERSION,
+        "x-acs-version": version,
         "x-acs-date": date or utc_timestamp(),
         "x-acs-signature-nonce": nonce or uuid.uuid4().hex,
         "x-acs-content-sha256": payload_hash,

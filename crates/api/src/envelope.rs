@@ -7,6 +7,7 @@
 //! 500 internal. Per-action exceptions are listed in [`status_for`]; docs/API.md has the table.
 
 use crate::auth::AuthError;
+use crate::front::WireError;
 use crate::xml;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -23,10 +24,19 @@ pub enum ApiError {
     TimestampExpired,
     NonceUsed,
     MissingAction,
-    UnknownAction { action: String },
-    UnknownVersion { version: String },
-    UnknownRoute { method: String, path: String },
+    UnknownAction {
+        action: String,
+    },
+    UnknownVersion {
+        version: String,
+    },
+    UnknownRoute {
+        method: String,
+        path: String,
+    },
     BodyTooLarge,
+    /// Refused by the connection front before the pipeline saw the request.
+    Wire(WireError),
 }
 
 impl From<Error> for ApiError {
@@ -71,6 +81,7 @@ impl ApiError {
                 format!("Specified api is not found, please check your url and method: {method} {path}."),
             ),
             ApiError::BodyTooLarge => ("InvalidParameter".into(), "The request body is too large.".into()),
+            ApiError::Wire(e) => (e.code().into(), e.to_string()),
         };
         (status_for(&code, action), code, message)
     }
@@ -85,6 +96,10 @@ fn auth_parts(e: &AuthError) -> (String, String) {
         AuthError::InvalidSignatureMethod(detail) => {
             ("InvalidSignatureMethod".into(), format!("Specified signature method is not valid. {detail}"))
         }
+        AuthError::MissingNonce(name) => (
+            "MissingSignatureNonce".into(),
+            format!("{name} is mandatory for this action: every signed request must carry a fresh nonce, so that it cannot be replayed."),
+        ),
         AuthError::InvalidTimestampFormat(detail) => (
             "InvalidTimeStamp.Format".into(),
             format!("Specified time stamp or date value is not well formatted. {detail}"),
@@ -102,6 +117,13 @@ pub fn status_for(code: &str, action: Option<&str>) -> StatusCode {
         ("IncorrectInstanceStatus", Some("CreateSnapshot" | "AttachDisk" | "CreateImage")) => s(400),
         ("IdempotentParameterMismatch", Some("CreateSnapshot")) => s(403),
         ("InternalError", _) => s(500),
+        // Refusals of the connection front (crate::front::WireError).
+        ("InvalidRequest.UriTooLong", _) => s(414),
+        ("InvalidRequest.HeaderTooLarge", _) => s(431),
+        ("InvalidRequest.HttpVersionNotSupported", _) => s(505),
+        ("InvalidRequest.BodyTooLarge", _) => s(413),
+        ("InvalidRequest.TransferCodingNotSupported", _) => s(501),
+        ("RequestTimeout", _) => s(408),
         ("ServiceUnavailable", _) => s(503),
         ("OperationConflict", _) => s(409),
         ("InvalidAccessKeyId.NotFound", _) => s(404),
@@ -278,6 +300,19 @@ mod tests {
         assert_eq!(status_for("InvalidInstanceId.NotFound", Some("StartInstance")), 404);
         assert_eq!(status_for("MissingParameter", None), 400);
         assert_eq!(status_for("InternalError", None), 500);
+        assert_eq!(status_for("MissingSignatureNonce", None), 400);
+        for (err, status) in [
+            (WireError::Malformed("x".into()), 400),
+            (WireError::UriTooLong, 414),
+            (WireError::HeadersTooLarge, 431),
+            (WireError::VersionNotSupported, 505),
+            (WireError::BodyTooLarge, 413),
+            (WireError::TransferCodingNotSupported("gzip".into()), 501),
+            (WireError::Timeout(10), 408),
+            (WireError::TooManyConnections(5), 503),
+        ] {
+            assert_eq!(ApiError::Wire(err.clone()).parts(None).0, status, "{err:?}");
+        }
         assert_eq!(status_for("DryRunOperation", Some("RunInstances")), 400);
         assert_eq!(status_for("InvalidRegionId.NotFound", None), 404);
         assert_eq!(status_for("IncorrectDiskStatus.NeverAttached", Some("CreateSnapshot")), 403);

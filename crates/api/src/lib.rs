@@ -1,15 +1,18 @@
 //! The Alibaba Cloud API front of ecslab: signature auth ([`auth`]), typed parameters
 //! ([`params`]), per-product parsing and execution ([`ecs`], [`mts`]), the reply envelope ([`envelope`]),
-//! and the axum app that ties them together ([`server`]).
+//! the axum app that ties them together ([`server`]), and the connection front that reads
+//! every HTTP request off the socket before the app sees it ([`front`]).
 
 pub mod auth;
 pub mod ecd;
 pub mod ecs;
 pub mod envelope;
+pub mod front;
 pub mod mts;
 pub mod paidsw;
 pub mod params;
 pub mod server;
 mod xml;
 
+pub use front::FrontOptions;
 pub use server::{app, AppState, ServerOptions};

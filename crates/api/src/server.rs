@@ -4,7 +4,8 @@
 //!    in every log line of the request through a tracing span).
 //! 2. Authenticate: detect the signature scheme, find the access key (its account scopes
 //!    everything that follows), verify the signature byte-exactly, check the ±15 min window and
-//!    refuse a reused nonce.
+//!    refuse a reused nonce (every scheme must carry one; nonces are kept in the store for
+//!    `NONCE_MEMORY_SECS`, two windows, so a restart forgets none that could still be replayed).
 //! 3. Route by the signed Action and Version to a product, and parse the parameters into a typed
 //!    request (no I/O), checking RegionId against this server's region.
 //! 4. Execute it, through the ClientToken idempotency record when the action honours one.
@@ -32,7 +33,11 @@ use tracing::Instrument;
 
 /// How far a request's timestamp may be from the server's clock.
 const CLOCK_WINDOW_SECS: i64 = 15 * 60;
-const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// How long a nonce is remembered (in the store, so across restarts). A request stamped up to
+/// one window ahead of the server's clock stays acceptable until one window after its stamp, so
+/// its nonce must outlive both: two windows, plus a minute of slack (Alibaba keeps 31 minutes).
+const NONCE_MEMORY_SECS: i64 = 2 * CLOCK_WINDOW_SECS + 60;
+pub(crate) const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 /// Server-wide options.
 #[derive(Debug, Clone)]
@@ -174,14 +179,12 @@ async fn authenticate(state: &AppState, raw: &RawRequest<'_>) -> Result<(String,
                 return Err(ApiError::TimestampExpired);
             }
         }
-        if let Some(nonce) = &claims.nonce {
-            let fresh = store
-                .claim_nonce(&claims.access_key_id, nonce, now.timestamp(), CLOCK_WINDOW_SECS)
-                .await
-                .map_err(Error::from)?;
-            if !fresh {
-                return Err(ApiError::NonceUsed);
-            }
+        let fresh = store
+            .claim_nonce(&claims.access_key_id, &claims.nonce, now.timestamp(), NONCE_MEMORY_SECS)
+            .await
+            .map_err(Error::from)?;
+        if !fresh {
+            return Err(ApiError::NonceUsed);
         }
     }
     Ok((key.account_id, claims))

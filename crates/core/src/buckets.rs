@@ -284,6 +284,21 @@ impl Buckets {
         }
     }
 
+    /// Bytes `range` of an object (clipped to its end): a ranged GET on a remote store, so
+    /// that a file's headers can be inspected before it is downloaded.
+    pub async fn read_range(
+        &self,
+        bucket: &str,
+        key: &str,
+        range: std::ops::Range<u64>,
+    ) -> BucketResult<Vec<u8>> {
+        Self::check_names(bucket, key)?;
+        match self.remote.get(bucket) {
+            Some(remote) => remote.get_range(bucket, key, range).await,
+            None => local::read_range(&self.root, bucket, key, range).await,
+        }
+    }
+
     /// The object as a file a tool can open: in place for a local bucket, else downloaded
     /// into the scratch folder for as long as the returned [`ObjectFile`] lives.
     pub async fn object_file(&self, bucket: &str, key: &str) -> BucketResult<ObjectFile> {

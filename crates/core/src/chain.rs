@@ -16,9 +16,45 @@
 //! children onto its parent). Every step below is idempotent and leaves every header chain
 //! reading the same content, which is what makes crash recovery a matter of re-running steps.
 
+use crate::inspect::{self, Format};
 use crate::{Error, Result};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use tokio::process::Command;
+
+/// The rule for ecslab's own files, checked before qemu-img or QEMU opens a chain: every layer
+/// is a qcow2 whose backing file is one of ecslab's layers or images (see
+/// [`inspect::check_own_chain`]). A violation means a file was tampered with or a bug wrote
+/// it: it is logged loudly and never followed.
+pub fn check_own_chain(top: &Path) -> Result<()> {
+    inspect::check_own_chain(top).map_err(|why| {
+        tracing::error!(file = %top.display(), %why, "REFUSED to open a disk chain that leaves ecslab's own layers");
+        Error::internal(format!("the disk chain of {} is refused: {why}", top.display()))
+    })
+}
+
+/// A file from outside as qemu-img must open it: its format named, and for qcow2 no backing
+/// file followed (`json:` with `"backing": null`), so even a reference the inspector missed is
+/// never read. The inspector has already refused data files and every other reference.
+pub fn standalone_source(path: &Path, format: Format) -> std::result::Result<OsString, String> {
+    let filename = path.to_str().ok_or_else(|| format!("{} is not a UTF-8 path", path.display()))?;
+    let mut spec = serde_json::json!({
+        "driver": format.qemu_name(),
+        "file": { "driver": "file", "filename": filename },
+    });
+    if matches!(format, Format::Qcow2 | Format::Qed | Format::Qcow) {
+        spec["backing"] = serde_json::Value::Null;
+    }
+    Ok(OsString::from(format!("json:{spec}")))
+}
+
+/// What `qemu-img convert` reads: a checked file from outside, or a chain of ecslab's own.
+pub enum ConvertSource<'a> {
+    /// Opened by [`standalone_source`]; the caller inspected it.
+    Standalone(&'a Path, Format),
+    /// One of ecslab's qcow2 layers or images with its backing chain, checked here.
+    OwnChain(&'a Path),
+}
 
 /// Run qemu-img; its stdout, or an error with its stderr naming `what` it was doing.
 pub(crate) async fn qemu_img(qemu_img: &Path, args: &[&std::ffi::OsStr], what: &str) -> Result<String> {
@@ -48,6 +84,9 @@ pub async fn create(
     backing: Option<&Path>,
     size_gib: Option<i64>,
 ) -> Result<()> {
+    if let Some(backing) = backing {
+        check_own_chain(backing)?;
+    }
     let size = size_gib.map(|g| format!("{g}G"));
     let mut args: Vec<&std::ffi::OsStr> = vec![os("create"), os("-q"), os("-f"), os("qcow2")];
     if let Some(backing) = backing {
@@ -63,13 +102,22 @@ pub async fn create(
 /// Merge `top` into the file its header names as backing (`qemu-img commit -d`: `top` keeps
 /// its data, so re-running is harmless).
 pub async fn commit(qemu_img_bin: &Path, top: &Path) -> Result<()> {
-    qemu_img(qemu_img_bin, &[os("commit"), os("-q"), os("-d"), top.as_os_str()], "commit").await.map(drop)
+    check_own_chain(top)?;
+    let args = [os("commit"), os("-q"), os("-f"), os("qcow2"), os("-d"), top.as_os_str()];
+    qemu_img(qemu_img_bin, &args, "commit").await.map(drop)
 }
 
 /// Rewrite the backing-file name in `file`'s header without touching data (`rebase -u`).
 /// `None` makes the file standalone. Only correct when the new backing reads the same.
 pub async fn set_backing_name(qemu_img_bin: &Path, file: &Path, backing: Option<&Path>) -> Result<()> {
-    let mut args: Vec<&std::ffi::OsStr> = vec![os("rebase"), os("-q"), os("-u")];
+    inspect::check_own_layer(file).map_err(|why| {
+        tracing::error!(file = %file.display(), %why, "REFUSED to rewrite a layer that leaves ecslab's own layers");
+        Error::internal(format!("the layer {} is refused: {why}", file.display()))
+    })?;
+    if let Some(backing) = backing {
+        check_own_chain(backing)?;
+    }
+    let mut args: Vec<&std::ffi::OsStr> = vec![os("rebase"), os("-q"), os("-f"), os("qcow2"), os("-u")];
     match backing {
         Some(b) => args.extend([os("-F"), os("qcow2"), os("-b"), b.as_os_str()]),
         None => args.extend([os("-b"), os("")]),
@@ -81,7 +129,11 @@ pub async fn set_backing_name(qemu_img_bin: &Path, file: &Path, backing: Option<
 /// Rebase `file` onto `backing` keeping its content (`rebase` in safe mode: it copies in what
 /// the old chain had and the new one lacks). `None` makes it standalone.
 pub async fn rebase(qemu_img_bin: &Path, file: &Path, backing: Option<&Path>) -> Result<()> {
-    let mut args: Vec<&std::ffi::OsStr> = vec![os("rebase"), os("-q")];
+    check_own_chain(file)?;
+    if let Some(backing) = backing {
+        check_own_chain(backing)?;
+    }
+    let mut args: Vec<&std::ffi::OsStr> = vec![os("rebase"), os("-q"), os("-f"), os("qcow2")];
     match backing {
         Some(b) => args.extend([os("-F"), os("qcow2"), os("-b"), b.as_os_str()]),
         None => args.extend([os("-b"), os("")]),
@@ -99,6 +151,7 @@ pub async fn materialize(
     image: Option<&Path>,
     target: &Path,
 ) -> Result<()> {
+    check_own_chain(snapshot_file)?;
     let partial = partial_path(target);
     tokio::fs::copy(snapshot_file, &partial)
         .await
@@ -111,10 +164,11 @@ pub async fn materialize(
 
 /// Flatten a chain into one standalone qcow2 (for images made from snapshots), atomically.
 pub async fn flatten(qemu_img_bin: &Path, top: &Path, target: &Path) -> Result<()> {
+    check_own_chain(top)?;
     let partial = partial_path(target);
     qemu_img(
         qemu_img_bin,
-        &[os("convert"), os("-O"), os("qcow2"), top.as_os_str(), partial.as_os_str()],
+        &[os("convert"), os("-f"), os("qcow2"), os("-O"), os("qcow2"), top.as_os_str(), partial.as_os_str()],
         "convert",
     )
     .await?;
@@ -125,14 +179,24 @@ pub async fn flatten(qemu_img_bin: &Path, top: &Path, target: &Path) -> Result<(
 
 /// Grow a qcow2 file's virtual size.
 pub async fn resize(qemu_img_bin: &Path, file: &Path, size_gib: i64) -> Result<()> {
-    qemu_img(qemu_img_bin, &[os("resize"), os("-q"), file.as_os_str(), os(&format!("{size_gib}G"))], "resize")
-        .await
-        .map(drop)
+    check_own_chain(file)?;
+    let size = format!("{size_gib}G");
+    qemu_img(
+        qemu_img_bin,
+        &[os("resize"), os("-q"), os("-f"), os("qcow2"), file.as_os_str(), os(&size)],
+        "resize",
+    )
+    .await
+    .map(drop)
 }
 
 /// Whether `file` is a readable qcow2 whose header chain opens.
 pub async fn is_valid(qemu_img_bin: &Path, file: &Path) -> bool {
-    file.is_file() && qemu_img(qemu_img_bin, &[os("info"), os("-U"), file.as_os_str()], "info").await.is_ok()
+    file.is_file()
+        && check_own_chain(file).is_ok()
+        && qemu_img(qemu_img_bin, &[os("info"), os("-U"), os("-f"), os("qcow2"), file.as_os_str()], "info")
+            .await
+            .is_ok()
 }
 
 pub fn partial_path(target: &Path) -> PathBuf {
@@ -150,12 +214,11 @@ pub fn remove_quietly(path: &Path) {
     }
 }
 
-/// `qemu-img convert -p` from `source` (format `in_format`) to `target` (`out_format`), calling
-/// `on_progress` with each new whole percentage. A failed conversion removes `target`.
+/// `qemu-img convert -p` from `source` to `target` (`out_format`), calling `on_progress` with
+/// each new whole percentage. A failed conversion removes `target`.
 pub async fn convert_with_progress<F, Fut>(
     qemu_img_bin: &Path,
-    source: &Path,
-    in_format: &str,
+    source: ConvertSource<'_>,
     target: &Path,
     out_format: &str,
     mut on_progress: F,
@@ -165,6 +228,13 @@ where
     Fut: std::future::Future<Output = ()>,
 {
     use tokio::io::AsyncReadExt;
+    let (in_format, source) = match source {
+        ConvertSource::Standalone(path, format) => (format.qemu_name(), standalone_source(path, format)?),
+        ConvertSource::OwnChain(top) => {
+            check_own_chain(top).map_err(|e| e.detail())?;
+            ("qcow2", top.as_os_str().to_os_string())
+        }
+    };
     let mut child = tokio::process::Command::new(qemu_img_bin)
         .args(["convert", "-p", "-f", in_format, "-O", out_format])
         .arg(source)

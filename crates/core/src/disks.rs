@@ -196,6 +196,8 @@ impl Cloud {
         }
         let slot = attached.iter().map(|d| d.device_index).max().unwrap_or(0) + 1;
         if self.vm_is_running(&instance).await {
+            // QEMU will follow the disk's backing chain: only ecslab's own layers may be in it.
+            crate::chain::check_own_chain(Path::new(&disk.path))?;
             self.store
                 .set_disk_attachment(disk_id, Some(instance_id), slot, "Attaching", delete_with_instance)
                 .await?;

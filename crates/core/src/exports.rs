@@ -130,10 +130,16 @@ impl Cloud {
                 let _ = self.store.set_task_progress(&task.task_id, progress).await;
             }
         };
+        // An image is a standalone qcow2 ecslab wrote; checked anyway, so that no reference
+        // (a data file, a backing file) is ever followed into a bucket.
+        let image_path = PathBuf::from(&image.path);
+        if let Err(e) = crate::inspect::check_file_standalone(&image_path, crate::inspect::Format::Qcow2) {
+            tracing::error!(image_id = %image.image_id, error = %e, "REFUSED to export an image file that is not a standalone qcow2");
+            return Err(Error::internal(format!("the image file {} is refused: {e}", image_path.display())));
+        }
         let converted = chain::convert_with_progress(
             &self.config.qemu_img,
-            &PathBuf::from(&image.path),
-            "qcow2",
+            chain::ConvertSource::Standalone(&image_path, crate::inspect::Format::Qcow2),
             &partial,
             qemu_format(&payload.format),
             report,

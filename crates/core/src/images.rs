@@ -13,6 +13,7 @@ use crate::chain;
 use crate::cloud::Cloud;
 use crate::ids::new_id;
 use crate::image_capture::DiskSelection;
+use crate::inspect::{self, Format, Window};
 use crate::listing::{paginate, Page};
 use crate::requests::{CreateImage, ImageFilter, ImportImage, Paging};
 use crate::{Error, Resource, Result};
@@ -80,11 +81,12 @@ impl Cloud {
     }
 
     pub async fn import_image(self: &Arc<Self>, account_id: &str, req: ImportImage) -> Result<String> {
-        if !self.buckets.exists(&req.bucket, &req.object).await? {
+        let Some(size) = self.buckets.head(&req.bucket, &req.object).await? else {
             return Err(
                 BucketError::NoSuchObject { bucket: req.bucket.clone(), key: req.object.clone() }.into()
             );
-        }
+        };
+        self.inspect_import_object(&req.bucket, &req.object, &req.format, size).await?;
         let image_id = new_id("m");
         let name = self.unused_image_name(account_id, req.name.clone(), &image_id).await?;
         if req.dry_run {
@@ -141,15 +143,29 @@ impl Cloud {
             .await
             .map_err(|e| e.to_string())?;
         let source = object.path();
-        let format = match image.format.as_str() {
-            "vhd" => "vpc",
-            other => other,
-        };
-        let info = self.qemu_img_info(source, format).await?;
+        // Inspected again in full: the object may have changed since ImportImage answered.
+        let claimed = claimed_format(&image.format).map_err(|e| e.to_string())?;
+        let path = source.to_path_buf();
+        tokio::task::spawn_blocking(move || inspect::check_file_standalone(&path, claimed))
+            .await
+            .map_err(|e| format!("inspecting the object: {e}"))?
+            .map_err(|e| format!("the object cannot be imported as {claimed}: {e}"))?;
+        let info = self.qemu_img_info(source, claimed).await?;
         let virtual_size = info["virtual-size"].as_i64().ok_or("qemu-img info reported no virtual size")?;
         let target = PathBuf::from(&image.path);
         let partial = target.with_extension("qcow2.partial");
-        self.convert_with_progress(&image.image_id, source, format, &partial, 0..100).await?;
+        let converted = self
+            .convert_with_progress(
+                &image.image_id,
+                chain::ConvertSource::Standalone(source, claimed),
+                &partial,
+                0..100,
+            )
+            .await;
+        if let Err(e) = converted {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e);
+        }
         std::fs::rename(&partial, &target).map_err(|e| format!("renaming {}: {e}", partial.display()))?;
         Ok(virtual_size)
     }
@@ -167,8 +183,9 @@ impl Cloud {
             .ok_or("the source snapshot is gone")?;
         let _chain = self.chain_lock.lock().await;
         let source = PathBuf::from(&snapshot.path);
+        chain::check_own_chain(&source).map_err(|e| e.detail())?;
         let out = tokio::process::Command::new(&self.config.qemu_img)
-            .args(["info", "--output=json", "-U"])
+            .args(["info", "--output=json", "-U", "-f", "qcow2"])
             .arg(&source)
             .output()
             .await
@@ -179,7 +196,8 @@ impl Cloud {
         let target = PathBuf::from(&image.path);
         let partial = target.with_extension("qcow2.partial");
         let span = if image.source_instance_id.is_empty() { 0..100 } else { 50..100 };
-        self.convert_with_progress(&image.image_id, &source, "qcow2", &partial, span).await?;
+        self.convert_with_progress(&image.image_id, chain::ConvertSource::OwnChain(&source), &partial, span)
+            .await?;
         std::fs::rename(&partial, &target).map_err(|e| format!("renaming {}: {e}", partial.display()))?;
         Ok(virtual_size)
     }
@@ -277,14 +295,50 @@ impl Cloud {
         Ok(image_id)
     }
 
+    /// ImportImage's synchronous check: the object's headers (the whole local file, or the
+    /// head and tail of a remote object by ranged reads) must be the claimed format and name no
+    /// other file. A refusal is `InvalidParameter.Format` and leaves no image record. A remote
+    /// object whose headers lie beyond the fetched window is decided after the download.
+    async fn inspect_import_object(&self, bucket: &str, object: &str, format: &str, size: u64) -> Result<()> {
+        let claimed = claimed_format(format)?;
+        let inspected = if self.buckets.is_remote(bucket) {
+            let head = self.buckets.read_range(bucket, object, 0..size.min(Window::HEAD)).await?;
+            let tail_start = size.saturating_sub(Window::TAIL).max(head.len() as u64);
+            let tail = if tail_start < size {
+                self.buckets.read_range(bucket, object, tail_start..size).await?
+            } else {
+                Vec::new()
+            };
+            let window = Window { size, head, tail };
+            inspect::inspect(&window)
+        } else {
+            let file = self.buckets.object_file(bucket, object).await?;
+            let path = file.path().to_path_buf();
+            tokio::task::spawn_blocking(move || inspect::inspect_file(&path))
+                .await
+                .map_err(|e| Error::internal(format!("inspecting {bucket}/{object}: {e}")))?
+        };
+        let inspection = match inspected {
+            Ok(inspection) => inspection,
+            Err(inspect::InspectError::Incomplete { .. }) => return Ok(()),
+            Err(e) => return Err(Error::internal(format!("inspecting {bucket}/{object}: {e}"))),
+        };
+        inspect::check_standalone(&inspection, claimed).map_err(|refusal| {
+            tracing::warn!(%bucket, %object, %refusal, "ImportImage refused a hostile or mislabelled object");
+            import_refusal(object, claimed, &refusal)
+        })
+    }
+
+    /// `qemu-img info` of an inspected file, opened as [`chain::standalone_source`] does.
     async fn qemu_img_info(
         &self,
         source: &Path,
-        format: &str,
+        format: Format,
     ) -> std::result::Result<serde_json::Value, String> {
+        let name = format.qemu_name();
         let out = tokio::process::Command::new(&self.config.qemu_img)
-            .args(["info", "--output=json", "-f", format])
-            .arg(source)
+            .args(["info", "--output=json", "-f", name])
+            .arg(chain::standalone_source(source, format)?)
             .output()
             .await
             .map_err(|e| format!("running qemu-img info: {e}"))?;
@@ -296,11 +350,13 @@ impl Cloud {
         }
         let info: serde_json::Value =
             serde_json::from_slice(&out.stdout).map_err(|e| format!("parsing qemu-img info: {e}"))?;
-        if info["format"].as_str() != Some(format) {
+        if info["format"].as_str() != Some(name) {
             return Err(format!("the object is {:?}, not {format}", info["format"]));
         }
-        if format == "qcow2" && info.get("backing-filename").is_some() {
-            return Err("the qcow2 object has a backing file; import a standalone image".into());
+        if info.get("backing-filename").is_some()
+            || info["format-specific"]["data"].get("data-file").is_some()
+        {
+            return Err("the object names another file; import a standalone image".into());
         }
         Ok(info)
     }
@@ -310,8 +366,7 @@ impl Cloud {
     async fn convert_with_progress(
         &self,
         image_id: &str,
-        source: &Path,
-        format: &str,
+        source: chain::ConvertSource<'_>,
         target: &Path,
         span: std::ops::Range<i64>,
     ) -> std::result::Result<(), String> {
@@ -321,7 +376,7 @@ impl Cloud {
                 let _ = self.store.update_image_progress(image_id, "Creating", pct, 0, 0, "").await;
             }
         };
-        chain::convert_with_progress(&self.config.qemu_img, source, format, target, "qcow2", report).await
+        chain::convert_with_progress(&self.config.qemu_img, source, target, "qcow2", report).await
     }
 
     pub(crate) async fn resume_imports(self: &Arc<Self>) -> Result<()> {
@@ -347,6 +402,11 @@ impl Cloud {
             filter.statuses.iter().map(String::as_str).collect()
         };
         let owner_ok = filter.owner_alias.as_deref().is_none_or(|a| a == "self");
+        let mut mappings: std::collections::HashMap<String, Vec<ImageDiskRecord>> =
+            std::collections::HashMap::new();
+        for disk in self.store.image_disks_of_account(account_id).await? {
+            mappings.entry(disk.image_id.clone()).or_default().push(disk);
+        }
         let mut images = Vec::new();
         for image in self.store.images(account_id).await? {
             let visible = owner_ok
@@ -357,28 +417,13 @@ impl Cloud {
             if !visible {
                 continue;
             }
-            let disks = self.image_disk_mappings(&image).await?;
+            let disks = mappings.remove(&image.image_id).unwrap_or_else(|| implicit_mapping(&image));
             if filter.snapshot_id.as_ref().is_some_and(|id| !disks.iter().any(|d| &d.snapshot_id == id)) {
                 continue;
             }
             images.push(ImageDetails { image, disks });
         }
         paginate(images, paging, |i| format!("{}|{}", i.image.created_at, i.image.image_id))
-    }
-
-    /// An image's disks: recorded mappings, or its one system disk (imports, snapshot images).
-    async fn image_disk_mappings(&self, image: &ImageRecord) -> Result<Vec<ImageDiskRecord>> {
-        let disks = self.store.image_disks(&image.image_id).await?;
-        if !disks.is_empty() {
-            return Ok(disks);
-        }
-        Ok(vec![ImageDiskRecord {
-            image_id: image.image_id.clone(),
-            device: crate::image_capture::device_name(0),
-            disk_type: "system".into(),
-            size_gib: image.size_gib,
-            snapshot_id: image.source_snapshot_id.clone(),
-        }])
     }
 
     /// DeleteImage. Disks made from the image are overlays on its file, and snapshots of them
@@ -437,4 +482,44 @@ impl Cloud {
         }
         Ok(())
     }
+}
+
+/// The format ImportImage's `Format` names (checked when the request was parsed).
+fn claimed_format(format: &str) -> Result<Format> {
+    Format::from_claim(format).filter(|f| matches!(f, Format::Raw | Format::Qcow2 | Format::Vpc)).ok_or_else(
+        || Error::rejected("InvalidParameter.Format", format!("The Format {format:?} is not supported.")),
+    )
+}
+
+/// ImportImage's answer to a file the inspector refuses: `InvalidParameter.Format` (400, the
+/// code ImportImage already uses for a Format it cannot take), saying what was found and what
+/// to do.
+fn import_refusal(object: &str, claimed: Format, refusal: &inspect::Refusal) -> Error {
+    let advice = match refusal {
+        inspect::Refusal::FormatMismatch { actual, .. } => match actual {
+            Format::Raw | Format::Qcow2 | Format::Vpc => {
+                format!(" Set Format to {} if that is what it is.", actual.label())
+            }
+            _ => " Convert it to a standalone QCOW2, RAW or VHD image first.".to_string(),
+        },
+        _ => " ecslab imports only standalone images that reference no other file.".to_string(),
+    };
+    Error::rejected(
+        "InvalidParameter.Format",
+        format!(
+            "The object {object:?} cannot be imported with Format {}: {refusal}.{advice}",
+            claimed.label()
+        ),
+    )
+}
+
+/// The one mapping of an image that has no `image_disks` rows (imported images): its system disk.
+fn implicit_mapping(image: &ImageRecord) -> Vec<ImageDiskRecord> {
+    vec![ImageDiskRecord {
+        image_id: image.image_id.clone(),
+        device: crate::image_capture::device_name(0),
+        disk_type: "system".into(),
+        size_gib: image.size_gib,
+        snapshot_id: image.source_snapshot_id.clone(),
+    }]
 }

@@ -9,11 +9,11 @@
 use crate::catalog::{self, InstanceType};
 use crate::cloud::Cloud;
 use crate::ids::new_id;
-use crate::listing::{paginate, wildcard_match, Page};
+use crate::listing::{page_of, sort_key, window, Page};
 use crate::requests::{CreateInstances, InstanceFilter, Paging};
 use crate::status::{self, Admission, InstanceStatus, Request};
 use crate::{chain, screen, Error, Resource, Result};
-use ecslab_store::{now_rfc3339, DiskRecord, InstanceRecord};
+use ecslab_store::{now_rfc3339, DiskRecord, InstanceQuery, InstanceRecord, ListedPage};
 use ecslab_vmm::{DiskSpec, PowerState, VmError, VmSpec};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -384,20 +384,34 @@ impl Cloud {
     ) -> Result<()> {
         let from = self.admit(account_id, instance_id, Request::Delete { force }, dry_run).await?;
         if from != Some(InstanceStatus::Stopped) {
-            self.hypervisor.kill(instance_id).await.map_err(|e| {
-                Error::internal(format!(
+            if let Err(e) = self.hypervisor.kill(instance_id).await {
+                // The VM still runs: the instance gets its status back instead of staying Stopping.
+                self.settle_failed_delete(instance_id, from.unwrap_or(InstanceStatus::Running)).await;
+                return Err(Error::internal(format!(
                     "killing {instance_id} for deletion: {}",
                     crate::error::format_chain(&e)
-                ))
-            })?;
+                )));
+            }
         }
-        // The libvirt driver undefines the instance's persistent domain here.
-        if let Err(e) = self.hypervisor.forget(instance_id).await {
-            tracing::warn!(instance_id, error = %crate::error::format_chain(&e), "the driver could not forget the VM");
+        // From here on the VM is off: a step that fails leaves the instance Stopped (and
+        // deletable again), never Stopping.
+        let removed = async {
+            // The libvirt driver undefines the instance's persistent domain here.
+            if let Err(e) = self.hypervisor.forget(instance_id).await {
+                tracing::warn!(instance_id, error = %crate::error::format_chain(&e), "the driver could not forget the VM");
+            }
+            let attached = self.store.instance_disks(instance_id).await?;
+            self.wait_for_disk_operations(&attached, Duration::from_secs(600)).await?;
+            Ok::<_, Error>(self.store.delete_instance(instance_id).await?)
         }
-        let attached = self.store.instance_disks(instance_id).await?;
-        self.wait_for_disk_operations(&attached, Duration::from_secs(600)).await?;
-        let disks = self.store.delete_instance(instance_id).await?;
+        .await;
+        let disks = match removed {
+            Ok(disks) => disks,
+            Err(e) => {
+                self.settle_failed_delete(instance_id, InstanceStatus::Stopped).await;
+                return Err(e);
+            }
+        };
         remove_disk_files(&disks);
         self.collect_deleted_snapshots().await;
         let run_dir = self.run_dir(instance_id);
@@ -408,6 +422,17 @@ impl Cloud {
         }
         tracing::info!(instance_id, "instance deleted");
         Ok(())
+    }
+
+    /// A DeleteInstance that failed midway: move the instance out of `Stopping` to the status
+    /// that matches its VM (a failed delete must not strand a transitional status).
+    async fn settle_failed_delete(&self, instance_id: &str, to: InstanceStatus) {
+        match self.store.transition_instance(instance_id, &["Stopping"], to.as_str()).await {
+            Ok(_) => tracing::warn!(instance_id, status = %to, "the deletion failed; the instance is back"),
+            Err(e) => {
+                tracing::error!(instance_id, error = %e, "the deletion failed and its status could not be restored")
+            }
+        }
     }
 
     fn run_dir(&self, instance_id: &str) -> PathBuf {
@@ -423,6 +448,10 @@ impl Cloud {
             ))
         })?;
         let disks = self.store.instance_disks(&instance.instance_id).await?;
+        // QEMU follows each disk's backing chain: only ecslab's own layers may be in it.
+        for disk in &disks {
+            crate::chain::check_own_chain(Path::new(&disk.path))?;
+        }
         Ok(VmSpec {
             vm_id: instance.instance_id.clone(),
             run_dir: self.run_dir(&instance.instance_id),
@@ -576,17 +605,29 @@ impl Cloud {
         filter: &InstanceFilter,
         paging: &Paging,
     ) -> Result<Page<InstanceView>> {
-        let mut views = Vec::new();
-        for record in self.store.instances(account_id).await? {
-            if !matches_filter(&record, filter) {
-                continue;
-            }
+        let query = InstanceQuery {
+            instance_ids: filter.instance_ids.clone(),
+            status: filter.status.map(|s| s.as_str().to_string()),
+            name_pattern: filter.name_pattern.clone(),
+            image_id: filter.image_id.clone(),
+            instance_type: filter.instance_type.clone(),
+            zone_id: filter.zone_id.clone(),
+            tags: filter.tags.iter().map(|t| (t.key.clone(), t.value.clone())).collect(),
+        };
+        let (listed, mut disks) = self.store.instances_page(account_id, &query, &window(paging)?).await?;
+        let mut views = Vec::with_capacity(listed.items.len());
+        for record in listed.items {
             let instance_type = catalog::find(&record.instance_type)
                 .ok_or_else(|| Error::internal(format!("unknown type {}", record.instance_type)))?;
-            let disks = self.store.instance_disks(&record.instance_id).await?;
-            views.push(InstanceView { record, instance_type, disks });
+            // The page's disks come sorted by instance, then device.
+            let (own, rest): (Vec<DiskRecord>, Vec<DiskRecord>) = disks
+                .into_iter()
+                .partition(|d| d.instance_id.as_deref() == Some(record.instance_id.as_str()));
+            disks = rest;
+            views.push(InstanceView { record, instance_type, disks: own });
         }
-        paginate(views, paging, |v| format!("{}|{}", v.record.created_at, v.record.instance_id))
+        let listed = ListedPage { items: views, total: listed.total, more: listed.more };
+        Ok(page_of(listed, paging, |v| sort_key(&v.record.created_at, &v.record.instance_id)))
     }
 
     /// GetInstanceScreenshot: the guest's real screen as base64 JPEG.
@@ -650,19 +691,6 @@ impl Cloud {
             .unwrap_or_default();
         Ok(ConsoleOutput { output, last_update_time })
     }
-}
-
-fn matches_filter(record: &InstanceRecord, filter: &InstanceFilter) -> bool {
-    let ids_ok = filter.instance_ids.as_ref().is_none_or(|ids| ids.contains(&record.instance_id));
-    let status_ok = filter.status.is_none_or(|s| s.as_str() == record.status);
-    let name_ok = filter.name_pattern.as_ref().is_none_or(|p| wildcard_match(p, &record.name));
-    let image_ok = filter.image_id.as_ref().is_none_or(|i| i == &record.image_id);
-    let type_ok = filter.instance_type.as_ref().is_none_or(|t| t == &record.instance_type);
-    let zone_ok = filter.zone_id.as_ref().is_none_or(|z| z == &record.zone_id);
-    let tags_ok = filter.tags.iter().all(|f| {
-        record.tags.iter().any(|t| t.key == f.key && f.value.as_ref().is_none_or(|v| v == &t.value))
-    });
-    ids_ok && status_ok && name_ok && image_ok && type_ok && zone_ok && tags_ok
 }
 
 fn vm_error(instance_id: &str, what: &str, e: VmError) -> Error {

@@ -19,6 +19,7 @@ pub mod ids;
 mod image_capture;
 pub mod image_changes;
 mod images;
+pub mod inspect;
 pub mod instance_snapshots;
 mod instances;
 pub mod listing;

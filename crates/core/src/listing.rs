@@ -8,6 +8,7 @@
 use crate::requests::Paging;
 use crate::{Error, Result};
 use base64::Engine;
+use ecslab_store::{ListedPage, PageWindow};
 
 /// One page of results.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +56,55 @@ pub fn paginate<T>(items: Vec<T>, paging: &Paging, key_of: impl Fn(&T) -> String
                 _ => String::new(),
             };
             Ok(Page { items: page, total_count, page_number: 1, page_size: *max_results, next_token })
+        }
+    }
+}
+
+/// The sort key of an item listed by creation time, as NextToken carries it.
+pub fn sort_key(created_at: &str, id: &str) -> String {
+    format!("{created_at}|{id}")
+}
+
+/// The rows a page asks the store for (lists paged in SQL, in `created_at, id` order).
+pub fn window(paging: &Paging) -> Result<PageWindow> {
+    Ok(match paging {
+        Paging::Pages { number, size } => PageWindow::Offset {
+            offset: u64::from(number.saturating_sub(1)).saturating_mul(u64::from(*size)),
+            limit: u64::from(*size),
+        },
+        Paging::Token { next_token, max_results } => {
+            let key = match next_token {
+                None => None,
+                Some(token) => {
+                    let forged =
+                        || Error::invalid("NextToken", "The NextToken is not one this server issued.");
+                    let last = decode_token(token).ok_or_else(forged)?;
+                    let (created_at, id) = last.split_once('|').ok_or_else(forged)?;
+                    Some((created_at.to_string(), id.to_string()))
+                }
+            };
+            PageWindow::After { key, limit: u64::from(*max_results) }
+        }
+    })
+}
+
+/// The answer for a page the store cut (see [`window`]).
+pub fn page_of<T>(listed: ListedPage<T>, paging: &Paging, key_of: impl Fn(&T) -> String) -> Page<T> {
+    let total_count = usize::try_from(listed.total).unwrap_or(usize::MAX);
+    match paging {
+        Paging::Pages { number, size } => Page {
+            items: listed.items,
+            total_count,
+            page_number: *number,
+            page_size: *size,
+            next_token: String::new(),
+        },
+        Paging::Token { max_results, .. } => {
+            let next_token = match (listed.more, listed.items.last()) {
+                (true, Some(last)) => encode_token(&key_of(last)),
+                _ => String::new(),
+            };
+            Page { items: listed.items, total_count, page_number: 1, page_size: *max_results, next_token }
         }
     }
 }
@@ -137,6 +187,27 @@ mod tests {
         let page = paginate(ids(25), &Paging::Pages { number: 3, size: 10 }, key).unwrap();
         assert_eq!(page.items, ids(25)[20..].to_vec());
         assert_eq!(page.total_count, 25);
+    }
+
+    #[test]
+    fn store_windows_match_the_paging_style() {
+        let pages = window(&Paging::Pages { number: 3, size: 10 }).unwrap();
+        assert_eq!(pages, PageWindow::Offset { offset: 20, limit: 10 });
+        let token = encode_token(&sort_key("2026-01-01T00:00:00Z", "i-7"));
+        let after = window(&Paging::Token { next_token: Some(token), max_results: 5 }).unwrap();
+        let key = Some(("2026-01-01T00:00:00Z".to_string(), "i-7".to_string()));
+        assert_eq!(after, PageWindow::After { key, limit: 5 });
+        let keyless = Paging::Token { next_token: Some(encode_token("no-separator")), max_results: 5 };
+        assert_eq!(window(&keyless).unwrap_err().code(), "InvalidParameter");
+    }
+
+    #[test]
+    fn a_token_is_issued_only_when_rows_follow() {
+        let paging = Paging::Token { next_token: None, max_results: 2 };
+        let more = page_of(ListedPage { items: ids(2), total: 5, more: true }, &paging, key);
+        assert_eq!((more.total_count, more.next_token.is_empty()), (5, false));
+        let last = page_of(ListedPage { items: ids(2), total: 2, more: false }, &paging, key);
+        assert!(last.next_token.is_empty());
     }
 
     #[test]

@@ -398,9 +398,10 @@ impl Cloud {
             Some(id) => Some(self.store.instance_disks(id).await?.into_iter().map(|d| d.disk_id).collect()),
             None => None,
         };
+        let (by_images, by_disks) = self.store.snapshots_in_use().await?;
         let mut out = Vec::new();
         for s in self.store.snapshots(account_id).await? {
-            let usage = self.snapshot_usage(&s.snapshot_id).await?;
+            let usage = usage_word(by_images.contains(&s.snapshot_id), by_disks.contains(&s.snapshot_id));
             let keep = !filter.only_automatic
                 && instance_disks.as_ref().is_none_or(|ids| ids.contains(&s.source_disk_id))
                 && filter.disk_id.as_ref().is_none_or(|d| d == &s.source_disk_id)
@@ -428,12 +429,7 @@ impl Cloud {
     pub async fn snapshot_usage(&self, snapshot_id: &str) -> Result<&'static str> {
         let images = self.store.images_from_snapshot(snapshot_id).await? > 0;
         let disks = !self.store.disks_from_snapshot(snapshot_id).await?.is_empty();
-        Ok(match (images, disks) {
-            (true, true) => "image_disk",
-            (true, false) => "image",
-            (false, true) => "disk",
-            (false, false) => "none",
-        })
+        Ok(usage_word(images, disks))
     }
 
     // ---- DeleteSnapshot ----------------------------------------------------------------------------
@@ -762,6 +758,16 @@ fn to_payload<T: Serialize>(op: &T) -> Result<String> {
 /// An operation's persisted state (the `operations` table's payload).
 pub(crate) fn from_payload<T: for<'de> Deserialize<'de>>(payload: &str) -> Result<T> {
     serde_json::from_str(payload).map_err(|e| Error::internal(format!("corrupt operation payload: {e}")))
+}
+
+/// A snapshot's `Usage` from whether images and disks were made from it.
+fn usage_word(images: bool, disks: bool) -> &'static str {
+    match (images, disks) {
+        (true, true) => "image_disk",
+        (true, false) => "image",
+        (false, true) => "disk",
+        (false, false) => "none",
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! server never stops the VMs: the next `serve` adopts them.
 
 use clap::Args;
-use ecslab_api::{app, AppState, ServerOptions};
+use ecslab_api::{app, front, AppState, FrontOptions, ServerOptions};
 use ecslab_core::buckets::BucketsConfig;
 use ecslab_core::{Cloud, CloudConfig};
 use ecslab_store::{AccessKey, Store};
@@ -67,6 +67,23 @@ pub struct ServeArgs {
     /// The qemu-system binary for the qemu driver.
     #[arg(long, default_value = "qemu-system-x86_64")]
     qemu_binary: PathBuf,
+    /// Seconds a client has to send a whole request head (request line and headers), counted
+    /// from its first byte, or from the connection's start for its first request. A client that
+    /// sends nothing, blank lines or half a request line is cut off after this (408 envelope).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    header_read_timeout_secs: u64,
+    /// Seconds a keep-alive connection may stay silent between two requests before it is closed.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    idle_timeout_secs: u64,
+    /// Seconds a client has to send a request body, and to take a reply; beyond, the request
+    /// gets a 408 envelope (or the connection is closed) so that slow clients cannot hold it.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    body_timeout_secs: u64,
+    /// Client connections served at once. Beyond it a new connection is answered at once with a
+    /// 503 ServiceUnavailable envelope and closed (it does not wait in line), so no number of
+    /// slow or idle clients can take the server's file descriptors and memory.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections: u64,
     /// Skip the timestamp window and nonce checks (only to replay recorded requests).
     #[arg(long, hide = true)]
     insecure_no_freshness_checks: bool,
@@ -124,8 +141,14 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         region = %args.region,
         "ecslab serving"
     );
-    axum::serve(listener, app(AppState { cloud, options }))
-        .with_graceful_shutdown(shutdown_signal())
+    let limits = FrontOptions {
+        header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),
+        idle_timeout: Duration::from_secs(args.idle_timeout_secs),
+        body_timeout: Duration::from_secs(args.body_timeout_secs),
+        max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+    };
+    tracing::info!(?limits, "connection limits");
+    front::serve(listener, app(AppState { cloud, options }), limits, shutdown_signal())
         .await
         .map_err(|e| format!("serving: {e}"))?;
     tracing::info!("ecslab stopped; running VMs keep running and are adopted by the next start");

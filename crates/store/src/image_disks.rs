@@ -24,7 +24,7 @@ impl Store {
         image: &ImageRecord,
         disks: &[ImageDiskRecord],
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await.map_err(db("begin"))?;
+        let mut tx = self.begin_write().await.map_err(db("begin"))?;
         sqlx::query(
             "INSERT INTO images (image_id, account_id, name, description, status, progress, size_gib,
                 virtual_size_bytes, path, format, platform, architecture, os_type, import_bucket, import_object,
@@ -71,11 +71,34 @@ impl Store {
         Ok(())
     }
 
+    /// The disk mappings of every image of an account, each image's system disk first, in one
+    /// query (DescribeImages lists them without a query per image).
+    pub async fn image_disks_of_account(&self, account_id: &str) -> Result<Vec<ImageDiskRecord>> {
+        let rows = sqlx::query(
+            "SELECT d.* FROM image_disks d JOIN images i ON i.image_id = d.image_id
+             WHERE i.account_id = ? ORDER BY d.image_id, d.device",
+        )
+        .bind(account_id)
+        .fetch_all(self.reader())
+        .await
+        .map_err(db("listing image disks"))?;
+        Ok(rows
+            .iter()
+            .map(|r| ImageDiskRecord {
+                image_id: r.get("image_id"),
+                device: r.get("device"),
+                disk_type: r.get("disk_type"),
+                size_gib: r.get("size_gib"),
+                snapshot_id: r.get("snapshot_id"),
+            })
+            .collect())
+    }
+
     /// The disk mappings of an image, system disk first.
     pub async fn image_disks(&self, image_id: &str) -> Result<Vec<ImageDiskRecord>> {
         let rows = sqlx::query("SELECT * FROM image_disks WHERE image_id = ? ORDER BY device")
             .bind(image_id)
-            .fetch_all(self.pool())
+            .fetch_all(self.reader())
             .await
             .map_err(db("listing image disks"))?;
         Ok(rows
@@ -92,7 +115,7 @@ impl Store {
 
     /// Forget which snapshot an image was made from (the snapshot was only a means).
     pub async fn clear_image_source_snapshot(&self, image_id: &str) -> Result<()> {
-        let mut tx = self.pool().begin().await.map_err(db("begin"))?;
+        let mut tx = self.begin_write().await.map_err(db("begin"))?;
         for statement in [
             "UPDATE images SET source_snapshot_id = '' WHERE image_id = ?",
             "UPDATE image_disks SET snapshot_id = '' WHERE image_id = ?",
@@ -109,9 +132,7 @@ impl Store {
 
     /// Hide an image from users (DeleteImage with Force while its file is still read).
     pub async fn mark_image_deleted(&self, image_id: &str) -> Result<()> {
-        sqlx::query("UPDATE images SET deleted = 1 WHERE image_id = ?")
-            .bind(image_id)
-            .execute(self.pool())
+        self.write(sqlx::query("UPDATE images SET deleted = 1 WHERE image_id = ?").bind(image_id))
             .await
             .map_err(db("hiding an image"))?;
         Ok(())
@@ -119,7 +140,7 @@ impl Store {
 
     /// Remove an image row and its disk mappings.
     pub async fn remove_image(&self, image_id: &str) -> Result<()> {
-        let mut tx = self.pool().begin().await.map_err(db("begin"))?;
+        let mut tx = self.begin_write().await.map_err(db("begin"))?;
         for table in ["image_disks", "images"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE image_id = ?"))
                 .bind(image_id)
@@ -134,7 +155,7 @@ impl Store {
     /// Images deleted with Force whose files may now be collectable.
     pub async fn deleted_images(&self) -> Result<Vec<ImageRecord>> {
         let rows = sqlx::query("SELECT * FROM images WHERE deleted = 1")
-            .fetch_all(self.pool())
+            .fetch_all(self.reader())
             .await
             .map_err(db("listing deleted images"))?;
         Ok(rows.iter().map(ImageRecord::from_row).collect())
@@ -144,7 +165,7 @@ impl Store {
     pub async fn snapshots_on_image_file(&self, image_path: &str) -> Result<i64> {
         sqlx::query_scalar("SELECT COUNT(*) FROM snapshots WHERE image_path = ?")
             .bind(image_path)
-            .fetch_one(self.pool())
+            .fetch_one(self.reader())
             .await
             .map_err(db("counting snapshots on an image"))
     }

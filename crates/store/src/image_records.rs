@@ -66,7 +66,7 @@ impl Store {
         operation: &OperationRecord,
         payload_for: impl FnOnce(i64) -> String,
     ) -> Result<Option<i64>> {
-        let mut tx = self.pool().begin().await.map_err(db("begin"))?;
+        let mut tx = self.begin_write().await.map_err(db("begin"))?;
         let seq: i64 = sqlx::query_scalar(
             "INSERT INTO image_records (account_id, instance_id, image_id, image_name, new_image_id,
                 new_image_name, status, reason, update_time)
@@ -120,7 +120,7 @@ impl Store {
         next_step: &str,
     ) -> Result<bool> {
         let instance_id = new_disk.instance_id.clone().unwrap_or_default();
-        let mut tx = self.pool().begin().await.map_err(db("begin"))?;
+        let mut tx = self.begin_write().await.map_err(db("begin"))?;
         // A write first, so the transaction holds the write lock before it reads.
         sqlx::query("DELETE FROM disks WHERE disk_id = ?")
             .bind(old_disk_id)
@@ -163,14 +163,15 @@ impl Store {
 
     /// Set a record's status (and reason), stamping its UpdateTime.
     pub async fn set_image_record_status(&self, seq: i64, status: i64, reason: &str) -> Result<()> {
-        sqlx::query("UPDATE image_records SET status = ?, reason = ?, update_time = ? WHERE seq = ?")
-            .bind(status)
-            .bind(reason)
-            .bind(now_millis())
-            .bind(seq)
-            .execute(self.pool())
-            .await
-            .map_err(db("updating an image record"))?;
+        self.write(
+            sqlx::query("UPDATE image_records SET status = ?, reason = ?, update_time = ? WHERE seq = ?")
+                .bind(status)
+                .bind(reason)
+                .bind(now_millis())
+                .bind(seq),
+        )
+        .await
+        .map_err(db("updating an image record"))?;
         Ok(())
     }
 
@@ -190,7 +191,7 @@ impl Store {
         .bind(instance_id)
         .bind(before_seq.unwrap_or(i64::MAX))
         .bind(limit)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await
         .map_err(db("listing image records"))?;
         Ok(rows.iter().map(ImageChangeRecord::from_row).collect())
@@ -200,7 +201,7 @@ impl Store {
         sqlx::query_scalar("SELECT COUNT(*) FROM image_records WHERE account_id = ? AND instance_id = ?")
             .bind(account_id)
             .bind(instance_id)
-            .fetch_one(self.pool())
+            .fetch_one(self.reader())
             .await
             .map_err(db("counting image records"))
     }
@@ -209,7 +210,7 @@ impl Store {
     pub async fn changing_image_records(&self) -> Result<Vec<ImageChangeRecord>> {
         let rows = sqlx::query("SELECT * FROM image_records WHERE status = ? ORDER BY seq")
             .bind(RECORD_CHANGING)
-            .fetch_all(self.pool())
+            .fetch_all(self.reader())
             .await
             .map_err(db("listing unfinished image records"))?;
         Ok(rows.iter().map(ImageChangeRecord::from_row).collect())
@@ -221,21 +222,22 @@ impl Store {
     pub async fn server_secret(&self, name: &str, candidate: impl FnOnce() -> String) -> Result<String> {
         let existing: Option<String> = sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = ?")
             .bind(name)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reader())
             .await
             .map_err(db("reading a server secret"))?;
         if let Some(value) = existing {
             return Ok(value);
         }
-        sqlx::query("INSERT OR IGNORE INTO server_secrets (name, value) VALUES (?, ?)")
-            .bind(name)
-            .bind(candidate())
-            .execute(self.pool())
-            .await
-            .map_err(db("creating a server secret"))?;
+        self.write(
+            sqlx::query("INSERT OR IGNORE INTO server_secrets (name, value) VALUES (?, ?)")
+                .bind(name)
+                .bind(candidate()),
+        )
+        .await
+        .map_err(db("creating a server secret"))?;
         sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = ?")
             .bind(name)
-            .fetch_one(self.pool())
+            .fetch_one(self.reader())
             .await
             .map_err(db("reading a server secret"))
     }
@@ -348,27 +350,21 @@ mod tests {
             store.switch_system_disk("d-old", &new_disk("d-new", "m-gone"), seq, "op-1", "cleanup").await;
         assert!(!switched.unwrap());
         assert!(store.disk_by_id("d-new").await.unwrap().is_none());
-        sqlx::query("INSERT INTO images (image_id, account_id, name, status, path, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+        store.write(sqlx::query("INSERT INTO images (image_id, account_id, name, status, path, created_at) VALUES (?, ?, ?, ?, ?, ?)")
             .bind("m-new")
             .bind("acc")
             .bind("new")
             .bind("Available")
             .bind("/m-new.qcow2")
             .bind(now_millis())
-            .execute(store.pool())
+            )
             .await
             .unwrap();
-        sqlx::query("UPDATE images SET deleted = 1 WHERE image_id = 'm-new'")
-            .execute(store.pool())
-            .await
-            .unwrap();
+        store.write(sqlx::query("UPDATE images SET deleted = 1 WHERE image_id = 'm-new'")).await.unwrap();
         let disk = new_disk("d-new", "m-new");
         let force_deleted = store.switch_system_disk("d-old", &disk, seq, "op-1", "cleanup");
         assert!(!force_deleted.await.unwrap(), "an image deleted with Force is gone for new disks");
-        sqlx::query("UPDATE images SET deleted = 0 WHERE image_id = 'm-new'")
-            .execute(store.pool())
-            .await
-            .unwrap();
+        store.write(sqlx::query("UPDATE images SET deleted = 0 WHERE image_id = 'm-new'")).await.unwrap();
         assert!(store
             .switch_system_disk("d-old", &new_disk("d-new", "m-new"), seq, "op-1", "cleanup")
             .await

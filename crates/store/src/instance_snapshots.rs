@@ -51,7 +51,7 @@ impl InstanceSnapshotRecord {
 
 impl Store {
     pub async fn insert_instance_snapshot(&self, s: &InstanceSnapshotRecord) -> Result<()> {
-        sqlx::query(
+        self.write(sqlx::query(
             "INSERT INTO instance_snapshots (snapshot_id, account_id, instance_id, name, description, image_url,
                 image_id, overwrite, exclude_paths, labels, status, reason_code, reason_message, created_at, updated_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -71,7 +71,7 @@ impl Store {
         .bind(&s.reason_message)
         .bind(&s.created_at)
         .bind(&s.updated_at)
-        .execute(self.pool())
+        )
         .await
         .map_err(db("inserting an instance snapshot"))?;
         Ok(())
@@ -89,7 +89,7 @@ impl Store {
         .bind(account_id)
         .bind(instance_id)
         .bind(snapshot_id)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reader())
         .await
         .map_err(db("reading an instance snapshot"))?;
         row.as_ref().map(InstanceSnapshotRecord::from_row).transpose()
@@ -106,7 +106,7 @@ impl Store {
         )
         .bind(account_id)
         .bind(instance_id)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await
         .map_err(db("listing instance snapshots"))?;
         rows.iter().map(InstanceSnapshotRecord::from_row).collect()
@@ -115,7 +115,7 @@ impl Store {
     /// Instance snapshots of every account still being made (to resume after a restart).
     pub async fn unfinished_instance_snapshots(&self) -> Result<Vec<InstanceSnapshotRecord>> {
         let rows = sqlx::query("SELECT * FROM instance_snapshots WHERE status IN ('Creating', 'Pushing')")
-            .fetch_all(self.pool())
+            .fetch_all(self.reader())
             .await
             .map_err(db("listing unfinished instance snapshots"))?;
         rows.iter().map(InstanceSnapshotRecord::from_row).collect()
@@ -125,7 +125,7 @@ impl Store {
     pub async fn image_made_by_instance_snapshot(&self, image_id: &str) -> Result<bool> {
         let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM instance_snapshots WHERE image_id = ?")
             .bind(image_id)
-            .fetch_one(self.pool())
+            .fetch_one(self.reader())
             .await
             .map_err(db("looking up an image's instance snapshot"))?;
         Ok(count > 0)
@@ -139,7 +139,7 @@ impl Store {
         reason_message: &str,
         updated_at: &str,
     ) -> Result<()> {
-        sqlx::query(
+        self.write(sqlx::query(
             "UPDATE instance_snapshots SET status = ?, reason_code = ?, reason_message = ?, updated_at = ?
              WHERE snapshot_id = ?",
         )
@@ -148,16 +148,14 @@ impl Store {
         .bind(reason_message)
         .bind(updated_at)
         .bind(snapshot_id)
-        .execute(self.pool())
+        )
         .await
         .map_err(db("updating an instance snapshot"))?;
         Ok(())
     }
 
     pub async fn delete_instance_snapshot(&self, snapshot_id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM instance_snapshots WHERE snapshot_id = ?")
-            .bind(snapshot_id)
-            .execute(self.pool())
+        self.write(sqlx::query("DELETE FROM instance_snapshots WHERE snapshot_id = ?").bind(snapshot_id))
             .await
             .map_err(db("deleting an instance snapshot"))?;
         Ok(())

@@ -4,7 +4,7 @@
 //! `Submitted` job to `Snapshoting` in one conditional statement, so concurrent workers never
 //! take the same job, and after a restart every job is still where it was left.
 
-use crate::{db, now_rfc3339, Result, Store};
+use crate::{db, now_rfc3339, Result, Store, StoreError};
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
@@ -111,21 +111,22 @@ impl Store {
     // ---- pipelines -----------------------------------------------------------------------------
 
     pub async fn insert_pipeline(&self, p: &PipelineRecord) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO mts_pipelines (pipeline_id, account_id, name, state, speed, speed_level, role,
+        self.write(
+            sqlx::query(
+                "INSERT INTO mts_pipelines (pipeline_id, account_id, name, state, speed, speed_level, role,
                 notify_config, created_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&p.pipeline_id)
+            .bind(&p.account_id)
+            .bind(&p.name)
+            .bind(&p.state)
+            .bind(&p.speed)
+            .bind(p.speed_level)
+            .bind(&p.role)
+            .bind(&p.notify_config)
+            .bind(&p.created_at),
         )
-        .bind(&p.pipeline_id)
-        .bind(&p.account_id)
-        .bind(&p.name)
-        .bind(&p.state)
-        .bind(&p.speed)
-        .bind(p.speed_level)
-        .bind(&p.role)
-        .bind(&p.notify_config)
-        .bind(&p.created_at)
-        .execute(self.pool())
         .await
         .map_err(db("inserting a pipeline"))?;
         Ok(())
@@ -135,7 +136,7 @@ impl Store {
         let row = sqlx::query("SELECT * FROM mts_pipelines WHERE account_id = ? AND pipeline_id = ?")
             .bind(account_id)
             .bind(pipeline_id)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reader())
             .await
             .map_err(db("reading a pipeline"))?;
         Ok(row.as_ref().map(PipelineRecord::from_row))
@@ -145,7 +146,7 @@ impl Store {
     pub async fn pipeline_by_id(&self, pipeline_id: &str) -> Result<Option<PipelineRecord>> {
         let row = sqlx::query("SELECT * FROM mts_pipelines WHERE pipeline_id = ?")
             .bind(pipeline_id)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reader())
             .await
             .map_err(db("reading a pipeline"))?;
         Ok(row.as_ref().map(PipelineRecord::from_row))
@@ -155,26 +156,33 @@ impl Store {
 
     /// Insert a job; returns it with its queue position.
     pub async fn insert_snapshot_job(&self, job: &SnapshotJobRecord) -> Result<SnapshotJobRecord> {
-        let row = sqlx::query(&format!(
+        let row = self
+            .write_returning(
+                sqlx::query(&format!(
             "INSERT INTO mts_snapshot_jobs (job_id, account_id, pipeline_id, state, code, message, count,
                 tile_count, user_data, spec, sync, created_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {JOB_COLUMNS}"
         ))
-        .bind(&job.job_id)
-        .bind(&job.account_id)
-        .bind(&job.pipeline_id)
-        .bind(&job.state)
-        .bind(&job.code)
-        .bind(&job.message)
-        .bind(job.count)
-        .bind(job.tile_count)
-        .bind(&job.user_data)
-        .bind(&job.spec)
-        .bind(job.sync as i64)
-        .bind(&job.created_at)
-        .fetch_one(self.pool())
-        .await
-        .map_err(db("inserting a snapshot job"))?;
+                .bind(&job.job_id)
+                .bind(&job.account_id)
+                .bind(&job.pipeline_id)
+                .bind(&job.state)
+                .bind(&job.code)
+                .bind(&job.message)
+                .bind(job.count)
+                .bind(job.tile_count)
+                .bind(&job.user_data)
+                .bind(&job.spec)
+                .bind(job.sync as i64)
+                .bind(&job.created_at),
+            )
+            .await
+            .map_err(db("inserting a snapshot job"))?
+            .ok_or_else(|| StoreError::Corrupt {
+                what: "snapshot job",
+                key: job.job_id.clone(),
+                detail: "INSERT … RETURNING gave no row".into(),
+            })?;
         Ok(SnapshotJobRecord::from_row(&row))
     }
 
@@ -184,7 +192,7 @@ impl Store {
         ))
         .bind(account_id)
         .bind(job_id)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reader())
         .await
         .map_err(db("reading a snapshot job"))?;
         Ok(row.as_ref().map(SnapshotJobRecord::from_row))
@@ -193,7 +201,7 @@ impl Store {
     pub async fn snapshot_job_by_id(&self, job_id: &str) -> Result<Option<SnapshotJobRecord>> {
         let row = sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM mts_snapshot_jobs WHERE job_id = ?"))
             .bind(job_id)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reader())
             .await
             .map_err(db("reading a snapshot job"))?;
         Ok(row.as_ref().map(SnapshotJobRecord::from_row))
@@ -228,7 +236,7 @@ impl Store {
         .bind(filter.max_seq.unwrap_or(0))
         .bind(filter.max_seq.unwrap_or(0))
         .bind(filter.limit)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await
         .map_err(db("listing snapshot jobs"))?;
         Ok(rows.iter().map(SnapshotJobRecord::from_row).collect())
@@ -236,27 +244,28 @@ impl Store {
 
     /// Take the oldest queued job (of any account): `Submitted` → `Snapshoting`, atomically.
     pub async fn claim_next_snapshot_job(&self) -> Result<Option<SnapshotJobRecord>> {
-        let row = sqlx::query(&format!(
-            "UPDATE mts_snapshot_jobs SET state = 'Snapshoting'
+        let row = self
+            .write_returning(sqlx::query(&format!(
+                "UPDATE mts_snapshot_jobs SET state = 'Snapshoting'
              WHERE seq = (SELECT seq FROM mts_snapshot_jobs WHERE state = 'Submitted' ORDER BY seq LIMIT 1)
                AND state = 'Submitted'
              RETURNING {JOB_COLUMNS}"
-        ))
-        .fetch_optional(self.pool())
-        .await
-        .map_err(db("claiming a snapshot job"))?;
+            )))
+            .await
+            .map_err(db("claiming a snapshot job"))?;
         Ok(row.as_ref().map(SnapshotJobRecord::from_row))
     }
 
     /// Record progress of a running job.
     pub async fn update_snapshot_job_counts(&self, job_id: &str, count: i64, tile_count: i64) -> Result<()> {
-        sqlx::query("UPDATE mts_snapshot_jobs SET count = ?, tile_count = ? WHERE job_id = ?")
-            .bind(count)
-            .bind(tile_count)
-            .bind(job_id)
-            .execute(self.pool())
-            .await
-            .map_err(db("updating a snapshot job"))?;
+        self.write(
+            sqlx::query("UPDATE mts_snapshot_jobs SET count = ?, tile_count = ? WHERE job_id = ?")
+                .bind(count)
+                .bind(tile_count)
+                .bind(job_id),
+        )
+        .await
+        .map_err(db("updating a snapshot job"))?;
         Ok(())
     }
 
@@ -272,7 +281,7 @@ impl Store {
         counts: (i64, i64),
         notify: bool,
     ) -> Result<bool> {
-        let done = sqlx::query(
+        let done = self.write(sqlx::query(
             "UPDATE mts_snapshot_jobs SET state = ?, code = ?, message = ?, count = ?, tile_count = ?,
                 finished_at = ?, notify_state = ?
              WHERE job_id = ? AND state IN ('Submitted', 'Snapshoting')",
@@ -285,7 +294,7 @@ impl Store {
         .bind(now_rfc3339())
         .bind(if notify { "pending" } else { "" })
         .bind(job_id)
-        .execute(self.pool())
+        )
         .await
         .map_err(db("finishing a snapshot job"))?;
         Ok(done.rows_affected() == 1)
@@ -296,7 +305,7 @@ impl Store {
         let rows =
             sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM mts_snapshot_jobs WHERE state = ? ORDER BY seq"))
                 .bind(state)
-                .fetch_all(self.pool())
+                .fetch_all(self.reader())
                 .await
                 .map_err(db("listing snapshot jobs by state"))?;
         Ok(rows.iter().map(SnapshotJobRecord::from_row).collect())
@@ -307,7 +316,7 @@ impl Store {
         let rows = sqlx::query(&format!(
             "SELECT {JOB_COLUMNS} FROM mts_snapshot_jobs WHERE notify_state = 'pending' ORDER BY seq"
         ))
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await
         .map_err(db("listing undelivered notifications"))?;
         Ok(rows.iter().map(SnapshotJobRecord::from_row).collect())
@@ -322,17 +331,18 @@ impl Store {
         error_code: &str,
         error_message: &str,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE mts_snapshot_jobs SET notify_state = ?, notify_attempts = notify_attempts + 1,
+        self.write(
+            sqlx::query(
+                "UPDATE mts_snapshot_jobs SET notify_state = ?, notify_attempts = notify_attempts + 1,
                 mns_message_id = ?, mns_error_code = ?, mns_error_message = ?
              WHERE job_id = ?",
+            )
+            .bind(notify_state)
+            .bind(message_id)
+            .bind(error_code)
+            .bind(error_message)
+            .bind(job_id),
         )
-        .bind(notify_state)
-        .bind(message_id)
-        .bind(error_code)
-        .bind(error_message)
-        .bind(job_id)
-        .execute(self.pool())
         .await
         .map_err(db("recording a notification"))?;
         Ok(())

@@ -13,11 +13,14 @@ mod image_records;
 pub use image_records::*;
 mod jobs;
 pub use jobs::*;
+mod listing;
+pub use listing::{wildcard_to_glob, InstanceQuery, ListedPage, PageWindow};
 mod records;
 mod snapshots;
 pub use snapshots::{OperationRecord, SnapshotAdmission, SnapshotRecord};
 mod tasks;
 pub use tasks::TaskRecord;
+mod writer;
 
 pub use records::*;
 
@@ -62,8 +65,16 @@ pub enum TokenClaim {
 /// A handle to the metadata store; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    /// `query_only` connections for reads, concurrent with each other and with the writer.
+    reader: SqlitePool,
+    /// The one connection every write goes through (see `writer.rs`).
+    writer: SqlitePool,
 }
+
+/// How long SQLite's busy handler waits for a lock held by another process.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Concurrent readers.
+const READERS: u32 = 8;
 
 pub fn now_rfc3339() -> String {
     Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
@@ -77,38 +88,73 @@ impl Store {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(std::time::Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
+            .busy_timeout(BUSY_TIMEOUT);
+        // The writer never closes, so the WAL and its index stay in place for the readers.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options.clone())
             .await
             .map_err(db("opening the database"))?;
-        migrate(&pool).await?;
-        Ok(Store { pool })
+        migrate(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .connect_with(options.pragma("query_only", "ON"))
+            .await
+            .map_err(db("opening the database for reading"))?;
+        Ok(Store { reader, writer })
     }
 
-    /// An in-memory store for tests.
+    /// An in-memory store for tests: one connection serves reads and writes (an in-memory
+    /// database is private to its connection).
     pub async fn open_in_memory() -> Result<Store> {
         let options = SqliteConnectOptions::from_str("sqlite::memory:").map_err(db("memory db"))?;
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
             .connect_with(options)
             .await
             .map_err(db("opening the database"))?;
         migrate(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store { reader: pool.clone(), writer: pool })
     }
 
-    /// The connection pool, for the store's other modules.
-    pub(crate) fn pool(&self) -> &SqlitePool {
-        &self.pool
+    /// The pool for reads, for the store's other modules.
+    pub(crate) fn reader(&self) -> &SqlitePool {
+        &self.reader
+    }
+
+    /// Begin a write transaction: the one writer connection, `BEGIN IMMEDIATE`, busy retried.
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> std::result::Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        writer::begin_immediate(&self.writer).await
+    }
+
+    /// Run one writing statement through the writer.
+    pub(crate) async fn write(
+        &self,
+        statement: writer::Statement<'_>,
+    ) -> std::result::Result<sqlx::sqlite::SqliteQueryResult, sqlx::Error> {
+        writer::execute(&self.writer, statement).await
+    }
+
+    /// Run one writing statement with `RETURNING` through the writer.
+    pub(crate) async fn write_returning(
+        &self,
+        statement: writer::Statement<'_>,
+    ) -> std::result::Result<Option<sqlx::sqlite::SqliteRow>, sqlx::Error> {
+        writer::fetch_optional(&self.writer, statement).await
     }
 
     // ---- accounts and keys -------------------------------------------------------------------
 
     /// Create an account with one access key.
     pub async fn create_account(&self, account_id: &str, name: &str, key: &AccessKey) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db("begin"))?;
+        let mut tx = self.begin_write().await.map_err(db("begin"))?;
         sqlx::query("INSERT INTO accounts (account_id, name, created_at) VALUES (?, ?, ?)")
             .bind(account_id)
             .bind(name)
@@ -132,7 +178,7 @@ impl Store {
 
     pub async fn count_access_keys(&self) -> Result<i64> {
         sqlx::query_scalar("SELECT COUNT(*) FROM access_keys")
-            .fetch_one(&self.pool)
+            .fetch_one(self.reader())
             .await
             .map_err(db("counting access keys"))
     }
@@ -142,7 +188,7 @@ impl Store {
             "SELECT access_key_id, access_key_secret, account_id, enabled FROM access_keys WHERE access_key_id = ?",
         )
         .bind(access_key_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.reader())
         .await
         .map_err(db("reading an access key"))?;
         Ok(row.map(|r| AccessKey {
@@ -162,9 +208,10 @@ impl Store {
         now: i64,
         window_secs: i64,
     ) -> Result<bool> {
+        let mut tx = self.begin_write().await.map_err(db("begin"))?;
         sqlx::query("DELETE FROM nonces WHERE seen_at < ?")
             .bind(now - window_secs)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db("pruning nonces"))?;
         let inserted =
@@ -172,9 +219,10 @@ impl Store {
                 .bind(access_key_id)
                 .bind(nonce)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(db("recording a nonce"))?;
+        tx.commit().await.map_err(db("commit"))?;
         Ok(inserted.rows_affected() == 1)
     }
 
@@ -188,6 +236,9 @@ impl Store {
         token: &str,
         digest: &str,
     ) -> Result<TokenClaim> {
+        // One transaction: the row read back is the one the insert found (a concurrent release
+        // cannot slip in between).
+        let mut tx = self.begin_write().await.map_err(db("begin"))?;
         let inserted = sqlx::query(
             "INSERT OR IGNORE INTO idempotency (account_id, action, client_token, params_digest, response, created_at)
              VALUES (?, ?, ?, ?, NULL, ?)",
@@ -197,10 +248,11 @@ impl Store {
         .bind(token)
         .bind(digest)
         .bind(now_rfc3339())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db("claiming a client token"))?;
         if inserted.rows_affected() == 1 {
+            tx.commit().await.map_err(db("commit"))?;
             return Ok(TokenClaim::New);
         }
         let row = sqlx::query(
@@ -209,9 +261,10 @@ impl Store {
         .bind(account_id)
         .bind(action)
         .bind(token)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await
         .map_err(db("reading a client token"))?;
+        tx.commit().await.map_err(db("commit"))?;
         let stored_digest: String = row.get(0);
         let response: Option<String> = row.get(1);
         Ok(match (stored_digest == digest, response) {
@@ -228,14 +281,14 @@ impl Store {
         token: &str,
         response: &str,
     ) -> Result<()> {
-        sqlx::query(
+        self.write(sqlx::query(
             "UPDATE idempotency SET response = ? WHERE account_id = ? AND action = ? AND client_token = ?",
         )
         .bind(response)
         .bind(account_id)
         .bind(action)
         .bind(token)
-        .execute(&self.pool)
+        )
         .await
         .map_err(db("storing an idempotent response"))?;
         Ok(())
@@ -243,13 +296,13 @@ impl Store {
 
     /// Forget a claimed token whose request failed, so a retry can succeed.
     pub async fn release_token(&self, account_id: &str, action: &str, token: &str) -> Result<()> {
-        sqlx::query(
+        self.write(sqlx::query(
             "DELETE FROM idempotency WHERE account_id = ? AND action = ? AND client_token = ? AND response IS NULL",
         )
         .bind(account_id)
         .bind(action)
         .bind(token)
-        .execute(&self.pool)
+        )
         .await
         .map_err(db("releasing a client token"))?;
         Ok(())
@@ -265,7 +318,7 @@ impl Store {
         let row = sqlx::query("SELECT * FROM images WHERE account_id = ? AND image_id = ?")
             .bind(account_id)
             .bind(image_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.reader())
             .await
             .map_err(db("reading an image"))?;
         Ok(row.as_ref().map(ImageRecord::from_row))
@@ -274,7 +327,7 @@ impl Store {
     pub async fn images(&self, account_id: &str) -> Result<Vec<ImageRecord>> {
         let rows = sqlx::query("SELECT * FROM images WHERE account_id = ? ORDER BY created_at, image_id")
             .bind(account_id)
-            .fetch_all(&self.pool)
+            .fetch_all(self.reader())
             .await
             .map_err(db("listing images"))?;
         Ok(rows.iter().map(ImageRecord::from_row).collect())
@@ -284,7 +337,7 @@ impl Store {
     pub async fn images_with_status(&self, status: &str) -> Result<Vec<ImageRecord>> {
         let rows = sqlx::query("SELECT * FROM images WHERE status = ?")
             .bind(status)
-            .fetch_all(&self.pool)
+            .fetch_all(self.reader())
             .await
             .map_err(db("listing images by status"))?;
         Ok(rows.iter().map(ImageRecord::from_row).collect())
@@ -299,7 +352,7 @@ impl Store {
         virtual_size_bytes: i64,
         failure_reason: &str,
     ) -> Result<()> {
-        sqlx::query(
+        self.write(sqlx::query(
             "UPDATE images SET status = ?, progress = ?, size_gib = ?, virtual_size_bytes = ?, failure_reason = ?
              WHERE image_id = ?",
         )
@@ -309,7 +362,7 @@ impl Store {
         .bind(virtual_size_bytes)
         .bind(failure_reason)
         .bind(image_id)
-        .execute(&self.pool)
+        )
         .await
         .map_err(db("updating an image"))?;
         Ok(())
@@ -319,7 +372,7 @@ impl Store {
     pub async fn disks_using_image(&self, image_id: &str) -> Result<i64> {
         sqlx::query_scalar("SELECT COUNT(*) FROM disks WHERE image_id = ?")
             .bind(image_id)
-            .fetch_one(&self.pool)
+            .fetch_one(self.reader())
             .await
             .map_err(db("counting disks of an image"))
     }
@@ -328,7 +381,7 @@ impl Store {
 
     /// Insert an instance together with its disks, atomically.
     pub async fn insert_instance(&self, instance: &InstanceRecord, disks: &[DiskRecord]) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db("begin"))?;
+        let mut tx = self.begin_write().await.map_err(db("begin"))?;
         sqlx::query(
             "INSERT INTO instances (instance_id, account_id, name, description, host_name, instance_type, image_id,
                 status, generation, ever_started, zone_id, tags, operation_locks, created_at, started_at)
@@ -362,7 +415,7 @@ impl Store {
         let row = sqlx::query("SELECT * FROM instances WHERE account_id = ? AND instance_id = ?")
             .bind(account_id)
             .bind(instance_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.reader())
             .await
             .map_err(db("reading an instance"))?;
         row.as_ref().map(InstanceRecord::from_row).transpose()
@@ -372,7 +425,7 @@ impl Store {
     pub async fn instance_by_id(&self, instance_id: &str) -> Result<Option<InstanceRecord>> {
         let row = sqlx::query("SELECT * FROM instances WHERE instance_id = ?")
             .bind(instance_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.reader())
             .await
             .map_err(db("reading an instance"))?;
         row.as_ref().map(InstanceRecord::from_row).transpose()
@@ -382,7 +435,7 @@ impl Store {
         let rows =
             sqlx::query("SELECT * FROM instances WHERE account_id = ? ORDER BY created_at, instance_id")
                 .bind(account_id)
-                .fetch_all(&self.pool)
+                .fetch_all(self.reader())
                 .await
                 .map_err(db("listing instances"))?;
         rows.iter().map(InstanceRecord::from_row).collect()
@@ -391,7 +444,7 @@ impl Store {
     /// Every instance of every account (for adoption at start-up).
     pub async fn all_instances(&self) -> Result<Vec<InstanceRecord>> {
         let rows = sqlx::query("SELECT * FROM instances ORDER BY created_at, instance_id")
-            .fetch_all(&self.pool)
+            .fetch_all(self.reader())
             .await
             .map_err(db("listing instances"))?;
         rows.iter().map(InstanceRecord::from_row).collect()
@@ -410,26 +463,26 @@ impl Store {
             "UPDATE instances SET status = ?, generation = generation + 1,
                 ever_started = CASE WHEN ? = 'Running' THEN 1 ELSE ever_started END,
                 started_at = CASE WHEN ? = 'Running' THEN ? ELSE started_at END
-             WHERE instance_id = ? AND status IN ({placeholders})"
+             WHERE instance_id = ? AND status IN ({placeholders}) RETURNING *"
         );
         let mut query = sqlx::query(&sql).bind(to).bind(to).bind(to).bind(now_rfc3339()).bind(instance_id);
         for status in from {
             query = query.bind(*status);
         }
-        let done = query.execute(&self.pool).await.map_err(db("changing an instance's status"))?;
-        if done.rows_affected() == 0 {
-            return Ok(None);
-        }
-        self.instance_by_id(instance_id).await
+        // The updated row comes back from the same statement, so the caller sees exactly the
+        // state it made.
+        let row = self.write_returning(query).await.map_err(db("changing an instance's status"))?;
+        row.as_ref().map(InstanceRecord::from_row).transpose()
     }
 
     pub async fn set_operation_locks(&self, instance_id: &str, locks: &[OperationLock]) -> Result<()> {
-        sqlx::query(
-            "UPDATE instances SET operation_locks = ?, generation = generation + 1 WHERE instance_id = ?",
+        self.write(
+            sqlx::query(
+                "UPDATE instances SET operation_locks = ?, generation = generation + 1 WHERE instance_id = ?",
+            )
+            .bind(to_json(&locks))
+            .bind(instance_id),
         )
-        .bind(to_json(&locks))
-        .bind(instance_id)
-        .execute(&self.pool)
         .await
         .map_err(db("setting operation locks"))?;
         Ok(())
@@ -437,7 +490,7 @@ impl Store {
 
     /// Delete an instance and the disks that go with it; returns the deleted disks.
     pub async fn delete_instance(&self, instance_id: &str) -> Result<Vec<DiskRecord>> {
-        let mut tx = self.pool.begin().await.map_err(db("begin"))?;
+        let mut tx = self.begin_write().await.map_err(db("begin"))?;
         let rows = sqlx::query("SELECT * FROM disks WHERE instance_id = ? AND delete_with_instance = 1")
             .bind(instance_id)
             .fetch_all(&mut *tx)
@@ -469,7 +522,7 @@ impl Store {
     pub async fn instance_disks(&self, instance_id: &str) -> Result<Vec<DiskRecord>> {
         let rows = sqlx::query("SELECT * FROM disks WHERE instance_id = ? ORDER BY device_index")
             .bind(instance_id)
-            .fetch_all(&self.pool)
+            .fetch_all(self.reader())
             .await
             .map_err(db("listing an instance's disks"))?;
         Ok(rows.iter().map(DiskRecord::from_row).collect())
@@ -478,7 +531,7 @@ impl Store {
     pub async fn disks(&self, account_id: &str) -> Result<Vec<DiskRecord>> {
         let rows = sqlx::query("SELECT * FROM disks WHERE account_id = ? ORDER BY created_at, disk_id")
             .bind(account_id)
-            .fetch_all(&self.pool)
+            .fetch_all(self.reader())
             .await
             .map_err(db("listing disks"))?;
         Ok(rows.iter().map(DiskRecord::from_row).collect())

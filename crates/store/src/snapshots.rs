@@ -4,6 +4,7 @@ use crate::records::parse_json_column;
 use crate::{db, now_rfc3339, to_json, DiskRecord, Result, Store, Tag};
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
+use std::collections::HashSet;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotRecord {
@@ -85,7 +86,7 @@ impl Store {
     // ---- disks ---------------------------------------------------------------------------------
 
     pub async fn insert_disk(&self, disk: &DiskRecord) -> Result<()> {
-        let mut tx = self.pool().begin().await.map_err(db("begin"))?;
+        let mut tx = self.begin_write().await.map_err(db("begin"))?;
         crate::insert_disk(&mut tx, disk).await?;
         tx.commit().await.map_err(db("commit"))
     }
@@ -94,7 +95,7 @@ impl Store {
         let row = sqlx::query("SELECT * FROM disks WHERE account_id = ? AND disk_id = ?")
             .bind(account_id)
             .bind(disk_id)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reader())
             .await
             .map_err(db("reading a disk"))?;
         Ok(row.as_ref().map(DiskRecord::from_row))
@@ -103,7 +104,7 @@ impl Store {
     /// Every disk of every account (for chain maintenance).
     pub async fn all_disks(&self) -> Result<Vec<DiskRecord>> {
         let rows = sqlx::query("SELECT * FROM disks ORDER BY created_at, disk_id")
-            .fetch_all(self.pool())
+            .fetch_all(self.reader())
             .await
             .map_err(db("listing disks"))?;
         Ok(rows.iter().map(DiskRecord::from_row).collect())
@@ -112,7 +113,7 @@ impl Store {
     pub async fn disk_by_id(&self, disk_id: &str) -> Result<Option<DiskRecord>> {
         let row = sqlx::query("SELECT * FROM disks WHERE disk_id = ?")
             .bind(disk_id)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reader())
             .await
             .map_err(db("reading a disk"))?;
         Ok(row.as_ref().map(DiskRecord::from_row))
@@ -126,34 +127,31 @@ impl Store {
         base_path: &str,
         parent_snapshot_id: &str,
     ) -> Result<()> {
-        sqlx::query("UPDATE disks SET path = ?, base_path = ?, parent_snapshot_id = ? WHERE disk_id = ?")
-            .bind(path)
-            .bind(base_path)
-            .bind(parent_snapshot_id)
-            .bind(disk_id)
-            .execute(self.pool())
-            .await
-            .map_err(db("updating a disk's files"))?;
+        self.write(
+            sqlx::query("UPDATE disks SET path = ?, base_path = ?, parent_snapshot_id = ? WHERE disk_id = ?")
+                .bind(path)
+                .bind(base_path)
+                .bind(parent_snapshot_id)
+                .bind(disk_id),
+        )
+        .await
+        .map_err(db("updating a disk's files"))?;
         Ok(())
     }
 
     pub async fn set_disk_status(&self, disk_id: &str, status: &str) -> Result<()> {
-        sqlx::query("UPDATE disks SET status = ? WHERE disk_id = ?")
-            .bind(status)
-            .bind(disk_id)
-            .execute(self.pool())
+        self.write(sqlx::query("UPDATE disks SET status = ? WHERE disk_id = ?").bind(status).bind(disk_id))
             .await
             .map_err(db("updating a disk's status"))?;
         Ok(())
     }
 
     pub async fn set_disk_size(&self, disk_id: &str, size_gib: i64) -> Result<()> {
-        sqlx::query("UPDATE disks SET size_gib = ? WHERE disk_id = ?")
-            .bind(size_gib)
-            .bind(disk_id)
-            .execute(self.pool())
-            .await
-            .map_err(db("resizing a disk"))?;
+        self.write(
+            sqlx::query("UPDATE disks SET size_gib = ? WHERE disk_id = ?").bind(size_gib).bind(disk_id),
+        )
+        .await
+        .map_err(db("resizing a disk"))?;
         Ok(())
     }
 
@@ -167,7 +165,7 @@ impl Store {
         delete_with_instance: bool,
     ) -> Result<()> {
         let attached_at = if instance_id.is_some() { now_rfc3339() } else { String::new() };
-        sqlx::query(
+        self.write(sqlx::query(
             "UPDATE disks SET instance_id = ?, device_index = ?, status = ?, attached_at = ?, delete_with_instance = ?,
                 ever_attached = CASE WHEN ? IS NULL THEN ever_attached ELSE 1 END
              WHERE disk_id = ?",
@@ -179,7 +177,7 @@ impl Store {
         .bind(delete_with_instance)
         .bind(instance_id)
         .bind(disk_id)
-        .execute(self.pool())
+        )
         .await
         .map_err(db("attaching a disk"))?;
         Ok(())
@@ -187,18 +185,14 @@ impl Store {
 
     /// Record that an instance ran with its disks attached (ECS's "never used" rule).
     pub async fn mark_disks_used(&self, instance_id: &str) -> Result<()> {
-        sqlx::query("UPDATE disks SET ever_used = 1 WHERE instance_id = ?")
-            .bind(instance_id)
-            .execute(self.pool())
+        self.write(sqlx::query("UPDATE disks SET ever_used = 1 WHERE instance_id = ?").bind(instance_id))
             .await
             .map_err(db("marking disks used"))?;
         Ok(())
     }
 
     pub async fn delete_disk(&self, disk_id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM disks WHERE disk_id = ?")
-            .bind(disk_id)
-            .execute(self.pool())
+        self.write(sqlx::query("DELETE FROM disks WHERE disk_id = ?").bind(disk_id))
             .await
             .map_err(db("deleting a disk"))?;
         Ok(())
@@ -208,10 +202,30 @@ impl Store {
     pub async fn disks_from_snapshot(&self, snapshot_id: &str) -> Result<Vec<DiskRecord>> {
         let rows = sqlx::query("SELECT * FROM disks WHERE source_snapshot_id = ?")
             .bind(snapshot_id)
-            .fetch_all(self.pool())
+            .fetch_all(self.reader())
             .await
             .map_err(db("listing disks of a snapshot"))?;
         Ok(rows.iter().map(DiskRecord::from_row).collect())
+    }
+
+    /// Ids of the snapshots (of any account) that a live image was made from, and of those that
+    /// disks were created from: two queries for a whole DescribeSnapshots page, not two per row.
+    pub async fn snapshots_in_use(&self) -> Result<(HashSet<String>, HashSet<String>)> {
+        let by_images: Vec<String> = sqlx::query_scalar(
+            "SELECT source_snapshot_id FROM images WHERE deleted = 0 AND source_snapshot_id != ''
+             UNION SELECT d.snapshot_id FROM image_disks d JOIN images i ON i.image_id = d.image_id
+                   WHERE i.deleted = 0 AND d.snapshot_id != ''",
+        )
+        .fetch_all(self.reader())
+        .await
+        .map_err(db("listing snapshots used by images"))?;
+        let by_disks: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT source_snapshot_id FROM disks WHERE source_snapshot_id != ''",
+        )
+        .fetch_all(self.reader())
+        .await
+        .map_err(db("listing snapshots used by disks"))?;
+        Ok((by_images.into_iter().collect(), by_disks.into_iter().collect()))
     }
 
     pub async fn images_from_snapshot(&self, snapshot_id: &str) -> Result<i64> {
@@ -221,7 +235,7 @@ impl Store {
                      WHERE d.snapshot_id = ?1 AND i.deleted = 0)",
         )
         .bind(snapshot_id)
-        .fetch_one(self.pool())
+        .fetch_one(self.reader())
         .await
         .map_err(db("counting images of a snapshot"))
     }
@@ -236,7 +250,7 @@ impl Store {
         operation: &OperationRecord,
         quota: i64,
     ) -> Result<SnapshotAdmission> {
-        let mut tx = self.pool().begin().await.map_err(db("begin"))?;
+        let mut tx = self.begin_write().await.map_err(db("begin"))?;
         let in_progress: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM snapshots WHERE source_disk_id = ? AND status = 'progressing'",
         )
@@ -291,7 +305,7 @@ impl Store {
         ))
         .bind(account_id)
         .bind(snapshot_id)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reader())
         .await
         .map_err(db("reading a snapshot"))?;
         row.as_ref().map(SnapshotRecord::from_row).transpose()
@@ -301,7 +315,7 @@ impl Store {
     pub async fn snapshot_by_id(&self, snapshot_id: &str) -> Result<Option<SnapshotRecord>> {
         let row = sqlx::query(&format!("SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE snapshot_id = ?"))
             .bind(snapshot_id)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reader())
             .await
             .map_err(db("reading a snapshot"))?;
         row.as_ref().map(SnapshotRecord::from_row).transpose()
@@ -313,7 +327,7 @@ impl Store {
             "SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE account_id = ? AND deleted = 0 ORDER BY created_at, snapshot_id"
         ))
         .bind(account_id)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await
         .map_err(db("listing snapshots"))?;
         rows.iter().map(SnapshotRecord::from_row).collect()
@@ -324,7 +338,7 @@ impl Store {
         let rows = sqlx::query(&format!(
             "SELECT {SNAPSHOT_COLUMNS} FROM snapshots ORDER BY created_at, snapshot_id"
         ))
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await
         .map_err(db("listing snapshots"))?;
         rows.iter().map(SnapshotRecord::from_row).collect()
@@ -337,7 +351,7 @@ impl Store {
         progress: i64,
         reason: &str,
     ) -> Result<()> {
-        sqlx::query(
+        self.write(sqlx::query(
             "UPDATE snapshots SET status = ?, progress = ?, failure_reason = ?, updated_at = ? WHERE snapshot_id = ?",
         )
         .bind(status)
@@ -345,7 +359,7 @@ impl Store {
         .bind(reason)
         .bind(now_rfc3339())
         .bind(snapshot_id)
-        .execute(self.pool())
+        )
         .await
         .map_err(db("updating a snapshot"))?;
         Ok(())
@@ -354,37 +368,40 @@ impl Store {
     /// Raise a progressing snapshot's Progress; never touches a finished one (progress reports
     /// can arrive late).
     pub async fn raise_snapshot_progress(&self, snapshot_id: &str, progress: i64) -> Result<()> {
-        sqlx::query(
-            "UPDATE snapshots SET progress = ?, updated_at = ?
+        self.write(
+            sqlx::query(
+                "UPDATE snapshots SET progress = ?, updated_at = ?
              WHERE snapshot_id = ? AND status = 'progressing' AND progress < ?",
+            )
+            .bind(progress)
+            .bind(now_rfc3339())
+            .bind(snapshot_id)
+            .bind(progress),
         )
-        .bind(progress)
-        .bind(now_rfc3339())
-        .bind(snapshot_id)
-        .bind(progress)
-        .execute(self.pool())
         .await
         .map_err(db("updating a snapshot's progress"))?;
         Ok(())
     }
 
     pub async fn set_snapshot_parent(&self, snapshot_id: &str, parent_snapshot_id: &str) -> Result<()> {
-        sqlx::query("UPDATE snapshots SET parent_snapshot_id = ? WHERE snapshot_id = ?")
-            .bind(parent_snapshot_id)
-            .bind(snapshot_id)
-            .execute(self.pool())
-            .await
-            .map_err(db("re-parenting a snapshot"))?;
+        self.write(
+            sqlx::query("UPDATE snapshots SET parent_snapshot_id = ? WHERE snapshot_id = ?")
+                .bind(parent_snapshot_id)
+                .bind(snapshot_id),
+        )
+        .await
+        .map_err(db("re-parenting a snapshot"))?;
         Ok(())
     }
 
     pub async fn mark_snapshot_deleted(&self, snapshot_id: &str) -> Result<()> {
-        sqlx::query("UPDATE snapshots SET deleted = 1, updated_at = ? WHERE snapshot_id = ?")
-            .bind(now_rfc3339())
-            .bind(snapshot_id)
-            .execute(self.pool())
-            .await
-            .map_err(db("hiding a snapshot"))?;
+        self.write(
+            sqlx::query("UPDATE snapshots SET deleted = 1, updated_at = ? WHERE snapshot_id = ?")
+                .bind(now_rfc3339())
+                .bind(snapshot_id),
+        )
+        .await
+        .map_err(db("hiding a snapshot"))?;
         Ok(())
     }
 
@@ -399,7 +416,7 @@ impl Store {
         disk_id: &str,
         operation_id: &str,
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await.map_err(db("begin"))?;
+        let mut tx = self.begin_write().await.map_err(db("begin"))?;
         let now = now_rfc3339();
         sqlx::query(
             "UPDATE snapshots SET parent_snapshot_id = ?1, updated_at = ?2,
@@ -431,9 +448,7 @@ impl Store {
     }
 
     pub async fn remove_snapshot_row(&self, snapshot_id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM snapshots WHERE snapshot_id = ?")
-            .bind(snapshot_id)
-            .execute(self.pool())
+        self.write(sqlx::query("DELETE FROM snapshots WHERE snapshot_id = ?").bind(snapshot_id))
             .await
             .map_err(db("deleting a snapshot"))?;
         Ok(())
@@ -442,26 +457,25 @@ impl Store {
     // ---- operations ----------------------------------------------------------------------------
 
     pub async fn insert_operation(&self, operation: &OperationRecord) -> Result<()> {
-        let mut tx = self.pool().begin().await.map_err(db("begin"))?;
+        let mut tx = self.begin_write().await.map_err(db("begin"))?;
         insert_operation(&mut tx, operation).await?;
         tx.commit().await.map_err(db("commit"))
     }
 
     pub async fn set_operation_step(&self, operation_id: &str, step: &str, payload: &str) -> Result<()> {
-        sqlx::query("UPDATE operations SET step = ?, payload = ? WHERE operation_id = ?")
-            .bind(step)
-            .bind(payload)
-            .bind(operation_id)
-            .execute(self.pool())
-            .await
-            .map_err(db("advancing an operation"))?;
+        self.write(
+            sqlx::query("UPDATE operations SET step = ?, payload = ? WHERE operation_id = ?")
+                .bind(step)
+                .bind(payload)
+                .bind(operation_id),
+        )
+        .await
+        .map_err(db("advancing an operation"))?;
         Ok(())
     }
 
     pub async fn finish_operation(&self, operation_id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM operations WHERE operation_id = ?")
-            .bind(operation_id)
-            .execute(self.pool())
+        self.write(sqlx::query("DELETE FROM operations WHERE operation_id = ?").bind(operation_id))
             .await
             .map_err(db("finishing an operation"))?;
         Ok(())
@@ -469,7 +483,7 @@ impl Store {
 
     pub async fn operations(&self) -> Result<Vec<OperationRecord>> {
         let rows = sqlx::query("SELECT * FROM operations ORDER BY created_at, operation_id")
-            .fetch_all(self.pool())
+            .fetch_all(self.reader())
             .await
             .map_err(db("listing operations"))?;
         Ok(rows
@@ -488,7 +502,7 @@ impl Store {
     pub async fn disk_has_operation(&self, disk_id: &str) -> Result<bool> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM operations WHERE disk_id = ?")
             .bind(disk_id)
-            .fetch_one(self.pool())
+            .fetch_one(self.reader())
             .await
             .map_err(db("looking for operations"))?;
         Ok(n > 0)

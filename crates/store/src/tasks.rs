@@ -42,7 +42,7 @@ impl TaskRecord {
 
 impl Store {
     pub async fn insert_task(&self, task: &TaskRecord) -> Result<()> {
-        sqlx::query(
+        self.write(sqlx::query(
             "INSERT INTO tasks (task_id, account_id, action, resource_id, status, progress, payload, failure_code,
                 failure_message, created_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
@@ -57,7 +57,7 @@ impl Store {
         .bind(&task.failure_message)
         .bind(&task.created_at)
         .bind(&task.finished_at)
-        .execute(self.pool())
+        )
         .await
         .map_err(db("inserting a task"))?;
         Ok(())
@@ -67,7 +67,7 @@ impl Store {
         let row = sqlx::query("SELECT * FROM tasks WHERE account_id = ? AND task_id = ?")
             .bind(account_id)
             .bind(task_id)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reader())
             .await
             .map_err(db("reading a task"))?;
         Ok(row.as_ref().map(TaskRecord::from_row))
@@ -78,7 +78,7 @@ impl Store {
         let rows =
             sqlx::query("SELECT * FROM tasks WHERE account_id = ? ORDER BY created_at DESC, task_id DESC")
                 .bind(account_id)
-                .fetch_all(self.pool())
+                .fetch_all(self.reader())
                 .await
                 .map_err(db("listing tasks"))?;
         Ok(rows.iter().map(TaskRecord::from_row).collect())
@@ -87,19 +87,20 @@ impl Store {
     /// Tasks of every account still processing (to resume after a restart).
     pub async fn processing_tasks(&self) -> Result<Vec<TaskRecord>> {
         let rows = sqlx::query("SELECT * FROM tasks WHERE status = 'Processing'")
-            .fetch_all(self.pool())
+            .fetch_all(self.reader())
             .await
             .map_err(db("listing processing tasks"))?;
         Ok(rows.iter().map(TaskRecord::from_row).collect())
     }
 
     pub async fn set_task_progress(&self, task_id: &str, progress: i64) -> Result<()> {
-        sqlx::query("UPDATE tasks SET progress = ? WHERE task_id = ? AND status = 'Processing'")
-            .bind(progress)
-            .bind(task_id)
-            .execute(self.pool())
-            .await
-            .map_err(db("updating a task"))?;
+        self.write(
+            sqlx::query("UPDATE tasks SET progress = ? WHERE task_id = ? AND status = 'Processing'")
+                .bind(progress)
+                .bind(task_id),
+        )
+        .await
+        .map_err(db("updating a task"))?;
         Ok(())
     }
 
@@ -112,17 +113,18 @@ impl Store {
         failure_message: &str,
         finished_at: &str,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE tasks SET status = ?, progress = CASE WHEN ? = 'Finished' THEN 100 ELSE progress END,
+        self.write(
+            sqlx::query(
+                "UPDATE tasks SET status = ?, progress = CASE WHEN ? = 'Finished' THEN 100 ELSE progress END,
                 failure_code = ?, failure_message = ?, finished_at = ? WHERE task_id = ?",
+            )
+            .bind(status)
+            .bind(status)
+            .bind(failure_code)
+            .bind(failure_message)
+            .bind(finished_at)
+            .bind(task_id),
         )
-        .bind(status)
-        .bind(status)
-        .bind(failure_code)
-        .bind(failure_message)
-        .bind(finished_at)
-        .bind(task_id)
-        .execute(self.pool())
         .await
         .map_err(db("finishing a task"))?;
         Ok(())

@@ -152,13 +152,14 @@ pub fn sha256_hex(data: &[u8]) -> String {
 /// Claims of a V3 request whose Authorization value is `auth`.
 pub(crate) fn claims(req: &RawRequest, auth: &str) -> Result<SignedClaims, AuthError> {
     let a = parse_authorization(auth)?;
-    check_coverage(req.headers, &a.signed_headers)?;
     let header = |name: &str| single_header(req.headers, name);
+    let nonce = super::nonce_from(header("x-acs-signature-nonce")?, "x-acs-signature-nonce")?;
+    check_coverage(req.headers, &a.signed_headers)?;
     let date = header("x-acs-date")?.unwrap_or_default();
     Ok(SignedClaims {
         scheme: Scheme::Acs3,
         access_key_id: a.credential,
-        nonce: header("x-acs-signature-nonce")?,
+        nonce,
         timestamp: Some(time::parse_iso8601(&date)?),
         action: header("x-acs-action")?,
         version: header("x-acs-version")?,

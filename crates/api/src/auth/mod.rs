@@ -69,8 +69,8 @@ pub struct SignedClaims {
     pub scheme: Scheme,
     /// RPC: `AccessKeyId`; ACS3: `Credential`; ROA: the AK of `acs AK:sig`.
     pub access_key_id: String,
-    /// RPC: `SignatureNonce`; ACS3: `x-acs-signature-nonce`; ROA: the same header if present.
-    pub nonce: Option<String>,
+    /// RPC: `SignatureNonce`; ACS3 and ROA: `x-acs-signature-nonce`. Always present once parsed.
+    pub nonce: String,
     /// RPC: `Timestamp`; ACS3: `x-acs-date`; ROA: `Date` (RFC 1123).
     pub timestamp: Option<DateTime<Utc>>,
     /// RPC: the signed `Action` parameter; ACS3/ROA: the `x-acs-action` header.
@@ -96,6 +96,10 @@ pub enum AuthError {
     /// missing, empty, duplicated or not covered by the signature.
     #[error("the request signature does not conform to Aliyun standards: {0}")]
     IncompleteSignature(String),
+    /// No signature nonce (carries the parameter or header name): without one a request could
+    /// be replayed byte for byte within the time window.
+    #[error("{0} is missing")]
+    MissingNonce(&'static str),
     /// `SignatureMethod` other than HMAC-SHA1, or an unknown `Authorization` algorithm.
     #[error("specified signature method is not valid: {0}")]
     InvalidSignatureMethod(String),
@@ -181,7 +185,8 @@ fn authorization(headers: &HeaderMap) -> Result<Option<String>, AuthError> {
 
 /// Detect the scheme and parse what the signature claims, checking the
 /// request's shape (required parameters/headers, algorithm, coverage) but not
-/// the signature itself, which needs the secret.
+/// the signature itself, which needs the secret. Every scheme must carry a
+/// nonce ([`AuthError::MissingNonce`]): all official SDKs send one with every request.
 pub fn parse_claims(req: &RawRequest) -> Result<SignedClaims, AuthError> {
     match detect_scheme(req)? {
         Scheme::RpcV1 => rpc_v1::claims(req, &rpc_params(req)),
@@ -203,6 +208,11 @@ pub fn verify(req: &RawRequest, claims: &SignedClaims, secret: &str) -> Result<(
 
 /// The only value of a header, trimmed; `Ok(None)` if absent. Repeating a
 /// header that a claim is read from is ambiguous, hence an error.
+/// The nonce a request must carry: present and not empty.
+fn nonce_from(value: Option<String>, name: &'static str) -> Result<String, AuthError> {
+    value.filter(|n| !n.is_empty()).ok_or(AuthError::MissingNonce(name))
+}
+
 fn single_header(headers: &HeaderMap, name: &str) -> Result<Option<String>, AuthError> {
     let mut values = headers.get_all(name).iter();
     let first = values.next().map(|v| encode::header_text(v).trim().to_string());

@@ -12,7 +12,8 @@
 //! (its path parameters are already percent-encoded). The old Go SDK signs the
 //! path before encoding it, so the two only agree on paths with nothing to
 //! encode, which holds for every PAI-DSW resource id. The body is *not*
-//! covered (the SDKs send no Content-MD5); that is by design of the scheme.
+//! covered (the SDKs send no Content-MD5); that is by design of the scheme. The nonce header
+//! is an `x-acs-*` header, so it is signed, and it is required (see [`claims`]).
 
 use http::HeaderMap;
 
@@ -83,7 +84,9 @@ pub fn sign(secret: &str, string_to_sign: &str) -> String {
 }
 
 /// Claims of a ROA V1 request whose Authorization value is `auth`.
-/// `x-acs-signature-method: HMAC-SHA1` and a `Date` are required.
+/// `x-acs-signature-method: HMAC-SHA1`, a `Date` and an `x-acs-signature-nonce` are required:
+/// the scheme itself leaves the nonce optional, but every SDK sends one, and without it a
+/// request could be replayed byte for byte for as long as its `Date` is in the window.
 pub(crate) fn claims(req: &RawRequest, auth: &str) -> Result<SignedClaims, AuthError> {
     let (access_key_id, signature) = parse_authorization(auth)?;
     let header = |name: &str| single_header(req.headers, name);
@@ -98,7 +101,7 @@ pub(crate) fn claims(req: &RawRequest, auth: &str) -> Result<SignedClaims, AuthE
     Ok(SignedClaims {
         scheme: Scheme::RoaV1,
         access_key_id,
-        nonce: header("x-acs-signature-nonce")?,
+        nonce: super::nonce_from(header("x-acs-signature-nonce")?, "x-acs-signature-nonce")?,
         timestamp: Some(time::parse_http_date(&date)?),
         action: header("x-acs-action")?,
         version: header("x-acs-version")?,

@@ -58,6 +58,7 @@ fn required<'p>(params: &'p [(String, String)], name: &str) -> Result<&'p str, A
 
 /// Claims of an RPC V1 request; `params` is [`super::rpc_params`].
 pub(crate) fn claims(req: &RawRequest, params: &[(String, String)]) -> Result<SignedClaims, AuthError> {
+    let nonce = super::nonce_from(single(params, "SignatureNonce")?.map(str::to_string), "SignatureNonce")?;
     for name in REQUIRED {
         required(params, name)?;
     }
@@ -72,7 +73,7 @@ pub(crate) fn claims(req: &RawRequest, params: &[(String, String)]) -> Result<Si
     Ok(SignedClaims {
         scheme: Scheme::RpcV1,
         access_key_id: required(params, "AccessKeyId")?.to_string(),
-        nonce: Some(required(params, "SignatureNonce")?.to_string()),
+        nonce,
         timestamp: Some(time::parse_iso8601(required(params, "Timestamp")?)?),
         action: action.map(str::to_string),
         version: version.map(str::to_string),

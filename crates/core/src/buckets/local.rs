@@ -36,6 +36,26 @@ pub(super) async fn get_to_file(root: &Path, bucket: &str, key: &str, dest: &Pat
     Ok(size)
 }
 
+pub(super) async fn read_range(
+    root: &Path,
+    bucket: &str,
+    key: &str,
+    range: std::ops::Range<u64>,
+) -> BucketResult<Vec<u8>> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    if head(root, bucket, key).await?.is_none() {
+        return Err(BucketError::NoSuchObject { bucket: bucket.into(), key: key.into() });
+    }
+    let read = async {
+        let mut file = tokio::fs::File::open(root.join(bucket).join(key)).await?;
+        file.seek(std::io::SeekFrom::Start(range.start)).await?;
+        let mut bytes = Vec::new();
+        file.take(range.end.saturating_sub(range.start)).read_to_end(&mut bytes).await?;
+        Ok(bytes)
+    };
+    read.await.map_err(|e: std::io::Error| denied(bucket, key, &e))
+}
+
 pub(super) async fn put_file(root: &Path, bucket: &str, key: &str, src: &Path) -> BucketResult<()> {
     let target = prepare(root, bucket, key).await?;
     let partial = partial_name(&target);

@@ -135,6 +135,22 @@ impl RemoteBucket {
         }
     }
 
+    /// Bytes `range` of an object (a ranged GET).
+    pub(super) async fn get_range(
+        &self,
+        bucket: &str,
+        key: &str,
+        range: std::ops::Range<u64>,
+    ) -> BucketResult<Vec<u8>> {
+        let location = Self::location(key)?;
+        let bytes = self
+            .store
+            .get_range(&location, range)
+            .await
+            .map_err(|e| self.error(bucket, key, e, Self::no_object(bucket, key)))?;
+        Ok(bytes.to_vec())
+    }
+
     pub(super) async fn get_to_file(&self, bucket: &str, key: &str, dest: &Path) -> BucketResult<u64> {
         let location = Self::location(key)?;
         let got = self

@@ -422,17 +422,27 @@ fn parent_of(path: &str) -> &str {
     }
 }
 
-async fn image_format(qemu_img: &Path, image: &Path) -> Result<String, ExcludeError> {
-    let args = [OsStr::new("info"), OsStr::new("--output=json"), OsStr::new("-U"), image.as_os_str()];
-    let out = chain::qemu_img(qemu_img, &args, "info").await.map_err(|e| ExcludeError::failed(e.detail()))?;
-    let info: serde_json::Value = serde_json::from_str(&out)
-        .map_err(|e| ExcludeError::failed(format!("qemu-img info is not JSON: {e}")))?;
-    if let Some(backing) = info.get("backing-filename").and_then(|b| b.as_str()) {
+/// The image's format from its own bytes (the inspector, never a qemu-img probe): a standalone
+/// qcow2 or raw file, or it is refused.
+async fn image_format(_qemu_img: &Path, image: &Path) -> Result<String, ExcludeError> {
+    let path = image.to_path_buf();
+    let inspection = tokio::task::spawn_blocking(move || crate::inspect::inspect_file(&path))
+        .await
+        .map_err(|e| ExcludeError::failed(format!("inspecting the image: {e}")))?
+        .map_err(|e| ExcludeError::failed(format!("inspecting the image: {e}")))?;
+    let format = match inspection.format {
+        crate::inspect::Format::Iso => crate::inspect::Format::Raw,
+        other => other,
+    };
+    if !matches!(format, crate::inspect::Format::Qcow2 | crate::inspect::Format::Raw) {
         return Err(ExcludeError::failed(format!(
-            "the image has a backing file ({backing}); ExcludePaths edits standalone images only"
+            "the image is {format}; ExcludePaths edits qcow2 or raw images"
         )));
     }
-    Ok(info.get("format").and_then(|f| f.as_str()).unwrap_or("raw").to_string())
+    crate::inspect::check_standalone(&inspection, format).map_err(|refusal| {
+        ExcludeError::failed(format!("{refusal}; ExcludePaths edits standalone images only"))
+    })?;
+    Ok(format.qemu_name().to_string())
 }
 
 async fn qemu_img_run(qemu_img: &Path, args: &[&str], operands: &[&OsStr]) -> Result<(), ExcludeError> {

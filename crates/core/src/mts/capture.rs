@@ -11,12 +11,24 @@ use std::path::Path;
 use std::process::Stdio;
 use tokio::process::Command;
 
+/// Inputs FFmpeg may read: only local files (no network, no `data:`/`subfile:`/`concat:`
+/// protocols) through demuxers of plain, self-contained video files. Playlists and scripts
+/// (HLS `.m3u8`, `concat`, `image2` sequences, `tee`, ...) name other files, so a video in a
+/// bucket could otherwise make FFmpeg read host files; their demuxers are not on the list.
+const INPUT_LIMITS: [&str; 4] = [
+    "-protocol_whitelist",
+    "file",
+    "-format_whitelist",
+    "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,flv,mpegts,mpeg,ogg,asf,m4v,h264,hevc,ivf,gif,mjpeg,yuv4mpegpipe,nut,rawvideo",
+];
+
 /// The duration of a video in milliseconds; a file FFmpeg cannot read as a video is
 /// `InvalidParameter.ResourceContentBad`.
 pub(crate) async fn probe_duration_ms(path: &Path, label: &str) -> Result<u64> {
     let output = Command::new("ffprobe")
         .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "stream=codec_type:format=duration"])
         .args(["-of", "json"])
+        .args(INPUT_LIMITS)
         .arg(path)
         .stdin(Stdio::null())
         .kill_on_drop(true)
@@ -50,6 +62,7 @@ pub(crate) async fn video_frame(path: &Path, time_ms: u64, frame_type: FrameType
         command.arg("-noaccurate_seek");
     }
     let output = command
+        .args(INPUT_LIMITS)
         .args(["-ss", &format!("{}.{:03}", time_ms / 1000, time_ms % 1000), "-i"])
         .arg(path)
         .args(["-frames:v", "1", "-f", "image2pipe", "-c:v", "ppm", "-pix_fmt", "rgb24", "-"])

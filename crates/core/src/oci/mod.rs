@@ -277,6 +277,7 @@ pub async fn pull_container_disk(
             .await
             .map_err(|e| OciError::new("DiskFileError", format!("extracting the disk failed: {e}")))??;
         if let Some((disk_path, size)) = found {
+            check_pulled_disk(part.path())?;
             part.persist(dest_qcow2).map_err(|e| OciError::disk("write", dest_qcow2, e.error))?;
             return Ok(PulledImage { manifest_digest, disk_path, size });
         }
@@ -285,6 +286,21 @@ pub async fn pull_container_disk(
         "NotAContainerDisk",
         format!("The image {reference} has no file under /disk/, so it is not a containerDisk."),
     ))
+}
+
+/// A pulled disk comes from outside: before anything opens it, it must be a standalone qcow2
+/// (or raw) that names no other file (see `crate::inspect`). Refused: `DiskFileError`, and the
+/// temporary file goes with its guard.
+fn check_pulled_disk(path: &Path) -> Result<(), OciError> {
+    use crate::inspect::{self, Format};
+    let inspection = inspect::inspect_file(path)
+        .map_err(|e| OciError::new("DiskFileError", format!("Cannot inspect the pulled disk: {e}")))?;
+    let claimed =
+        if matches!(inspection.format, Format::Raw | Format::Iso) { Format::Raw } else { Format::Qcow2 };
+    inspect::check_standalone(&inspection, claimed).map_err(|refusal| {
+        tracing::warn!(%refusal, "a pulled containerDisk was refused");
+        OciError::new("DiskFileError", format!("The pulled disk is refused: {refusal}."))
+    })
 }
 
 async fn get_manifest(

@@ -1,0 +1,322 @@
+//! Paged listing done in SQL: a Describe* page costs a fixed number of queries (count, page,
+//! the page's disks) whatever the number of rows, and reads only the rows of its page.
+//!
+//! The three queries run in one read transaction, so the total, the page and the disks are one
+//! consistent snapshot even while writers commit.
+
+use crate::{db, DiskRecord, InstanceRecord, Result, Store};
+use sqlx::sqlite::SqliteArguments;
+use sqlx::Arguments;
+
+/// Which rows of the ordered list a page holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageWindow {
+    /// PageNumber/PageSize: skip `offset` rows.
+    Offset { offset: u64, limit: u64 },
+    /// NextToken/MaxResults: the rows after the sort key `(created_at, id)` (from the start when
+    /// `None`).
+    After { key: Option<(String, String)>, limit: u64 },
+}
+
+impl PageWindow {
+    fn limit(&self) -> u64 {
+        match self {
+            PageWindow::Offset { limit, .. } | PageWindow::After { limit, .. } => *limit,
+        }
+    }
+}
+
+/// One page as the store read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedPage<T> {
+    pub items: Vec<T>,
+    /// Rows matching the filter, on every page.
+    pub total: u64,
+    /// Whether rows follow this page.
+    pub more: bool,
+}
+
+/// DescribeInstances' filter, in store terms (every field narrows; `None` means any).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InstanceQuery {
+    pub instance_ids: Option<Vec<String>>,
+    pub status: Option<String>,
+    /// `*` matches any run of characters; every other character matches itself.
+    pub name_pattern: Option<String>,
+    pub image_id: Option<String>,
+    pub instance_type: Option<String>,
+    pub zone_id: Option<String>,
+    /// (key, value): an instance must have a tag with this key (and this value, when given).
+    pub tags: Vec<(String, Option<String>)>,
+}
+
+/// A pattern where only `*` is special, as a GLOB pattern (`?` and `[` match themselves).
+pub fn wildcard_to_glob(pattern: &str) -> String {
+    let mut glob = String::with_capacity(pattern.len());
+    for c in pattern.chars() {
+        match c {
+            '?' => glob.push_str("[?]"),
+            '[' => glob.push_str("[[]"),
+            other => glob.push(other),
+        }
+    }
+    glob
+}
+
+/// The WHERE clause of a query and its arguments, built together so they cannot disagree.
+struct Clause {
+    sql: String,
+    args: SqliteArguments<'static>,
+}
+
+impl Clause {
+    fn new(account_id: &str) -> Clause {
+        let mut clause = Clause { sql: "account_id = ?".into(), args: SqliteArguments::default() };
+        clause.bind(account_id.to_string());
+        clause
+    }
+
+    fn bind(&mut self, value: String) {
+        // Adding a String to SQLite arguments cannot fail.
+        let _ = self.args.add(value);
+    }
+
+    fn and(&mut self, sql: &str, values: impl IntoIterator<Item = String>) {
+        self.sql.push_str(" AND ");
+        self.sql.push_str(sql);
+        for value in values {
+            self.bind(value);
+        }
+    }
+}
+
+fn instance_clause(account_id: &str, q: &InstanceQuery) -> Clause {
+    let mut clause = Clause::new(account_id);
+    if let Some(ids) = &q.instance_ids {
+        if ids.is_empty() {
+            clause.and("0", []);
+        } else {
+            clause.and(&format!("instance_id IN ({})", vec!["?"; ids.len()].join(", ")), ids.iter().cloned());
+        }
+    }
+    for (column, value) in [
+        ("status", &q.status),
+        ("image_id", &q.image_id),
+        ("instance_type", &q.instance_type),
+        ("zone_id", &q.zone_id),
+    ] {
+        if let Some(value) = value {
+            clause.and(&format!("{column} = ?"), [value.clone()]);
+        }
+    }
+    if let Some(pattern) = &q.name_pattern {
+        clause.and("name GLOB ?", [wildcard_to_glob(pattern)]);
+    }
+    for (key, value) in &q.tags {
+        match value {
+            None => clause.and(
+                "EXISTS (SELECT 1 FROM json_each(instances.tags) t WHERE json_extract(t.value, '$.key') = ?)",
+                [key.clone()],
+            ),
+            Some(value) => clause.and(
+                "EXISTS (SELECT 1 FROM json_each(instances.tags) t
+                    WHERE json_extract(t.value, '$.key') = ? AND json_extract(t.value, '$.value') = ?)",
+                [key.clone(), value.clone()],
+            ),
+        }
+    }
+    clause
+}
+
+impl Store {
+    /// One page of an account's instances in list order (`created_at`, `instance_id`), with the
+    /// disks of the page's instances (in device order) and the filter's total.
+    pub async fn instances_page(
+        &self,
+        account_id: &str,
+        query: &InstanceQuery,
+        window: &PageWindow,
+    ) -> Result<(ListedPage<InstanceRecord>, Vec<DiskRecord>)> {
+        let mut tx = self.reader().begin().await.map_err(db("begin a read"))?;
+        let clause = instance_clause(account_id, query);
+        let total: i64 = sqlx::query_scalar_with(
+            &format!("SELECT COUNT(*) FROM instances WHERE {}", clause.sql),
+            clause.args,
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db("counting instances"))?;
+
+        let mut page = instance_clause(account_id, query);
+        // One row more than the page tells whether another page follows.
+        let limit = window.limit().min(i64::MAX as u64 - 1) as i64;
+        let tail = match window {
+            PageWindow::Offset { offset, .. } => {
+                page.bind_i64(limit + 1);
+                page.bind_i64((*offset).min(i64::MAX as u64) as i64);
+                "LIMIT ? OFFSET ?"
+            }
+            PageWindow::After { key, .. } => {
+                if let Some((created_at, id)) = key {
+                    page.and("(created_at, instance_id) > (?, ?)", [created_at.clone(), id.clone()]);
+                }
+                page.bind_i64(limit + 1);
+                "LIMIT ?"
+            }
+        };
+        let rows = sqlx::query_with(
+            &format!("SELECT * FROM instances WHERE {} ORDER BY created_at, instance_id {tail}", page.sql),
+            page.args,
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db("listing instances"))?;
+        let more = rows.len() as i64 > limit;
+        let items =
+            rows.iter().take(limit as usize).map(InstanceRecord::from_row).collect::<Result<Vec<_>>>()?;
+
+        let disks = if items.is_empty() {
+            Vec::new()
+        } else {
+            let mut args = SqliteArguments::default();
+            for item in &items {
+                let _ = args.add(item.instance_id.clone());
+            }
+            let sql = format!(
+                "SELECT * FROM disks WHERE instance_id IN ({}) ORDER BY instance_id, device_index",
+                vec!["?"; items.len()].join(", ")
+            );
+            let rows = sqlx::query_with(&sql, args)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db("listing disks of a page"))?;
+            rows.iter().map(DiskRecord::from_row).collect()
+        };
+        tx.commit().await.map_err(db("ending a read"))?;
+        let total = u64::try_from(total).unwrap_or_default();
+        Ok((ListedPage { items, total, more }, disks))
+    }
+}
+
+impl Clause {
+    fn bind_i64(&mut self, value: i64) {
+        let _ = self.args.add(value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::{InstanceRecord, Tag};
+
+    fn instance(n: usize) -> InstanceRecord {
+        InstanceRecord {
+            instance_id: format!("i-{n:03}"),
+            account_id: if n % 5 == 4 { "other".into() } else { "acc".into() },
+            name: if n.is_multiple_of(2) { format!("web-{n}") } else { format!("db?{n}") },
+            description: String::new(),
+            host_name: String::new(),
+            instance_type: "ecs.lab.tiny".into(),
+            image_id: "m-1".into(),
+            status: if n.is_multiple_of(3) { "Running".into() } else { "Stopped".into() },
+            generation: 1,
+            ever_started: false,
+            zone_id: "z".into(),
+            tags: if n.is_multiple_of(4) {
+                vec![Tag { key: "team".into(), value: format!("t{}", n % 8) }]
+            } else {
+                vec![]
+            },
+            operation_locks: Vec::new(),
+            // Several instances per second, as CreateInstance in a loop makes them.
+            created_at: format!("2026-01-01T00:00:{:02}Z", n / 3),
+            started_at: String::new(),
+        }
+    }
+
+    async fn store_with(n: usize) -> Store {
+        let store = Store::open_in_memory().await.unwrap();
+        for k in 0..n {
+            store.insert_instance(&instance(k), &[]).await.unwrap();
+        }
+        store
+    }
+
+    fn ids(page: &ListedPage<InstanceRecord>) -> Vec<String> {
+        page.items.iter().map(|i| i.instance_id.clone()).collect()
+    }
+
+    #[tokio::test]
+    async fn keyset_pages_walk_every_row_once_in_list_order() {
+        let store = store_with(40).await;
+        let everything = InstanceQuery::default();
+        let mut key = None;
+        let mut seen = Vec::new();
+        loop {
+            let (page, _) = store
+                .instances_page("acc", &everything, &PageWindow::After { key: key.clone(), limit: 7 })
+                .await
+                .unwrap();
+            assert_eq!(page.total, 32);
+            seen.extend(ids(&page));
+            if !page.more {
+                break;
+            }
+            let last = page.items.last().unwrap();
+            key = Some((last.created_at.clone(), last.instance_id.clone()));
+        }
+        let expected: Vec<String> = (0..40).filter(|n| n % 5 != 4).map(|n| format!("i-{n:03}")).collect();
+        assert_eq!(seen, expected);
+    }
+
+    #[tokio::test]
+    async fn offsets_and_filters_run_in_sql() {
+        let store = store_with(40).await;
+        let (page, _) = store
+            .instances_page("acc", &InstanceQuery::default(), &PageWindow::Offset { offset: 30, limit: 10 })
+            .await
+            .unwrap();
+        assert_eq!(
+            (ids(&page), page.more),
+            (vec!["i-037".to_string(), "i-038".to_string()], false),
+            "i-039 is another account's"
+        );
+        let query = |q: InstanceQuery| {
+            let store = store.clone();
+            async move {
+                let (page, _) = store
+                    .instances_page("acc", &q, &PageWindow::Offset { offset: 0, limit: 100 })
+                    .await
+                    .unwrap();
+                ids(&page)
+            }
+        };
+        let glob = query(InstanceQuery { name_pattern: Some("db?1*".into()), ..Default::default() }).await;
+        assert_eq!(glob, ["i-001", "i-011", "i-013", "i-015", "i-017"], "? is literal, * is any run");
+        assert_eq!(
+            query(InstanceQuery { name_pattern: Some("db*1".into()), ..Default::default() }).await,
+            ["i-001", "i-011", "i-021", "i-031"]
+        );
+        let tagged =
+            query(InstanceQuery { tags: vec![("team".into(), Some("t0".into()))], ..Default::default() })
+                .await;
+        assert_eq!(tagged, ["i-000", "i-008", "i-016", "i-032"]);
+        let any_team = query(InstanceQuery { tags: vec![("team".into(), None)], ..Default::default() }).await;
+        assert_eq!(any_team.len(), 8);
+        let running = query(InstanceQuery {
+            status: Some("Running".into()),
+            instance_ids: Some(vec!["i-003".into(), "i-004".into(), "i-006".into(), "i-009".into()]),
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(running, ["i-003", "i-006"], "i-009 is another account's");
+        assert!(query(InstanceQuery { instance_ids: Some(vec![]), ..Default::default() }).await.is_empty());
+    }
+
+    #[test]
+    fn only_the_star_is_a_wildcard() {
+        assert_eq!(wildcard_to_glob("web-*"), "web-*");
+        assert_eq!(wildcard_to_glob("a?b[c]*"), "a[?]b[[]c]*");
+    }
+}
