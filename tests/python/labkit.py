@@ -346,7 +346,7 @@ def call_action(client: EcsClient, action: str, query: dict | None = None, *, ve
     return client.call_api(params, request, RuntimeOptions())
 
 
-# ---- disks and snapshots (FACTS.md §4.3-4.6, §4.14-4.16) -------------------------------------------
+# ---- disks and snapshots (docs/api/FACTS.md §4.3-4.6, §4.14-4.16) -------------------------------------------
 
 
 def list_snapshots(client: EcsClient, **filters) -> list:
@@ -495,7 +495,7 @@ def disk_log(lab: Lab, disk_id: str) -> list[str]:
     return [line for line in text.splitlines()[1:] if line]
 
 
-# ---- raw RPC HMAC-SHA1 (FACTS.md §3.1), for what the SDK never sends ------------------------------
+# ---- raw RPC HMAC-SHA1 (docs/api/FACTS.md §3.1), for what the SDK never sends ------------------------------
 
 
 def pct(s: str) -> str:
@@ -559,7 +559,7 @@ def send_rpc(lab: Lab, params: dict, method: str = "GET") -> RawReply:
         return RawReply(e.code, e.headers.get("Content-Type", ""), e.read())
 
 
-# ---- raw ACS3-HMAC-SHA256 (FACTS.md §3.3), for replaying a request the SDK signed once ------------
+# ---- raw ACS3-HMAC-SHA256 (docs/api/FACTS.md §3.3), for replaying a request the SDK signed once ------------
 
 
 def acs3_headers(lab: Lab, action: str, query: dict, *, method: str = "POST", date: str | None = None,

@@ -1,5 +1,5 @@
 """Disks as resources of their own through the official SDK: CreateDisk (blank or from a snapshot),
-AttachDisk, DetachDisk, DeleteDisk, ResizeDisk and DescribeDisks (FACTS.md §4.14-4.16).
+AttachDisk, DetachDisk, DeleteDisk, ResizeDisk and DescribeDisks (docs/api/FACTS.md §4.14-4.16).
 
 The rules run on the fake-driver server, once per signature algorithm where that is cheap; the
 disk files there are real qcow2 chains, so content and virtual size are checked from the host.
@@ -313,7 +313,7 @@ def test_resize_disk(fake_lab, fake_ecs, host):
         assert labkit.disk_holds(fake_lab, disk_id, 3, "0", "64k")
         assert labkit.disk_holds(fake_lab, disk_id, 0, "1G", "64k")
 
-        # Grow only: the same size or a smaller one is refused (400 as docs/API.md has it; FACTS.md
+        # Grow only: the same size or a smaller one is refused (400 as docs/API.md has it; docs/api/FACTS.md
         # has no ResizeDisk table).
         for new_size in (2, 1):
             expect(fake_ecs.resize_disk, m.ResizeDiskRequest(disk_id=disk_id, new_size=new_size),

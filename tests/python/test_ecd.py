@@ -1,4 +1,4 @@
-"""ECD 2020-09-30 through the official SDK (`alibabacloud_ecd20200930`, FACTS.md §7), both
+"""ECD 2020-09-30 through the official SDK (`alibabacloud_ecd20200930`, docs/api/FACTS.md §7), both
 signature algorithms: every ecslab instance is a desktop (DesktopId = InstanceId).
 
 - DescribeDesktops: plain `Desktops[]`, the status words mapped from the instance's state, filters

@@ -2,7 +2,7 @@
 //! (`MissingParameter`, `InvalidParameter`, or an action-specific code), so no handler ever
 //! unwraps user input.
 //!
-//! Conventions handled here (FACTS.md §2.1, WIRE.md): lists as `Name.1`, `Name.2`; lists of
+//! Conventions handled here (docs/api/FACTS.md §2.1, docs/api/WIRE.md): lists as `Name.1`, `Name.2`; lists of
 //! structs as `Name.N.Field`; JSON-array strings (`InstanceIds`); booleans as `true`/`True`.
 
 use ecslab_core::requests::Paging;

@@ -1,7 +1,7 @@
 //! Signature verification against real SDK traffic.
 //!
 //! `fixtures/captures/` holds requests recorded from the official Alibaba
-//! Cloud Python SDKs (copied from `shared/api/captures/`): ACS3 at the top and
+//! Cloud Python SDKs (recorded once with the SDKs, see docs/api/WIRE.md): ACS3 at the top and
 //! in `errors/`, RPC V1 and ROA V1 in `sigv2/`. Each carries its secret and the
 //! SDK's own string-to-sign, so every capture must verify, and every altered
 //! copy must fail for the right reason and with the server's string-to-sign.

@@ -1,5 +1,5 @@
 //! ACS3-HMAC-SHA256 (signature V3): the default of every current SDK, for
-//! RPC and ROA products alike (FACTS.md §3.3, WIRE.md "ACS3").
+//! RPC and ROA products alike (docs/api/FACTS.md §3.3, docs/api/WIRE.md "ACS3").
 //!
 //! The client lists the headers it signed in `SignedHeaders`, and SDKs differ
 //! in which they sign (Python signs all it sends, Go/Java only `host`,
@@ -218,7 +218,7 @@ mod tests {
 
     const EMPTY_SHA: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-    /// FACTS.md §3.3 V3-a, the official "fixed parameter values" example.
+    /// docs/api/FACTS.md §3.3 V3-a, the official "fixed parameter values" example.
     #[test]
     fn vector_v3_a() {
         let headers = header_map(&[

@@ -1,7 +1,7 @@
 //! Alibaba Cloud request-signature verification.
 //!
 //! Real clients sign in one of three ways, and a compatible server must accept
-//! all three (see `shared/api/FACTS.md` §3 and `WIRE.md`):
+//! all three (see `docs/api/FACTS.md` §3 and `WIRE.md`):
 //!
 //! * **RPC V1** ([`rpc_v1`]): HMAC-SHA1 over the sorted parameters, `Signature`
 //!   in the query (the `aliyun` CLI, old SDKs, `signature_algorithm='v2'`).

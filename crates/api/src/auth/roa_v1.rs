@@ -1,6 +1,6 @@
 //! ROA V1 (`Authorization: acs AK:sig`, HMAC-SHA1): REST products (PAI-DSW)
 //! via the `aliyun` CLI, old SDKs and `signature_algorithm='v2'`
-//! (FACTS.md §3.2, WIRE.md "ROA V1").
+//! (docs/api/FACTS.md §3.2, docs/api/WIRE.md "ROA V1").
 //!
 //! The string-to-sign is `METHOD`, `Accept`, `Content-MD5`, `Content-Type`,
 //! `Date` (one line each, empty when absent, as the Python SDK signs), every
@@ -147,7 +147,7 @@ mod tests {
                          mock date\nx-acs-signature-method:HMAC-SHA1\nx-acs-signature-version:1.0\n\
                          x-acs-version:\n/users/:user";
 
-    /// FACTS.md §3.2 ROA-a (Go SDK `TestRoaSignatureComposer`).
+    /// docs/api/FACTS.md §3.2 ROA-a (Go SDK `TestRoaSignatureComposer`).
     #[test]
     fn vector_roa_a() {
         assert_eq!(sign("accessKeySecret", ROA_A), "degLHXLEN6rMojj+bOlK74U9iic=");

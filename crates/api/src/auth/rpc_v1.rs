@@ -1,5 +1,5 @@
 //! RPC V1 (HMAC-SHA1, `Signature=` in the query): the `aliyun` CLI, old SDKs
-//! and current SDKs with `signature_algorithm='v2'` (FACTS.md §3.1).
+//! and current SDKs with `signature_algorithm='v2'` (docs/api/FACTS.md §3.1).
 //!
 //! The signature covers every parameter (query plus form body, empty values
 //! included) and the method, but a *fixed* path `/` and no header at all. So
@@ -121,7 +121,7 @@ mod tests {
         list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
-    /// FACTS.md §3.1 V1-a (ECS documentation example).
+    /// docs/api/FACTS.md §3.1 V1-a (ECS documentation example).
     #[test]
     fn vector_v1_a() {
         let p = params(&[

@@ -2,7 +2,7 @@
 //!
 //! MTS takes its job description as JSON strings (`Input`, `SnapshotConfig`, `NotifyConfig`)
 //! whose values are themselves strings (`"Time": "5000"`); numbers are accepted too. Errors use
-//! MTS's request codes (FACTS.md §6.3): `InvalidParameter.JsonFormatInvalid`,
+//! MTS's request codes (docs/api/FACTS.md §6.3): `InvalidParameter.JsonFormatInvalid`,
 //! `…JsonObjectFormatInvalid`, `…NullValue`, `…OutOfRange`, `…BucketNameInvalid`,
 //! `…ObjectKeyInvalid`, `…LocationInvalid`, `…UUIDFormatInvalid`.
 

@@ -1,4 +1,4 @@
-//! MTS's error codes (FACTS.md §6.3) as domain errors, with MTS's message texts. A job that
+//! MTS's error codes (docs/api/FACTS.md §6.3) as domain errors, with MTS's message texts. A job that
 //! fails records the code and message in `SnapshotJob.Code/Message`; request-level errors go
 //! through the API envelope like any other.
 

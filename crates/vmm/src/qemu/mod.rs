@@ -9,8 +9,9 @@
 //! the process into [`VmEvent`]s. Dropping the driver closes the connections and leaves the VMs
 //! running.
 //!
-//! Callers serialize the operations on one VM (the domain layer's per-instance queue does): two
-//! concurrent `start`s of the same VM would race on its run directory. The driver knows a VM's run
+//! Callers serialize the operations on one VM: two concurrent `start`s of the same VM would race on
+//! its run directory. The domain layer does it with conditional status changes in the store (a
+//! start is admitted only by the one request that moves the instance into `Starting`). The driver knows a VM's run
 //! directory only after `start` or `adopt`; `console_output` of a VM it never saw is empty.
 //!
 //! ```text
