@@ -40,7 +40,7 @@ class ApiError(Exception):
 
 
 class RpcClient:
-    """Keep-alive HTTP/1.1 client for ECS RPC actions, signing each request by hand (FACTS.md 3.1).
+    """Keep-alive HTTP/1.1 client for ECS RPC actions, signing each request by hand (docs/api/FACTS.md 3.1).
 
     `call` returns the parsed JSON reply. The connection is reopened only after a failure."""
 

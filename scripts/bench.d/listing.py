@@ -1,4 +1,4 @@
-"""scripts/bench section "DescribeInstances at 1,000 instances" (issue 15, class 3): what a listing costs as the
+"""scripts/bench section "DescribeInstances at 1,000 instances": what a listing costs as the
 account grows, against the same call at 10 instances, against a filtered call in the same run, while writers commit,
 and against moto's EC2 DescribeInstances at 1,000 instances on loopback (an external peer, when moto is installed).
 

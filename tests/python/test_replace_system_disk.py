@@ -1,4 +1,4 @@
-"""ECS ReplaceSystemDisk through the official SDK (FACTS.md §4.9), both signature algorithms.
+"""ECS ReplaceSystemDisk through the official SDK (docs/api/FACTS.md §4.9), both signature algorithms.
 
 The rules, the disk bookkeeping (new DiskId, old disk released, its snapshots kept with their
 SourceDiskId and still usable by CreateImage, data disks untouched, ClientToken) and a failed

@@ -1,5 +1,5 @@
 """Disk snapshots through the official SDK: CreateSnapshot, DescribeSnapshots, DeleteSnapshot and
-ResetDisk (FACTS.md §4.3-4.6).
+ResetDisk (docs/api/FACTS.md §4.3-4.6).
 
 Most tests run on the fake-driver server, once per signature algorithm where that is cheap: the
 fake driver boots nothing, but the disk chains are real qcow2 files, so the tests write and read
