@@ -7,7 +7,7 @@
 //! 500 internal. Per-action exceptions are listed in [`status_for`]; docs/API.md has the table.
 
 use crate::auth::AuthError;
-use crate::front::WireError;
+use crate::wire::WireError;
 use crate::xml;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -117,7 +117,7 @@ pub fn status_for(code: &str, action: Option<&str>) -> StatusCode {
         ("IncorrectInstanceStatus", Some("CreateSnapshot" | "AttachDisk" | "CreateImage")) => s(400),
         ("IdempotentParameterMismatch", Some("CreateSnapshot")) => s(403),
         ("InternalError", _) => s(500),
-        // Refusals of the connection front (crate::front::WireError).
+        // Refusals of the connection front (crate::wire::WireError).
         ("InvalidRequest.UriTooLong", _) => s(414),
         ("InvalidRequest.HeaderTooLarge", _) => s(431),
         ("InvalidRequest.HttpVersionNotSupported", _) => s(505),

@@ -1,7 +1,8 @@
 //! The Alibaba Cloud API front of ecslab: signature auth ([`auth`]), typed parameters
-//! ([`params`]), per-product parsing and execution ([`ecs`], [`mts`]), the reply envelope ([`envelope`]),
-//! the axum app that ties them together ([`server`]), and the connection front that reads
-//! every HTTP request off the socket before the app sees it ([`front`]).
+//! ([`params`]), one pipeline every product goes through ([`product`]), the products ([`ecs`],
+//! [`mts`], [`ecd`], [`paidsw`]) in one table, the reply envelope ([`envelope`]), the axum app
+//! that ties them together ([`server`]), and the connection front that reads every HTTP request
+//! off the socket before the app sees it ([`front`]).
 
 pub mod auth;
 pub mod ecd;
@@ -11,7 +12,10 @@ pub mod front;
 pub mod mts;
 pub mod paidsw;
 pub mod params;
+pub mod product;
+mod products;
 pub mod server;
+pub mod wire;
 mod xml;
 
 pub use front::FrontOptions;

@@ -6,27 +6,24 @@
 //!    everything that follows), verify the signature byte-exactly, check the ±15 min window and
 //!    refuse a reused nonce (every scheme must carry one; nonces are kept in the store for
 //!    `NONCE_MEMORY_SECS`, two windows, so a restart forgets none that could still be replayed).
-//! 3. Route by the signed Action and Version to a product, and parse the parameters into a typed
-//!    request (no I/O), checking RegionId against this server's region.
-//! 4. Execute it, through the ClientToken idempotency record when the action honours one.
-//! 5. Render the result, or the error envelope, in JSON or XML.
+//! 3. Pick the product from the table in `products.rs` (by the signed Version on `/`, RPC; by the
+//!    path elsewhere, REST) and let it parse the request into its typed form (no I/O); RPC
+//!    requests also have their RegionId checked against this server's region.
+//! 4. Execute it through the steps every product shares (`product.rs`): the ClientToken
+//!    idempotency record when the request honours one, then the typed reply rendered to JSON.
+//! 5. Wrap the result, or the error, in the envelope: JSON or XML (RPC), PAI's JSON (REST).
 
 use crate::auth::{self, RawRequest, SignedClaims};
-use crate::ecd;
-use crate::ecs::{self, EcsRequest};
 use crate::envelope::{self, ApiError, ErrorCode, Format};
-use crate::mts;
-use crate::paidsw;
 use crate::params::Params;
+use crate::product::RestCall;
+use crate::products;
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
 use axum::response::Response;
 use axum::Router;
 use chrono::Utc;
-use ecslab_core::store::TokenClaim;
 use ecslab_core::{Cloud, Error};
-use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument;
@@ -37,7 +34,6 @@ const CLOCK_WINDOW_SECS: i64 = 15 * 60;
 /// one window ahead of the server's clock stays acceptable until one window after its stamp, so
 /// its nonce must outlive both: two windows, plus a minute of slack (Alibaba keeps 31 minutes).
 const NONCE_MEMORY_SECS: i64 = 2 * CLOCK_WINDOW_SECS + 60;
-pub(crate) const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 /// Server-wide options.
 #[derive(Debug, Clone)]
@@ -97,7 +93,7 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response {
 async fn serve(state: &AppState, request_id: &str, request: Request) -> Outcome {
     let (parts, body) = request.into_parts();
     let host_id = parts.headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("ecslab").to_string();
-    let body = match to_bytes(Body::new(body), MAX_BODY_BYTES).await {
+    let body = match to_bytes(Body::new(body), crate::wire::MAX_BODY_BYTES).await {
         Ok(b) => b,
         Err(_) => {
             let response = envelope::error(request_id, &host_id, None, &ApiError::BodyTooLarge, Format::Json);
@@ -120,24 +116,30 @@ async fn serve(state: &AppState, request_id: &str, request: Request) -> Outcome 
         let claims = authenticate(state, &raw).await?;
         let (account_id, claims) = claims;
         if roa {
-            let query = Params::from_pairs(pairs.clone());
-            let (name, request) =
-                paidsw::route(raw.method, raw.raw_path, &query, raw.body).ok_or_else(|| {
-                    ApiError::UnknownRoute { method: raw.method.to_string(), path: raw.raw_path.to_string() }
-                })?;
+            let call = RestCall {
+                method: raw.method,
+                raw_path: raw.raw_path,
+                version: claims.version.as_deref(),
+                query: Params::from_pairs(pairs.clone()),
+                body: raw.body,
+            };
+            let unknown =
+                || ApiError::UnknownRoute { method: raw.method.to_string(), path: raw.raw_path.to_string() };
+            let product = products::rest(raw.raw_path).ok_or_else(unknown)?;
+            let (name, reply) = product.serve(&state.cloud, &account_id, &call).ok_or_else(unknown)?;
             action = Some(name.to_string());
-            let request = request?;
-            match claims.version.as_deref() {
-                None | Some(paidsw::VERSION) => {}
-                Some(other) => return Err(ApiError::UnknownVersion { version: other.to_string() }),
-            }
-            return paidsw::execute(&state.cloud, &account_id, request).await;
+            return reply.await;
         }
         let name = claims.action.clone().filter(|a| !a.is_empty()).ok_or(ApiError::MissingAction)?;
         action = Some(name.clone());
         let version = claims.version.clone().unwrap_or_default();
+        let product = match products::rpc(&version) {
+            Some(product) => product,
+            None if version.is_empty() => return Err(Error::missing("Version").into()),
+            None => return Err(ApiError::UnknownVersion { version }),
+        };
         let params = Params::from_pairs(pairs.clone());
-        dispatch(state, &account_id, &name, &version, params).await
+        product.serve(&state.cloud, &account_id, &name, &params).await
     }
     .await;
     let response = match result {
@@ -188,86 +190,4 @@ async fn authenticate(state: &AppState, raw: &RawRequest<'_>) -> Result<(String,
         }
     }
     Ok((key.account_id, claims))
-}
-
-/// Steps 3-4: route, parse, execute.
-async fn dispatch(
-    state: &AppState,
-    account: &str,
-    action: &str,
-    version: &str,
-    params: Params,
-) -> Result<Value, ApiError> {
-    match version {
-        ecs::VERSION => {
-            let request = parsed_rpc(&state.cloud, action, &params, ecs::parse(action, &params))?;
-            let token = params.opt_str("ClientToken").filter(|_| request.honours_client_token());
-            match token {
-                None => Ok(ecs::execute(&state.cloud, account, request).await?),
-                Some(token) => idempotent(state, account, action, &token, &params, request).await,
-            }
-        }
-        mts::VERSION => mts::dispatch(&state.cloud, account, action, &params).await,
-        ecd::VERSION => ecd::dispatch(&state.cloud, account, action, &params).await,
-        "" => Err(Error::missing("Version").into()),
-        other => Err(ApiError::UnknownVersion { version: other.to_string() }),
-    }
-}
-
-/// Run a request at most once per ClientToken: the same token and parameters get the first
-/// response again; the same token with other parameters is refused.
-async fn idempotent(
-    state: &AppState,
-    account: &str,
-    action: &str,
-    token: &str,
-    params: &Params,
-    request: EcsRequest,
-) -> Result<Value, ApiError> {
-    if token.len() > 64 || !token.is_ascii() {
-        return Err(
-            Error::invalid("ClientToken", "The ClientToken must be at most 64 ASCII characters.").into()
-        );
-    }
-    let digest = params_digest(params);
-    let store = state.cloud.store();
-    match store.claim_token(account, action, token, &digest).await.map_err(Error::from)? {
-        TokenClaim::Replay(body) => Ok(serde_json::from_str(&body).map_err(Error::internal)?),
-        TokenClaim::InProgress => Err(Error::IdempotentProcessing.into()),
-        TokenClaim::Mismatch => Err(Error::IdempotentParameterMismatch.into()),
-        TokenClaim::New => match ecs::execute(&state.cloud, account, request).await {
-            Ok(body) => {
-                store.finish_token(account, action, token, &body.to_string()).await.map_err(Error::from)?;
-                Ok(body)
-            }
-            Err(e) => {
-                store.release_token(account, action, token).await.map_err(Error::from)?;
-                Err(e.into())
-            }
-        },
-    }
-}
-
-fn params_digest(params: &Params) -> String {
-    let mut hasher = Sha256::new();
-    for (k, v) in params.iter().filter(|(k, _)| k.as_str() != "ClientToken") {
-        hasher.update(k.as_bytes());
-        hasher.update([0]);
-        hasher.update(v.as_bytes());
-        hasher.update([0]);
-    }
-    hex::encode(hasher.finalize())
-}
-
-/// Step 3 of an RPC product: the action must be one it knows, its parameters
-/// parse, and RegionId (when given) is this server's region.
-pub(crate) fn parsed_rpc<R>(
-    cloud: &Cloud,
-    action: &str,
-    params: &Params,
-    parsed: Option<ecslab_core::Result<R>>,
-) -> Result<R, ApiError> {
-    let request = parsed.ok_or_else(|| ApiError::UnknownAction { action: action.to_string() })??;
-    cloud.check_region(params.get("RegionId").filter(|r| !r.is_empty()))?;
-    Ok(request)
 }

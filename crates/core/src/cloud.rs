@@ -125,7 +125,7 @@ impl Cloud {
         match event {
             VmEvent::Stopped { vm_id, cause } => {
                 let Ok(Some(instance)) = self.store.instance_by_id(&vm_id).await else { return };
-                let Ok(status) = instance.status.parse::<InstanceStatus>() else { return };
+                let status = instance.status;
                 let Some(next) = on_process_gone(status) else { return };
                 match cause {
                     StopCause::Vanished => tracing::warn!(
@@ -139,9 +139,7 @@ impl Cloud {
                         tracing::info!(instance_id = %vm_id, "VM killed; instance is now {next}")
                     }
                 }
-                if let Err(e) =
-                    self.store.transition_instance(&vm_id, &[status.as_str()], next.as_str()).await
-                {
+                if let Err(e) = self.store.transition_instance(&vm_id, &[status], next).await {
                     tracing::error!(instance_id = %vm_id, error = %e, "recording the stop failed");
                 }
             }
@@ -152,10 +150,16 @@ impl Cloud {
     /// Make every Running instance agree with its VM process (after lost events).
     async fn reconcile_all(&self) -> Result<()> {
         for instance in self.store.all_instances().await? {
-            if instance.status == InstanceStatus::Running.as_str() {
+            if instance.status == InstanceStatus::Running {
                 let state = self.hypervisor.power_state(&instance.instance_id).await;
                 if matches!(state, Ok(ecslab_vmm::PowerState::Off)) {
-                    self.store.transition_instance(&instance.instance_id, &["Running"], "Stopped").await?;
+                    self.store
+                        .transition_instance(
+                            &instance.instance_id,
+                            &[InstanceStatus::Running],
+                            InstanceStatus::Stopped,
+                        )
+                        .await?;
                     tracing::warn!(instance_id = %instance.instance_id, "VM process is gone; instance is now Stopped");
                 }
             }

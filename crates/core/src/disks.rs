@@ -10,8 +10,8 @@
 use crate::cloud::Cloud;
 use crate::listing::{paginate, wildcard_match, Page};
 use crate::requests::{CreateDisk, DiskFilter, Paging};
-use crate::{chain, Error, Resource, Result};
-use ecslab_store::{DiskRecord, InstanceRecord};
+use crate::{chain, Error, InstanceStatus, Resource, Result};
+use ecslab_store::{DiskRecord, DiskStatus, InstanceRecord, SnapshotStatus};
 use ecslab_vmm::{DiskSpec, PowerState};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -43,7 +43,7 @@ impl Cloud {
                     .snapshot(account_id, id)
                     .await?
                     .ok_or_else(|| Error::NotFound { resource: Resource::Snapshot, id: id.clone() })?;
-                if s.status != "accomplished" {
+                if s.status != SnapshotStatus::Accomplished {
                     return Err(Error::rejected(
                         "InvalidSnapshot.NotReady",
                         "The specified snapshot creation is not completed yet.",
@@ -83,7 +83,7 @@ impl Cloud {
                 self.store.insert_disk(&disk).await?;
             }
             Some(snapshot) => {
-                disk.status = "Creating".into();
+                disk.status = DiskStatus::Creating;
                 disk.source_snapshot_id = snapshot.snapshot_id.clone();
                 self.store.insert_disk(&disk).await?;
                 let cloud = self.clone();
@@ -108,7 +108,7 @@ impl Cloud {
         .await;
         match result {
             Ok(()) => {
-                let _ = self.store.set_disk_status(&disk.disk_id, "Available").await;
+                let _ = self.store.set_disk_status(&disk.disk_id, DiskStatus::Available).await;
                 tracing::info!(disk_id = %disk.disk_id, snapshot_id = %snapshot.snapshot_id, "disk copied from snapshot");
             }
             Err(e) => {
@@ -124,7 +124,7 @@ impl Cloud {
     /// Disks left `Creating` by a restart: copy them again.
     pub(crate) async fn resume_disk_copies(self: &Arc<Self>) -> Result<()> {
         for disk in self.store.all_disks().await? {
-            if disk.status != "Creating" || disk.source_snapshot_id.is_empty() {
+            if disk.status != DiskStatus::Creating || disk.source_snapshot_id.is_empty() {
                 continue;
             }
             match self.store.snapshot_by_id(&disk.source_snapshot_id).await? {
@@ -139,20 +139,20 @@ impl Cloud {
     }
 
     pub(crate) fn check_instance_for_disk_change(&self, instance: &InstanceRecord) -> Result<()> {
-        if instance.operation_locks.iter().any(|l| l.reason == "security") {
+        if instance.locked_for_security() {
             return Err(Error::InstanceLockedForSecurity { instance_id: instance.instance_id.clone() });
         }
-        if instance.status != "Running" && instance.status != "Stopped" {
+        if !matches!(instance.status, InstanceStatus::Running | InstanceStatus::Stopped) {
             return Err(Error::IncorrectInstanceStatus {
                 instance_id: instance.instance_id.clone(),
-                status: instance.status.clone(),
+                status: instance.status.to_string(),
             });
         }
         Ok(())
     }
 
     async fn vm_is_running(&self, instance: &InstanceRecord) -> bool {
-        instance.status == "Running"
+        instance.status == InstanceStatus::Running
             && matches!(
                 self.hypervisor.power_state(&instance.instance_id).await,
                 Ok(PowerState::Running | PowerState::Suspended)
@@ -169,9 +169,9 @@ impl Cloud {
         let instance = self.instance(account_id, instance_id).await?;
         let disk = self.disk(account_id, disk_id).await?;
         self.check_instance_for_disk_change(&instance)?;
-        match disk.status.as_str() {
-            "Available" => {}
-            "In_use" => {
+        match disk.status {
+            DiskStatus::Available => {}
+            DiskStatus::InUse => {
                 return Err(Error::rejected("InvalidDisk.InUse", "The specified disk has been occupied."))
             }
             _ => {
@@ -199,11 +199,17 @@ impl Cloud {
             // QEMU will follow the disk's backing chain: only ecslab's own layers may be in it.
             crate::chain::check_own_chain(Path::new(&disk.path))?;
             self.store
-                .set_disk_attachment(disk_id, Some(instance_id), slot, "Attaching", delete_with_instance)
+                .set_disk_attachment(
+                    disk_id,
+                    Some(instance_id),
+                    slot,
+                    DiskStatus::Attaching,
+                    delete_with_instance,
+                )
                 .await?;
             let spec = DiskSpec { disk_id: disk_id.to_string(), path: PathBuf::from(&disk.path) };
             if let Err(e) = self.hypervisor.attach_disk(instance_id, &spec).await {
-                self.store.set_disk_attachment(disk_id, None, 0, "Available", false).await?;
+                self.store.set_disk_attachment(disk_id, None, 0, DiskStatus::Available, false).await?;
                 return Err(Error::internal(format!(
                     "hot-plugging {disk_id}: {}",
                     crate::error::format_chain(&e)
@@ -212,7 +218,7 @@ impl Cloud {
             self.store.mark_disks_used(instance_id).await?;
         }
         self.store
-            .set_disk_attachment(disk_id, Some(instance_id), slot, "In_use", delete_with_instance)
+            .set_disk_attachment(disk_id, Some(instance_id), slot, DiskStatus::InUse, delete_with_instance)
             .await?;
         tracing::info!(disk_id, instance_id, slot, "disk attached");
         Ok(())
@@ -243,30 +249,30 @@ impl Cloud {
             ));
         }
         self.check_instance_for_disk_change(&instance)?;
-        if disk.status != "In_use" || self.store.disk_has_operation(disk_id).await? {
+        if disk.status != DiskStatus::InUse || self.store.disk_has_operation(disk_id).await? {
             return Err(Error::rejected(
                 "IncorrectDiskStatus",
                 "The current disk status does not support this operation.",
             ));
         }
         if self.vm_is_running(&instance).await {
-            self.store.set_disk_status(disk_id, "Detaching").await?;
+            self.store.set_disk_status(disk_id, DiskStatus::Detaching).await?;
             if let Err(e) = self.hypervisor.detach_disk(instance_id, disk_id).await {
-                self.store.set_disk_status(disk_id, "In_use").await?;
+                self.store.set_disk_status(disk_id, DiskStatus::InUse).await?;
                 return Err(Error::internal(format!(
                     "hot-unplugging {disk_id}: {}",
                     crate::error::format_chain(&e)
                 )));
             }
         }
-        self.store.set_disk_attachment(disk_id, None, 0, "Available", false).await?;
+        self.store.set_disk_attachment(disk_id, None, 0, DiskStatus::Available, false).await?;
         tracing::info!(disk_id, instance_id, "disk detached");
         Ok(())
     }
 
     pub async fn delete_disk(&self, account_id: &str, disk_id: &str) -> Result<()> {
         let disk = self.disk(account_id, disk_id).await?;
-        if disk.status != "Available" || self.store.disk_has_operation(disk_id).await? {
+        if disk.status != DiskStatus::Available || self.store.disk_has_operation(disk_id).await? {
             return Err(Error::rejected(
                 "IncorrectDiskStatus",
                 "The current disk status does not support this operation.",
@@ -289,7 +295,7 @@ impl Cloud {
                 format!("The new size {new_size_gib} GiB must be larger than the current {} GiB (disks only grow).", disk.size_gib),
             ));
         }
-        if !matches!(disk.status.as_str(), "In_use" | "Available")
+        if !matches!(disk.status, DiskStatus::InUse | DiskStatus::Available)
             || self.store.disk_has_operation(disk_id).await?
         {
             return Err(Error::rejected(
@@ -336,7 +342,7 @@ impl Cloud {
             .filter(|d| filter.disk_ids.as_ref().is_none_or(|ids| ids.contains(&d.disk_id)))
             .filter(|d| filter.instance_id.as_ref().is_none_or(|i| d.instance_id.as_ref() == Some(i)))
             .filter(|d| filter.disk_type.as_ref().is_none_or(|t| t == &d.disk_type))
-            .filter(|d| filter.status.as_ref().is_none_or(|s| s.eq_ignore_ascii_case(&d.status)))
+            .filter(|d| filter.status.as_ref().is_none_or(|s| s.eq_ignore_ascii_case(d.status.as_str())))
             .filter(|d| filter.name.as_ref().is_none_or(|n| wildcard_match(n, &d.name)))
             .filter(|d| filter.snapshot_id.as_ref().is_none_or(|s| s == &d.source_snapshot_id))
             .filter(|d| filter.portable.is_none_or(|p| p == d.portable))

@@ -10,7 +10,7 @@ use crate::cloud::Cloud;
 use crate::listing::{paginate, Page};
 use crate::requests::Paging;
 use crate::{chain, Error, Resource, Result};
-use ecslab_store::{now_rfc3339, TaskRecord};
+use ecslab_store::{now_rfc3339, ImageStatus, TaskRecord, TaskStatus};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -55,7 +55,7 @@ fn qemu_format(format: &str) -> &str {
 impl Cloud {
     pub async fn export_image(self: &Arc<Self>, account_id: &str, req: ExportImage) -> Result<String> {
         let image = self.visible_image(account_id, &req.image_id).await?;
-        if image.status != "Available" {
+        if image.status != ImageStatus::Available {
             return Err(Error::rejected(
                 "IncorrectImageStatus",
                 format!(
@@ -76,7 +76,7 @@ impl Cloud {
             account_id: account_id.to_string(),
             action: EXPORT_IMAGE.into(),
             resource_id: image.image_id.clone(),
-            status: "Processing".into(),
+            status: TaskStatus::Processing,
             progress: 0,
             payload: serde_json::to_string(&payload).map_err(Error::internal)?,
             failure_code: String::new(),
@@ -96,10 +96,18 @@ impl Cloud {
             let outcome = self.run_export(&task).await;
             let finished_at = now_rfc3339();
             let _ = match &outcome {
-                Ok(()) => self.store.finish_task(&task.task_id, "Finished", "", "", &finished_at).await,
+                Ok(()) => {
+                    self.store.finish_task(&task.task_id, TaskStatus::Finished, "", "", &finished_at).await
+                }
                 Err(e) => {
                     self.store
-                        .finish_task(&task.task_id, "Failed", e.code(), &e.to_string(), &finished_at)
+                        .finish_task(
+                            &task.task_id,
+                            TaskStatus::Failed,
+                            e.code(),
+                            &e.to_string(),
+                            &finished_at,
+                        )
                         .await
                 }
             };
@@ -190,7 +198,7 @@ impl Cloud {
             .into_iter()
             .filter(|t| filter.task_ids.as_ref().is_none_or(|ids| ids.contains(&t.task_id)))
             .filter(|t| filter.action.as_ref().is_none_or(|a| a == &t.action))
-            .filter(|t| filter.status.as_ref().is_none_or(|s| s == &t.status))
+            .filter(|t| filter.status.as_ref().is_none_or(|s| s == t.status.as_str()))
             .collect();
         paginate(tasks, paging, |t| format!("{}|{}", t.created_at, t.task_id))
     }

@@ -12,7 +12,7 @@ use crate::cloud::Cloud;
 use crate::ids::new_id;
 use crate::requests::{CreateImage, CreateSnapshot};
 use crate::{Error, Result};
-use ecslab_store::{DiskRecord, ImageDiskRecord, ImageRecord, InstanceRecord};
+use ecslab_store::{DiskRecord, ImageDiskRecord, ImageRecord, ImageStatus, InstanceRecord, SnapshotStatus};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -169,15 +169,15 @@ impl Cloud {
                     .await
                     .map_err(|e| e.to_string())?
                     .ok_or_else(|| format!("the snapshot {id} of the image is gone"))?;
-                match snapshot.status.as_str() {
-                    "accomplished" => total += 100,
-                    "failed" => {
+                match snapshot.status {
+                    SnapshotStatus::Accomplished => total += 100,
+                    SnapshotStatus::Failed => {
                         return Err(format!(
                             "the snapshot {id} of disk {} failed: {}",
                             snapshot.source_disk_id, snapshot.failure_reason
                         ))
                     }
-                    _ => {
+                    SnapshotStatus::Progressing => {
                         done = false;
                         total += snapshot.progress;
                     }
@@ -189,7 +189,10 @@ impl Cloud {
             let pct = total / snapshot_ids.len() as i64 / 2;
             if weighted && pct != last_reported {
                 last_reported = pct;
-                let _ = self.store.update_image_progress(&image.image_id, "Creating", pct, 0, 0, "").await;
+                let _ = self
+                    .store
+                    .update_image_progress(&image.image_id, ImageStatus::Creating, pct, 0, 0, "")
+                    .await;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

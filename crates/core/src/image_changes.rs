@@ -23,10 +23,10 @@
 
 use crate::cloud::Cloud;
 use crate::ids::new_id;
-use crate::{chain, Error, Result};
+use crate::{chain, Error, InstanceStatus, Result};
 use ecslab_store::{
-    now_millis, DiskRecord, ImageChangeRecord, InstanceRecord, OperationRecord, RECORD_CHANGING,
-    RECORD_FAILED,
+    now_millis, DiskRecord, DiskStatus, ImageChangeRecord, InstanceRecord, OperationKind, OperationRecord,
+    OperationStep, RECORD_CHANGING, RECORD_FAILED,
 };
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -34,7 +34,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The `operations` kind of an image change.
-const IMAGE_CHANGE: &str = "image_change";
 /// The largest system disk (GiB), as on ECS.
 pub const MAX_SYSTEM_DISK_GIB: i64 = 500;
 
@@ -98,18 +97,18 @@ impl Cloud {
         mode: ChangeMode,
     ) -> Result<String> {
         let instance = self.instance(account_id, &change.instance_id).await?;
-        if instance.operation_locks.iter().any(|l| l.reason == "security") {
+        if instance.locked_for_security() {
             return Err(Error::InstanceLockedForSecurity { instance_id: instance.instance_id.clone() });
         }
         let old_disk = self.system_disk(&instance).await?;
         self.check_disk_free_for_change(&instance, &old_disk).await?;
-        let restart = match (mode, instance.status.as_str()) {
-            (_, "Stopped") => false,
-            (ChangeMode::RebuildDesktop, "Running") => true,
+        let restart = match (mode, instance.status) {
+            (_, InstanceStatus::Stopped) => false,
+            (ChangeMode::RebuildDesktop, InstanceStatus::Running) => true,
             _ => {
                 return Err(Error::IncorrectInstanceStatus {
                     instance_id: instance.instance_id.clone(),
-                    status: instance.status.clone(),
+                    status: instance.status.to_string(),
                 })
             }
         };
@@ -150,9 +149,9 @@ impl Cloud {
         };
         let operation = OperationRecord {
             operation_id: new_id("op"),
-            kind: IMAGE_CHANGE.into(),
+            kind: OperationKind::ImageChange,
             disk_id: old_disk.disk_id.clone(),
-            step: if restart { "stop" } else { "build" }.into(),
+            step: if restart { OperationStep::Stop } else { OperationStep::Build },
             payload: String::new(),
             created_at: ecslab_store::now_rfc3339(),
         };
@@ -193,7 +192,7 @@ impl Cloud {
         let operations = self.store.operations().await?;
         match operations.iter().find(|o| o.disk_id == disk.disk_id) {
             None => Ok(()),
-            Some(o) if o.kind == IMAGE_CHANGE => Err(Error::IncorrectInstanceStatus {
+            Some(o) if o.kind == OperationKind::ImageChange => Err(Error::IncorrectInstanceStatus {
                 instance_id: instance.instance_id.clone(),
                 status: "Rebuilding".into(),
             }),
@@ -210,7 +209,8 @@ impl Cloud {
         let switched = async {
             if op.restart {
                 self.stop_for_change(&op).await?;
-                if let Err(e) = self.store.set_operation_step(&operation_id, "build", &to_payload(&op)).await
+                if let Err(e) =
+                    self.store.set_operation_step(&operation_id, OperationStep::Build, &to_payload(&op)).await
                 {
                     tracing::error!(error = %e, "recording an image-change step failed");
                 }
@@ -234,9 +234,9 @@ impl Cloud {
                 .instance_by_id(&op.instance_id)
                 .await?
                 .ok_or_else(|| Error::rejected("ImageChange.Failed", "The desktop was deleted."))?;
-            match instance.status.as_str() {
-                "Stopped" => return Ok(()),
-                "Running" => {
+            match instance.status {
+                InstanceStatus::Stopped => return Ok(()),
+                InstanceStatus::Running => {
                     // The status may change between the read and the request (the guest powers
                     // itself off, someone else stops it): look again rather than give up.
                     if let Err(e) =
@@ -313,7 +313,7 @@ impl Cloud {
             category: old.category.clone(),
             size_gib: op.new_disk.size_gib,
             path: op.new_disk.top.display().to_string(),
-            status: "In_use".into(),
+            status: DiskStatus::InUse,
             image_id: op.image_id.clone(),
             delete_with_instance: true,
             zone_id: old.zone_id.clone(),
@@ -328,7 +328,7 @@ impl Cloud {
         };
         if !self
             .store
-            .switch_system_disk(&op.old_disk_id, &new, op.record_seq, operation_id, "cleanup")
+            .switch_system_disk(&op.old_disk_id, &new, op.record_seq, operation_id, OperationStep::Cleanup)
             .await?
         {
             return Err(Error::rejected(
@@ -379,15 +379,15 @@ impl Cloud {
             let deadline = Instant::now() + cloud.config.stop_grace + Duration::from_secs(60);
             loop {
                 let Ok(Some(instance)) = cloud.store.instance_by_id(&instance_id).await else { return };
-                match instance.status.as_str() {
-                    "Stopped" => {
+                match instance.status {
+                    InstanceStatus::Stopped => {
                         if let Err(e) = cloud.start_instance(&instance.account_id, &instance_id, false).await
                         {
                             tracing::warn!(%instance_id, error = %e.detail(), "starting the desktop after its image change failed");
                         }
                         return;
                     }
-                    "Stopping" if Instant::now() < deadline => {
+                    InstanceStatus::Stopping if Instant::now() < deadline => {
                         tokio::time::sleep(Duration::from_millis(200)).await;
                     }
                     // Started by someone else meanwhile, or stuck: leave it.
@@ -401,12 +401,12 @@ impl Cloud {
     /// disk was never touched); one that had switched is finished.
     pub(crate) async fn resume_image_changes(self: &Arc<Self>) -> Result<()> {
         for operation in self.store.operations().await? {
-            if operation.kind != IMAGE_CHANGE {
+            if operation.kind != OperationKind::ImageChange {
                 continue;
             }
             let op: ImageChangeOp = crate::snapshots::from_payload(&operation.payload)?;
             tracing::info!(operation_id = %operation.operation_id, step = %operation.step, instance_id = %op.instance_id, "resuming an interrupted image change");
-            if operation.step == "cleanup" {
+            if operation.step == OperationStep::Cleanup {
                 self.finish_image_change(&operation.operation_id, &op).await;
             } else {
                 self.fail_image_change(

@@ -17,7 +17,7 @@ use crate::inspect::{self, Format, Window};
 use crate::listing::{paginate, Page};
 use crate::requests::{CreateImage, ImageFilter, ImportImage, Paging};
 use crate::{Error, Resource, Result};
-use ecslab_store::{now_rfc3339, ImageDiskRecord, ImageRecord};
+use ecslab_store::{now_rfc3339, ImageDiskRecord, ImageRecord, ImageStatus, SnapshotStatus};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -39,7 +39,7 @@ impl Cloud {
             account_id: account_id.to_string(),
             name,
             description: String::new(),
-            status: "Creating".into(),
+            status: ImageStatus::Creating,
             progress: 0,
             size_gib: 0,
             virtual_size_bytes: 0,
@@ -62,7 +62,7 @@ impl Cloud {
     /// `InvalidImageId.IncorrectStatus`).
     pub(crate) async fn available_image(&self, account_id: &str, image_id: &str) -> Result<ImageRecord> {
         let image = self.visible_image(account_id, image_id).await?;
-        if image.status != "Available" {
+        if image.status != ImageStatus::Available {
             return Err(Error::rejected(
                 "InvalidImageId.IncorrectStatus",
                 format!("The image {} is {}, not Available.", image.image_id, image.status),
@@ -111,7 +111,10 @@ impl Cloud {
     /// An image's file is complete: `Available`, its Size in whole GiB (rounded up).
     pub(crate) async fn mark_image_available(&self, image_id: &str, virtual_size: i64) -> Result<()> {
         let size_gib = ((virtual_size + GIB - 1) / GIB).max(1);
-        Ok(self.store.update_image_progress(image_id, "Available", 100, size_gib, virtual_size, "").await?)
+        Ok(self
+            .store
+            .update_image_progress(image_id, ImageStatus::Available, 100, size_gib, virtual_size, "")
+            .await?)
     }
 
     pub(crate) fn spawn_import(self: Arc<Self>, image: ImageRecord) {
@@ -124,7 +127,10 @@ impl Cloud {
                 }
                 Err(reason) => {
                     tracing::error!(image_id = %id, %reason, "image import failed");
-                    let _ = self.store.update_image_progress(&id, "CreateFailed", 0, 0, 0, &reason).await;
+                    let _ = self
+                        .store
+                        .update_image_progress(&id, ImageStatus::CreateFailed, 0, 0, 0, &reason)
+                        .await;
                 }
             }
         });
@@ -212,7 +218,7 @@ impl Cloud {
             self.store.snapshot(account_id, snapshot_id).await?.filter(|s| !s.deleted).ok_or_else(|| {
                 Error::NotFound { resource: Resource::Snapshot, id: snapshot_id.to_string() }
             })?;
-        if snapshot.status != "accomplished" {
+        if snapshot.status != SnapshotStatus::Accomplished {
             return Err(Error::rejected(
                 "InvalidSnapshotId.NotReady",
                 "The current status of the DiskDeviceMapping.n.SnapshotId or SnapshotId does not support this operation.",
@@ -373,14 +379,15 @@ impl Cloud {
         let report = |pct: i64| {
             let pct = (span.start + pct * (span.end - span.start) / 100).min(99);
             async move {
-                let _ = self.store.update_image_progress(image_id, "Creating", pct, 0, 0, "").await;
+                let _ =
+                    self.store.update_image_progress(image_id, ImageStatus::Creating, pct, 0, 0, "").await;
             }
         };
         chain::convert_with_progress(&self.config.qemu_img, source, target, "qcow2", report).await
     }
 
     pub(crate) async fn resume_imports(self: &Arc<Self>) -> Result<()> {
-        for image in self.store.images_with_status("Creating").await? {
+        for image in self.store.images_with_status(ImageStatus::Creating).await? {
             if self.store.image_made_by_instance_snapshot(&image.image_id).await? {
                 continue; // finished by its instance snapshot's own task
             }
@@ -397,7 +404,7 @@ impl Cloud {
         paging: &Paging,
     ) -> Result<Page<ImageDetails>> {
         let statuses: Vec<&str> = if filter.statuses.is_empty() {
-            vec!["Available"]
+            vec![ImageStatus::Available.as_str()]
         } else {
             filter.statuses.iter().map(String::as_str).collect()
         };
@@ -432,7 +439,7 @@ impl Cloud {
     /// it) while its file stays until the last disk or snapshot reading it is released.
     pub async fn delete_image(&self, account_id: &str, image_id: &str, force: bool) -> Result<()> {
         let image = self.visible_image(account_id, image_id).await?;
-        if image.status == "Creating" {
+        if image.status == ImageStatus::Creating {
             return Err(Error::rejected("IncorrectImageStatus", "The image is still being created."));
         }
         let disks = self.store.disks_using_image(image_id).await?;

@@ -21,7 +21,9 @@ use crate::ids::new_id;
 use crate::image_capture::DiskSelection;
 use crate::oci::{self, ImageReference};
 use crate::{Error, Resource, Result};
-use ecslab_store::{now_millis, ImageRecord, InstanceSnapshotRecord, Tag};
+use ecslab_store::{
+    now_millis, ImageRecord, ImageStatus, InstanceSnapshotRecord, InstanceSnapshotStatus, Tag,
+};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -113,7 +115,7 @@ impl Cloud {
             overwrite: req.overwrite,
             exclude_paths,
             labels: req.labels,
-            status: "Creating".into(),
+            status: InstanceSnapshotStatus::Creating,
             reason_code: String::new(),
             reason_message: String::new(),
             created_at: now.clone(),
@@ -145,7 +147,7 @@ impl Cloud {
                 ),
             ));
         }
-        if existing.status == "Creating" {
+        if existing.status == ImageStatus::Creating {
             return Err(Error::rejected(
                 "IncorrectImageStatus",
                 format!("The image {name:?} is still being created."),
@@ -161,7 +163,13 @@ impl Cloud {
             Ok(()) => {
                 let _ = self
                     .store
-                    .set_instance_snapshot_status(&snapshot_id, "Saved", "", "", &now_millis())
+                    .set_instance_snapshot_status(
+                        &snapshot_id,
+                        InstanceSnapshotStatus::Saved,
+                        "",
+                        "",
+                        &now_millis(),
+                    )
                     .await;
                 tracing::info!(snapshot_id = %snapshot_id, image_id = %record.image_id, "instance snapshot saved");
             }
@@ -171,7 +179,7 @@ impl Cloud {
                     .store
                     .set_instance_snapshot_status(
                         &snapshot_id,
-                        "Failed",
+                        InstanceSnapshotStatus::Failed,
                         &failure.code,
                         &failure.message,
                         &now_millis(),
@@ -179,7 +187,14 @@ impl Cloud {
                     .await;
                 let _ = self
                     .store
-                    .update_image_progress(&record.image_id, "CreateFailed", 0, 0, 0, &failure.message)
+                    .update_image_progress(
+                        &record.image_id,
+                        ImageStatus::CreateFailed,
+                        0,
+                        0,
+                        0,
+                        &failure.message,
+                    )
                     .await;
                 self.release_instance_snapshot_image(&record).await;
             }
@@ -197,12 +212,14 @@ impl Cloud {
             .await
             .map_err(|e| internal(e.into()))?
             .ok_or_else(|| Failure::new("ImageNotFound", "the image being made was removed"))?;
-        if image.status != "Available" {
+        if image.status != ImageStatus::Available {
             let virtual_size = self.flatten_snapshot(&image).await.map_err(|reason| {
                 Failure::new("SnapshotFailed", format!("saving the system disk failed: {reason}"))
             })?;
             crate::crash::point("instance-snapshot-after-flatten");
-            self.set_instance_snapshot_stage(record, "Pushing").await.map_err(internal)?;
+            self.set_instance_snapshot_stage(record, InstanceSnapshotStatus::Pushing)
+                .await
+                .map_err(internal)?;
             let path = PathBuf::from(&image.path);
             let removal = exclude::remove_paths(&self.config.qemu_img, &path, &record.exclude_paths)
                 .await
@@ -214,7 +231,9 @@ impl Cloud {
             self.mark_image_available(&image.image_id, virtual_size).await.map_err(internal)?;
             crate::crash::point("instance-snapshot-after-available");
         } else {
-            self.set_instance_snapshot_stage(record, "Pushing").await.map_err(internal)?;
+            self.set_instance_snapshot_stage(record, InstanceSnapshotStatus::Pushing)
+                .await
+                .map_err(internal)?;
         }
         self.drop_point_in_time_snapshot(&image).await.map_err(internal)?;
         self.collect_deleted_snapshots().await;
@@ -235,7 +254,11 @@ impl Cloud {
         Ok(())
     }
 
-    async fn set_instance_snapshot_stage(&self, record: &InstanceSnapshotRecord, status: &str) -> Result<()> {
+    async fn set_instance_snapshot_stage(
+        &self,
+        record: &InstanceSnapshotRecord,
+        status: InstanceSnapshotStatus,
+    ) -> Result<()> {
         Ok(self
             .store
             .set_instance_snapshot_status(&record.snapshot_id, status, "", "", &now_millis())
@@ -302,7 +325,7 @@ impl Cloud {
             match listing.sort_by.as_str() {
                 "GmtModifiedTime" => s.updated_at.clone(),
                 "SnapshotName" => s.name.clone(),
-                "Status" => s.status.clone(),
+                "Status" => s.status.to_string(),
                 _ => s.created_at.clone(),
             }
         };
@@ -325,7 +348,7 @@ impl Cloud {
         snapshot_id: &str,
     ) -> Result<()> {
         let record = self.instance_snapshot(account_id, instance_id, snapshot_id).await?;
-        if record.status == "Creating" || record.status == "Pushing" {
+        if record.status.is_unfinished() {
             return Err(Error::rejected(
                 "IncorrectSnapshotStatus",
                 format!(

@@ -13,7 +13,7 @@ use crate::listing::{page_of, sort_key, window, Page};
 use crate::requests::{CreateInstances, InstanceFilter, Paging};
 use crate::status::{self, Admission, InstanceStatus, Request};
 use crate::{chain, screen, Error, Resource, Result};
-use ecslab_store::{now_rfc3339, DiskRecord, InstanceQuery, InstanceRecord, ListedPage};
+use ecslab_store::{now_rfc3339, DiskRecord, DiskStatus, InstanceQuery, InstanceRecord, ListedPage};
 use ecslab_vmm::{DiskSpec, PowerState, VmError, VmSpec};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -99,7 +99,7 @@ impl Cloud {
                 host_name: if req.host_name.is_empty() { instance_id.clone() } else { req.host_name.clone() },
                 instance_type: instance_type.id.to_string(),
                 image_id: image.image_id.clone(),
-                status: if req.start { "Pending" } else { "Stopped" }.to_string(),
+                status: if req.start { InstanceStatus::Pending } else { InstanceStatus::Stopped },
                 generation: 1,
                 ever_started: false,
                 zone_id: self.config.zone_id.clone(),
@@ -196,7 +196,7 @@ impl Cloud {
             }
             disk.instance_id = Some(instance_id.to_string());
             disk.device_index = index as i64;
-            disk.status = "In_use".into();
+            disk.status = DiskStatus::InUse;
             disk.attached_at = disk.created_at.clone();
             disk.ever_attached = true;
             disk.delete_with_instance = planned.delete_with_instance;
@@ -253,7 +253,7 @@ impl Cloud {
             category,
             size_gib,
             path: self.config.new_layer_path().display().to_string(),
-            status: "Available".into(),
+            status: DiskStatus::Available,
             image_id: String::new(),
             delete_with_instance: false,
             zone_id: self.config.zone_id.clone(),
@@ -300,11 +300,11 @@ impl Cloud {
         dry_run: bool,
     ) -> Result<Option<InstanceStatus>> {
         let instance = self.instance(account_id, instance_id).await?;
-        let locked = instance.operation_locks.iter().any(|l| l.reason == "security");
+        let locked = instance.locked_for_security();
         if locked && !matches!(request, Request::Delete { .. }) {
             return Err(Error::InstanceLockedForSecurity { instance_id: instance_id.to_string() });
         }
-        let current: InstanceStatus = instance.status.parse().map_err(Error::internal)?;
+        let current = instance.status;
         let deny = || Error::IncorrectInstanceStatus {
             instance_id: instance_id.to_string(),
             status: current.to_string(),
@@ -314,7 +314,7 @@ impl Cloud {
             _ if dry_run => Err(Error::DryRunOperation),
             Admission::Ignore => Ok(None),
             Admission::Proceed(next) => {
-                match self.store.transition_instance(instance_id, &[current.as_str()], next.as_str()).await? {
+                match self.store.transition_instance(instance_id, &[current], next).await? {
                     Some(_) => Ok(Some(current)),
                     None => Err(Error::rejected(
                         "OperationConflict",
@@ -427,7 +427,7 @@ impl Cloud {
     /// A DeleteInstance that failed midway: move the instance out of `Stopping` to the status
     /// that matches its VM (a failed delete must not strand a transitional status).
     async fn settle_failed_delete(&self, instance_id: &str, to: InstanceStatus) {
-        match self.store.transition_instance(instance_id, &["Stopping"], to.as_str()).await {
+        match self.store.transition_instance(instance_id, &[InstanceStatus::Stopping], to).await {
             Ok(_) => tracing::warn!(instance_id, status = %to, "the deletion failed; the instance is back"),
             Err(e) => {
                 tracing::error!(instance_id, error = %e, "the deletion failed and its status could not be restored")
@@ -478,8 +478,10 @@ impl Cloud {
                 .instance_by_id(instance_id)
                 .await?
                 .ok_or_else(|| Error::internal("instance vanished"))?;
-            if instance.status == "Pending" {
-                self.store.transition_instance(instance_id, &["Pending"], "Starting").await?;
+            if instance.status == InstanceStatus::Pending {
+                self.store
+                    .transition_instance(instance_id, &[InstanceStatus::Pending], InstanceStatus::Starting)
+                    .await?;
             }
             let disks = self.store.instance_disks(instance_id).await?;
             self.wait_for_disk_operations(&disks, Duration::from_secs(600)).await?;
@@ -490,7 +492,9 @@ impl Cloud {
                 .await
                 .map_err(|e| Error::internal(crate::error::format_chain(&e)))?;
             tracing::info!(instance_id, elapsed_ms = started.elapsed().as_millis() as u64, "VM started");
-            self.store.transition_instance(instance_id, &["Starting"], "Running").await?;
+            self.store
+                .transition_instance(instance_id, &[InstanceStatus::Starting], InstanceStatus::Running)
+                .await?;
             self.store.mark_disks_used(instance_id).await?;
             Ok::<_, Error>(())
         }
@@ -498,7 +502,14 @@ impl Cloud {
         if let Err(e) = result {
             tracing::error!(instance_id, error = %e.detail(), "starting the instance failed; it is Stopped");
             let _ = self.hypervisor.kill(instance_id).await;
-            let _ = self.store.transition_instance(instance_id, &["Pending", "Starting"], "Stopped").await;
+            let _ = self
+                .store
+                .transition_instance(
+                    instance_id,
+                    &[InstanceStatus::Pending, InstanceStatus::Starting],
+                    InstanceStatus::Stopped,
+                )
+                .await;
         }
     }
 
@@ -538,7 +549,11 @@ impl Cloud {
         if let Err(e) = self.power_off(instance_id, force).await {
             tracing::error!(instance_id, error = %crate::error::format_chain(&e), "stopping the VM failed");
         }
-        if let Err(e) = self.store.transition_instance(instance_id, &["Stopping"], "Stopped").await {
+        if let Err(e) = self
+            .store
+            .transition_instance(instance_id, &[InstanceStatus::Stopping], InstanceStatus::Stopped)
+            .await
+        {
             tracing::error!(instance_id, error = %e, "recording Stopped failed");
         }
         tracing::info!(instance_id, "instance stopped");
@@ -548,7 +563,14 @@ impl Cloud {
         if force {
             match self.hypervisor.reset(instance_id).await {
                 Ok(()) => {
-                    let _ = self.store.transition_instance(instance_id, &["Starting"], "Running").await;
+                    let _ = self
+                        .store
+                        .transition_instance(
+                            instance_id,
+                            &[InstanceStatus::Starting],
+                            InstanceStatus::Running,
+                        )
+                        .await;
                     return;
                 }
                 Err(e) => tracing::warn!(instance_id, error = %e, "reset failed; restarting the VM instead"),
@@ -565,7 +587,7 @@ impl Cloud {
     /// Re-attach to the VMs a previous server process left running, and finish interrupted work.
     pub(crate) async fn adopt_instances(self: &Arc<Self>) -> Result<()> {
         for instance in self.store.all_instances().await? {
-            let status: InstanceStatus = instance.status.parse().map_err(Error::internal)?;
+            let status = instance.status;
             if !status.expects_process() {
                 continue;
             }
@@ -582,7 +604,7 @@ impl Cloud {
                 }
                 (_, PowerState::Running | PowerState::Suspended) => {
                     tracing::info!(instance_id = %id, "adopted running VM");
-                    self.store.transition_instance(&id, &[status.as_str()], "Running").await?;
+                    self.store.transition_instance(&id, &[status], InstanceStatus::Running).await?;
                 }
                 (InstanceStatus::Pending | InstanceStatus::Starting, PowerState::Off) => {
                     tracing::info!(instance_id = %id, "resuming an interrupted start");
@@ -590,7 +612,7 @@ impl Cloud {
                 }
                 (_, PowerState::Off) => {
                     tracing::warn!(instance_id = %id, was = %status, "VM process is gone; instance is now Stopped");
-                    self.store.transition_instance(&id, &[status.as_str()], "Stopped").await?;
+                    self.store.transition_instance(&id, &[status], InstanceStatus::Stopped).await?;
                 }
             }
         }
@@ -607,7 +629,7 @@ impl Cloud {
     ) -> Result<Page<InstanceView>> {
         let query = InstanceQuery {
             instance_ids: filter.instance_ids.clone(),
-            status: filter.status.map(|s| s.as_str().to_string()),
+            status: filter.status,
             name_pattern: filter.name_pattern.clone(),
             image_id: filter.image_id.clone(),
             instance_type: filter.instance_type.clone(),
@@ -633,10 +655,10 @@ impl Cloud {
     /// GetInstanceScreenshot: the guest's real screen as base64 JPEG.
     pub async fn screenshot(&self, account_id: &str, instance_id: &str, wake_up: bool) -> Result<String> {
         let instance = self.instance(account_id, instance_id).await?;
-        if instance.status != "Running" {
+        if instance.status != InstanceStatus::Running {
             return Err(Error::IncorrectInstanceStatus {
                 instance_id: instance_id.into(),
-                status: instance.status,
+                status: instance.status.to_string(),
             });
         }
         let display = catalog::find(&instance.instance_type).is_some_and(|t| t.display);
@@ -695,9 +717,10 @@ impl Cloud {
 
 fn vm_error(instance_id: &str, what: &str, e: VmError) -> Error {
     match e {
-        VmError::NotRunning { .. } => {
-            Error::IncorrectInstanceStatus { instance_id: instance_id.into(), status: "Stopped".into() }
-        }
+        VmError::NotRunning { .. } => Error::IncorrectInstanceStatus {
+            instance_id: instance_id.into(),
+            status: InstanceStatus::Stopped.to_string(),
+        },
         VmError::NoDisplay { .. } => Error::NotSupported { instance_id: instance_id.into() },
         unreachable if unreachable.is_hypervisor_unreachable() => {
             tracing::warn!(instance_id, error = %crate::error::format_chain(&unreachable), "{what}: hypervisor unreachable");

@@ -32,9 +32,11 @@ pub mod status;
 
 pub use cloud::Cloud;
 pub use config::CloudConfig;
+pub use ecslab_store::{DiskStatus, ImageStatus, InstanceSnapshotStatus, SnapshotStatus, TaskStatus};
 pub use error::{Error, Resource, Result};
 pub use images::ImageDetails;
 pub use instances::{ConsoleOutput, InstanceView};
+pub use snapshots::ListedSnapshot;
 pub use status::InstanceStatus;
 
 pub use ecslab_store as store;

@@ -22,8 +22,11 @@ use crate::cloud::Cloud;
 use crate::ids::new_id;
 use crate::listing::{paginate, wildcard_match, Page};
 use crate::requests::{CreateSnapshot, Paging, SnapshotFilter};
-use crate::{chain, Error, Resource, Result};
-use ecslab_store::{now_rfc3339, DiskRecord, OperationRecord, SnapshotAdmission, SnapshotRecord};
+use crate::{chain, Error, InstanceStatus, Resource, Result};
+use ecslab_store::{
+    now_rfc3339, DiskRecord, DiskStatus, OperationKind, OperationRecord, OperationStep, SnapshotAdmission,
+    SnapshotRecord, SnapshotStatus,
+};
 use ecslab_vmm::{DiskOverlay, PowerState};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -56,9 +59,6 @@ struct ResetDiskOp {
     new_base: PathBuf,
 }
 
-const CREATE_SNAPSHOT: &str = "create_snapshot";
-const RESET_DISK: &str = "reset_disk";
-
 impl Cloud {
     // ---- CreateSnapshot --------------------------------------------------------------------------
 
@@ -81,7 +81,7 @@ impl Cloud {
         requests: Vec<(DiskRecord, CreateSnapshot)>,
     ) -> Result<Vec<String>> {
         let running = match instance {
-            Some(i) if i.status == "Running" => {
+            Some(i) if i.status == InstanceStatus::Running => {
                 matches!(
                     self.hypervisor.power_state(&i.instance_id).await,
                     Ok(PowerState::Running | PowerState::Suspended)
@@ -107,7 +107,7 @@ impl Cloud {
             for (_, op, operation_id) in &admitted {
                 tracing::error!(snapshot_id = %op.snapshot_id, %reason, "taking the point in time failed");
                 chain::remove_quietly(&op.new_top);
-                self.store.set_snapshot_progress(&op.snapshot_id, "failed", 0, &reason).await?;
+                self.store.set_snapshot_progress(&op.snapshot_id, SnapshotStatus::Failed, 0, &reason).await?;
                 self.store.finish_operation(operation_id).await?;
             }
             return Err(Error::rejected(
@@ -126,12 +126,14 @@ impl Cloud {
                     &disk.parent_snapshot_id,
                 )
                 .await?;
-            self.store.set_operation_step(&operation_id, "commit", &to_payload(&op)?).await?;
+            self.store.set_operation_step(&operation_id, OperationStep::Commit, &to_payload(&op)?).await?;
             self.store.raise_snapshot_progress(&op.snapshot_id, 10).await?;
             tracing::info!(snapshot_id = %op.snapshot_id, disk_id = %disk.disk_id, live = running, "point in time taken");
             ids.push(op.snapshot_id.clone());
             let cloud = self.clone();
-            tokio::spawn(async move { cloud.finish_snapshot(&operation_id, op, "commit").await });
+            tokio::spawn(
+                async move { cloud.finish_snapshot(&operation_id, op, OperationStep::Commit).await },
+            );
         }
         Ok(ids)
     }
@@ -168,7 +170,7 @@ impl Cloud {
             source_disk_size: disk.size_gib,
             name: req.name,
             description: req.description,
-            status: "progressing".into(),
+            status: SnapshotStatus::Progressing,
             progress: 0,
             path: disk.path.clone(),
             parent_snapshot_id: String::new(),
@@ -182,9 +184,9 @@ impl Cloud {
         };
         let operation = OperationRecord {
             operation_id: new_id("op"),
-            kind: CREATE_SNAPSHOT.into(),
+            kind: OperationKind::CreateSnapshot,
             disk_id: disk.disk_id.clone(),
-            step: "freeze".into(),
+            step: OperationStep::Freeze,
             payload: to_payload(&op)?,
             created_at: now,
         };
@@ -217,7 +219,7 @@ impl Cloud {
                 "The specified disk has never been used after creating.",
             ));
         }
-        if disk.status == "Creating" {
+        if disk.status == DiskStatus::Creating {
             return Err(Error::rejected(
                 "IncorrectDiskStatus.Transferring",
                 "The specified device is transferring, you can retry after the process is finished.",
@@ -228,16 +230,16 @@ impl Cloud {
             None => None,
         };
         if let Some(instance) = &instance {
-            if instance.operation_locks.iter().any(|l| l.reason == "security") {
+            if instance.locked_for_security() {
                 return Err(Error::rejected(
                     "InstanceLockedForSecurity",
                     "The disk attached instance is locked due to security.",
                 ));
             }
-            if instance.status != "Running" && instance.status != "Stopped" {
+            if !matches!(instance.status, InstanceStatus::Running | InstanceStatus::Stopped) {
                 return Err(Error::IncorrectInstanceStatus {
                     instance_id: instance.instance_id.clone(),
-                    status: instance.status.clone(),
+                    status: instance.status.to_string(),
                 });
             }
         }
@@ -302,12 +304,12 @@ impl Cloud {
     /// `step` is where the operation stands: `commit` or `seal` (after a restart). The merge
     /// must not run again once sealing began: the frozen layer's header then names the parent
     /// snapshot's file, and committing it would write into that snapshot.
-    async fn finish_snapshot(self: Arc<Self>, operation_id: &str, op: CreateSnapshotOp, step: &str) {
+    async fn finish_snapshot(self: Arc<Self>, operation_id: &str, op: CreateSnapshotOp, step: OperationStep) {
         let result = async {
-            if step != "seal" {
+            if step != OperationStep::Seal {
                 self.merge_into_base(&op).await?;
                 crate::crash::point("snapshot-after-commit");
-                self.store.set_operation_step(operation_id, "seal", &to_payload(&op)?).await?;
+                self.store.set_operation_step(operation_id, OperationStep::Seal, &to_payload(&op)?).await?;
             }
             self.seal(operation_id, &op).await
         }
@@ -324,9 +326,13 @@ impl Cloud {
                 // operation is parked as `failed` so it does not hold up the instance.
                 let reason = e.detail();
                 tracing::error!(snapshot_id = %op.snapshot_id, %reason, "snapshot creation failed; the merge will be retried");
-                let _ = self.store.set_snapshot_progress(&op.snapshot_id, "failed", 0, &reason).await;
+                let _ = self
+                    .store
+                    .set_snapshot_progress(&op.snapshot_id, SnapshotStatus::Failed, 0, &reason)
+                    .await;
                 if let Ok(payload) = to_payload(&op) {
-                    let _ = self.store.set_operation_step(operation_id, "failed", &payload).await;
+                    let _ =
+                        self.store.set_operation_step(operation_id, OperationStep::Failed, &payload).await;
                 }
             }
         }
@@ -393,7 +399,7 @@ impl Cloud {
         account_id: &str,
         filter: &SnapshotFilter,
         paging: &Paging,
-    ) -> Result<Page<SnapshotRecord>> {
+    ) -> Result<Page<ListedSnapshot>> {
         let instance_disks: Option<Vec<String>> = match &filter.instance_id {
             Some(id) => Some(self.store.instance_disks(id).await?.into_iter().map(|d| d.disk_id).collect()),
             None => None,
@@ -407,7 +413,7 @@ impl Cloud {
                 && filter.disk_id.as_ref().is_none_or(|d| d == &s.source_disk_id)
                 && filter.snapshot_ids.as_ref().is_none_or(|ids| ids.contains(&s.snapshot_id))
                 && filter.name.as_ref().is_none_or(|n| wildcard_match(n, &s.name))
-                && filter.status.as_ref().is_none_or(|st| st == &s.status)
+                && filter.status.as_ref().is_none_or(|st| st == s.status.as_str())
                 && filter
                     .source_disk_type
                     .as_ref()
@@ -419,17 +425,10 @@ impl Cloud {
                     s.tags.iter().any(|t| t.key == f.key && f.value.as_ref().is_none_or(|v| v == &t.value))
                 });
             if keep {
-                out.push(s);
+                out.push(ListedSnapshot { snapshot: s, usage });
             }
         }
-        paginate(out, paging, |s| format!("{}|{}", s.created_at, s.snapshot_id))
-    }
-
-    /// ECS's `Usage` of a snapshot: what was made from it.
-    pub async fn snapshot_usage(&self, snapshot_id: &str) -> Result<&'static str> {
-        let images = self.store.images_from_snapshot(snapshot_id).await? > 0;
-        let disks = !self.store.disks_from_snapshot(snapshot_id).await?.is_empty();
-        Ok(usage_word(images, disks))
+        paginate(out, paging, |l| format!("{}|{}", l.snapshot.created_at, l.snapshot.snapshot_id))
     }
 
     // ---- DeleteSnapshot ----------------------------------------------------------------------------
@@ -446,8 +445,12 @@ impl Cloud {
                 "The snapshot has been used to create user defined image(s).",
             ));
         }
-        let copying =
-            self.store.disks_from_snapshot(snapshot_id).await?.iter().any(|d| d.status == "Creating");
+        let copying = self
+            .store
+            .disks_from_snapshot(snapshot_id)
+            .await?
+            .iter()
+            .any(|d| d.status == DiskStatus::Creating);
         if copying && !force {
             return Err(Error::rejected(
                 "SnapshotCreatedDisk",
@@ -455,8 +458,12 @@ impl Cloud {
             ));
         }
         self.store.mark_snapshot_deleted(snapshot_id).await?;
-        tracing::info!(snapshot_id, in_progress = snapshot.status == "progressing", "snapshot deleted");
-        if snapshot.status != "progressing" {
+        tracing::info!(
+            snapshot_id,
+            in_progress = snapshot.status == SnapshotStatus::Progressing,
+            "snapshot deleted"
+        );
+        if snapshot.status != SnapshotStatus::Progressing {
             self.collect_deleted_snapshots().await;
         }
         Ok(())
@@ -478,15 +485,26 @@ impl Cloud {
     async fn try_collect_deleted_snapshots(&self) -> Result<()> {
         let _chain = self.chain_lock.lock().await;
         let disks = self.store.all_disks().await?;
-        let pending: Vec<String> = self.store.operations().await?.into_iter().map(|o| o.payload).collect();
+        let mut needed = std::collections::HashSet::new();
+        let mut unreadable = false;
+        for operation in self.store.operations().await? {
+            match snapshots_needed_by(&operation) {
+                Some(ids) => needed.extend(ids),
+                // Its payload cannot be read: it may need any snapshot, so none goes.
+                None => unreadable = true,
+            }
+        }
         loop {
             let snapshots = self.store.all_snapshots().await?;
             let removable = snapshots.iter().find(|g| {
                 g.deleted
-                    && g.status != "progressing"
-                    && !pending.iter().any(|p| p.contains(&g.snapshot_id))
+                    && g.status != SnapshotStatus::Progressing
+                    && !unreadable
+                    && !needed.contains(&g.snapshot_id)
                     && !disks.iter().any(|d| d.parent_snapshot_id == g.snapshot_id)
-                    && !disks.iter().any(|d| d.source_snapshot_id == g.snapshot_id && d.status == "Creating")
+                    && !disks
+                        .iter()
+                        .any(|d| d.source_snapshot_id == g.snapshot_id && d.status == DiskStatus::Creating)
             });
             let Some(gone) = removable else { return Ok(()) };
             let parent_file = match snapshots.iter().find(|s| s.snapshot_id == gone.parent_snapshot_id) {
@@ -527,7 +545,7 @@ impl Cloud {
                 "The specified snapshot is not created from the specified disk.",
             ));
         }
-        if snapshot.status != "accomplished" {
+        if snapshot.status != SnapshotStatus::Accomplished {
             return Err(Error::rejected(
                 "InvalidSnapshotId.NotReady",
                 "The specified snapshot has not completed yet.",
@@ -537,11 +555,11 @@ impl Cloud {
             Error::rejected("IncorrectDiskStatus", "The current disk status does not support this operation.")
         })?;
         let instance = self.instance(account_id, &instance_id).await?;
-        if instance.operation_locks.iter().any(|l| l.reason == "security") {
+        if instance.locked_for_security() {
             return Err(Error::InstanceLockedForSecurity { instance_id });
         }
-        if instance.status != "Stopped" {
-            return Err(Error::IncorrectInstanceStatus { instance_id, status: instance.status });
+        if instance.status != InstanceStatus::Stopped {
+            return Err(Error::IncorrectInstanceStatus { instance_id, status: instance.status.to_string() });
         }
         if self.store.disk_has_operation(disk_id).await? {
             return Err(Error::rejected(
@@ -562,14 +580,14 @@ impl Cloud {
         };
         let operation = OperationRecord {
             operation_id: new_id("op"),
-            kind: RESET_DISK.into(),
+            kind: OperationKind::ResetDisk,
             disk_id: disk_id.to_string(),
-            step: "build".into(),
+            step: OperationStep::Build,
             payload: to_payload(&op)?,
             created_at: now_rfc3339(),
         };
         self.store.insert_operation(&operation).await?;
-        self.store.set_disk_status(disk_id, "ReIniting").await?;
+        self.store.set_disk_status(disk_id, DiskStatus::ReIniting).await?;
         let image = (!snapshot.image_path.is_empty()).then(|| PathBuf::from(&snapshot.image_path));
         let built = async {
             let _chain = self.chain_lock.lock().await;
@@ -591,7 +609,9 @@ impl Cloud {
             return Err(e);
         }
         crate::crash::point("reset-after-build");
-        self.store.set_operation_step(&operation.operation_id, "switch", &operation.payload).await?;
+        self.store
+            .set_operation_step(&operation.operation_id, OperationStep::Switch, &operation.payload)
+            .await?;
         self.switch_reset(&operation.operation_id, &op).await?;
         tracing::info!(disk_id, snapshot_id, "disk reset to snapshot");
         self.collect_deleted_snapshots().await;
@@ -602,7 +622,7 @@ impl Cloud {
         for path in [&op.new_top, &op.new_base, &chain::partial_path(&op.new_base)] {
             chain::remove_quietly(path);
         }
-        self.store.set_disk_status(&op.disk_id, "In_use").await?;
+        self.store.set_disk_status(&op.disk_id, DiskStatus::InUse).await?;
         self.store.finish_operation(operation_id).await?;
         Ok(())
     }
@@ -619,7 +639,7 @@ impl Cloud {
         crate::crash::point("reset-after-switch");
         chain::remove_quietly(&op.old_top);
         chain::remove_quietly(&op.old_base);
-        self.store.set_disk_status(&op.disk_id, "In_use").await?;
+        self.store.set_disk_status(&op.disk_id, DiskStatus::InUse).await?;
         self.store.finish_operation(operation_id).await?;
         Ok(())
     }
@@ -630,17 +650,17 @@ impl Cloud {
     pub(crate) async fn resume_operations(self: &Arc<Self>) -> Result<()> {
         for operation in self.store.operations().await? {
             tracing::info!(operation_id = %operation.operation_id, kind = %operation.kind, step = %operation.step, "resuming an interrupted disk operation");
-            match operation.kind.as_str() {
-                CREATE_SNAPSHOT => {
+            match operation.kind {
+                OperationKind::CreateSnapshot => {
                     let op: CreateSnapshotOp = from_payload(&operation.payload)?;
-                    if operation.step == "freeze" {
+                    if operation.step == OperationStep::Freeze {
                         if !chain::is_valid(&self.config.qemu_img, &op.new_top).await {
                             // The point in time was never taken: nothing to undo but the record.
                             chain::remove_quietly(&op.new_top);
                             self.store
                                 .set_snapshot_progress(
                                     &op.snapshot_id,
-                                    "failed",
+                                    SnapshotStatus::Failed,
                                     0,
                                     "interrupted by a server restart",
                                 )
@@ -664,14 +684,15 @@ impl Cloud {
                     }
                     self.clone().retry_snapshot(operation, op).await?;
                 }
-                RESET_DISK => {
+                OperationKind::ResetDisk => {
                     let op: ResetDiskOp = from_payload(&operation.payload)?;
-                    match operation.step.as_str() {
-                        "build" => self.roll_back_reset(&operation.operation_id, &op).await?,
+                    match operation.step {
+                        OperationStep::Build => self.roll_back_reset(&operation.operation_id, &op).await?,
                         _ => self.switch_reset(&operation.operation_id, &op).await?,
                     }
                 }
-                other => tracing::error!(kind = other, "unknown operation kind; leaving it"),
+                // Resumed with the instance it changes (`resume_image_changes`).
+                OperationKind::ImageChange => {}
             }
         }
         self.collect_deleted_snapshots().await;
@@ -688,16 +709,19 @@ impl Cloud {
             self.store.finish_operation(&operation.operation_id).await?;
             return Ok(());
         }
-        let step = if operation.step == "failed" { "commit".to_string() } else { operation.step.clone() };
-        self.store.set_operation_step(&operation.operation_id, &step, &operation.payload).await?;
-        tokio::spawn(async move { self.finish_snapshot(&operation.operation_id, op, &step).await });
+        let step = match operation.step {
+            OperationStep::Failed => OperationStep::Commit,
+            other => other,
+        };
+        self.store.set_operation_step(&operation.operation_id, step, &operation.payload).await?;
+        tokio::spawn(async move { self.finish_snapshot(&operation.operation_id, op, step).await });
         Ok(())
     }
 
     /// Retry snapshot merges that failed (e.g. the disk was full), from the housekeeping loop.
     pub(crate) async fn retry_failed_merges(self: &Arc<Self>) -> Result<()> {
         for operation in self.store.operations().await? {
-            if operation.kind == CREATE_SNAPSHOT && operation.step == "failed" {
+            if operation.kind == OperationKind::CreateSnapshot && operation.step == OperationStep::Failed {
                 let op: CreateSnapshotOp = from_payload(&operation.payload)?;
                 tracing::info!(snapshot_id = %op.snapshot_id, "retrying a failed snapshot merge");
                 self.clone().retry_snapshot(operation, op).await?;
@@ -714,7 +738,8 @@ impl Cloud {
             let mut busy = false;
             let operations = self.store.operations().await?;
             for disk in disks {
-                busy |= operations.iter().any(|o| o.disk_id == disk.disk_id && o.step != "failed");
+                busy |=
+                    operations.iter().any(|o| o.disk_id == disk.disk_id && o.step != OperationStep::Failed);
             }
             if !busy {
                 return Ok(());
@@ -730,7 +755,7 @@ impl Cloud {
     pub(crate) async fn release_expired_snapshots(&self) -> Result<()> {
         let now = chrono::Utc::now();
         for s in self.store.all_snapshots().await? {
-            if s.deleted || s.retention_days <= 0 || s.status == "progressing" {
+            if s.deleted || s.retention_days <= 0 || s.status == SnapshotStatus::Progressing {
                 continue;
             }
             if is_expired(&s.created_at, s.retention_days, now) {
@@ -751,6 +776,21 @@ pub fn is_expired(created_at: &str, days: i64, now: chrono::DateTime<chrono::Utc
         .unwrap_or(false)
 }
 
+/// The snapshots a pending operation still works on (their files must stay), read from its
+/// typed payload; `None` when the payload cannot be read.
+fn snapshots_needed_by(operation: &OperationRecord) -> Option<Vec<String>> {
+    match operation.kind {
+        OperationKind::CreateSnapshot => from_payload::<CreateSnapshotOp>(&operation.payload)
+            .ok()
+            .map(|op| vec![op.snapshot_id, op.parent_snapshot_id]),
+        OperationKind::ResetDisk => {
+            from_payload::<ResetDiskOp>(&operation.payload).ok().map(|op| vec![op.snapshot_id])
+        }
+        // An image change names no snapshot: the old disk's snapshots stay where they are.
+        OperationKind::ImageChange => Some(Vec::new()),
+    }
+}
+
 fn to_payload<T: Serialize>(op: &T) -> Result<String> {
     serde_json::to_string(op).map_err(Error::internal)
 }
@@ -758,6 +798,14 @@ fn to_payload<T: Serialize>(op: &T) -> Result<String> {
 /// An operation's persisted state (the `operations` table's payload).
 pub(crate) fn from_payload<T: for<'de> Deserialize<'de>>(payload: &str) -> Result<T> {
     serde_json::from_str(payload).map_err(|e| Error::internal(format!("corrupt operation payload: {e}")))
+}
+
+/// A snapshot as DescribeSnapshots lists it: the record and its ECS `Usage` (what was made
+/// from it), read for the whole listing at once.
+#[derive(Debug, Clone)]
+pub struct ListedSnapshot {
+    pub snapshot: SnapshotRecord,
+    pub usage: &'static str,
 }
 
 /// A snapshot's `Usage` from whether images and disks were made from it.
@@ -779,5 +827,49 @@ mod tests {
         assert!(super::is_expired("2026-11-21T00:00:00Z", 2, now));
         assert!(!super::is_expired("2026-11-21T00:00:01Z", 2, now));
         assert!(!super::is_expired("garbage", 1, now));
+    }
+
+    #[test]
+    fn pending_operations_keep_the_snapshots_their_payload_names() {
+        use super::*;
+        let operation = |kind, payload: String| OperationRecord {
+            operation_id: "op-1".into(),
+            kind,
+            disk_id: "d-1".into(),
+            step: OperationStep::Commit,
+            payload,
+            created_at: String::new(),
+        };
+        let create = CreateSnapshotOp {
+            snapshot_id: "s-new".into(),
+            disk_id: "d-1".into(),
+            instance_id: None,
+            top: "/l/top".into(),
+            new_top: "/l/new".into(),
+            base: "/l/base".into(),
+            parent_snapshot_id: "s-parent".into(),
+            parent_file: Some("/l/s-other-named-file".into()),
+        };
+        let payload = to_payload(&create).unwrap();
+        assert_eq!(
+            snapshots_needed_by(&operation(OperationKind::CreateSnapshot, payload)),
+            Some(vec!["s-new".to_string(), "s-parent".to_string()]),
+            "a file path that happens to hold an id does not count"
+        );
+        let reset = ResetDiskOp {
+            disk_id: "d-1".into(),
+            snapshot_id: "s-target".into(),
+            old_top: "/l/a".into(),
+            old_base: "/l/b".into(),
+            new_top: "/l/c".into(),
+            new_base: "/l/d".into(),
+        };
+        let payload = to_payload(&reset).unwrap();
+        assert_eq!(
+            snapshots_needed_by(&operation(OperationKind::ResetDisk, payload)),
+            Some(vec!["s-target".to_string()])
+        );
+        assert_eq!(snapshots_needed_by(&operation(OperationKind::ImageChange, "{}".into())), Some(vec![]));
+        assert_eq!(snapshots_needed_by(&operation(OperationKind::ResetDisk, "not json".into())), None);
     }
 }

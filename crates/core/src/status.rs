@@ -13,63 +13,7 @@
 //! request proceeds (and to which status), is an idempotent repeat to ignore, or is denied
 //! with `IncorrectInstanceStatus`.
 
-use std::fmt;
-use std::str::FromStr;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum InstanceStatus {
-    Pending,
-    Starting,
-    Running,
-    Stopping,
-    Stopped,
-}
-
-impl InstanceStatus {
-    pub const ALL: [InstanceStatus; 5] = [
-        InstanceStatus::Pending,
-        InstanceStatus::Starting,
-        InstanceStatus::Running,
-        InstanceStatus::Stopping,
-        InstanceStatus::Stopped,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InstanceStatus::Pending => "Pending",
-            InstanceStatus::Starting => "Starting",
-            InstanceStatus::Running => "Running",
-            InstanceStatus::Stopping => "Stopping",
-            InstanceStatus::Stopped => "Stopped",
-        }
-    }
-
-    /// Whether a VM process is expected to exist (or be coming up) in this status.
-    pub fn expects_process(self) -> bool {
-        !matches!(self, InstanceStatus::Stopped)
-    }
-
-    /// Whether an operation is under way (the status will change without a new request).
-    pub fn is_transitional(self) -> bool {
-        matches!(self, InstanceStatus::Pending | InstanceStatus::Starting | InstanceStatus::Stopping)
-    }
-}
-
-impl fmt::Display for InstanceStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for InstanceStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        InstanceStatus::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| format!("unknown instance status {s:?}"))
-    }
-}
+pub use ecslab_store::InstanceStatus;
 
 /// A request that wants to change an instance's status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,7 +107,7 @@ mod tests {
 
     #[test]
     fn only_a_running_instance_stops_on_its_own() {
-        for status in InstanceStatus::ALL {
+        for &status in InstanceStatus::ALL {
             let expected = if status == Running { Some(Stopped) } else { None };
             assert_eq!(on_process_gone(status), expected, "{status}");
         }
@@ -171,7 +115,7 @@ mod tests {
 
     #[test]
     fn statuses_round_trip_through_strings() {
-        for status in InstanceStatus::ALL {
+        for &status in InstanceStatus::ALL {
             assert_eq!(status.as_str().parse::<InstanceStatus>().unwrap(), status);
         }
         assert!("running".parse::<InstanceStatus>().is_err());

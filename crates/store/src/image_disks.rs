@@ -35,7 +35,7 @@ impl Store {
         .bind(&image.account_id)
         .bind(&image.name)
         .bind(&image.description)
-        .bind(&image.status)
+        .bind(image.status)
         .bind(image.progress)
         .bind(image.size_gib)
         .bind(image.virtual_size_bytes)
@@ -158,7 +158,7 @@ impl Store {
             .fetch_all(self.reader())
             .await
             .map_err(db("listing deleted images"))?;
-        Ok(rows.iter().map(ImageRecord::from_row).collect())
+        rows.iter().map(ImageRecord::from_row).collect()
     }
 
     /// Snapshot files (kept or deleted-but-still-chained) whose chain ends in this image file.

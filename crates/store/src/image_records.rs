@@ -6,7 +6,7 @@
 //! instance's image, the record's success), so a crash leaves either the old disk or the new one,
 //! never both or neither.
 
-use crate::{db, insert_disk, DiskRecord, OperationRecord, Result, Store};
+use crate::{db, insert_disk, DiskRecord, OperationRecord, OperationStep, Result, Store};
 use chrono::Utc;
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
@@ -89,9 +89,9 @@ impl Store {
              SELECT ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM operations WHERE disk_id = ?)",
         )
         .bind(&operation.operation_id)
-        .bind(&operation.kind)
+        .bind(operation.kind)
         .bind(&operation.disk_id)
-        .bind(&operation.step)
+        .bind(operation.step)
         .bind(payload_for(seq))
         .bind(&operation.created_at)
         .bind(&operation.disk_id)
@@ -117,7 +117,7 @@ impl Store {
         new_disk: &DiskRecord,
         record_seq: i64,
         operation_id: &str,
-        next_step: &str,
+        next_step: OperationStep,
     ) -> Result<bool> {
         let instance_id = new_disk.instance_id.clone().unwrap_or_default();
         let mut tx = self.begin_write().await.map_err(db("begin"))?;
@@ -246,6 +246,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::OperationKind;
 
     fn record(instance_id: &str) -> ImageChangeRecord {
         ImageChangeRecord {
@@ -269,9 +270,9 @@ mod tests {
     fn operation(id: &str, disk_id: &str) -> OperationRecord {
         OperationRecord {
             operation_id: id.into(),
-            kind: "replace_system_disk".into(),
+            kind: OperationKind::ImageChange,
             disk_id: disk_id.into(),
-            step: "build".into(),
+            step: OperationStep::Build,
             payload: "{}".into(),
             created_at: now_millis(),
         }
@@ -323,7 +324,7 @@ mod tests {
             category: "cloud_essd".into(),
             size_gib: 1,
             path: "/top".into(),
-            status: "In_use".into(),
+            status: crate::DiskStatus::InUse,
             image_id: image_id.into(),
             delete_with_instance: true,
             zone_id: "z".into(),
@@ -346,8 +347,9 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        let switched =
-            store.switch_system_disk("d-old", &new_disk("d-new", "m-gone"), seq, "op-1", "cleanup").await;
+        let switched = store
+            .switch_system_disk("d-old", &new_disk("d-new", "m-gone"), seq, "op-1", OperationStep::Cleanup)
+            .await;
         assert!(!switched.unwrap());
         assert!(store.disk_by_id("d-new").await.unwrap().is_none());
         store.write(sqlx::query("INSERT INTO images (image_id, account_id, name, status, path, created_at) VALUES (?, ?, ?, ?, ?, ?)")
@@ -362,17 +364,17 @@ mod tests {
             .unwrap();
         store.write(sqlx::query("UPDATE images SET deleted = 1 WHERE image_id = 'm-new'")).await.unwrap();
         let disk = new_disk("d-new", "m-new");
-        let force_deleted = store.switch_system_disk("d-old", &disk, seq, "op-1", "cleanup");
+        let force_deleted = store.switch_system_disk("d-old", &disk, seq, "op-1", OperationStep::Cleanup);
         assert!(!force_deleted.await.unwrap(), "an image deleted with Force is gone for new disks");
         store.write(sqlx::query("UPDATE images SET deleted = 0 WHERE image_id = 'm-new'")).await.unwrap();
         assert!(store
-            .switch_system_disk("d-old", &new_disk("d-new", "m-new"), seq, "op-1", "cleanup")
+            .switch_system_disk("d-old", &new_disk("d-new", "m-new"), seq, "op-1", OperationStep::Cleanup)
             .await
             .unwrap());
         assert_eq!(store.disk_by_id("d-new").await.unwrap().unwrap().image_id, "m-new");
         let listed = store.image_records_page("acc", "i-1", None, 10).await.unwrap();
         assert_eq!(listed[0].status, RECORD_SUCCEEDED);
-        assert_eq!(store.operations().await.unwrap()[0].step, "cleanup");
+        assert_eq!(store.operations().await.unwrap()[0].step, OperationStep::Cleanup);
     }
 
     #[tokio::test]

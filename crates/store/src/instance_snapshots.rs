@@ -1,8 +1,8 @@
 //! PAI-DSW instance snapshots: one row per CreateInstanceSnapshot, carrying its lifecycle
 //! (Creating → Pushing → Saved, or Failed with a reason) and what it made (an ImageId).
 
-use crate::records::parse_json_column;
-use crate::{db, to_json, Result, Store, StoreError, Tag};
+use crate::records::{decode_column, parse_json_column};
+use crate::{db, to_json, InstanceSnapshotStatus, Result, Store, StoreError, Tag};
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
@@ -18,7 +18,7 @@ pub struct InstanceSnapshotRecord {
     pub overwrite: bool,
     pub exclude_paths: Vec<String>,
     pub labels: Vec<Tag>,
-    pub status: String,
+    pub status: InstanceSnapshotStatus,
     pub reason_code: String,
     pub reason_message: String,
     /// UTC, RFC 3339 with milliseconds (they order the list).
@@ -39,7 +39,7 @@ impl InstanceSnapshotRecord {
             image_url: r.get("image_url"),
             image_id: r.get("image_id"),
             overwrite: r.get::<i64, _>("overwrite") != 0,
-            status: r.get("status"),
+            status: decode_column(r, "status", &snapshot_id)?,
             reason_code: r.get("reason_code"),
             reason_message: r.get("reason_message"),
             created_at: r.get("created_at"),
@@ -66,7 +66,7 @@ impl Store {
         .bind(s.overwrite)
         .bind(to_json(&s.exclude_paths))
         .bind(to_json(&s.labels))
-        .bind(&s.status)
+        .bind(s.status)
         .bind(&s.reason_code)
         .bind(&s.reason_message)
         .bind(&s.created_at)
@@ -114,7 +114,9 @@ impl Store {
 
     /// Instance snapshots of every account still being made (to resume after a restart).
     pub async fn unfinished_instance_snapshots(&self) -> Result<Vec<InstanceSnapshotRecord>> {
-        let rows = sqlx::query("SELECT * FROM instance_snapshots WHERE status IN ('Creating', 'Pushing')")
+        let rows = sqlx::query("SELECT * FROM instance_snapshots WHERE status IN (?, ?)")
+            .bind(InstanceSnapshotStatus::Creating)
+            .bind(InstanceSnapshotStatus::Pushing)
             .fetch_all(self.reader())
             .await
             .map_err(db("listing unfinished instance snapshots"))?;
@@ -134,7 +136,7 @@ impl Store {
     pub async fn set_instance_snapshot_status(
         &self,
         snapshot_id: &str,
-        status: &str,
+        status: InstanceSnapshotStatus,
         reason_code: &str,
         reason_message: &str,
         updated_at: &str,

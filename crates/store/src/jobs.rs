@@ -4,7 +4,8 @@
 //! `Submitted` job to `Snapshoting` in one conditional statement, so concurrent workers never
 //! take the same job, and after a restart every job is still where it was left.
 
-use crate::{db, now_rfc3339, Result, Store, StoreError};
+use crate::records::decode_column;
+use crate::{db, now_rfc3339, JobState, NotifyState, PipelineState, Result, Store, StoreError};
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
@@ -13,7 +14,7 @@ pub struct PipelineRecord {
     pub pipeline_id: String,
     pub account_id: String,
     pub name: String,
-    pub state: String,
+    pub state: PipelineState,
     pub speed: String,
     pub speed_level: i64,
     pub role: String,
@@ -23,18 +24,19 @@ pub struct PipelineRecord {
 }
 
 impl PipelineRecord {
-    fn from_row(r: &SqliteRow) -> PipelineRecord {
-        PipelineRecord {
-            pipeline_id: r.get("pipeline_id"),
+    fn from_row(r: &SqliteRow) -> Result<PipelineRecord> {
+        let pipeline_id: String = r.get("pipeline_id");
+        Ok(PipelineRecord {
+            state: decode_column(r, "state", &pipeline_id)?,
+            pipeline_id,
             account_id: r.get("account_id"),
             name: r.get("name"),
-            state: r.get("state"),
             speed: r.get("speed"),
             speed_level: r.get("speed_level"),
             role: r.get("role"),
             notify_config: r.get("notify_config"),
             created_at: r.get("created_at"),
-        }
+        })
     }
 }
 
@@ -44,8 +46,7 @@ pub struct SnapshotJobRecord {
     pub job_id: String,
     pub account_id: String,
     pub pipeline_id: String,
-    /// `Submitted`, `Snapshoting`, `Success` or `Fail`.
-    pub state: String,
+    pub state: JobState,
     pub code: String,
     pub message: String,
     pub count: i64,
@@ -56,8 +57,8 @@ pub struct SnapshotJobRecord {
     pub sync: bool,
     pub created_at: String,
     pub finished_at: String,
-    /// Webhook delivery: `` (none), `pending`, `delivered` or `failed`.
-    pub notify_state: String,
+    /// Webhook delivery.
+    pub notify_state: NotifyState,
     pub notify_attempts: i64,
     pub mns_message_id: String,
     pub mns_error_code: String,
@@ -65,13 +66,15 @@ pub struct SnapshotJobRecord {
 }
 
 impl SnapshotJobRecord {
-    fn from_row(r: &SqliteRow) -> SnapshotJobRecord {
-        SnapshotJobRecord {
+    fn from_row(r: &SqliteRow) -> Result<SnapshotJobRecord> {
+        let job_id: String = r.get("job_id");
+        Ok(SnapshotJobRecord {
+            state: decode_column(r, "state", &job_id)?,
+            notify_state: decode_column(r, "notify_state", &job_id)?,
             seq: r.get("seq"),
-            job_id: r.get("job_id"),
+            job_id,
             account_id: r.get("account_id"),
             pipeline_id: r.get("pipeline_id"),
-            state: r.get("state"),
             code: r.get("code"),
             message: r.get("message"),
             count: r.get("count"),
@@ -81,12 +84,11 @@ impl SnapshotJobRecord {
             sync: r.get::<i64, _>("sync") != 0,
             created_at: r.get("created_at"),
             finished_at: r.get("finished_at"),
-            notify_state: r.get("notify_state"),
             notify_attempts: r.get("notify_attempts"),
             mns_message_id: r.get("mns_message_id"),
             mns_error_code: r.get("mns_error_code"),
             mns_error_message: r.get("mns_error_message"),
-        }
+        })
     }
 }
 
@@ -120,7 +122,7 @@ impl Store {
             .bind(&p.pipeline_id)
             .bind(&p.account_id)
             .bind(&p.name)
-            .bind(&p.state)
+            .bind(p.state)
             .bind(&p.speed)
             .bind(p.speed_level)
             .bind(&p.role)
@@ -139,7 +141,7 @@ impl Store {
             .fetch_optional(self.reader())
             .await
             .map_err(db("reading a pipeline"))?;
-        Ok(row.as_ref().map(PipelineRecord::from_row))
+        row.as_ref().map(PipelineRecord::from_row).transpose()
     }
 
     /// A pipeline by id alone, for background work (notifications) that already knows it exists.
@@ -149,7 +151,7 @@ impl Store {
             .fetch_optional(self.reader())
             .await
             .map_err(db("reading a pipeline"))?;
-        Ok(row.as_ref().map(PipelineRecord::from_row))
+        row.as_ref().map(PipelineRecord::from_row).transpose()
     }
 
     // ---- snapshot jobs ------------------------------------------------------------------------
@@ -166,7 +168,7 @@ impl Store {
                 .bind(&job.job_id)
                 .bind(&job.account_id)
                 .bind(&job.pipeline_id)
-                .bind(&job.state)
+                .bind(job.state)
                 .bind(&job.code)
                 .bind(&job.message)
                 .bind(job.count)
@@ -183,7 +185,7 @@ impl Store {
                 key: job.job_id.clone(),
                 detail: "INSERT … RETURNING gave no row".into(),
             })?;
-        Ok(SnapshotJobRecord::from_row(&row))
+        SnapshotJobRecord::from_row(&row)
     }
 
     pub async fn snapshot_job(&self, account_id: &str, job_id: &str) -> Result<Option<SnapshotJobRecord>> {
@@ -195,7 +197,7 @@ impl Store {
         .fetch_optional(self.reader())
         .await
         .map_err(db("reading a snapshot job"))?;
-        Ok(row.as_ref().map(SnapshotJobRecord::from_row))
+        row.as_ref().map(SnapshotJobRecord::from_row).transpose()
     }
 
     pub async fn snapshot_job_by_id(&self, job_id: &str) -> Result<Option<SnapshotJobRecord>> {
@@ -204,7 +206,7 @@ impl Store {
             .fetch_optional(self.reader())
             .await
             .map_err(db("reading a snapshot job"))?;
-        Ok(row.as_ref().map(SnapshotJobRecord::from_row))
+        row.as_ref().map(SnapshotJobRecord::from_row).transpose()
     }
 
     /// An account's jobs, newest first, filtered; at most `filter.limit` rows.
@@ -239,21 +241,25 @@ impl Store {
         .fetch_all(self.reader())
         .await
         .map_err(db("listing snapshot jobs"))?;
-        Ok(rows.iter().map(SnapshotJobRecord::from_row).collect())
+        rows.iter().map(SnapshotJobRecord::from_row).collect()
     }
 
     /// Take the oldest queued job (of any account): `Submitted` → `Snapshoting`, atomically.
     pub async fn claim_next_snapshot_job(&self) -> Result<Option<SnapshotJobRecord>> {
         let row = self
-            .write_returning(sqlx::query(&format!(
-                "UPDATE mts_snapshot_jobs SET state = 'Snapshoting'
-             WHERE seq = (SELECT seq FROM mts_snapshot_jobs WHERE state = 'Submitted' ORDER BY seq LIMIT 1)
-               AND state = 'Submitted'
+            .write_returning(
+                sqlx::query(&format!(
+                    "UPDATE mts_snapshot_jobs SET state = ?1
+             WHERE seq = (SELECT seq FROM mts_snapshot_jobs WHERE state = ?2 ORDER BY seq LIMIT 1)
+               AND state = ?2
              RETURNING {JOB_COLUMNS}"
-            )))
+                ))
+                .bind(JobState::Snapshoting)
+                .bind(JobState::Submitted),
+            )
             .await
             .map_err(db("claiming a snapshot job"))?;
-        Ok(row.as_ref().map(SnapshotJobRecord::from_row))
+        row.as_ref().map(SnapshotJobRecord::from_row).transpose()
     }
 
     /// Record progress of a running job.
@@ -275,7 +281,7 @@ impl Store {
     pub async fn finish_snapshot_job(
         &self,
         job_id: &str,
-        state: &str,
+        state: JobState,
         code: &str,
         message: &str,
         counts: (i64, i64),
@@ -284,7 +290,7 @@ impl Store {
         let done = self.write(sqlx::query(
             "UPDATE mts_snapshot_jobs SET state = ?, code = ?, message = ?, count = ?, tile_count = ?,
                 finished_at = ?, notify_state = ?
-             WHERE job_id = ? AND state IN ('Submitted', 'Snapshoting')",
+             WHERE job_id = ? AND state IN (?, ?)",
         )
         .bind(state)
         .bind(code)
@@ -292,8 +298,10 @@ impl Store {
         .bind(counts.0)
         .bind(counts.1)
         .bind(now_rfc3339())
-        .bind(if notify { "pending" } else { "" })
+        .bind(if notify { NotifyState::Pending } else { NotifyState::None })
         .bind(job_id)
+        .bind(JobState::Submitted)
+        .bind(JobState::Snapshoting)
         )
         .await
         .map_err(db("finishing a snapshot job"))?;
@@ -301,32 +309,33 @@ impl Store {
     }
 
     /// Jobs of every account in `state` (for the work a restart has to do).
-    pub async fn snapshot_jobs_in_state(&self, state: &str) -> Result<Vec<SnapshotJobRecord>> {
+    pub async fn snapshot_jobs_in_state(&self, state: JobState) -> Result<Vec<SnapshotJobRecord>> {
         let rows =
             sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM mts_snapshot_jobs WHERE state = ? ORDER BY seq"))
                 .bind(state)
                 .fetch_all(self.reader())
                 .await
                 .map_err(db("listing snapshot jobs by state"))?;
-        Ok(rows.iter().map(SnapshotJobRecord::from_row).collect())
+        rows.iter().map(SnapshotJobRecord::from_row).collect()
     }
 
     /// Jobs whose webhook message is still to be delivered.
     pub async fn snapshot_jobs_to_notify(&self) -> Result<Vec<SnapshotJobRecord>> {
         let rows = sqlx::query(&format!(
-            "SELECT {JOB_COLUMNS} FROM mts_snapshot_jobs WHERE notify_state = 'pending' ORDER BY seq"
+            "SELECT {JOB_COLUMNS} FROM mts_snapshot_jobs WHERE notify_state = ? ORDER BY seq"
         ))
+        .bind(NotifyState::Pending)
         .fetch_all(self.reader())
         .await
         .map_err(db("listing undelivered notifications"))?;
-        Ok(rows.iter().map(SnapshotJobRecord::from_row).collect())
+        rows.iter().map(SnapshotJobRecord::from_row).collect()
     }
 
     /// Record one delivery attempt of a job's webhook message.
     pub async fn record_snapshot_notification(
         &self,
         job_id: &str,
-        notify_state: &str,
+        notify_state: NotifyState,
         message_id: &str,
         error_code: &str,
         error_message: &str,
@@ -359,7 +368,7 @@ mod tests {
             job_id: id.into(),
             account_id: account.into(),
             pipeline_id: String::new(),
-            state: "Submitted".into(),
+            state: JobState::Submitted,
             code: String::new(),
             message: String::new(),
             count: 0,
@@ -369,7 +378,7 @@ mod tests {
             sync: false,
             created_at: now_rfc3339(),
             finished_at: String::new(),
-            notify_state: String::new(),
+            notify_state: NotifyState::None,
             notify_attempts: 0,
             mns_message_id: String::new(),
             mns_error_code: String::new(),
@@ -385,8 +394,8 @@ mod tests {
         assert_eq!(store.claim_next_snapshot_job().await.unwrap().unwrap().job_id, "a");
         assert_eq!(store.claim_next_snapshot_job().await.unwrap().unwrap().job_id, "b");
         assert!(store.claim_next_snapshot_job().await.unwrap().is_none());
-        assert!(store.finish_snapshot_job("a", "Success", "", "", (3, 0), true).await.unwrap());
-        assert!(!store.finish_snapshot_job("a", "Fail", "X", "", (3, 0), false).await.unwrap());
+        assert!(store.finish_snapshot_job("a", JobState::Success, "", "", (3, 0), true).await.unwrap());
+        assert!(!store.finish_snapshot_job("a", JobState::Fail, "X", "", (3, 0), false).await.unwrap());
         let pending = store.snapshot_jobs_to_notify().await.unwrap();
         assert_eq!(pending.iter().map(|j| j.job_id.as_str()).collect::<Vec<_>>(), vec!["a"]);
     }

@@ -17,7 +17,9 @@ mod listing;
 pub use listing::{wildcard_to_glob, InstanceQuery, ListedPage, PageWindow};
 mod records;
 mod snapshots;
+mod states;
 pub use snapshots::{OperationRecord, SnapshotAdmission, SnapshotRecord};
+pub use states::*;
 mod tasks;
 pub use tasks::TaskRecord;
 mod writer;
@@ -321,7 +323,7 @@ impl Store {
             .fetch_optional(self.reader())
             .await
             .map_err(db("reading an image"))?;
-        Ok(row.as_ref().map(ImageRecord::from_row))
+        row.as_ref().map(ImageRecord::from_row).transpose()
     }
 
     pub async fn images(&self, account_id: &str) -> Result<Vec<ImageRecord>> {
@@ -330,23 +332,23 @@ impl Store {
             .fetch_all(self.reader())
             .await
             .map_err(db("listing images"))?;
-        Ok(rows.iter().map(ImageRecord::from_row).collect())
+        rows.iter().map(ImageRecord::from_row).collect()
     }
 
     /// Images of every account whose import had not finished (for resuming after a restart).
-    pub async fn images_with_status(&self, status: &str) -> Result<Vec<ImageRecord>> {
+    pub async fn images_with_status(&self, status: ImageStatus) -> Result<Vec<ImageRecord>> {
         let rows = sqlx::query("SELECT * FROM images WHERE status = ?")
             .bind(status)
             .fetch_all(self.reader())
             .await
             .map_err(db("listing images by status"))?;
-        Ok(rows.iter().map(ImageRecord::from_row).collect())
+        rows.iter().map(ImageRecord::from_row).collect()
     }
 
     pub async fn update_image_progress(
         &self,
         image_id: &str,
-        status: &str,
+        status: ImageStatus,
         progress: i64,
         size_gib: i64,
         virtual_size_bytes: i64,
@@ -394,7 +396,7 @@ impl Store {
         .bind(&instance.host_name)
         .bind(&instance.instance_type)
         .bind(&instance.image_id)
-        .bind(&instance.status)
+        .bind(instance.status)
         .bind(instance.generation)
         .bind(instance.ever_started)
         .bind(&instance.zone_id)
@@ -452,20 +454,26 @@ impl Store {
 
     /// Move an instance to `to` if its status is one of `from`. Returns the updated record, or
     /// `None` when the status did not match (someone else changed it first).
+    ///
+    /// The status is the compare-and-set: the update applies only while the row is still in one
+    /// of `from`. `generation` is incremented here, by [`Store::set_operation_locks`] and by
+    /// [`Store::switch_system_disk`], but compared nowhere: it only tells that the row changed.
     pub async fn transition_instance(
         &self,
         instance_id: &str,
-        from: &[&str],
-        to: &str,
+        from: &[InstanceStatus],
+        to: InstanceStatus,
     ) -> Result<Option<InstanceRecord>> {
         let placeholders = vec!["?"; from.len()].join(", ");
         let sql = format!(
             "UPDATE instances SET status = ?, generation = generation + 1,
-                ever_started = CASE WHEN ? = 'Running' THEN 1 ELSE ever_started END,
-                started_at = CASE WHEN ? = 'Running' THEN ? ELSE started_at END
+                ever_started = CASE WHEN ? THEN 1 ELSE ever_started END,
+                started_at = CASE WHEN ? THEN ? ELSE started_at END
              WHERE instance_id = ? AND status IN ({placeholders}) RETURNING *"
         );
-        let mut query = sqlx::query(&sql).bind(to).bind(to).bind(to).bind(now_rfc3339()).bind(instance_id);
+        let starts = to == InstanceStatus::Running;
+        let mut query =
+            sqlx::query(&sql).bind(to).bind(starts).bind(starts).bind(now_rfc3339()).bind(instance_id);
         for status in from {
             query = query.bind(*status);
         }
@@ -496,15 +504,16 @@ impl Store {
             .fetch_all(&mut *tx)
             .await
             .map_err(db("listing disks to delete"))?;
-        let disks: Vec<DiskRecord> = rows.iter().map(DiskRecord::from_row).collect();
+        let disks = rows.iter().map(DiskRecord::from_row).collect::<Result<Vec<_>>>()?;
         sqlx::query("DELETE FROM disks WHERE instance_id = ? AND delete_with_instance = 1")
             .bind(instance_id)
             .execute(&mut *tx)
             .await
             .map_err(db("deleting disks"))?;
         sqlx::query(
-            "UPDATE disks SET instance_id = NULL, status = 'Available', attached_at = '' WHERE instance_id = ?",
+            "UPDATE disks SET instance_id = NULL, status = ?, attached_at = '' WHERE instance_id = ?",
         )
+        .bind(DiskStatus::Available)
         .bind(instance_id)
         .execute(&mut *tx)
         .await
@@ -525,7 +534,7 @@ impl Store {
             .fetch_all(self.reader())
             .await
             .map_err(db("listing an instance's disks"))?;
-        Ok(rows.iter().map(DiskRecord::from_row).collect())
+        rows.iter().map(DiskRecord::from_row).collect()
     }
 
     pub async fn disks(&self, account_id: &str) -> Result<Vec<DiskRecord>> {
@@ -534,7 +543,7 @@ impl Store {
             .fetch_all(self.reader())
             .await
             .map_err(db("listing disks"))?;
-        Ok(rows.iter().map(DiskRecord::from_row).collect())
+        rows.iter().map(DiskRecord::from_row).collect()
     }
 }
 
@@ -558,7 +567,7 @@ pub(crate) async fn insert_disk(
     .bind(&disk.category)
     .bind(disk.size_gib)
     .bind(&disk.path)
-    .bind(&disk.status)
+    .bind(disk.status)
     .bind(&disk.image_id)
     .bind(disk.delete_with_instance)
     .bind(&disk.zone_id)

@@ -4,7 +4,7 @@
 //! The three queries run in one read transaction, so the total, the page and the disks are one
 //! consistent snapshot even while writers commit.
 
-use crate::{db, DiskRecord, InstanceRecord, Result, Store};
+use crate::{db, DiskRecord, InstanceRecord, InstanceStatus, Result, Store};
 use sqlx::sqlite::SqliteArguments;
 use sqlx::Arguments;
 
@@ -40,7 +40,7 @@ pub struct ListedPage<T> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InstanceQuery {
     pub instance_ids: Option<Vec<String>>,
-    pub status: Option<String>,
+    pub status: Option<InstanceStatus>,
     /// `*` matches any run of characters; every other character matches itself.
     pub name_pattern: Option<String>,
     pub image_id: Option<String>,
@@ -99,12 +99,12 @@ fn instance_clause(account_id: &str, q: &InstanceQuery) -> Clause {
             clause.and(&format!("instance_id IN ({})", vec!["?"; ids.len()].join(", ")), ids.iter().cloned());
         }
     }
-    for (column, value) in [
-        ("status", &q.status),
-        ("image_id", &q.image_id),
-        ("instance_type", &q.instance_type),
-        ("zone_id", &q.zone_id),
-    ] {
+    if let Some(status) = q.status {
+        clause.and("status = ?", [status.as_str().to_string()]);
+    }
+    for (column, value) in
+        [("image_id", &q.image_id), ("instance_type", &q.instance_type), ("zone_id", &q.zone_id)]
+    {
         if let Some(value) = value {
             clause.and(&format!("{column} = ?"), [value.clone()]);
         }
@@ -190,7 +190,7 @@ impl Store {
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(db("listing disks of a page"))?;
-            rows.iter().map(DiskRecord::from_row).collect()
+            rows.iter().map(DiskRecord::from_row).collect::<Result<Vec<_>>>()?
         };
         tx.commit().await.map_err(db("ending a read"))?;
         let total = u64::try_from(total).unwrap_or_default();
@@ -219,7 +219,7 @@ mod tests {
             host_name: String::new(),
             instance_type: "ecs.lab.tiny".into(),
             image_id: "m-1".into(),
-            status: if n.is_multiple_of(3) { "Running".into() } else { "Stopped".into() },
+            status: if n.is_multiple_of(3) { InstanceStatus::Running } else { InstanceStatus::Stopped },
             generation: 1,
             ever_started: false,
             zone_id: "z".into(),
@@ -305,7 +305,7 @@ mod tests {
         let any_team = query(InstanceQuery { tags: vec![("team".into(), None)], ..Default::default() }).await;
         assert_eq!(any_team.len(), 8);
         let running = query(InstanceQuery {
-            status: Some("Running".into()),
+            status: Some(InstanceStatus::Running),
             instance_ids: Some(vec!["i-003".into(), "i-004".into(), "i-006".into(), "i-009".into()]),
             ..Default::default()
         })

@@ -1,6 +1,6 @@
-//! Row types of the store. They are plain data: the domain layer turns statuses into its enums.
+//! Row types of the store: plain data, with statuses as the enums of `states.rs`.
 
-use crate::StoreError;
+use crate::{DiskStatus, ImageStatus, InstanceStatus, StoreError};
 use serde::{Deserialize, Serialize};
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
@@ -25,13 +25,22 @@ pub struct OperationLock {
     pub message: String,
 }
 
+impl OperationLock {
+    /// The lock reason that stops every operation but deletion (`ecslab admin lock`).
+    pub const SECURITY: &'static str = "security";
+
+    pub fn is_security(&self) -> bool {
+        self.reason == Self::SECURITY
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageRecord {
     pub image_id: String,
     pub account_id: String,
     pub name: String,
     pub description: String,
-    pub status: String,
+    pub status: ImageStatus,
     pub progress: i64,
     pub size_gib: i64,
     pub virtual_size_bytes: i64,
@@ -54,13 +63,14 @@ pub struct ImageRecord {
 }
 
 impl ImageRecord {
-    pub(crate) fn from_row(r: &SqliteRow) -> ImageRecord {
-        ImageRecord {
-            image_id: r.get("image_id"),
+    pub(crate) fn from_row(r: &SqliteRow) -> Result<ImageRecord, StoreError> {
+        let image_id: String = r.get("image_id");
+        Ok(ImageRecord {
+            status: decode_column(r, "status", &image_id)?,
+            image_id,
             account_id: r.get("account_id"),
             name: r.get("name"),
             description: r.get("description"),
-            status: r.get("status"),
             progress: r.get("progress"),
             size_gib: r.get("size_gib"),
             virtual_size_bytes: r.get("virtual_size_bytes"),
@@ -76,7 +86,7 @@ impl ImageRecord {
             source_snapshot_id: r.get("source_snapshot_id"),
             source_instance_id: r.get("source_instance_id"),
             deleted: r.get::<i64, _>("deleted") != 0,
-        }
+        })
     }
 }
 
@@ -89,7 +99,9 @@ pub struct InstanceRecord {
     pub host_name: String,
     pub instance_type: String,
     pub image_id: String,
-    pub status: String,
+    pub status: InstanceStatus,
+    /// Incremented by every change of status, operation locks or image; compared nowhere (see
+    /// `Store::transition_instance`).
     pub generation: i64,
     pub ever_started: bool,
     pub zone_id: String,
@@ -100,6 +112,11 @@ pub struct InstanceRecord {
 }
 
 impl InstanceRecord {
+    /// Whether a security lock holds the instance (then only deletion is allowed).
+    pub fn locked_for_security(&self) -> bool {
+        self.operation_locks.iter().any(OperationLock::is_security)
+    }
+
     pub(crate) fn from_row(r: &SqliteRow) -> Result<InstanceRecord, StoreError> {
         let instance_id: String = r.get("instance_id");
         let tags = parse_json_column(r, "tags", &instance_id)?;
@@ -111,7 +128,7 @@ impl InstanceRecord {
             host_name: r.get("host_name"),
             instance_type: r.get("instance_type"),
             image_id: r.get("image_id"),
-            status: r.get("status"),
+            status: decode_column(r, "status", &instance_id)?,
             generation: r.get("generation"),
             ever_started: r.get::<i64, _>("ever_started") != 0,
             zone_id: r.get("zone_id"),
@@ -137,7 +154,7 @@ pub struct DiskRecord {
     pub category: String,
     pub size_gib: i64,
     pub path: String,
-    pub status: String,
+    pub status: DiskStatus,
     pub image_id: String,
     pub delete_with_instance: bool,
     pub zone_id: String,
@@ -156,9 +173,11 @@ pub struct DiskRecord {
 }
 
 impl DiskRecord {
-    pub(crate) fn from_row(r: &SqliteRow) -> DiskRecord {
-        DiskRecord {
-            disk_id: r.get("disk_id"),
+    pub(crate) fn from_row(r: &SqliteRow) -> Result<DiskRecord, StoreError> {
+        let disk_id: String = r.get("disk_id");
+        Ok(DiskRecord {
+            status: decode_column(r, "status", &disk_id)?,
+            disk_id,
             account_id: r.get("account_id"),
             instance_id: r.get("instance_id"),
             disk_type: r.get("disk_type"),
@@ -168,7 +187,6 @@ impl DiskRecord {
             category: r.get("category"),
             size_gib: r.get("size_gib"),
             path: r.get("path"),
-            status: r.get("status"),
             image_id: r.get("image_id"),
             delete_with_instance: r.get::<i64, _>("delete_with_instance") != 0,
             zone_id: r.get("zone_id"),
@@ -180,8 +198,20 @@ impl DiskRecord {
             ever_attached: r.get::<i64, _>("ever_attached") != 0,
             ever_used: r.get::<i64, _>("ever_used") != 0,
             portable: r.get::<i64, _>("portable") != 0,
-        }
+        })
     }
+}
+
+/// A column holding one of the store's enums; a word outside the enum is a corrupt row.
+pub(crate) fn decode_column<T>(r: &SqliteRow, column: &'static str, key: &str) -> Result<T, StoreError>
+where
+    T: for<'r> sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+{
+    r.try_get(column).map_err(|e| StoreError::Corrupt {
+        what: column,
+        key: key.to_string(),
+        detail: e.to_string(),
+    })
 }
 
 pub(crate) fn parse_json_column<T: serde::de::DeserializeOwned>(

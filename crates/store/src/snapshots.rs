@@ -1,7 +1,10 @@
 //! Disks, snapshots and persisted chain operations.
 
 use crate::records::parse_json_column;
-use crate::{db, now_rfc3339, to_json, DiskRecord, Result, Store, Tag};
+use crate::{
+    db, now_rfc3339, to_json, DiskRecord, DiskStatus, OperationKind, OperationStep, Result, SnapshotStatus,
+    Store, Tag,
+};
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 use std::collections::HashSet;
@@ -16,8 +19,7 @@ pub struct SnapshotRecord {
     pub source_disk_size: i64,
     pub name: String,
     pub description: String,
-    /// `progressing`, `accomplished` or `failed`.
-    pub status: String,
+    pub status: SnapshotStatus,
     pub progress: i64,
     pub path: String,
     pub parent_snapshot_id: String,
@@ -41,7 +43,7 @@ impl SnapshotRecord {
             source_disk_size: r.get("source_disk_size"),
             name: r.get("name"),
             description: r.get("description"),
-            status: r.get("status"),
+            status: crate::records::decode_column(r, "status", &snapshot_id)?,
             progress: r.get("progress"),
             path: r.get("path"),
             parent_snapshot_id: r.get("parent_snapshot_id"),
@@ -60,9 +62,9 @@ impl SnapshotRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OperationRecord {
     pub operation_id: String,
-    pub kind: String,
+    pub kind: OperationKind,
     pub disk_id: String,
-    pub step: String,
+    pub step: OperationStep,
     pub payload: String,
     pub created_at: String,
 }
@@ -98,7 +100,7 @@ impl Store {
             .fetch_optional(self.reader())
             .await
             .map_err(db("reading a disk"))?;
-        Ok(row.as_ref().map(DiskRecord::from_row))
+        row.as_ref().map(DiskRecord::from_row).transpose()
     }
 
     /// Every disk of every account (for chain maintenance).
@@ -107,7 +109,7 @@ impl Store {
             .fetch_all(self.reader())
             .await
             .map_err(db("listing disks"))?;
-        Ok(rows.iter().map(DiskRecord::from_row).collect())
+        rows.iter().map(DiskRecord::from_row).collect()
     }
 
     pub async fn disk_by_id(&self, disk_id: &str) -> Result<Option<DiskRecord>> {
@@ -116,7 +118,7 @@ impl Store {
             .fetch_optional(self.reader())
             .await
             .map_err(db("reading a disk"))?;
-        Ok(row.as_ref().map(DiskRecord::from_row))
+        row.as_ref().map(DiskRecord::from_row).transpose()
     }
 
     /// Point a disk at new files (after a snapshot or a reset).
@@ -139,7 +141,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn set_disk_status(&self, disk_id: &str, status: &str) -> Result<()> {
+    pub async fn set_disk_status(&self, disk_id: &str, status: DiskStatus) -> Result<()> {
         self.write(sqlx::query("UPDATE disks SET status = ? WHERE disk_id = ?").bind(status).bind(disk_id))
             .await
             .map_err(db("updating a disk's status"))?;
@@ -161,7 +163,7 @@ impl Store {
         disk_id: &str,
         instance_id: Option<&str>,
         device_index: i64,
-        status: &str,
+        status: DiskStatus,
         delete_with_instance: bool,
     ) -> Result<()> {
         let attached_at = if instance_id.is_some() { now_rfc3339() } else { String::new() };
@@ -205,7 +207,7 @@ impl Store {
             .fetch_all(self.reader())
             .await
             .map_err(db("listing disks of a snapshot"))?;
-        Ok(rows.iter().map(DiskRecord::from_row).collect())
+        rows.iter().map(DiskRecord::from_row).collect()
     }
 
     /// Ids of the snapshots (of any account) that a live image was made from, and of those that
@@ -251,13 +253,13 @@ impl Store {
         quota: i64,
     ) -> Result<SnapshotAdmission> {
         let mut tx = self.begin_write().await.map_err(db("begin"))?;
-        let in_progress: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM snapshots WHERE source_disk_id = ? AND status = 'progressing'",
-        )
-        .bind(&snapshot.source_disk_id)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db("counting snapshots in progress"))?;
+        let in_progress: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM snapshots WHERE source_disk_id = ? AND status = ?")
+                .bind(&snapshot.source_disk_id)
+                .bind(SnapshotStatus::Progressing)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db("counting snapshots in progress"))?;
         if in_progress > 0 {
             return Ok(SnapshotAdmission::InProgress);
         }
@@ -280,7 +282,7 @@ impl Store {
         .bind(snapshot.source_disk_size)
         .bind(&snapshot.name)
         .bind(&snapshot.description)
-        .bind(&snapshot.status)
+        .bind(snapshot.status)
         .bind(snapshot.progress)
         .bind(&snapshot.path)
         .bind(&snapshot.parent_snapshot_id)
@@ -347,7 +349,7 @@ impl Store {
     pub async fn set_snapshot_progress(
         &self,
         snapshot_id: &str,
-        status: &str,
+        status: SnapshotStatus,
         progress: i64,
         reason: &str,
     ) -> Result<()> {
@@ -371,11 +373,12 @@ impl Store {
         self.write(
             sqlx::query(
                 "UPDATE snapshots SET progress = ?, updated_at = ?
-             WHERE snapshot_id = ? AND status = 'progressing' AND progress < ?",
+             WHERE snapshot_id = ? AND status = ? AND progress < ?",
             )
             .bind(progress)
             .bind(now_rfc3339())
             .bind(snapshot_id)
+            .bind(SnapshotStatus::Progressing)
             .bind(progress),
         )
         .await
@@ -420,15 +423,17 @@ impl Store {
         let now = now_rfc3339();
         sqlx::query(
             "UPDATE snapshots SET parent_snapshot_id = ?1, updated_at = ?2,
-                deleted = CASE WHEN status = 'failed' THEN 1 ELSE deleted END,
-                progress = CASE WHEN status = 'failed' THEN progress ELSE 100 END,
-                failure_reason = CASE WHEN status = 'failed' THEN failure_reason ELSE '' END,
-                status = CASE WHEN status = 'failed' THEN status ELSE 'accomplished' END
+                deleted = CASE WHEN status = ?4 THEN 1 ELSE deleted END,
+                progress = CASE WHEN status = ?4 THEN progress ELSE 100 END,
+                failure_reason = CASE WHEN status = ?4 THEN failure_reason ELSE '' END,
+                status = CASE WHEN status = ?4 THEN status ELSE ?5 END
              WHERE snapshot_id = ?3",
         )
         .bind(parent_snapshot_id)
         .bind(&now)
         .bind(snapshot_id)
+        .bind(SnapshotStatus::Failed)
+        .bind(SnapshotStatus::Accomplished)
         .execute(&mut *tx)
         .await
         .map_err(db("sealing a snapshot"))?;
@@ -462,7 +467,12 @@ impl Store {
         tx.commit().await.map_err(db("commit"))
     }
 
-    pub async fn set_operation_step(&self, operation_id: &str, step: &str, payload: &str) -> Result<()> {
+    pub async fn set_operation_step(
+        &self,
+        operation_id: &str,
+        step: OperationStep,
+        payload: &str,
+    ) -> Result<()> {
         self.write(
             sqlx::query("UPDATE operations SET step = ?, payload = ? WHERE operation_id = ?")
                 .bind(step)
@@ -486,17 +496,19 @@ impl Store {
             .fetch_all(self.reader())
             .await
             .map_err(db("listing operations"))?;
-        Ok(rows
-            .iter()
-            .map(|r| OperationRecord {
-                operation_id: r.get("operation_id"),
-                kind: r.get("kind"),
-                disk_id: r.get("disk_id"),
-                step: r.get("step"),
-                payload: r.get("payload"),
-                created_at: r.get("created_at"),
+        rows.iter()
+            .map(|r| {
+                let operation_id: String = r.get("operation_id");
+                Ok(OperationRecord {
+                    kind: crate::records::decode_column(r, "kind", &operation_id)?,
+                    step: crate::records::decode_column(r, "step", &operation_id)?,
+                    operation_id,
+                    disk_id: r.get("disk_id"),
+                    payload: r.get("payload"),
+                    created_at: r.get("created_at"),
+                })
             })
-            .collect())
+            .collect()
     }
 
     pub async fn disk_has_operation(&self, disk_id: &str) -> Result<bool> {
@@ -512,9 +524,9 @@ impl Store {
 async fn insert_operation(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, op: &OperationRecord) -> Result<()> {
     sqlx::query("INSERT INTO operations (operation_id, kind, disk_id, step, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)")
         .bind(&op.operation_id)
-        .bind(&op.kind)
+        .bind(op.kind)
         .bind(&op.disk_id)
-        .bind(&op.step)
+        .bind(op.step)
         .bind(&op.payload)
         .bind(&op.created_at)
         .execute(&mut **tx)

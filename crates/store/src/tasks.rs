@@ -1,7 +1,8 @@
 //! ECS tasks (a TaskId for long work such as ExportImage), persisted so their outcome survives
 //! restarts and unfinished ones are resumed.
 
-use crate::{db, Result, Store};
+use crate::records::decode_column;
+use crate::{db, Result, Store, TaskStatus};
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
@@ -12,8 +13,7 @@ pub struct TaskRecord {
     /// The ECS action that started it, e.g. `ExportImage`.
     pub action: String,
     pub resource_id: String,
-    /// `Processing`, `Finished` or `Failed`.
-    pub status: String,
+    pub status: TaskStatus,
     pub progress: i64,
     pub payload: String,
     pub failure_code: String,
@@ -23,20 +23,21 @@ pub struct TaskRecord {
 }
 
 impl TaskRecord {
-    fn from_row(r: &SqliteRow) -> TaskRecord {
-        TaskRecord {
-            task_id: r.get("task_id"),
+    fn from_row(r: &SqliteRow) -> Result<TaskRecord> {
+        let task_id: String = r.get("task_id");
+        Ok(TaskRecord {
+            status: decode_column(r, "status", &task_id)?,
+            task_id,
             account_id: r.get("account_id"),
             action: r.get("action"),
             resource_id: r.get("resource_id"),
-            status: r.get("status"),
             progress: r.get("progress"),
             payload: r.get("payload"),
             failure_code: r.get("failure_code"),
             failure_message: r.get("failure_message"),
             created_at: r.get("created_at"),
             finished_at: r.get("finished_at"),
-        }
+        })
     }
 }
 
@@ -50,7 +51,7 @@ impl Store {
         .bind(&task.account_id)
         .bind(&task.action)
         .bind(&task.resource_id)
-        .bind(&task.status)
+        .bind(task.status)
         .bind(task.progress)
         .bind(&task.payload)
         .bind(&task.failure_code)
@@ -70,7 +71,7 @@ impl Store {
             .fetch_optional(self.reader())
             .await
             .map_err(db("reading a task"))?;
-        Ok(row.as_ref().map(TaskRecord::from_row))
+        row.as_ref().map(TaskRecord::from_row).transpose()
     }
 
     /// An account's tasks, newest first.
@@ -81,23 +82,25 @@ impl Store {
                 .fetch_all(self.reader())
                 .await
                 .map_err(db("listing tasks"))?;
-        Ok(rows.iter().map(TaskRecord::from_row).collect())
+        rows.iter().map(TaskRecord::from_row).collect()
     }
 
     /// Tasks of every account still processing (to resume after a restart).
     pub async fn processing_tasks(&self) -> Result<Vec<TaskRecord>> {
-        let rows = sqlx::query("SELECT * FROM tasks WHERE status = 'Processing'")
+        let rows = sqlx::query("SELECT * FROM tasks WHERE status = ?")
+            .bind(TaskStatus::Processing)
             .fetch_all(self.reader())
             .await
             .map_err(db("listing processing tasks"))?;
-        Ok(rows.iter().map(TaskRecord::from_row).collect())
+        rows.iter().map(TaskRecord::from_row).collect()
     }
 
     pub async fn set_task_progress(&self, task_id: &str, progress: i64) -> Result<()> {
         self.write(
-            sqlx::query("UPDATE tasks SET progress = ? WHERE task_id = ? AND status = 'Processing'")
+            sqlx::query("UPDATE tasks SET progress = ? WHERE task_id = ? AND status = ?")
                 .bind(progress)
-                .bind(task_id),
+                .bind(task_id)
+                .bind(TaskStatus::Processing),
         )
         .await
         .map_err(db("updating a task"))?;
@@ -108,18 +111,18 @@ impl Store {
     pub async fn finish_task(
         &self,
         task_id: &str,
-        status: &str,
+        status: TaskStatus,
         failure_code: &str,
         failure_message: &str,
         finished_at: &str,
     ) -> Result<()> {
         self.write(
             sqlx::query(
-                "UPDATE tasks SET status = ?, progress = CASE WHEN ? = 'Finished' THEN 100 ELSE progress END,
+                "UPDATE tasks SET status = ?, progress = CASE WHEN ? THEN 100 ELSE progress END,
                 failure_code = ?, failure_message = ?, finished_at = ? WHERE task_id = ?",
             )
             .bind(status)
-            .bind(status)
+            .bind(status == TaskStatus::Finished)
             .bind(failure_code)
             .bind(failure_message)
             .bind(finished_at)

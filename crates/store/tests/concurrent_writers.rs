@@ -3,8 +3,8 @@
 //! and plain reads all interleave, and none may fail with "database is locked".
 
 use ecslab_store::{
-    now_rfc3339, DiskRecord, InstanceRecord, OperationRecord, SnapshotAdmission, SnapshotRecord, Store,
-    TokenClaim,
+    now_rfc3339, DiskRecord, DiskStatus, InstanceRecord, InstanceStatus, OperationKind, OperationRecord,
+    OperationStep, SnapshotAdmission, SnapshotRecord, SnapshotStatus, Store, TokenClaim,
 };
 use std::sync::Arc;
 
@@ -20,7 +20,7 @@ fn instance(id: &str) -> InstanceRecord {
         host_name: String::new(),
         instance_type: "ecs.t1.small".into(),
         image_id: "m-1".into(),
-        status: "Stopped".into(),
+        status: InstanceStatus::Stopped,
         generation: 1,
         ever_started: false,
         zone_id: "z".into(),
@@ -43,7 +43,7 @@ fn disk(id: &str, instance_id: &str) -> DiskRecord {
         category: "cloud_essd".into(),
         size_gib: 1,
         path: format!("/layers/{id}"),
-        status: "In_use".into(),
+        status: DiskStatus::InUse,
         image_id: "m-1".into(),
         delete_with_instance: true,
         zone_id: "z".into(),
@@ -67,7 +67,7 @@ fn snapshot(id: &str, disk_id: &str) -> (SnapshotRecord, OperationRecord) {
         source_disk_size: 1,
         name: String::new(),
         description: String::new(),
-        status: "progressing".into(),
+        status: SnapshotStatus::Progressing,
         progress: 0,
         path: format!("/layers/{id}"),
         parent_snapshot_id: String::new(),
@@ -81,9 +81,9 @@ fn snapshot(id: &str, disk_id: &str) -> (SnapshotRecord, OperationRecord) {
     };
     let operation = OperationRecord {
         operation_id: format!("op-{id}"),
-        kind: "create_snapshot".into(),
+        kind: OperationKind::CreateSnapshot,
         disk_id: disk_id.into(),
-        step: "freeze".into(),
+        step: OperationStep::Freeze,
         payload: "{}".into(),
         created_at: now_rfc3339(),
     };
@@ -101,9 +101,10 @@ async fn client(store: Arc<Store>, task: usize) -> Result<usize, String> {
             move |err: ecslab_store::StoreError| format!("{what} of {task}/{round}: {err:?}")
         };
         store.insert_instance(&instance(&id), &[disk(&disk_id, &id)]).await.map_err(e("insert"))?;
-        for (from, to) in [("Stopped", "Starting"), ("Starting", "Running"), ("Running", "Stopping")] {
+        use InstanceStatus::*;
+        for (from, to) in [(Stopped, Starting), (Starting, Running), (Running, Stopping)] {
             let moved = store.transition_instance(&id, &[from], to).await.map_err(e("transition"))?;
-            assert_eq!(moved.map(|r| r.status), Some(to.to_string()), "{id}: {from} -> {to}");
+            assert_eq!(moved.map(|r| r.status), Some(to), "{id}: {from} -> {to}");
         }
         let token = format!("tok-{task}-{round}");
         assert_eq!(
@@ -120,7 +121,7 @@ async fn client(store: Arc<Store>, task: usize) -> Result<usize, String> {
         let admitted = store.insert_snapshot(&snap, &op, 16).await.map_err(e("snapshot"))?;
         assert_eq!(admitted, SnapshotAdmission::Inserted);
         store
-            .set_snapshot_progress(&snap.snapshot_id, "accomplished", 100, "")
+            .set_snapshot_progress(&snap.snapshot_id, SnapshotStatus::Accomplished, 100, "")
             .await
             .map_err(e("progress"))?;
         store.finish_operation(&op.operation_id).await.map_err(e("finish operation"))?;

@@ -8,19 +8,23 @@
 //! `Rebuilding`. `Expired` and `Deleted` never occur (nothing expires; deleted instances are gone).
 
 mod parse;
+mod reply;
 mod token;
 
 pub use parse::parse;
+pub use reply::EcdReply;
+
+use reply::{Desktop, DesktopDisk, DesktopPage, ImageModifiedRecord, KeyValue, RebuildResult, RecordPage};
 
 use crate::envelope::ApiError;
 use crate::params::Params;
+use crate::product::{Product, RpcProduct};
 use ecslab_core::image_changes::{ChangeMode, ImageChange};
 use ecslab_core::listing::paginate;
 use ecslab_core::requests::{InstanceFilter, Paging};
 use ecslab_core::store::ImageChangeRecord;
 use ecslab_core::{Cloud, Error, InstanceView, Resource, Result};
 use rand::RngCore;
-use serde_json::{json, Value};
 use std::sync::Arc;
 
 pub const VERSION: &str = "2020-09-30";
@@ -48,21 +52,35 @@ pub enum EcdRequest {
     DescribeImageModifiedRecords { desktop_id: String, max_results: i64, next_token: Option<String> },
 }
 
-/// Route, parse and execute one ECD action (the server's steps 3-4 for this product).
-pub async fn dispatch(
-    cloud: &Arc<Cloud>,
-    account: &str,
-    action: &str,
-    params: &Params,
-) -> std::result::Result<Value, ApiError> {
-    let request = crate::server::parsed_rpc(cloud, action, params, parse(action, params))?;
-    Ok(execute(cloud, account, request).await.map_err(desktop_words)?)
+/// ECD in the server's table of products. Its errors speak of desktops, not instances.
+pub struct Ecd;
+
+impl Product for Ecd {
+    const VERSION: &'static str = VERSION;
+    type Request = EcdRequest;
+    type Response = EcdReply;
+
+    async fn execute(
+        cloud: &Arc<Cloud>,
+        account: &str,
+        request: EcdRequest,
+    ) -> std::result::Result<EcdReply, ApiError> {
+        Ok(execute(cloud, account, request).await.map_err(desktop_words)?)
+    }
 }
 
-/// Run a parsed request for an account; returns the response body without RequestId.
-pub async fn execute(cloud: &Arc<Cloud>, account: &str, request: EcdRequest) -> Result<Value> {
+impl RpcProduct for Ecd {
+    fn parse(action: &str, params: &Params) -> Option<Result<EcdRequest>> {
+        parse(action, params)
+    }
+}
+
+/// Run a parsed request for an account; returns the reply body without RequestId.
+pub async fn execute(cloud: &Arc<Cloud>, account: &str, request: EcdRequest) -> Result<EcdReply> {
     Ok(match request {
-        EcdRequest::DescribeDesktops(query) => describe_desktops(cloud, account, &query).await?,
+        EcdRequest::DescribeDesktops(query) => {
+            EcdReply::DescribeDesktops(describe_desktops(cloud, account, &query).await?)
+        }
         EcdRequest::RebuildDesktops { desktop_ids, image_id } => {
             cloud.visible_image(account, &image_id).await?;
             let mut results = Vec::with_capacity(desktop_ids.len());
@@ -83,9 +101,9 @@ pub async fn execute(cloud: &Arc<Cloud>, account: &str, request: EcdRequest) -> 
                             (e.code().to_string(), e.to_string())
                         }
                     };
-                results.push(json!({ "DesktopId": desktop_id, "Code": code, "Message": message }));
+                results.push(RebuildResult { desktop_id, code, message });
             }
-            json!({ "RebuildResults": results })
+            EcdReply::RebuildDesktops { rebuild_results: results }
         }
         EcdRequest::DescribeImageModifiedRecords { desktop_id, max_results, next_token } => {
             // The desktop must exist before a token is judged (a missing desktop is NotFound).
@@ -100,28 +118,28 @@ pub async fn execute(cloud: &Arc<Cloud>, account: &str, request: EcdRequest) -> 
             let page = cloud.image_change_records(account, &desktop_id, before, max_results).await?;
             let next_token =
                 page.next_before.map(|seq| token::issue(&secret, &scope, seq, now)).unwrap_or_default();
-            json!({
-                "TotalCount": page.total_count,
-                "NextToken": next_token,
-                "ImageModifiedRecords": page.records.iter().map(record).collect::<Vec<_>>(),
+            EcdReply::DescribeImageModifiedRecords(RecordPage {
+                total_count: page.total_count,
+                next_token,
+                image_modified_records: page.records.iter().map(record).collect(),
             })
         }
     })
 }
 
-fn record(r: &ImageChangeRecord) -> Value {
-    json!({
-        "ImageId": r.image_id,
-        "ImageName": r.image_name,
-        "NewImageId": r.new_image_id,
-        "NewImageName": r.new_image_name,
-        "Status": r.status,
-        "Reason": r.reason,
-        "UpdateTime": r.update_time,
-    })
+fn record(r: &ImageChangeRecord) -> ImageModifiedRecord {
+    ImageModifiedRecord {
+        image_id: r.image_id.clone(),
+        image_name: r.image_name.clone(),
+        new_image_id: r.new_image_id.clone(),
+        new_image_name: r.new_image_name.clone(),
+        status: r.status,
+        reason: r.reason.clone(),
+        update_time: r.update_time.clone(),
+    }
 }
 
-async fn describe_desktops(cloud: &Arc<Cloud>, account: &str, query: &DesktopQuery) -> Result<Value> {
+async fn describe_desktops(cloud: &Arc<Cloud>, account: &str, query: &DesktopQuery) -> Result<DesktopPage> {
     let filter = InstanceFilter {
         instance_ids: (!query.desktop_ids.is_empty()).then(|| query.desktop_ids.clone()),
         name_pattern: query.name.clone(),
@@ -133,7 +151,7 @@ async fn describe_desktops(cloud: &Arc<Cloud>, account: &str, query: &DesktopQue
     let desktops: Vec<(InstanceView, &'static str)> = all
         .into_iter()
         .map(|v| {
-            let status = desktop_status(&v.record.status, rebuilding.contains(&v.record.instance_id));
+            let status = desktop_status(v.record.status.as_str(), rebuilding.contains(&v.record.instance_id));
             (v, status)
         })
         .filter(|(v, status)| {
@@ -144,14 +162,14 @@ async fn describe_desktops(cloud: &Arc<Cloud>, account: &str, query: &DesktopQue
     let page = paginate(desktops, &query.paging, |(v, _)| {
         format!("{}|{}", v.record.created_at, v.record.instance_id)
     })?;
-    let list: Vec<Value> = page.items.iter().map(|(v, status)| desktop(v, status)).collect();
-    Ok(json!({
-        "TotalCount": page.total_count,
-        "PageNumber": page.page_number,
-        "PageSize": page.page_size,
-        "NextToken": page.next_token,
-        "Desktops": list,
-    }))
+    let desktops = page.items.iter().map(|(v, status)| desktop(v, status)).collect();
+    Ok(DesktopPage {
+        total_count: page.total_count,
+        page_number: page.page_number,
+        page_size: page.page_size,
+        next_token: page.next_token,
+        desktops,
+    })
 }
 
 /// ECD's word for an instance's status (see the module doc).
@@ -168,42 +186,40 @@ pub fn desktop_status(instance_status: &str, changing_image: bool) -> &'static s
     }
 }
 
-fn desktop(v: &InstanceView, status: &str) -> Value {
+fn desktop(v: &InstanceView, status: &str) -> Desktop {
     let r = &v.record;
-    let disks: Vec<Value> = v
+    let disks = v
         .disks
         .iter()
-        .map(|d| {
-            json!({
-                "DiskId": d.disk_id,
-                "DiskSize": d.size_gib,
-                "DiskType": if d.disk_type == "system" { "SYSTEM" } else { "DATA" },
-                "DiskCategory": d.category,
-            })
+        .map(|d| DesktopDisk {
+            disk_id: d.disk_id.clone(),
+            disk_size: d.size_gib,
+            disk_type: if d.disk_type == "system" { "SYSTEM" } else { "DATA" },
+            disk_category: d.category.clone(),
         })
         .collect();
     let system_size = v.disks.iter().find(|d| d.disk_type == "system").map(|d| d.size_gib).unwrap_or(0);
-    json!({
-        "DesktopId": r.instance_id,
-        "DesktopName": r.name,
-        "DesktopStatus": status,
-        "DesktopType": r.instance_type,
-        "ImageId": r.image_id,
-        "OsType": "Linux",
-        "Platform": "Others Linux",
-        "Cpu": v.instance_type.vcpus,
-        "Memory": v.instance_type.memory_mib,
-        "GpuCount": 0,
-        "CreationTime": r.created_at,
-        "StartTime": r.started_at,
-        "ChargeType": "PostPaid",
-        "ProtocolType": "ASP",
-        "ManagementFlag": "NoFlag",
-        "SystemDiskSize": system_size,
-        "EndUserIds": [],
-        "Disks": disks,
-        "Tags": r.tags.iter().map(|t| json!({ "Key": t.key, "Value": t.value })).collect::<Vec<_>>(),
-    })
+    Desktop {
+        desktop_id: r.instance_id.clone(),
+        desktop_name: r.name.clone(),
+        desktop_status: status.to_string(),
+        desktop_type: r.instance_type.clone(),
+        image_id: r.image_id.clone(),
+        os_type: "Linux",
+        platform: "Others Linux",
+        cpu: v.instance_type.vcpus,
+        memory: v.instance_type.memory_mib,
+        gpu_count: 0,
+        creation_time: r.created_at.clone(),
+        start_time: r.started_at.clone(),
+        charge_type: "PostPaid",
+        protocol_type: "ASP",
+        management_flag: "NoFlag",
+        system_disk_size: system_size,
+        end_user_ids: Vec::new(),
+        disks,
+        tags: r.tags.iter().map(|t| KeyValue { key: t.key.clone(), value: t.value.clone() }).collect(),
+    }
 }
 
 /// The key that signs NextTokens: created once, kept in the store.

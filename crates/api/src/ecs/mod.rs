@@ -5,9 +5,16 @@
 
 mod parse;
 mod render;
+mod reply;
 
 pub use parse::parse;
+pub use reply::EcsReply;
 
+use reply::{Empty, InstanceIdSets};
+
+use crate::envelope::ApiError;
+use crate::params::Params;
+use crate::product::{Product, RpcProduct};
 use ecslab_core::exports::{ExportImage, TaskFilter};
 use ecslab_core::image_changes::{ChangeMode, ImageChange};
 use ecslab_core::requests::{
@@ -15,10 +22,36 @@ use ecslab_core::requests::{
     InstanceFilter, Paging, SnapshotFilter,
 };
 use ecslab_core::{Cloud, Result};
-use serde_json::{json, Value};
 use std::sync::Arc;
 
 pub const VERSION: &str = "2014-05-26";
+
+/// ECS in the server's table of products.
+pub struct Ecs;
+
+impl Product for Ecs {
+    const VERSION: &'static str = VERSION;
+    type Request = EcsRequest;
+    type Response = EcsReply;
+
+    fn honours_client_token(request: &EcsRequest) -> bool {
+        request.honours_client_token()
+    }
+
+    async fn execute(
+        cloud: &Arc<Cloud>,
+        account: &str,
+        request: EcsRequest,
+    ) -> std::result::Result<EcsReply, ApiError> {
+        Ok(execute(cloud, account, request).await?)
+    }
+}
+
+impl RpcProduct for Ecs {
+    fn parse(action: &str, params: &Params) -> Option<Result<EcsRequest>> {
+        parse(action, params)
+    }
+}
 
 /// One parsed ECS request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,40 +105,44 @@ impl EcsRequest {
     }
 }
 
-/// Run a parsed request for an account; returns the response body without RequestId.
-pub async fn execute(cloud: &Arc<Cloud>, account: &str, request: EcsRequest) -> Result<Value> {
+/// Run a parsed request for an account; returns the reply body without RequestId.
+pub async fn execute(cloud: &Arc<Cloud>, account: &str, request: EcsRequest) -> Result<EcsReply> {
     use EcsRequest::*;
     Ok(match request {
         RunInstances(req) => {
             let ids = cloud.create_instances(account, req).await?;
-            json!({ "InstanceIdSets": { "InstanceIdSet": ids }, "TradePrice": 0.0, "OrderId": "" })
+            EcsReply::RunInstances {
+                instance_id_sets: InstanceIdSets { instance_id_set: ids },
+                trade_price: 0.0,
+                order_id: "",
+            }
         }
         CreateInstance(req) => {
             let ids = cloud.create_instances(account, req).await?;
-            json!({ "InstanceId": ids[0], "TradePrice": 0.0, "OrderId": "" })
+            EcsReply::CreateInstance { instance_id: ids[0].clone(), trade_price: 0.0, order_id: "" }
         }
         StartInstance { instance_id, dry_run } => {
             cloud.start_instance(account, &instance_id, dry_run).await?;
-            json!({})
+            EcsReply::Empty(Empty {})
         }
         StopInstance { instance_id, force, dry_run } => {
             cloud.stop_instance(account, &instance_id, force, dry_run).await?;
-            json!({})
+            EcsReply::Empty(Empty {})
         }
         RebootInstance { instance_id, force, dry_run } => {
             cloud.reboot_instance(account, &instance_id, force, dry_run).await?;
-            json!({})
+            EcsReply::Empty(Empty {})
         }
         DeleteInstance { instance_id, force, dry_run } => {
             cloud.delete_instance(account, &instance_id, force, dry_run).await?;
-            json!({})
+            EcsReply::Empty(Empty {})
         }
         DescribeInstances { filter, paging, dry_run } => {
             if dry_run {
                 return Err(ecslab_core::Error::DryRunOperation);
             }
             let page = cloud.describe_instances(account, &filter, &paging).await?;
-            render::instances(cloud, page)
+            EcsReply::Instances(Box::new(render::instances(cloud, page)))
         }
         DescribeInstanceStatus { instance_ids, paging } => {
             let filter = InstanceFilter {
@@ -113,79 +150,88 @@ pub async fn execute(cloud: &Arc<Cloud>, account: &str, request: EcsRequest) -> 
                 ..InstanceFilter::default()
             };
             let page = cloud.describe_instances(account, &filter, &paging).await?;
-            render::instance_statuses(page)
+            EcsReply::InstanceStatuses(render::instance_statuses(page))
         }
-        DescribeInstanceTypes { type_ids, family } => render::instance_types(&type_ids, family.as_deref()),
+        DescribeInstanceTypes { type_ids, family } => {
+            EcsReply::InstanceTypes(render::instance_types(&type_ids, family.as_deref()))
+        }
         GetInstanceScreenshot { instance_id, wake_up } => {
             let screenshot = cloud.screenshot(account, &instance_id, wake_up).await?;
-            json!({ "InstanceId": instance_id, "Screenshot": screenshot })
+            EcsReply::Screenshot { instance_id, screenshot }
         }
         GetInstanceConsoleOutput { instance_id, remove_symbols } => {
             let console = cloud.console_output(account, &instance_id).await?;
-            render::console_output(&instance_id, console, remove_symbols)
+            EcsReply::ConsoleOutput(render::console_output(&instance_id, console, remove_symbols))
         }
         ImportImage(req) => {
             let image_id = cloud.import_image(account, req).await?;
-            json!({ "ImageId": image_id, "RegionId": cloud.region_id(), "TaskId": format!("t-{}", &image_id[2..]) })
+            let task_id = format!("t-{}", &image_id[2..]);
+            EcsReply::ImportImage { image_id, region_id: cloud.region_id().to_string(), task_id }
         }
         DescribeImages { filter, paging } => {
             let page = cloud.describe_images(account, &filter, &paging).await?;
-            render::images(cloud, page)
+            EcsReply::Images(render::images(cloud, page))
         }
         DeleteImage { image_id, force } => {
             cloud.delete_image(account, &image_id, force).await?;
-            json!({})
+            EcsReply::Empty(Empty {})
         }
         ExportImage(req) => {
             let task_id = cloud.export_image(account, req).await?;
-            json!({ "TaskId": task_id, "RegionId": cloud.region_id() })
+            EcsReply::ExportImage { task_id, region_id: cloud.region_id().to_string() }
         }
-        DescribeTaskAttribute { task_id } => {
-            render::task_attribute(cloud, &cloud.task(account, &task_id).await?)
-        }
+        DescribeTaskAttribute { task_id } => EcsReply::TaskAttribute(Box::new(render::task_attribute(
+            cloud,
+            &cloud.task(account, &task_id).await?,
+        ))),
         DescribeTasks { filter, paging } => {
             let page = cloud.describe_tasks(account, &filter, &paging).await?;
-            render::tasks(cloud, page)
+            EcsReply::Tasks(render::tasks(cloud, page))
         }
-        DescribeRegions => render::regions(cloud),
-        DescribeZones => render::zones(cloud),
-        CreateSnapshot(req) => json!({ "SnapshotId": cloud.create_snapshot(account, req).await? }),
-        CreateImage(req) => json!({ "ImageId": cloud.create_image(account, req).await? }),
+        DescribeRegions => EcsReply::Regions(render::regions(cloud)),
+        DescribeZones => EcsReply::Zones(render::zones(cloud)),
+        CreateSnapshot(req) => {
+            EcsReply::CreateSnapshot { snapshot_id: cloud.create_snapshot(account, req).await? }
+        }
+        CreateImage(req) => EcsReply::CreateImage { image_id: cloud.create_image(account, req).await? },
         DescribeSnapshots { filter, paging } => {
             let page = cloud.describe_snapshots(account, &filter, &paging).await?;
-            render::snapshots(cloud, page).await?
+            EcsReply::Snapshots(render::snapshots(cloud, page))
         }
         DeleteSnapshot { snapshot_id, force } => {
             cloud.delete_snapshot(account, &snapshot_id, force).await?;
-            json!({})
+            EcsReply::Empty(Empty {})
         }
         ResetDisk { disk_id, snapshot_id, dry_run } => {
             cloud.reset_disk(account, &disk_id, &snapshot_id, dry_run).await?;
-            json!({})
+            EcsReply::Empty(Empty {})
         }
-        CreateDisk(req) => json!({ "DiskId": cloud.create_disk(account, req).await?, "OrderId": "" }),
+        CreateDisk(req) => {
+            EcsReply::CreateDisk { disk_id: cloud.create_disk(account, req).await?, order_id: "" }
+        }
         AttachDisk { instance_id, disk_id, delete_with_instance } => {
             cloud.attach_disk(account, &instance_id, &disk_id, delete_with_instance).await?;
-            json!({})
+            EcsReply::Empty(Empty {})
         }
         DetachDisk { instance_id, disk_id } => {
             cloud.detach_disk(account, &instance_id, &disk_id).await?;
-            json!({})
+            EcsReply::Empty(Empty {})
         }
         DeleteDisk { disk_id } => {
             cloud.delete_disk(account, &disk_id).await?;
-            json!({})
+            EcsReply::Empty(Empty {})
         }
         ResizeDisk { disk_id, new_size_gib } => {
             cloud.resize_disk(account, &disk_id, new_size_gib).await?;
-            json!({})
+            EcsReply::Empty(Empty {})
         }
         DescribeDisks { filter, paging } => {
             let page = cloud.describe_disks(account, &filter, &paging).await?;
-            render::disks(cloud, page)
+            EcsReply::Disks(render::disks(cloud, page))
         }
         ReplaceSystemDisk(change) => {
-            json!({ "DiskId": cloud.change_image(account, change, ChangeMode::ReplaceSystemDisk).await? })
+            let disk_id = cloud.change_image(account, change, ChangeMode::ReplaceSystemDisk).await?;
+            EcsReply::ReplaceSystemDisk { disk_id }
         }
     })
 }

@@ -1,15 +1,65 @@
-//! Domain values → ECS response JSON, with ECS's list wrapping (`"Instances":{"Instance":[…]}`)
-//! and the scalar types the SDK models declare (FACTS.md §2.2).
+//! Domain values → ECS reply bodies as typed structs, with ECS's list wrapping
+//! (`"Instances":{"Instance":[…]}`) and the scalar types the SDK models declare
+//! (docs/api/FACTS.md §2.2). Constant fields (ecslab has no billing, networks or encryption) are
+//! filled with the values real ECS shows for the same case.
 
 use base64::Engine;
 use ecslab_core::catalog::{self, InstanceType};
 use ecslab_core::listing::Page;
-use ecslab_core::store::{DiskRecord, SnapshotRecord, Tag, TaskRecord};
-use ecslab_core::{Cloud, ConsoleOutput, ImageDetails, InstanceView};
-use serde_json::{json, Value};
+use ecslab_core::store::{DiskRecord, Tag, TaskRecord};
+use ecslab_core::{Cloud, ConsoleOutput, ImageDetails, InstanceView, ListedSnapshot};
+use serde::Serialize;
 
-fn tags(tags: &[Tag]) -> Value {
-    json!({ "Tag": tags.iter().map(|t| json!({ "TagKey": t.key, "TagValue": t.value })).collect::<Vec<_>>() })
+/// `struct $name { "$key": [$item] }`: one of ECS's wrapped lists.
+macro_rules! wrapped {
+    ($name:ident, $key:literal, $item:ty) => {
+        #[derive(Debug, Serialize)]
+        pub struct $name {
+            #[serde(rename = $key)]
+            pub items: Vec<$item>,
+        }
+
+        impl From<Vec<$item>> for $name {
+            fn from(items: Vec<$item>) -> $name {
+                $name { items }
+            }
+        }
+    };
+}
+
+wrapped!(Tags, "Tag", TagOut);
+wrapped!(InstanceList, "Instance", Instance);
+wrapped!(LockList, "LockReason", Lock);
+wrapped!(SecurityGroupIds, "SecurityGroupId", String);
+wrapped!(IpAddresses, "IpAddress", String);
+wrapped!(NetworkInterfaces, "NetworkInterface", String);
+wrapped!(InstanceStatusList, "InstanceStatus", InstanceStatusItem);
+wrapped!(InstanceTypeItems, "InstanceType", InstanceTypeItem);
+wrapped!(ImageList, "Image", Image);
+wrapped!(DiskDeviceMappings, "DiskDeviceMapping", DiskDeviceMapping);
+wrapped!(SnapshotList, "Snapshot", Snapshot);
+wrapped!(DiskList, "Disk", Disk);
+wrapped!(MountInstances, "MountInstance", String);
+wrapped!(OperationLocks, "OperationLock", String);
+wrapped!(Attachments, "Attachment", Attachment);
+wrapped!(Regions, "Region", Region);
+wrapped!(Zones, "Zone", Zone);
+wrapped!(OperationProgressSet, "OperationProgress", OperationProgress);
+wrapped!(RelatedItemSet, "RelatedItem", RelatedItem);
+wrapped!(TaskSet, "Task", TaskItem);
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TagOut {
+    pub tag_key: String,
+    pub tag_value: String,
+}
+
+fn tags(tags: &[Tag]) -> Tags {
+    tags.iter()
+        .map(|t| TagOut { tag_key: t.key.clone(), tag_value: t.value.clone() })
+        .collect::<Vec<_>>()
+        .into()
 }
 
 /// ECS shows minutes in instance times: `yyyy-MM-ddTHH:mmZ`.
@@ -20,117 +70,258 @@ fn minutes(rfc3339: &str) -> String {
     }
 }
 
-fn paging_fields(page_number: u32, page_size: u32, total: usize, next_token: &str) -> Value {
-    json!({ "TotalCount": total, "PageNumber": page_number, "PageSize": page_size, "NextToken": next_token })
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InstancePage {
+    pub total_count: usize,
+    pub page_number: u32,
+    pub page_size: u32,
+    pub next_token: String,
+    pub instances: InstanceList,
 }
 
-fn merge(mut base: Value, extra: Value) -> Value {
-    if let (Some(base), Value::Object(extra)) = (base.as_object_mut(), extra) {
-        base.extend(extra);
-    }
-    base
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Instance {
+    pub instance_id: String,
+    pub instance_name: String,
+    pub description: String,
+    pub host_name: String,
+    pub status: String,
+    pub region_id: String,
+    pub zone_id: String,
+    pub instance_type: &'static str,
+    pub instance_type_family: &'static str,
+    pub cpu: u32,
+    pub memory: u64,
+    #[serde(rename = "GPUAmount")]
+    pub gpu_amount: u32,
+    pub image_id: String,
+    #[serde(rename = "OSType")]
+    pub os_type: &'static str,
+    #[serde(rename = "OSName")]
+    pub os_name: &'static str,
+    pub creation_time: String,
+    pub start_time: String,
+    pub expired_time: &'static str,
+    pub instance_charge_type: &'static str,
+    pub internet_charge_type: &'static str,
+    pub internet_max_bandwidth_in: u32,
+    pub internet_max_bandwidth_out: u32,
+    pub instance_network_type: &'static str,
+    pub io_optimized: bool,
+    pub stopped_mode: &'static str,
+    pub deletion_protection: bool,
+    pub device_available: bool,
+    pub serial_number: String,
+    pub operation_locks: LockList,
+    pub security_group_ids: SecurityGroupIds,
+    pub public_ip_address: IpAddresses,
+    pub inner_ip_address: IpAddresses,
+    pub eip_address: EipAddress,
+    pub vpc_attributes: VpcAttributes,
+    pub network_interfaces: NetworkInterfaces,
+    pub tags: Tags,
+    pub cpu_options: CpuOptions,
+    pub disk_count: usize,
 }
 
-pub fn instances(cloud: &Cloud, page: Page<InstanceView>) -> Value {
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Lock {
+    pub lock_reason: String,
+    pub lock_msg: String,
+}
+
+#[derive(Debug, Serialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct EipAddress {
+    pub allocation_id: &'static str,
+    pub ip_address: &'static str,
+    pub internet_charge_type: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VpcAttributes {
+    pub vpc_id: &'static str,
+    pub v_switch_id: &'static str,
+    pub nat_ip_address: &'static str,
+    pub private_ip_address: IpAddresses,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CpuOptions {
+    pub core_count: u32,
+    pub threads_per_core: u32,
+    pub numa: &'static str,
+}
+
+pub fn instances(cloud: &Cloud, page: Page<InstanceView>) -> InstancePage {
     let region = cloud.region_id();
-    let list: Vec<Value> = page
+    let list: Vec<Instance> = page
         .items
         .iter()
         .map(|v| {
             let r = &v.record;
             let t = v.instance_type;
-            json!({
-                "InstanceId": r.instance_id,
-                "InstanceName": r.name,
-                "Description": r.description,
-                "HostName": r.host_name,
-                "Status": r.status,
-                "RegionId": region,
-                "ZoneId": r.zone_id,
-                "InstanceType": t.id,
-                "InstanceTypeFamily": t.family,
-                "Cpu": t.vcpus,
-                "Memory": t.memory_mib,
-                "GPUAmount": 0,
-                "ImageId": r.image_id,
-                "OSType": "linux",
-                "OSName": "",
-                "CreationTime": minutes(&r.created_at),
-                "StartTime": minutes(&r.started_at),
-                "ExpiredTime": "2099-12-31T15:59Z",
-                "InstanceChargeType": "PostPaid",
-                "InternetChargeType": "PayByTraffic",
-                "InternetMaxBandwidthIn": 0,
-                "InternetMaxBandwidthOut": 0,
-                "InstanceNetworkType": "vpc",
-                "IoOptimized": true,
-                "StoppedMode": if r.status == "Stopped" { "KeepCharging" } else { "Not-applicable" },
-                "DeletionProtection": false,
-                "DeviceAvailable": true,
-                "SerialNumber": r.instance_id,
-                "OperationLocks": { "LockReason": r.operation_locks.iter()
-                    .map(|l| json!({ "LockReason": l.reason, "LockMsg": l.message })).collect::<Vec<_>>() },
-                "SecurityGroupIds": { "SecurityGroupId": [] },
-                "PublicIpAddress": { "IpAddress": [] },
-                "InnerIpAddress": { "IpAddress": [] },
-                "EipAddress": { "AllocationId": "", "IpAddress": "", "InternetChargeType": "" },
-                "VpcAttributes": { "VpcId": "", "VSwitchId": "", "NatIpAddress": "", "PrivateIpAddress": { "IpAddress": [] } },
-                "NetworkInterfaces": { "NetworkInterface": [] },
-                "Tags": tags(&r.tags),
-                "CpuOptions": { "CoreCount": t.vcpus, "ThreadsPerCore": 1, "Numa": "" },
-                "DiskCount": v.disks.len(),
-            })
+            Instance {
+                instance_id: r.instance_id.clone(),
+                instance_name: r.name.clone(),
+                description: r.description.clone(),
+                host_name: r.host_name.clone(),
+                status: r.status.to_string(),
+                region_id: region.to_string(),
+                zone_id: r.zone_id.clone(),
+                instance_type: t.id,
+                instance_type_family: t.family,
+                cpu: t.vcpus,
+                memory: t.memory_mib,
+                gpu_amount: 0,
+                image_id: r.image_id.clone(),
+                os_type: "linux",
+                os_name: "",
+                creation_time: minutes(&r.created_at),
+                start_time: minutes(&r.started_at),
+                expired_time: "2099-12-31T15:59Z",
+                instance_charge_type: "PostPaid",
+                internet_charge_type: "PayByTraffic",
+                internet_max_bandwidth_in: 0,
+                internet_max_bandwidth_out: 0,
+                instance_network_type: "vpc",
+                io_optimized: true,
+                stopped_mode: if r.status == ecslab_core::InstanceStatus::Stopped {
+                    "KeepCharging"
+                } else {
+                    "Not-applicable"
+                },
+                deletion_protection: false,
+                device_available: true,
+                serial_number: r.instance_id.clone(),
+                operation_locks: r
+                    .operation_locks
+                    .iter()
+                    .map(|l| Lock { lock_reason: l.reason.to_string(), lock_msg: l.message.clone() })
+                    .collect::<Vec<_>>()
+                    .into(),
+                security_group_ids: Vec::new().into(),
+                public_ip_address: Vec::new().into(),
+                inner_ip_address: Vec::new().into(),
+                eip_address: EipAddress::default(),
+                vpc_attributes: VpcAttributes {
+                    vpc_id: "",
+                    v_switch_id: "",
+                    nat_ip_address: "",
+                    private_ip_address: Vec::new().into(),
+                },
+                network_interfaces: Vec::new().into(),
+                tags: tags(&r.tags),
+                cpu_options: CpuOptions { core_count: t.vcpus, threads_per_core: 1, numa: "" },
+                disk_count: v.disks.len(),
+            }
         })
         .collect();
-    merge(
-        paging_fields(page.page_number, page.page_size, page.total_count, &page.next_token),
-        json!({ "Instances": { "Instance": list } }),
-    )
+    InstancePage {
+        total_count: page.total_count,
+        page_number: page.page_number,
+        page_size: page.page_size,
+        next_token: page.next_token,
+        instances: list.into(),
+    }
 }
 
-pub fn instance_statuses(page: Page<InstanceView>) -> Value {
-    let list: Vec<Value> = page
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InstanceStatusPage {
+    pub total_count: usize,
+    pub page_number: u32,
+    pub page_size: u32,
+    pub instance_statuses: InstanceStatusList,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InstanceStatusItem {
+    pub instance_id: String,
+    pub status: String,
+}
+
+pub fn instance_statuses(page: Page<InstanceView>) -> InstanceStatusPage {
+    let list: Vec<InstanceStatusItem> = page
         .items
         .iter()
-        .map(|v| json!({ "InstanceId": v.record.instance_id, "Status": v.record.status }))
+        .map(|v| InstanceStatusItem {
+            instance_id: v.record.instance_id.clone(),
+            status: v.record.status.to_string(),
+        })
         .collect();
-    json!({
-        "TotalCount": page.total_count,
-        "PageNumber": page.page_number,
-        "PageSize": page.page_size,
-        "InstanceStatuses": { "InstanceStatus": list },
-    })
+    InstanceStatusPage {
+        total_count: page.total_count,
+        page_number: page.page_number,
+        page_size: page.page_size,
+        instance_statuses: list.into(),
+    }
 }
 
-pub fn instance_types(type_ids: &[String], family: Option<&str>) -> Value {
-    let list: Vec<Value> = catalog::CATALOGUE
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InstanceTypeList {
+    pub instance_types: InstanceTypeItems,
+    pub next_token: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InstanceTypeItem {
+    pub instance_type_id: &'static str,
+    pub instance_type_family: &'static str,
+    pub cpu_core_count: u32,
+    pub memory_size: f64,
+    #[serde(rename = "GPUAmount")]
+    pub gpu_amount: u32,
+    #[serde(rename = "GPUSpec")]
+    pub gpu_spec: &'static str,
+    pub local_storage_category: &'static str,
+    pub eni_quantity: u32,
+    pub instance_category: &'static str,
+}
+
+pub fn instance_types(type_ids: &[String], family: Option<&str>) -> InstanceTypeList {
+    let list: Vec<InstanceTypeItem> = catalog::CATALOGUE
         .iter()
         .filter(|t| type_ids.is_empty() || type_ids.iter().any(|id| id == t.id))
         .filter(|t| family.is_none_or(|f| f == t.family))
-        .map(|t: &InstanceType| {
-            json!({
-                "InstanceTypeId": t.id,
-                "InstanceTypeFamily": t.family,
-                "CpuCoreCount": t.vcpus,
-                "MemorySize": t.memory_mib as f64 / 1024.0,
-                "GPUAmount": 0,
-                "GPUSpec": "",
-                "LocalStorageCategory": "",
-                "EniQuantity": 1,
-                "InstanceCategory": if t.display { "General-purpose" } else { "Headless" },
-            })
+        .map(|t: &InstanceType| InstanceTypeItem {
+            instance_type_id: t.id,
+            instance_type_family: t.family,
+            cpu_core_count: t.vcpus,
+            memory_size: t.memory_mib as f64 / 1024.0,
+            gpu_amount: 0,
+            gpu_spec: "",
+            local_storage_category: "",
+            eni_quantity: 1,
+            instance_category: if t.display { "General-purpose" } else { "Headless" },
         })
         .collect();
-    json!({ "InstanceTypes": { "InstanceType": list }, "NextToken": "" })
+    InstanceTypeList { instance_types: list.into(), next_token: "" }
 }
 
-pub fn console_output(instance_id: &str, console: ConsoleOutput, remove_symbols: bool) -> Value {
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ConsoleOutputReply {
+    pub instance_id: String,
+    pub console_output: String,
+    pub last_update_time: String,
+}
+
+pub fn console_output(instance_id: &str, console: ConsoleOutput, remove_symbols: bool) -> ConsoleOutputReply {
     let bytes = if remove_symbols { strip_terminal_symbols(&console.output) } else { console.output };
-    json!({
-        "InstanceId": instance_id,
-        "ConsoleOutput": base64::engine::general_purpose::STANDARD.encode(bytes),
-        "LastUpdateTime": console.last_update_time,
-    })
+    ConsoleOutputReply {
+        instance_id: instance_id.to_string(),
+        console_output: base64::engine::general_purpose::STANDARD.encode(bytes),
+        last_update_time: console.last_update_time,
+    }
 }
 
 /// Drop ANSI escape sequences and control characters other than newline and tab
@@ -159,160 +350,337 @@ fn strip_terminal_symbols(input: &[u8]) -> Vec<u8> {
     out
 }
 
-pub fn images(cloud: &Cloud, page: Page<ImageDetails>) -> Value {
-    let list: Vec<Value> = page
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImagePage {
+    pub region_id: String,
+    pub total_count: usize,
+    pub page_number: u32,
+    pub page_size: u32,
+    pub images: ImageList,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Image {
+    pub image_id: String,
+    pub image_name: String,
+    pub image_family: &'static str,
+    pub image_version: &'static str,
+    pub description: String,
+    pub status: String,
+    pub progress: String,
+    pub size: i64,
+    pub creation_time: String,
+    pub architecture: String,
+    #[serde(rename = "OSType")]
+    pub os_type: String,
+    #[serde(rename = "OSName")]
+    pub os_name: String,
+    #[serde(rename = "OSNameEn")]
+    pub os_name_en: String,
+    pub platform: String,
+    pub image_owner_alias: &'static str,
+    pub is_copied: bool,
+    pub is_self_shared: &'static str,
+    pub is_subscribed: bool,
+    pub is_support_cloudinit: bool,
+    pub is_support_io_optimized: bool,
+    pub usage: &'static str,
+    pub tags: Tags,
+    pub disk_device_mappings: DiskDeviceMappings,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DiskDeviceMapping {
+    pub device: String,
+    pub size: String,
+    pub snapshot_id: String,
+    #[serde(rename = "Type")]
+    pub disk_type: String,
+    pub format: String,
+    #[serde(rename = "ImportOSSBucket")]
+    pub import_oss_bucket: String,
+    #[serde(rename = "ImportOSSObject")]
+    pub import_oss_object: String,
+    pub progress: String,
+    pub remain_time: u32,
+}
+
+pub fn images(cloud: &Cloud, page: Page<ImageDetails>) -> ImagePage {
+    let list: Vec<Image> = page
         .items
         .iter()
         .map(|details| {
             let i = &details.image;
-            let mappings: Vec<Value> = details
+            let mappings: Vec<DiskDeviceMapping> = details
                 .disks
                 .iter()
                 .map(|d| {
                     let system = d.disk_type == "system";
-                    json!({
-                        "Device": d.device,
-                        "Size": d.size_gib.to_string(),
-                        "SnapshotId": d.snapshot_id,
-                        "Type": d.disk_type,
-                        "Format": if system { i.format.as_str() } else { "qcow2" },
-                        "ImportOSSBucket": if system { i.import_bucket.as_str() } else { "" },
-                        "ImportOSSObject": if system { i.import_object.as_str() } else { "" },
-                        "Progress": format!("{}%", i.progress),
-                        "RemainTime": 0,
-                    })
+                    DiskDeviceMapping {
+                        device: d.device.clone(),
+                        size: d.size_gib.to_string(),
+                        snapshot_id: d.snapshot_id.clone(),
+                        disk_type: d.disk_type.to_string(),
+                        format: if system { i.format.clone() } else { "qcow2".to_string() },
+                        import_oss_bucket: if system { i.import_bucket.clone() } else { String::new() },
+                        import_oss_object: if system { i.import_object.clone() } else { String::new() },
+                        progress: format!("{}%", i.progress),
+                        remain_time: 0,
+                    }
                 })
                 .collect();
-            json!({
-                "ImageId": i.image_id,
-                "ImageName": i.name,
-                "ImageFamily": "",
-                "ImageVersion": "",
-                "Description": i.description,
-                "Status": i.status,
-                "Progress": format!("{}%", i.progress),
-                "Size": i.size_gib,
-                "CreationTime": i.created_at,
-                "Architecture": i.architecture,
-                "OSType": i.os_type,
-                "OSName": i.platform,
-                "OSNameEn": i.platform,
-                "Platform": i.platform,
-                "ImageOwnerAlias": "self",
-                "IsCopied": false,
-                "IsSelfShared": "",
-                "IsSubscribed": false,
-                "IsSupportCloudinit": false,
-                "IsSupportIoOptimized": true,
-                "Usage": "instance",
-                "Tags": { "Tag": [] },
-                "DiskDeviceMappings": { "DiskDeviceMapping": mappings },
-            })
+            Image {
+                image_id: i.image_id.clone(),
+                image_name: i.name.clone(),
+                image_family: "",
+                image_version: "",
+                description: i.description.clone(),
+                status: i.status.to_string(),
+                progress: format!("{}%", i.progress),
+                size: i.size_gib,
+                creation_time: i.created_at.clone(),
+                architecture: i.architecture.clone(),
+                os_type: i.os_type.clone(),
+                os_name: i.platform.clone(),
+                os_name_en: i.platform.clone(),
+                platform: i.platform.clone(),
+                image_owner_alias: "self",
+                is_copied: false,
+                is_self_shared: "",
+                is_subscribed: false,
+                is_support_cloudinit: false,
+                is_support_io_optimized: true,
+                usage: "instance",
+                tags: Vec::new().into(),
+                disk_device_mappings: mappings.into(),
+            }
         })
         .collect();
-    json!({
-        "RegionId": cloud.region_id(),
-        "TotalCount": page.total_count,
-        "PageNumber": page.page_number,
-        "PageSize": page.page_size,
-        "Images": { "Image": list },
-    })
-}
-
-pub async fn snapshots(cloud: &Cloud, page: Page<SnapshotRecord>) -> ecslab_core::Result<Value> {
-    let mut list = Vec::with_capacity(page.items.len());
-    for s in &page.items {
-        let usage = cloud.snapshot_usage(&s.snapshot_id).await?;
-        list.push(json!({
-            "SnapshotId": s.snapshot_id,
-            "SnapshotName": s.name,
-            "Description": s.description,
-            "Status": s.status,
-            "Progress": format!("{}%", s.progress),
-            "RemainTime": if s.status == "progressing" { 1 } else { 0 },
-            "CreationTime": s.created_at,
-            "LastModifiedTime": s.updated_at,
-            "SourceDiskId": s.source_disk_id,
-            "SourceDiskSize": s.source_disk_size.to_string(),
-            "SourceDiskType": s.source_disk_type,
-            "SourceStorageType": "disk",
-            "Usage": usage,
-            "SnapshotType": "user",
-            "RetentionDays": s.retention_days,
-            "InstantAccess": false,
-            "InstantAccessRetentionDays": 0,
-            "Category": "standard",
-            "Encrypted": false,
-            "KMSKeyId": "",
-            "ProductCode": "",
-            "SnapshotSN": s.snapshot_id,
-            "ResourceGroupId": "",
-            "Available": s.status == "accomplished",
-            "RegionId": cloud.region_id(),
-            "SnapshotLinkId": format!("sl-{}", s.source_disk_id.trim_start_matches("d-")),
-            "SourceRegionId": "",
-            "SourceSnapshotId": "",
-            "FailureReason": s.failure_reason,
-            "Tags": tags(&s.tags),
-        }));
+    ImagePage {
+        region_id: cloud.region_id().to_string(),
+        total_count: page.total_count,
+        page_number: page.page_number,
+        page_size: page.page_size,
+        images: list.into(),
     }
-    Ok(merge(
-        paging_fields(page.page_number, page.page_size, page.total_count, &page.next_token),
-        json!({ "Snapshots": { "Snapshot": list } }),
-    ))
 }
 
-pub fn disks(cloud: &Cloud, page: Page<DiskRecord>) -> Value {
-    let list: Vec<Value> = page
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SnapshotPage {
+    pub total_count: usize,
+    pub page_number: u32,
+    pub page_size: u32,
+    pub next_token: String,
+    pub snapshots: SnapshotList,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Snapshot {
+    pub snapshot_id: String,
+    pub snapshot_name: String,
+    pub description: String,
+    pub status: String,
+    pub progress: String,
+    pub remain_time: u32,
+    pub creation_time: String,
+    pub last_modified_time: String,
+    pub source_disk_id: String,
+    pub source_disk_size: String,
+    pub source_disk_type: String,
+    pub source_storage_type: &'static str,
+    pub usage: &'static str,
+    pub snapshot_type: &'static str,
+    pub retention_days: i64,
+    pub instant_access: bool,
+    pub instant_access_retention_days: u32,
+    pub category: &'static str,
+    pub encrypted: bool,
+    #[serde(rename = "KMSKeyId")]
+    pub kms_key_id: &'static str,
+    pub product_code: &'static str,
+    #[serde(rename = "SnapshotSN")]
+    pub snapshot_sn: String,
+    pub resource_group_id: &'static str,
+    pub available: bool,
+    pub region_id: String,
+    pub snapshot_link_id: String,
+    pub source_region_id: &'static str,
+    pub source_snapshot_id: &'static str,
+    pub failure_reason: String,
+    pub tags: Tags,
+}
+
+pub fn snapshots(cloud: &Cloud, page: Page<ListedSnapshot>) -> SnapshotPage {
+    let mut list = Vec::with_capacity(page.items.len());
+    for ListedSnapshot { snapshot: s, usage } in &page.items {
+        let usage = *usage;
+        list.push(Snapshot {
+            snapshot_id: s.snapshot_id.clone(),
+            snapshot_name: s.name.clone(),
+            description: s.description.clone(),
+            status: s.status.to_string(),
+            progress: format!("{}%", s.progress),
+            remain_time: if s.status == ecslab_core::SnapshotStatus::Progressing { 1 } else { 0 },
+            creation_time: s.created_at.clone(),
+            last_modified_time: s.updated_at.clone(),
+            source_disk_id: s.source_disk_id.clone(),
+            source_disk_size: s.source_disk_size.to_string(),
+            source_disk_type: s.source_disk_type.to_string(),
+            source_storage_type: "disk",
+            usage,
+            snapshot_type: "user",
+            retention_days: s.retention_days,
+            instant_access: false,
+            instant_access_retention_days: 0,
+            category: "standard",
+            encrypted: false,
+            kms_key_id: "",
+            product_code: "",
+            snapshot_sn: s.snapshot_id.clone(),
+            resource_group_id: "",
+            available: s.status == ecslab_core::SnapshotStatus::Accomplished,
+            region_id: cloud.region_id().to_string(),
+            snapshot_link_id: format!("sl-{}", s.source_disk_id.trim_start_matches("d-")),
+            source_region_id: "",
+            source_snapshot_id: "",
+            failure_reason: s.failure_reason.clone(),
+            tags: tags(&s.tags),
+        });
+    }
+    SnapshotPage {
+        total_count: page.total_count,
+        page_number: page.page_number,
+        page_size: page.page_size,
+        next_token: page.next_token,
+        snapshots: list.into(),
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DiskPage {
+    pub total_count: usize,
+    pub page_number: u32,
+    pub page_size: u32,
+    pub next_token: String,
+    pub disks: DiskList,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Disk {
+    pub disk_id: String,
+    pub disk_name: String,
+    pub description: String,
+    #[serde(rename = "Type")]
+    pub disk_type: String,
+    pub category: String,
+    pub size: i64,
+    pub status: String,
+    pub instance_id: String,
+    pub device: String,
+    pub zone_id: String,
+    pub region_id: String,
+    pub image_id: String,
+    pub source_snapshot_id: String,
+    pub portable: bool,
+    pub delete_with_instance: bool,
+    pub delete_auto_snapshot: bool,
+    pub enable_auto_snapshot: bool,
+    pub enable_automated_snapshot_policy: bool,
+    pub auto_snapshot_policy_id: &'static str,
+    pub disk_charge_type: &'static str,
+    pub creation_time: String,
+    pub attached_time: String,
+    pub detached_time: &'static str,
+    pub expired_time: &'static str,
+    pub encrypted: bool,
+    #[serde(rename = "KMSKeyId")]
+    pub kms_key_id: &'static str,
+    pub performance_level: &'static str,
+    pub serial_number: String,
+    pub mount_instance_num: u32,
+    pub mount_instances: MountInstances,
+    pub operation_locks: OperationLocks,
+    pub tags: Tags,
+    pub attachments: Attachments,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Attachment {
+    pub instance_id: String,
+    pub device: String,
+    pub attached_time: String,
+}
+
+pub fn disks(cloud: &Cloud, page: Page<DiskRecord>) -> DiskPage {
+    let list: Vec<Disk> = page
         .items
         .iter()
         .map(|d| {
-            let attached = d.status == "In_use" || d.status == "Detaching" || d.status == "Attaching";
-            let instance_id = if attached { d.instance_id.clone().unwrap_or_default() } else { String::new() };
+            let attached = d.status.is_attached();
+            let instance_id =
+                if attached { d.instance_id.clone().unwrap_or_default() } else { String::new() };
             let device = if attached { device_name(d.device_index) } else { String::new() };
-            json!({
-                "DiskId": d.disk_id,
-                "DiskName": d.name,
-                "Description": d.description,
-                "Type": d.disk_type,
-                "Category": d.category,
-                "Size": d.size_gib,
-                "Status": d.status,
-                "InstanceId": instance_id,
-                "Device": device,
-                "ZoneId": d.zone_id,
-                "RegionId": cloud.region_id(),
-                "ImageId": d.image_id,
-                "SourceSnapshotId": d.source_snapshot_id,
-                "Portable": d.portable,
-                "DeleteWithInstance": d.delete_with_instance,
-                "DeleteAutoSnapshot": true,
-                "EnableAutoSnapshot": false,
-                "EnableAutomatedSnapshotPolicy": false,
-                "AutoSnapshotPolicyId": "",
-                "DiskChargeType": "PostPaid",
-                "CreationTime": d.created_at,
-                "AttachedTime": d.attached_at,
-                "DetachedTime": "",
-                "ExpiredTime": "2099-12-31T15:59Z",
-                "Encrypted": false,
-                "KMSKeyId": "",
-                "PerformanceLevel": "PL1",
-                "SerialNumber": d.disk_id,
-                "MountInstanceNum": if attached { 1 } else { 0 },
-                "MountInstances": { "MountInstance": [] },
-                "OperationLocks": { "OperationLock": [] },
-                "Tags": { "Tag": [] },
-                "Attachments": { "Attachment": if attached {
-                    vec![json!({ "InstanceId": instance_id, "Device": device, "AttachedTime": d.attached_at })]
-                } else { vec![] } },
-            })
+            let attachments = if attached {
+                vec![Attachment {
+                    instance_id: instance_id.clone(),
+                    device: device.clone(),
+                    attached_time: d.attached_at.clone(),
+                }]
+            } else {
+                Vec::new()
+            };
+            Disk {
+                disk_id: d.disk_id.clone(),
+                disk_name: d.name.clone(),
+                description: d.description.clone(),
+                disk_type: d.disk_type.to_string(),
+                category: d.category.clone(),
+                size: d.size_gib,
+                status: d.status.to_string(),
+                instance_id,
+                device,
+                zone_id: d.zone_id.clone(),
+                region_id: cloud.region_id().to_string(),
+                image_id: d.image_id.clone(),
+                source_snapshot_id: d.source_snapshot_id.clone(),
+                portable: d.portable,
+                delete_with_instance: d.delete_with_instance,
+                delete_auto_snapshot: true,
+                enable_auto_snapshot: false,
+                enable_automated_snapshot_policy: false,
+                auto_snapshot_policy_id: "",
+                disk_charge_type: "PostPaid",
+                creation_time: d.created_at.clone(),
+                attached_time: d.attached_at.clone(),
+                detached_time: "",
+                expired_time: "2099-12-31T15:59Z",
+                encrypted: false,
+                kms_key_id: "",
+                performance_level: "PL1",
+                serial_number: d.disk_id.clone(),
+                mount_instance_num: u32::from(attached),
+                mount_instances: Vec::new().into(),
+                operation_locks: Vec::new().into(),
+                tags: Vec::new().into(),
+                attachments: attachments.into(),
+            }
         })
         .collect();
-    merge(
-        paging_fields(page.page_number, page.page_size, page.total_count, &page.next_token),
-        json!({ "Disks": { "Disk": list } }),
-    )
+    DiskPage {
+        total_count: page.total_count,
+        page_number: page.page_number,
+        page_size: page.page_size,
+        next_token: page.next_token,
+        disks: list.into(),
+    }
 }
 
 /// `/dev/xvda`, `/dev/xvdb`, ... by device slot, as ECS names them.
@@ -321,68 +689,158 @@ fn device_name(index: i64) -> String {
     format!("/dev/xvd{letter}")
 }
 
-pub fn regions(cloud: &Cloud) -> Value {
-    json!({ "Regions": { "Region": [{
-        "RegionId": cloud.region_id(),
-        "LocalName": cloud.region_id(),
-        "RegionEndpoint": "",
-        "Status": "available",
-    }]}})
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RegionList {
+    pub regions: Regions,
 }
 
-pub fn zones(cloud: &Cloud) -> Value {
-    json!({ "Zones": { "Zone": [{ "ZoneId": cloud.config().zone_id, "LocalName": cloud.config().zone_id }] } })
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Region {
+    pub region_id: String,
+    pub local_name: String,
+    pub region_endpoint: &'static str,
+    pub status: &'static str,
+}
+
+pub fn regions(cloud: &Cloud) -> RegionList {
+    let region = Region {
+        region_id: cloud.region_id().to_string(),
+        local_name: cloud.region_id().to_string(),
+        region_endpoint: "",
+        status: "available",
+    };
+    RegionList { regions: vec![region].into() }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ZoneList {
+    pub zones: Zones,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Zone {
+    pub zone_id: String,
+    pub local_name: String,
+}
+
+pub fn zones(cloud: &Cloud) -> ZoneList {
+    let zone_id = &cloud.config().zone_id;
+    ZoneList { zones: vec![Zone { zone_id: zone_id.clone(), local_name: zone_id.clone() }].into() }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TaskAttribute {
+    pub region_id: String,
+    pub task_id: String,
+    pub task_action: String,
+    pub task_status: String,
+    pub task_process: String,
+    pub creation_time: String,
+    pub finished_time: String,
+    pub support_cancel: &'static str,
+    pub total_count: u32,
+    pub success_count: i32,
+    pub failed_count: i32,
+    pub operation_progress_set: OperationProgressSet,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct OperationProgress {
+    pub operation_status: &'static str,
+    pub error_code: String,
+    pub error_msg: String,
+    pub related_item_set: RelatedItemSet,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RelatedItem {
+    pub name: &'static str,
+    pub value: String,
 }
 
 /// DescribeTaskAttribute: the task, with one OperationProgress naming its resource (and the
 /// error when it failed).
-pub fn task_attribute(cloud: &Cloud, task: &TaskRecord) -> Value {
-    let failed = task.status == "Failed";
-    let finished = task.status != "Processing";
-    json!({
-        "RegionId": cloud.region_id(),
-        "TaskId": task.task_id,
-        "TaskAction": task.action,
-        "TaskStatus": task.status,
-        "TaskProcess": format!("{}%", task.progress),
-        "CreationTime": task.created_at,
-        "FinishedTime": task.finished_at,
-        "SupportCancel": "false",
-        "TotalCount": 1,
-        "SuccessCount": i32::from(finished && !failed),
-        "FailedCount": i32::from(failed),
-        "OperationProgressSet": { "OperationProgress": [{
-            "OperationStatus": if failed { "Failed" } else if finished { "Success" } else { "Processing" },
-            "ErrorCode": task.failure_code,
-            "ErrorMsg": task.failure_message,
-            "RelatedItemSet": { "RelatedItem": [{ "Name": "ImageId", "Value": task.resource_id }] },
-        }]},
-    })
+pub fn task_attribute(cloud: &Cloud, task: &TaskRecord) -> TaskAttribute {
+    let failed = task.status == ecslab_core::TaskStatus::Failed;
+    let finished = task.status != ecslab_core::TaskStatus::Processing;
+    let progress = OperationProgress {
+        operation_status: if failed {
+            "Failed"
+        } else if finished {
+            "Success"
+        } else {
+            "Processing"
+        },
+        error_code: task.failure_code.clone(),
+        error_msg: task.failure_message.clone(),
+        related_item_set: vec![RelatedItem { name: "ImageId", value: task.resource_id.clone() }].into(),
+    };
+    TaskAttribute {
+        region_id: cloud.region_id().to_string(),
+        task_id: task.task_id.clone(),
+        task_action: task.action.to_string(),
+        task_status: task.status.to_string(),
+        task_process: format!("{}%", task.progress),
+        creation_time: task.created_at.clone(),
+        finished_time: task.finished_at.clone(),
+        support_cancel: "false",
+        total_count: 1,
+        success_count: i32::from(finished && !failed),
+        failed_count: i32::from(failed),
+        operation_progress_set: vec![progress].into(),
+    }
 }
 
-pub fn tasks(cloud: &Cloud, page: Page<TaskRecord>) -> Value {
-    let list: Vec<Value> = page
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TaskPage {
+    pub region_id: String,
+    pub total_count: usize,
+    pub page_number: u32,
+    pub page_size: u32,
+    pub task_set: TaskSet,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TaskItem {
+    pub task_id: String,
+    pub task_action: String,
+    pub task_status: String,
+    pub support_cancel: &'static str,
+    pub creation_time: String,
+    pub finished_time: String,
+    pub resource_id: String,
+}
+
+pub fn tasks(cloud: &Cloud, page: Page<TaskRecord>) -> TaskPage {
+    let list: Vec<TaskItem> = page
         .items
         .iter()
-        .map(|t| {
-            json!({
-                "TaskId": t.task_id,
-                "TaskAction": t.action,
-                "TaskStatus": t.status,
-                "SupportCancel": "false",
-                "CreationTime": t.created_at,
-                "FinishedTime": t.finished_at,
-                "ResourceId": t.resource_id,
-            })
+        .map(|t| TaskItem {
+            task_id: t.task_id.clone(),
+            task_action: t.action.to_string(),
+            task_status: t.status.to_string(),
+            support_cancel: "false",
+            creation_time: t.created_at.clone(),
+            finished_time: t.finished_at.clone(),
+            resource_id: t.resource_id.clone(),
         })
         .collect();
-    json!({
-        "RegionId": cloud.region_id(),
-        "TotalCount": page.total_count,
-        "PageNumber": page.page_number,
-        "PageSize": page.page_size,
-        "TaskSet": { "Task": list },
-    })
+    TaskPage {
+        region_id: cloud.region_id().to_string(),
+        total_count: page.total_count,
+        page_number: page.page_number,
+        page_size: page.page_size,
+        task_set: list.into(),
+    }
 }
 
 #[cfg(test)]

@@ -7,12 +7,13 @@ mod parse;
 mod render;
 
 pub use parse::parse;
+pub use render::MtsReply;
 
 use crate::envelope::ApiError;
 use crate::params::Params;
+use crate::product::{Product, RpcProduct};
 use ecslab_core::mts::{NewPipeline, SnapshotJobQuery, SubmitSnapshotJob};
 use ecslab_core::{Cloud, Result};
-use serde_json::{json, Value};
 use std::sync::Arc;
 
 pub const VERSION: &str = "2014-06-18";
@@ -26,38 +27,52 @@ pub enum MtsRequest {
     QueryPipelineList { pipeline_ids: Vec<String> },
 }
 
-/// Route, parse and execute one MTS action (the server's step 3-4 for this product).
-pub async fn dispatch(
-    cloud: &Arc<Cloud>,
-    account: &str,
-    action: &str,
-    params: &Params,
-) -> std::result::Result<Value, ApiError> {
-    let request = crate::server::parsed_rpc(cloud, action, params, parse(action, params))?;
-    Ok(execute(cloud, account, request).await?)
+/// MTS in the server's table of products.
+pub struct Mts;
+
+impl Product for Mts {
+    const VERSION: &'static str = VERSION;
+    type Request = MtsRequest;
+    type Response = MtsReply;
+
+    async fn execute(
+        cloud: &Arc<Cloud>,
+        account: &str,
+        request: MtsRequest,
+    ) -> std::result::Result<MtsReply, ApiError> {
+        Ok(execute(cloud, account, request).await?)
+    }
 }
 
-/// Run a parsed request for an account; returns the response body without RequestId.
-pub async fn execute(cloud: &Arc<Cloud>, account: &str, request: MtsRequest) -> Result<Value> {
+impl RpcProduct for Mts {
+    fn parse(action: &str, params: &Params) -> Option<Result<MtsRequest>> {
+        parse(action, params)
+    }
+}
+
+/// Run a parsed request for an account; returns the reply body without RequestId.
+pub async fn execute(cloud: &Arc<Cloud>, account: &str, request: MtsRequest) -> Result<MtsReply> {
     Ok(match request {
         MtsRequest::SubmitSnapshotJob(req) => {
             let job = cloud.submit_snapshot_job(account, *req).await?;
-            json!({ "SnapshotJob": render::job(&job) })
+            MtsReply::SubmitSnapshotJob { snapshot_job: Box::new(render::job(&job)) }
         }
         MtsRequest::QuerySnapshotJobList(query) => {
             let page = cloud.query_snapshot_jobs(account, &query).await?;
-            render::job_page(&page)
+            MtsReply::QuerySnapshotJobList(render::job_page(&page))
         }
         MtsRequest::AddPipeline(req) => {
             let pipeline = cloud.add_pipeline(account, req).await?;
-            json!({ "Pipeline": render::pipeline(&pipeline) })
+            MtsReply::AddPipeline { pipeline: render::pipeline(&pipeline) }
         }
         MtsRequest::QueryPipelineList { pipeline_ids } => {
             let (found, missing) = cloud.query_pipelines(account, &pipeline_ids).await?;
-            json!({
-                "PipelineList": { "Pipeline": found.iter().map(render::pipeline).collect::<Vec<_>>() },
-                "NonExistPids": { "String": missing },
-            })
+            MtsReply::QueryPipelineList {
+                pipeline_list: render::PipelineList {
+                    pipeline: found.iter().map(render::pipeline).collect(),
+                },
+                non_exist_pids: render::Strings { string: missing },
+            }
         }
     })
 }

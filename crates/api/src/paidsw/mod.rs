@@ -6,55 +6,66 @@
 //! [`ecslab_core::instance_snapshots`] and docs/API.md.
 
 mod parse;
+mod reply;
 
 pub use parse::{route, PaiRequest};
+pub use reply::{PaiReply, Snapshot, SnapshotIds, SnapshotList};
 
 use crate::envelope::ApiError;
-use ecslab_core::store::InstanceSnapshotRecord;
+use crate::params::Params;
+use crate::product::{Product, RestProduct};
 use ecslab_core::Cloud;
-use serde_json::{json, Value};
 use std::sync::Arc;
 
 pub const VERSION: &str = "2022-01-01";
 
+/// PAI-DSW in the server's table of products.
+pub struct PaiDsw;
+
+impl Product for PaiDsw {
+    const VERSION: &'static str = VERSION;
+    type Request = PaiRequest;
+    type Response = PaiReply;
+
+    async fn execute(cloud: &Arc<Cloud>, account: &str, request: PaiRequest) -> Result<PaiReply, ApiError> {
+        execute(cloud, account, request).await
+    }
+}
+
+impl RestProduct for PaiDsw {
+    const PATH_PREFIX: &'static str = parse::PATH_PREFIX;
+
+    fn route(
+        method: &str,
+        raw_path: &str,
+        query: &Params,
+        body: &[u8],
+    ) -> Option<(&'static str, ecslab_core::Result<PaiRequest>)> {
+        route(method, raw_path, query, body)
+    }
+}
+
 /// Execute one parsed PAI-DSW request.
-pub async fn execute(cloud: &Arc<Cloud>, account: &str, request: PaiRequest) -> Result<Value, ApiError> {
+pub async fn execute(cloud: &Arc<Cloud>, account: &str, request: PaiRequest) -> Result<PaiReply, ApiError> {
     Ok(match request {
         PaiRequest::CreateInstanceSnapshot(req) => {
             let record = cloud.create_instance_snapshot(account, req).await?;
-            json!({ "InstanceId": record.instance_id, "SnapshotId": record.snapshot_id })
+            PaiReply::Ids(SnapshotIds { instance_id: record.instance_id, snapshot_id: record.snapshot_id })
         }
         PaiRequest::GetInstanceSnapshot { instance_id, snapshot_id } => {
-            snapshot(&cloud.instance_snapshot(account, &instance_id, &snapshot_id).await?)
+            let record = cloud.instance_snapshot(account, &instance_id, &snapshot_id).await?;
+            PaiReply::Snapshot(Box::new(record.into()))
         }
         PaiRequest::ListInstanceSnapshot { instance_id, listing } => {
             let page = cloud.list_instance_snapshots(account, &instance_id, &listing).await?;
-            json!({
-                "TotalCount": page.total_count,
-                "Snapshots": page.snapshots.iter().map(snapshot).collect::<Vec<_>>(),
+            PaiReply::List(SnapshotList {
+                total_count: page.total_count,
+                snapshots: page.snapshots.into_iter().map(Snapshot::from).collect(),
             })
         }
         PaiRequest::DeleteInstanceSnapshot { instance_id, snapshot_id } => {
             cloud.delete_instance_snapshot(account, &instance_id, &snapshot_id).await?;
-            json!({ "InstanceId": instance_id, "SnapshotId": snapshot_id })
+            PaiReply::Ids(SnapshotIds { instance_id, snapshot_id })
         }
-    })
-}
-
-/// GetInstanceSnapshot's fields, also each item of ListInstanceSnapshot.
-fn snapshot(s: &InstanceSnapshotRecord) -> Value {
-    json!({
-        "InstanceId": s.instance_id,
-        "SnapshotId": s.snapshot_id,
-        "SnapshotName": s.name,
-        "Status": s.status,
-        "ImageId": s.image_id,
-        "ImageUrl": s.image_url,
-        "ReasonCode": s.reason_code,
-        "ReasonMessage": s.reason_message,
-        "GmtCreateTime": s.created_at,
-        "GmtModifiedTime": s.updated_at,
-        "Labels": s.labels.iter().map(|l| json!({ "Key": l.key, "Value": l.value })).collect::<Vec<_>>(),
-        "ExcludePaths": s.exclude_paths,
     })
 }

@@ -15,6 +15,9 @@ pub enum PaiRequest {
     DeleteInstanceSnapshot { instance_id: String, snapshot_id: String },
 }
 
+/// Every PAI-DSW path starts with this.
+pub(crate) const PATH_PREFIX: &str = "/api/v2/instances/";
+
 /// The action a method and raw path name, with the request parsed; `None` when no route
 /// matches. Path segments arrive percent-encoded (RFC 3986) and are decoded here.
 /// The action name is known from the route even when the parameters do not parse.
@@ -24,7 +27,7 @@ pub fn route(
     query: &Params,
     body: &[u8],
 ) -> Option<(&'static str, Result<PaiRequest>)> {
-    let rest = raw_path.strip_prefix("/api/v2/instances/")?;
+    let rest = raw_path.strip_prefix(PATH_PREFIX)?;
     let segments: Vec<String> = rest.split('/').map(decode).collect::<Option<_>>()?;
     Some(match (method, segments.as_slice()) {
         ("POST", [instance_id, s]) if s == "snapshots" => {

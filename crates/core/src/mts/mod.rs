@@ -23,7 +23,10 @@ pub use spec::{NewPipeline, SnapshotJobQuery, SnapshotJobSpec, SubmitSnapshotJob
 
 use crate::cloud::Cloud;
 use crate::{Error, Result};
-use ecslab_store::{now_rfc3339, PipelineRecord, SnapshotJobListFilter, SnapshotJobRecord};
+use ecslab_store::{
+    now_rfc3339, JobState, NotifyState, PipelineRecord, PipelineState, SnapshotJobListFilter,
+    SnapshotJobRecord,
+};
 use std::sync::Arc;
 
 /// A job with its parsed request, for rendering.
@@ -74,7 +77,7 @@ impl Cloud {
             job_id: new_hex_id(),
             account_id: account_id.to_string(),
             pipeline_id,
-            state: if sync { "Snapshoting" } else { "Submitted" }.into(),
+            state: if sync { JobState::Snapshoting } else { JobState::Submitted },
             code: String::new(),
             message: String::new(),
             count: 0,
@@ -84,7 +87,7 @@ impl Cloud {
             sync,
             created_at: now_rfc3339(),
             finished_at: String::new(),
-            notify_state: String::new(),
+            notify_state: NotifyState::None,
             notify_attempts: 0,
             mns_message_id: String::new(),
             mns_error_code: String::new(),
@@ -163,7 +166,7 @@ impl Cloud {
             pipeline_id: new_hex_id(),
             account_id: account_id.to_string(),
             name: req.name,
-            state: "Active".into(),
+            state: PipelineState::Active,
             speed: req.speed,
             speed_level: req.speed_level,
             role: req.role,

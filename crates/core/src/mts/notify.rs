@@ -5,7 +5,7 @@
 //! job, so a restart resumes it; the outcome shows in the job's `MNSMessageResult`.
 
 use crate::cloud::Cloud;
-use ecslab_store::SnapshotJobRecord;
+use ecslab_store::{NotifyState, SnapshotJobRecord};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,7 +66,7 @@ impl Cloud {
     async fn deliver(&self, job_id: &str) {
         loop {
             let Ok(Some(job)) = self.store.snapshot_job_by_id(job_id).await else { return };
-            if job.notify_state != "pending" {
+            if job.notify_state != NotifyState::Pending {
                 return;
             }
             let Some(url) = self.webhook_of(&job.pipeline_id).await else {
@@ -74,7 +74,7 @@ impl Cloud {
                     .store
                     .record_snapshot_notification(
                         job_id,
-                        "failed",
+                        NotifyState::Failed,
                         "",
                         "NoEndpoint",
                         "The pipeline has no webhook any more.",
@@ -91,10 +91,13 @@ impl Cloud {
             let attempts = job.notify_attempts + 1;
             let recorded = match &outcome {
                 Ok(()) => {
-                    self.store.record_snapshot_notification(job_id, "delivered", &message_id, "", "").await
+                    self.store
+                        .record_snapshot_notification(job_id, NotifyState::Delivered, &message_id, "", "")
+                        .await
                 }
                 Err(why) => {
-                    let state = if attempts >= MAX_ATTEMPTS { "failed" } else { "pending" };
+                    let state =
+                        if attempts >= MAX_ATTEMPTS { NotifyState::Failed } else { NotifyState::Pending };
                     tracing::warn!(job_id, %url, attempts, error = %why, "webhook delivery failed");
                     self.store
                         .record_snapshot_notification(job_id, state, &message_id, "DeliveryFailed", why)

@@ -13,8 +13,8 @@ use super::codes;
 use super::spec::{self, Cue, FrameType, JobInput, NameValues, SnapshotJobSpec};
 use crate::buckets::ObjectFile;
 use crate::cloud::Cloud;
-use crate::{Error, Result};
-use ecslab_store::SnapshotJobRecord;
+use crate::{Error, InstanceStatus, Result};
+use ecslab_store::{JobState, SnapshotJobRecord};
 use ecslab_vmm::Frame;
 use image::RgbImage;
 use std::sync::Arc;
@@ -66,7 +66,7 @@ impl Cloud {
     pub(crate) async fn start_snapshot_jobs(self: &Arc<Self>) -> Result<()> {
         // Read the undelivered messages first: failing interrupted jobs below queues theirs.
         let undelivered = self.store.snapshot_jobs_to_notify().await?;
-        for job in self.store.snapshot_jobs_in_state("Snapshoting").await? {
+        for job in self.store.snapshot_jobs_in_state(JobState::Snapshoting).await? {
             let err = codes::server_restart(job.count);
             tracing::warn!(job_id = %job.job_id, "snapshot job interrupted by a restart; failing it");
             self.finish_job(&job, Err(err), (job.count, job.tile_count)).await;
@@ -134,18 +134,18 @@ impl Cloud {
         counts: (i64, i64),
     ) {
         let (state, code, message) = match &result {
-            Ok(()) => ("Success", String::new(), String::new()),
+            Ok(()) => (JobState::Success, String::new(), String::new()),
             Err(e) => {
                 if let Error::Internal { context } = e {
                     tracing::error!(job_id = %job.job_id, %context, "snapshot job failed inside ecslab");
                 }
-                ("Fail", e.code().to_string(), e.to_string())
+                (JobState::Fail, e.code().to_string(), e.to_string())
             }
         };
         let notify = self.webhook_of(&job.pipeline_id).await.is_some();
         match self.store.finish_snapshot_job(&job.job_id, state, &code, &message, counts, notify).await {
             Ok(true) => {
-                tracing::info!(job_id = %job.job_id, state, code = %code, count = counts.0, "snapshot job finished");
+                tracing::info!(job_id = %job.job_id, %state, code = %code, count = counts.0, "snapshot job finished");
                 if notify {
                     self.clone().spawn_delivery(job.job_id.clone());
                 }
@@ -436,7 +436,7 @@ impl Cloud {
         let Some(instance) = self.store.instance(account_id, instance_id).await? else {
             return Err(codes::not_found(instance_id));
         };
-        if instance.status != "Running" {
+        if instance.status != InstanceStatus::Running {
             return Err(codes::content_bad(
                 instance_id,
                 &format!("the instance is {}, not Running.", instance.status),

@@ -1,0 +1,327 @@
+//! The statuses and steps the store persists, as enums.
+//!
+//! Each is stored in a TEXT column through sqlx's type support, as exactly the word the API
+//! shows (or, for internal steps, the word earlier versions wrote), so databases written before
+//! these enums existed read back unchanged. `Display` and `Serialize` give the same word, so
+//! renderers put them on the wire as they are. A word outside an enum reads as a corrupt row.
+
+use serde::Serialize;
+use std::fmt;
+use std::str::FromStr;
+
+/// Write `as_str`, `Display` and `FromStr` for an enum from its list of (variant, word) pairs.
+macro_rules! words {
+    ($name:ident, $what:literal, [$($variant:ident => $word:literal),+ $(,)?]) => {
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The word stored and shown for this value.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $word),+
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                $name::ALL
+                    .iter()
+                    .copied()
+                    .find(|v| v.as_str() == s)
+                    .ok_or_else(|| format!(concat!("unknown ", $what, " {:?}"), s))
+            }
+        }
+    };
+}
+
+/// An instance's status (the state machine that moves it lives in the domain crate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
+pub enum InstanceStatus {
+    Pending,
+    Starting,
+    Running,
+    Stopping,
+    Stopped,
+}
+
+words!(InstanceStatus, "instance status", [
+    Pending => "Pending",
+    Starting => "Starting",
+    Running => "Running",
+    Stopping => "Stopping",
+    Stopped => "Stopped",
+]);
+
+impl InstanceStatus {
+    /// Whether a VM process is expected to exist (or be coming up) in this status.
+    pub fn expects_process(self) -> bool {
+        !matches!(self, InstanceStatus::Stopped)
+    }
+
+    /// Whether an operation is under way (the status will change without a new request).
+    pub fn is_transitional(self) -> bool {
+        matches!(self, InstanceStatus::Pending | InstanceStatus::Starting | InstanceStatus::Stopping)
+    }
+}
+
+/// A disk's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
+pub enum DiskStatus {
+    /// Its content is being written (CreateDisk from a snapshot).
+    Creating,
+    /// Not attached.
+    Available,
+    /// Attached to an instance.
+    #[sqlx(rename = "In_use")]
+    InUse,
+    Attaching,
+    Detaching,
+    /// ResetDisk is putting a snapshot's content back.
+    ReIniting,
+}
+
+words!(DiskStatus, "disk status", [
+    Creating => "Creating",
+    Available => "Available",
+    InUse => "In_use",
+    Attaching => "Attaching",
+    Detaching => "Detaching",
+    ReIniting => "ReIniting",
+]);
+
+impl DiskStatus {
+    /// Whether an instance holds the disk (attached or on its way in or out).
+    pub fn is_attached(self) -> bool {
+        matches!(self, DiskStatus::InUse | DiskStatus::Attaching | DiskStatus::Detaching)
+    }
+}
+
+/// A disk snapshot's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
+#[sqlx(rename_all = "lowercase")]
+pub enum SnapshotStatus {
+    Progressing,
+    Accomplished,
+    Failed,
+}
+
+words!(SnapshotStatus, "snapshot status", [
+    Progressing => "progressing",
+    Accomplished => "accomplished",
+    Failed => "failed",
+]);
+
+/// An image's status (DescribeImages' words; ecslab writes Creating, Available and
+/// CreateFailed, the others are accepted as filters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
+pub enum ImageStatus {
+    Creating,
+    Waiting,
+    Available,
+    UnAvailable,
+    CreateFailed,
+    Deprecated,
+}
+
+words!(ImageStatus, "image status", [
+    Creating => "Creating",
+    Waiting => "Waiting",
+    Available => "Available",
+    UnAvailable => "UnAvailable",
+    CreateFailed => "CreateFailed",
+    Deprecated => "Deprecated",
+]);
+
+/// An ECS task's status (ecslab writes Processing, Finished and Failed; the others are
+/// DescribeTasks filter words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
+pub enum TaskStatus {
+    Processing,
+    Finished,
+    Failed,
+    Waiting,
+    Deleted,
+    Paused,
+    Cancelled,
+}
+
+words!(TaskStatus, "task status", [
+    Processing => "Processing",
+    Finished => "Finished",
+    Failed => "Failed",
+    Waiting => "Waiting",
+    Deleted => "Deleted",
+    Paused => "Paused",
+    Cancelled => "Cancelled",
+]);
+
+/// A PAI-DSW instance snapshot's status: Creating → Pushing → Saved, or Failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
+pub enum InstanceSnapshotStatus {
+    Creating,
+    Pushing,
+    Saved,
+    Failed,
+}
+
+words!(InstanceSnapshotStatus, "instance snapshot status", [
+    Creating => "Creating",
+    Pushing => "Pushing",
+    Saved => "Saved",
+    Failed => "Failed",
+]);
+
+impl InstanceSnapshotStatus {
+    /// Whether the snapshot is still being made.
+    pub fn is_unfinished(self) -> bool {
+        matches!(self, InstanceSnapshotStatus::Creating | InstanceSnapshotStatus::Pushing)
+    }
+}
+
+/// An MTS snapshot job's state (MTS spells `Snapshoting` so).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
+pub enum JobState {
+    /// Queued.
+    Submitted,
+    /// Taken by a worker (or run synchronously).
+    Snapshoting,
+    Success,
+    Fail,
+}
+
+words!(JobState, "snapshot job state", [
+    Submitted => "Submitted",
+    Snapshoting => "Snapshoting",
+    Success => "Success",
+    Fail => "Fail",
+]);
+
+/// Where the webhook message of a finished job stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
+#[sqlx(rename_all = "lowercase")]
+pub enum NotifyState {
+    /// No message to send (stored as the empty word).
+    #[sqlx(rename = "")]
+    None,
+    Pending,
+    Delivered,
+    Failed,
+}
+
+words!(NotifyState, "notification state", [
+    None => "",
+    Pending => "pending",
+    Delivered => "delivered",
+    Failed => "failed",
+]);
+
+/// An MTS pipeline's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
+pub enum PipelineState {
+    Active,
+    Paused,
+}
+
+words!(PipelineState, "pipeline state", [
+    Active => "Active",
+    Paused => "Paused",
+]);
+
+/// What a persisted multi-step operation (the `operations` table) does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
+#[sqlx(rename_all = "snake_case")]
+pub enum OperationKind {
+    CreateSnapshot,
+    ResetDisk,
+    /// ReplaceSystemDisk or RebuildDesktops.
+    ImageChange,
+}
+
+words!(OperationKind, "operation kind", [
+    CreateSnapshot => "create_snapshot",
+    ResetDisk => "reset_disk",
+    ImageChange => "image_change",
+]);
+
+/// Where a persisted operation stands. Each kind uses some of the steps:
+/// CreateSnapshot freeze → commit → seal (or parked at failed, to be retried);
+/// ResetDisk build → switch; an image change (stop →) build → cleanup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
+#[sqlx(rename_all = "lowercase")]
+pub enum OperationStep {
+    Freeze,
+    Commit,
+    Seal,
+    Failed,
+    Build,
+    Switch,
+    Stop,
+    Cleanup,
+}
+
+words!(OperationStep, "operation step", [
+    Freeze => "freeze",
+    Commit => "commit",
+    Seal => "seal",
+    Failed => "failed",
+    Build => "build",
+    Switch => "switch",
+    Stop => "stop",
+    Cleanup => "cleanup",
+]);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use sqlx::{Row, SqlitePool};
+
+    /// The word of every value is the same through Display, FromStr, serde and sqlx (both ways).
+    async fn round_trips<T>(pool: &SqlitePool, all: &[T])
+    where
+        T: Copy + PartialEq + fmt::Debug + fmt::Display + FromStr + Serialize + Send + Unpin + 'static,
+        T: for<'q> sqlx::Encode<'q, sqlx::Sqlite>
+            + for<'r> sqlx::Decode<'r, sqlx::Sqlite>
+            + sqlx::Type<sqlx::Sqlite>,
+    {
+        for &value in all {
+            let word = value.to_string();
+            assert!(word.parse::<T>().ok() == Some(value), "{word}");
+            assert_eq!(serde_json::to_value(value).unwrap(), serde_json::Value::String(word.clone()));
+            let row = sqlx::query("SELECT ?, ?").bind(value).bind(&word).fetch_one(pool).await.unwrap();
+            assert_eq!(row.get::<String, _>(0), word, "stored as its word");
+            assert_eq!(row.get::<T, _>(1), value, "read from its word");
+        }
+    }
+
+    #[tokio::test]
+    async fn every_word_round_trips() {
+        let pool = SqlitePool::connect("sqlite::memory:").await.unwrap();
+        round_trips(&pool, InstanceStatus::ALL).await;
+        round_trips(&pool, DiskStatus::ALL).await;
+        round_trips(&pool, SnapshotStatus::ALL).await;
+        round_trips(&pool, ImageStatus::ALL).await;
+        round_trips(&pool, TaskStatus::ALL).await;
+        round_trips(&pool, InstanceSnapshotStatus::ALL).await;
+        round_trips(&pool, JobState::ALL).await;
+        round_trips(&pool, NotifyState::ALL).await;
+        round_trips(&pool, PipelineState::ALL).await;
+        round_trips(&pool, OperationKind::ALL).await;
+        round_trips(&pool, OperationStep::ALL).await;
+    }
+}
