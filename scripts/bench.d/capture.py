@@ -13,7 +13,7 @@ Measured, in one run:
   API latency  DescribeInstances (lean signed V1 RPC, one keep-alive connection) every 0.25 s, idle (the guests
                running, no job) and during the capture: p50 and p99 and their ratios.
 
-The section starts its own ecslab server (the binary scripts/bench built, ECSLAB_BIN) with ECSLAB_MTS_WORKERS =
+The section starts its own ecslab server (the binary scripts/bench built, ECSLAB_BIN) with --mts-workers
 N + 2 so that all N jobs run at once (the default is 4), in a data dir under BENCH_TMP, and removes its instances,
 its server and their QEMUs at the end. Instances are ecs.lab.tiny (1 vCPU, 128 MiB, the test guest), TCG.
 
@@ -56,10 +56,10 @@ class Server:
     def __init__(self):
         os.makedirs(DATA, exist_ok=True)
         self.port = bl.free_port()
-        env = dict(os.environ, ECSLAB_MTS_WORKERS=str(WANTED + 2), ECSLAB_LOG=os.environ.get("ECSLAB_LOG", "warn"))
+        env = dict(os.environ, ECSLAB_LOG=os.environ.get("ECSLAB_LOG", "warn"))
         self.log = open(os.path.join(TMP, "capture-server.log"), "wb")
         self.proc = subprocess.Popen([BIN, "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", DATA,
-                                      "--accel", "tcg"], env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                                      "--accel", "tcg", "--mts-workers", str(WANTED + 2)], env=env, stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
         creds = os.path.join(DATA, "admin-credentials.json")
         deadline = time.monotonic() + 60
@@ -322,8 +322,8 @@ def render(facts, idle_cpu, run_cpu, idle_lat, run_lat, stats, states):
         "",
         f"{who} (ecs.lab.tiny: 1 vCPU, 128 MiB, the test guest under TCG), one frame per second each for "
         f"{FRAMES} s: one asynchronous MTS `SubmitSnapshotJob` per instance (`Interval=1`, `Num={FRAMES}`, 720x400 "
-        f"JPEG into a local bucket), all submitted together, `ECSLAB_MTS_WORKERS={WANTED + 2}` so that every job "
-        f"runs at once (default `ECSLAB_MTS_CAPTURES` = {facts['cores']} CPUs).",
+        f"JPEG into a local bucket), all submitted together, `--mts-workers {WANTED + 2}` so that every job "
+        f"runs at once (default `--mts-captures` = {facts['cores']} CPUs).",
         "",
         f"Machine: {facts['cpu']}, {facts['cores']} cores, {facts['host_hypervisor'] or 'bare metal'} guest, kernel "
         f"{facts['kernel']}, {facts['qemu']}. {facts['date']}, commit {facts['commit']}. Load average at start "

@@ -229,6 +229,78 @@ def test_attach_detach_delete(fake_lab, fake_ecs, host):
             delete_disk(fake_ecs, disk_id)
 
 
+
+def tag_pairs(resource) -> list[tuple[str, str]]:
+    return sorted((t.tag_key, t.tag_value) for t in resource.tags.tag)
+
+
+def test_disk_tags_round_trip(fake_ecs, algorithm):
+    T = m.CreateDiskRequestTag
+    disk_id = create_disk(fake_ecs, size=1, disk_name=f"tagged-{algorithm}",
+                          tag=[T(key="team", value="storage"), T(key="env", value="")])
+    other = create_disk(fake_ecs, size=1, disk_name=f"untagged-{algorithm}")
+    try:
+        assert tag_pairs(labkit.describe_disk(fake_ecs, disk_id)) == [("env", ""), ("team", "storage")]
+        assert tag_pairs(labkit.describe_disk(fake_ecs, other)) == []
+        # DescribeDisks Tag.N: the key, and the value when given, must match (as DescribeSnapshots).
+        F = m.DescribeDisksRequestTag
+        both = json.dumps([disk_id, other])
+        assert disk_ids(labkit.list_disks(fake_ecs, disk_ids=both, tag=[F(key="team")])) == {disk_id}
+        assert disk_ids(labkit.list_disks(fake_ecs, disk_ids=both, tag=[F(key="team", value="storage")])) == {disk_id}
+        assert labkit.list_disks(fake_ecs, disk_ids=both, tag=[F(key="team", value="compute")]) == []
+        assert labkit.list_disks(fake_ecs, disk_ids=both, tag=[F(key="team"), F(key="missing")]) == []
+        expect(fake_ecs.create_disk, m.CreateDiskRequest(region_id=REGION, size=1, tag=[T(key="acs:x", value="v")]),
+               "InvalidTagKey.Malformed", 400)
+    finally:
+        delete_disk(fake_ecs, disk_id)
+        delete_disk(fake_ecs, other)
+
+
+def test_instance_tags_reach_its_disks(fake_lab):
+    """RunInstances/CreateInstance Tag.N tag "the instance, cloud disks, and primary ENI" (SDK model)."""
+    client = fake_lab.client()
+    extra = None
+    iid = labkit.create_instance(client, fake_lab.image_id, instance_name="disks-tagged",
+                                 tag=[m.CreateInstanceRequestTag(key="owner", value="pytest")],
+                                 data_disk=[m.CreateInstanceRequestDataDisk(size=1)])
+    try:
+        disks = labkit.list_disks(client, instance_id=iid)
+        assert len(disks) == 2
+        assert all(tag_pairs(d) == [("owner", "pytest")] for d in disks), [tag_pairs(d) for d in disks]
+        # A disk made afterwards and attached keeps its own tags (none).
+        extra = create_disk(client, size=1)
+        attach(client, iid, extra)
+        assert tag_pairs(labkit.describe_disk(client, extra)) == []
+    finally:
+        client.delete_instance(m.DeleteInstanceRequest(instance_id=iid, force=True))
+        if extra is not None and labkit.describe_disk(client, extra) is not None:
+            delete_disk(client, extra)
+
+
+def test_mount_instances_agree_with_attachment(fake_ecs, host):
+    iid = host.instance_id
+    disk_id = create_disk(fake_ecs, size=1, disk_name="mount-info")
+    try:
+        disk = labkit.describe_disk(fake_ecs, disk_id)
+        assert disk.mount_instance_num == 0 and not disk.mount_instances.mount_instance
+        attach(fake_ecs, iid, disk_id)
+        disk = labkit.describe_disk(fake_ecs, disk_id)
+        assert disk.mount_instance_num == 1
+        (mount,) = disk.mount_instances.mount_instance
+        assert (mount.instance_id, mount.device, mount.attached_time) == (iid, disk.device, disk.attached_time)
+        assert mount.attached_time
+        (attachment,) = disk.attachments.attachment
+        assert (attachment.instance_id, attachment.device) == (iid, disk.device)
+        detach(fake_ecs, iid, disk_id)
+        disk = labkit.describe_disk(fake_ecs, disk_id)
+        assert disk.mount_instance_num == 0 and not disk.mount_instances.mount_instance
+    finally:
+        disk = labkit.describe_disk(fake_ecs, disk_id)
+        if disk is not None and disk.status == "In_use":
+            detach(fake_ecs, disk.instance_id, disk_id)
+        delete_disk(fake_ecs, disk_id)
+
+
 def test_delete_with_instance(fake_lab):
     client = fake_lab.client()
     iid = labkit.create_instance(client, fake_lab.image_id, instance_name="disks-dwi")

@@ -128,3 +128,60 @@ def test_import_dry_run(fake_lab, bucket_object):
                 region_id=REGION, image_name=name, status="Creating,Waiting,Available,CreateFailed")).body.images.image:
             wait_available(client, image.image_id)
             client.delete_image(m.DeleteImageRequest(region_id=REGION, image_id=image.image_id))
+
+
+def tag_pairs(image) -> list[tuple[str, str]]:
+    return sorted((t.tag_key, t.tag_value) for t in image.tags.tag)
+
+
+def test_import_tags_round_trip(fake_lab, fake_ecs, algorithm, bucket_object):
+    name = f"tagged-{algorithm}-{uuid.uuid4().hex[:6]}"
+    T = m.ImportImageRequestTag
+    image_id = fake_ecs.import_image(import_request(
+        name, bucket_object, tag=[T(key="team", value="images"), T(key="env", value="")])).body.image_id
+    try:
+        image = wait_available(fake_ecs, image_id)
+        assert tag_pairs(image) == [("env", ""), ("team", "images")]
+
+        # DescribeImages Tag.N: the key, and the value when given, must match; the lab's untagged
+        # image, asked for by id too, is left out.
+        def listed(*tags):
+            body = fake_ecs.describe_images(m.DescribeImagesRequest(
+                region_id=REGION, image_id=f"{image_id},{fake_lab.image_id}",
+                tag=[m.DescribeImagesRequestTag(key=k, value=v) for k, v in tags])).body
+            return [i.image_id for i in body.images.image]
+        assert listed(("team", None)) == [image_id]
+        assert listed(("team", "images"), ("env", "")) == [image_id]
+        assert listed(("team", "other")) == []
+        e = labkit.sdk_error(fake_ecs.import_image, import_request(
+            name + "x", bucket_object, tag=[T(key="aliyun-x", value="v")]))
+        assert (e.code, e.status_code) == ("InvalidTagKey.Malformed", 400)
+    finally:
+        wait_available(fake_ecs, image_id)
+        fake_ecs.delete_image(m.DeleteImageRequest(region_id=REGION, image_id=image_id))
+
+
+def test_create_image_tags_round_trip(fake_lab):
+    """CreateImage Tag.N, from an instance and from a snapshot: both end on the image."""
+    client = fake_lab.client()
+    source = labkit.run_then_stop(client, fake_lab.image_id, instance_name="images-tagged")
+    made, snapshot = [], None
+    try:
+        T = m.CreateImageRequestTag
+        made.append(client.create_image(m.CreateImageRequest(
+            region_id=REGION, instance_id=source, image_name=f"of-instance-{uuid.uuid4().hex[:6]}",
+            tag=[T(key="from", value="instance")])).body.image_id)
+        assert tag_pairs(wait_available(client, made[-1])) == [("from", "instance")]
+        system, _ = labkit.instance_disks(client, source)
+        snapshot = labkit.snapshot_now(client, system)
+        made.append(client.create_image(m.CreateImageRequest(
+            region_id=REGION, snapshot_id=snapshot, image_name=f"of-snapshot-{uuid.uuid4().hex[:6]}",
+            tag=[T(key="from", value="snapshot")])).body.image_id)
+        assert tag_pairs(wait_available(client, made[-1])) == [("from", "snapshot")]
+    finally:
+        for image_id in made:
+            wait_available(client, image_id)
+            client.delete_image(m.DeleteImageRequest(region_id=REGION, image_id=image_id, force=True))
+        labkit.force_delete(client, source)
+        if snapshot is not None:
+            client.delete_snapshot(m.DeleteSnapshotRequest(snapshot_id=snapshot))

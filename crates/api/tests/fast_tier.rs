@@ -509,3 +509,48 @@ async fn client_token_is_checked_before_anything_runs() {
         assert_error(&reply, 404, "InvalidDiskId.NotFound");
     }
 }
+
+#[tokio::test]
+async fn disk_tags_round_trip_and_filter() {
+    let lab = Lab::new().await;
+    let reply = lab
+        .rpc(
+            ECS,
+            "CreateDisk",
+            &[("Size", "1"), ("Tag.1.Key", "team"), ("Tag.1.Value", "storage"), ("Tag.2.Key", "env")],
+        )
+        .await;
+    let disk_id = assert_ok(&reply)["DiskId"].as_str().unwrap().to_string();
+    let reply = lab.rpc(ECS, "CreateDisk", &[("Size", "1")]).await;
+    let untagged = assert_ok(&reply)["DiskId"].as_str().unwrap().to_string();
+
+    let reply = lab.rpc(ECS, "DescribeDisks", &[]).await;
+    let disks = assert_ok(&reply)["Disks"]["Disk"].as_array().unwrap().clone();
+    let disk = disks.iter().find(|d| d["DiskId"] == disk_id.as_str()).unwrap();
+    assert_eq!(
+        disk["Tags"],
+        json!({ "Tag": [{ "TagKey": "team", "TagValue": "storage" }, { "TagKey": "env", "TagValue": "" }] })
+    );
+    assert_eq!(
+        (disk["MountInstanceNum"].clone(), disk["MountInstances"].clone()),
+        (json!(0), json!({ "MountInstance": [] }))
+    );
+    let plain = disks.iter().find(|d| d["DiskId"] == untagged.as_str()).unwrap();
+    assert_eq!(plain["Tags"], json!({ "Tag": [] }));
+
+    assert_eq!(listed(&lab, &[("Tag.1.Key", "team")]).await, vec![disk_id.clone()]);
+    assert_eq!(
+        listed(&lab, &[("Tag.1.Key", "team"), ("Tag.1.Value", "storage")]).await,
+        vec![disk_id.clone()]
+    );
+    assert!(listed(&lab, &[("Tag.1.Key", "team"), ("Tag.1.Value", "other")]).await.is_empty());
+    let reply = lab.rpc(ECS, "DescribeDisks", &[("Tag.1.Value", "storage")]).await;
+    assert_error(&reply, 400, "InvalidTag.Mismatch");
+}
+
+/// The DiskIds DescribeDisks answers for these parameters.
+async fn listed(lab: &Lab, params: &[(&str, &str)]) -> Vec<String> {
+    let reply = lab.rpc(ECS, "DescribeDisks", params).await;
+    let disks = assert_ok(&reply)["Disks"]["Disk"].as_array().unwrap().clone();
+    disks.into_iter().map(|d| d["DiskId"].as_str().unwrap().to_string()).collect()
+}

@@ -20,10 +20,10 @@ pub struct Cloud {
     /// Held while snapshot files are rewritten or read to build something (seal, delete,
     /// reset, copies): those steps see a stable set of snapshot files.
     pub(crate) chain_lock: tokio::sync::Mutex<()>,
-    /// Snapshot jobs (MTS): worker wake-ups, the capture limit, the webhook client.
-    pub(crate) mts: crate::mts::Engine,
-    /// Local and S3-compatible buckets (ImportImage, MTS inputs and outputs).
-    pub(crate) buckets: crate::buckets::Buckets,
+    /// Screenshot jobs (MTS): a service of its own, sharing the store, buckets and hypervisor.
+    screenshot_jobs: Arc<crate::mts::ScreenshotJobs>,
+    /// Local and S3-compatible buckets (ImportImage, exports, MTS inputs and outputs).
+    pub(crate) buckets: Arc<crate::buckets::Buckets>,
 }
 
 impl Cloud {
@@ -38,8 +38,18 @@ impl Cloud {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
         }
-        let buckets =
-            crate::buckets::Buckets::new(config.buckets_dir(), config.bucket_scratch_dir(), &config.buckets)?;
+        let buckets = Arc::new(crate::buckets::Buckets::new(
+            config.buckets_dir(),
+            config.bucket_scratch_dir(),
+            &config.buckets,
+        )?);
+        let screenshot_jobs = Arc::new(crate::mts::ScreenshotJobs::new(
+            store.clone(),
+            buckets.clone(),
+            hypervisor.clone(),
+            config.mts,
+            config.jpeg_quality,
+        ));
         let cloud = Arc::new(Cloud {
             buckets,
             store,
@@ -47,7 +57,7 @@ impl Cloud {
             config,
             last_screenshot: Mutex::new(HashMap::new()),
             chain_lock: tokio::sync::Mutex::new(()),
-            mts: crate::mts::Engine::from_env(),
+            screenshot_jobs,
         });
         cloud.clone().spawn_event_loop();
         cloud.adopt_instances().await?;
@@ -57,7 +67,7 @@ impl Cloud {
         cloud.resume_instance_snapshots().await?;
         cloud.resume_tasks().await?;
         cloud.resume_disk_copies().await?;
-        cloud.start_snapshot_jobs().await?;
+        cloud.screenshot_jobs.start().await?;
         cloud.clone().spawn_housekeeping();
         Ok(cloud)
     }
@@ -72,6 +82,11 @@ impl Cloud {
 
     pub fn buckets(&self) -> &crate::buckets::Buckets {
         &self.buckets
+    }
+
+    /// The screenshot-job service (MTS's actions).
+    pub fn screenshot_jobs(&self) -> &Arc<crate::mts::ScreenshotJobs> {
+        &self.screenshot_jobs
     }
 
     pub fn region_id(&self) -> &str {

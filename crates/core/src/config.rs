@@ -30,6 +30,24 @@ pub struct CloudConfig {
     pub buckets: crate::buckets::BucketsConfig,
     /// OCI registries spoken to over plain HTTP (`host` or `host:port`); loopback ones always are.
     pub insecure_registries: Vec<String>,
+    /// The screenshot-job engine (MTS): how many jobs and frame captures run at once.
+    pub mts: MtsConfig,
+}
+
+/// Limits of the screenshot-job engine (`--mts-workers`, `--mts-captures`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MtsConfig {
+    /// Jobs run at once; the others wait in FIFO order (default 4).
+    pub workers: usize,
+    /// Frame grabs, decodes and encodes at once across all jobs (default: the number of CPUs).
+    pub captures: usize,
+}
+
+impl Default for MtsConfig {
+    fn default() -> MtsConfig {
+        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        MtsConfig { workers: 4, captures: cpus }
+    }
 }
 
 impl CloudConfig {
@@ -48,6 +66,7 @@ impl CloudConfig {
             housekeeping_interval: Duration::from_secs(60),
             buckets: crate::buckets::BucketsConfig::default(),
             insecure_registries: Vec::new(),
+            mts: MtsConfig::default(),
         }
     }
 

@@ -77,6 +77,7 @@ impl Cloud {
         let mut disk =
             self.new_disk_record(account_id, "data", size_gib, req.name, req.description, req.category);
         disk.delete_with_instance = false;
+        disk.tags = req.tags;
         match snapshot {
             None => {
                 self.create_disk_layers(&disk, None).await?;
@@ -346,6 +347,7 @@ impl Cloud {
             .filter(|d| filter.name.as_ref().is_none_or(|n| wildcard_match(n, &d.name)))
             .filter(|d| filter.snapshot_id.as_ref().is_none_or(|s| s == &d.source_snapshot_id))
             .filter(|d| filter.portable.is_none_or(|p| p == d.portable))
+            .filter(|d| filter.tags.iter().all(|f| f.matches(&d.tags)))
             .collect();
         paginate(disks, paging, |d| format!("{}|{}", d.created_at, d.disk_id))
     }

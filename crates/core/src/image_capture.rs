@@ -71,6 +71,7 @@ impl Cloud {
             architecture: req.architecture,
             source_snapshot_id: mappings[0].snapshot_id.clone(),
             source_instance_id: instance.instance_id.clone(),
+            tags: req.tags,
             ..self.new_image_record(account_id, &image_id, name)
         };
         self.store.insert_image_with_disks(&record, &mappings).await?;

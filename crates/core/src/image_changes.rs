@@ -325,6 +325,7 @@ impl Cloud {
             ever_attached: true,
             ever_used: false,
             portable: false,
+            tags: old.tags.clone(),
         };
         if !self
             .store

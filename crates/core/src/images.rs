@@ -55,6 +55,7 @@ impl Cloud {
             source_snapshot_id: String::new(),
             source_instance_id: String::new(),
             deleted: false,
+            tags: Vec::new(),
         }
     }
 
@@ -100,6 +101,7 @@ impl Cloud {
             os_type: req.os_type,
             import_bucket: req.bucket,
             import_object: req.object,
+            tags: req.tags,
             ..self.new_image_record(account_id, &image_id, name)
         };
         self.store.insert_image(&record).await?;
@@ -293,6 +295,7 @@ impl Cloud {
             platform: req.platform,
             architecture: req.architecture,
             source_snapshot_id: snapshot_id.clone(),
+            tags: req.tags,
             ..self.new_image_record(account_id, &image_id, name)
         };
         self.store.insert_image_with_disks(&record, &disks).await?;
@@ -420,7 +423,8 @@ impl Cloud {
                 && !image.deleted
                 && statuses.contains(&image.status.as_str())
                 && filter.image_ids.as_ref().is_none_or(|ids| ids.contains(&image.image_id))
-                && filter.name.as_ref().is_none_or(|n| crate::listing::wildcard_match(n, &image.name));
+                && filter.name.as_ref().is_none_or(|n| crate::listing::wildcard_match(n, &image.name))
+                && filter.tags.iter().all(|f| f.matches(&image.tags));
             if !visible {
                 continue;
             }

@@ -197,6 +197,8 @@ impl Cloud {
             disk.instance_id = Some(instance_id.to_string());
             disk.device_index = index as i64;
             disk.status = DiskStatus::InUse;
+            // RunInstances/CreateInstance `Tag.N` tag "the instance, cloud disks, and primary ENI" (SDK model).
+            disk.tags = req.tags.clone();
             disk.attached_at = disk.created_at.clone();
             disk.ever_attached = true;
             disk.delete_with_instance = planned.delete_with_instance;
@@ -265,6 +267,7 @@ impl Cloud {
             ever_attached: false,
             ever_used: false,
             portable: disk_type == "data",
+            tags: Vec::new(),
         }
     }
 

@@ -41,6 +41,13 @@ pub struct TagFilter {
     pub value: Option<String>,
 }
 
+impl TagFilter {
+    /// Whether `tags` hold this key (with this value, if the filter names one).
+    pub fn matches(&self, tags: &[Tag]) -> bool {
+        tags.iter().any(|t| t.key == self.key && self.value.as_ref().is_none_or(|v| v == &t.value))
+    }
+}
+
 /// The two paging styles ECS offers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Paging {
@@ -72,6 +79,7 @@ pub struct ImportImage {
     pub object: String,
     /// `qcow2`, `raw` or `vhd` (lowercase).
     pub format: String,
+    pub tags: Vec<Tag>,
     pub dry_run: bool,
 }
 
@@ -84,6 +92,7 @@ pub struct ImageFilter {
     pub owner_alias: Option<String>,
     /// Images holding this snapshot.
     pub snapshot_id: Option<String>,
+    pub tags: Vec<TagFilter>,
 }
 
 /// CreateSnapshot.
@@ -140,6 +149,7 @@ pub struct DiskFilter {
     pub name: Option<String>,
     pub snapshot_id: Option<String>,
     pub portable: Option<bool>,
+    pub tags: Vec<TagFilter>,
 }
 
 /// CreateImage.
@@ -153,5 +163,6 @@ pub struct CreateImage {
     pub description: String,
     pub platform: String,
     pub architecture: String,
+    pub tags: Vec<Tag>,
     pub dry_run: bool,
 }

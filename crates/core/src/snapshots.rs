@@ -421,9 +421,7 @@ impl Cloud {
                 && filter.usage.as_ref().is_none_or(|u| u == usage)
                 && filter.created_after.as_ref().is_none_or(|t| s.created_at.as_str() >= t.as_str())
                 && filter.created_before.as_ref().is_none_or(|t| s.created_at.as_str() <= t.as_str())
-                && filter.tags.iter().all(|f| {
-                    s.tags.iter().any(|t| t.key == f.key && f.value.as_ref().is_none_or(|v| v == &t.value))
-                });
+                && filter.tags.iter().all(|f| f.matches(&s.tags));
             if keep {
                 out.push(ListedSnapshot { snapshot: s, usage });
             }

@@ -84,6 +84,13 @@ pub struct ServeArgs {
     /// slow or idle clients can take the server's file descriptors and memory.
     #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..))]
     max_connections: u64,
+    /// Screenshot jobs (MTS SubmitSnapshotJob) run at once; queued jobs wait in FIFO order.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
+    mts_workers: u64,
+    /// Frame grabs, video decodes and JPEG encodes of screenshot jobs at once, across all jobs
+    /// (jobs interleave frame by frame). Default: the number of CPUs.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    mts_captures: Option<u64>,
     /// Skip the timestamp window and nonce checks (only to replay recorded requests).
     #[arg(long, hide = true)]
     insecure_no_freshness_checks: bool,
@@ -123,6 +130,10 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     config.housekeeping_interval = Duration::from_secs(args.housekeeping_secs.max(1));
     config.screenshot_min_interval = (args.screenshot_min_interval_secs > 0)
         .then(|| Duration::from_secs(args.screenshot_min_interval_secs));
+    config.mts.workers = usize::try_from(args.mts_workers).map_err(|e| e.to_string())?;
+    if let Some(captures) = args.mts_captures {
+        config.mts.captures = usize::try_from(captures).map_err(|e| e.to_string())?;
+    }
     if let Some(path) = &args.buckets_config {
         config.buckets = BucketsConfig::load(path)?;
         tracing::info!(path = %path.display(), buckets = ?config.buckets, "S3-compatible buckets configured");

@@ -476,9 +476,7 @@ fn messages_for(hook: &Hook, job_id: &str) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread")]
 async fn webhooks_and_restarts() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Server::start(dir.path(), &[]).await;
-    server.env.push(("ECSLAB_MTS_WORKERS".into(), "1".into()));
-    server.restart().await;
+    let mut server = Server::start(dir.path(), &["--mts-workers", "1"]).await;
     let client = server.client(Signing::Acs3HmacSha256);
     make_video(&bucket(&server, "media").join("v.mp4"));
     let out = bucket(&server, "out");

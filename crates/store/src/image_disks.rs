@@ -28,8 +28,8 @@ impl Store {
         sqlx::query(
             "INSERT INTO images (image_id, account_id, name, description, status, progress, size_gib,
                 virtual_size_bytes, path, format, platform, architecture, os_type, import_bucket, import_object,
-                failure_reason, created_at, source_snapshot_id, source_instance_id, deleted)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                failure_reason, created_at, source_snapshot_id, source_instance_id, deleted, tags)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&image.image_id)
         .bind(&image.account_id)
@@ -51,6 +51,7 @@ impl Store {
         .bind(&image.source_snapshot_id)
         .bind(&image.source_instance_id)
         .bind(image.deleted)
+        .bind(crate::to_json(&image.tags))
         .execute(&mut *tx)
         .await
         .map_err(db("inserting an image"))?;
@@ -82,16 +83,7 @@ impl Store {
         .fetch_all(self.reader())
         .await
         .map_err(db("listing image disks"))?;
-        Ok(rows
-            .iter()
-            .map(|r| ImageDiskRecord {
-                image_id: r.get("image_id"),
-                device: r.get("device"),
-                disk_type: r.get("disk_type"),
-                size_gib: r.get("size_gib"),
-                snapshot_id: r.get("snapshot_id"),
-            })
-            .collect())
+        Ok(rows.iter().map(image_disk).collect())
     }
 
     /// The disk mappings of an image, system disk first.
@@ -101,16 +93,7 @@ impl Store {
             .fetch_all(self.reader())
             .await
             .map_err(db("listing image disks"))?;
-        Ok(rows
-            .iter()
-            .map(|r| ImageDiskRecord {
-                image_id: r.get("image_id"),
-                device: r.get("device"),
-                disk_type: r.get("disk_type"),
-                size_gib: r.get("size_gib"),
-                snapshot_id: r.get("snapshot_id"),
-            })
-            .collect())
+        Ok(rows.iter().map(image_disk).collect())
     }
 
     /// Forget which snapshot an image was made from (the snapshot was only a means).
@@ -168,5 +151,16 @@ impl Store {
             .fetch_one(self.reader())
             .await
             .map_err(db("counting snapshots on an image"))
+    }
+}
+
+/// An `image_disks` row.
+fn image_disk(r: &sqlx::sqlite::SqliteRow) -> ImageDiskRecord {
+    ImageDiskRecord {
+        image_id: r.get("image_id"),
+        device: r.get("device"),
+        disk_type: r.get("disk_type"),
+        size_gib: r.get("size_gib"),
+        snapshot_id: r.get("snapshot_id"),
     }
 }

@@ -336,6 +336,7 @@ mod tests {
             ever_attached: true,
             ever_used: false,
             portable: false,
+            tags: Vec::new(),
         }
     }
 

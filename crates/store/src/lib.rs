@@ -554,8 +554,8 @@ pub(crate) async fn insert_disk(
     sqlx::query(
         "INSERT INTO disks (disk_id, account_id, instance_id, disk_type, device_index, name, description, category,
             size_gib, path, status, image_id, delete_with_instance, zone_id, created_at, attached_at, base_path,
-            parent_snapshot_id, source_snapshot_id, ever_attached, ever_used, portable)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            parent_snapshot_id, source_snapshot_id, ever_attached, ever_used, portable, tags)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&disk.disk_id)
     .bind(&disk.account_id)
@@ -579,6 +579,7 @@ pub(crate) async fn insert_disk(
     .bind(disk.ever_attached)
     .bind(disk.ever_used)
     .bind(disk.portable)
+    .bind(to_json(&disk.tags))
     .execute(&mut **tx)
     .await
     .map_err(db("inserting a disk"))?;

@@ -60,6 +60,8 @@ pub struct ImageRecord {
     /// Deleted with Force while disks or snapshots still read its file: invisible to users,
     /// the file is removed with its last reader.
     pub deleted: bool,
+    /// ImportImage / CreateImage `Tag.N`.
+    pub tags: Vec<Tag>,
 }
 
 impl ImageRecord {
@@ -67,6 +69,7 @@ impl ImageRecord {
         let image_id: String = r.get("image_id");
         Ok(ImageRecord {
             status: decode_column(r, "status", &image_id)?,
+            tags: parse_json_column(r, "tags", &image_id)?,
             image_id,
             account_id: r.get("account_id"),
             name: r.get("name"),
@@ -170,6 +173,8 @@ pub struct DiskRecord {
     /// Whether an instance ever ran with this disk attached.
     pub ever_used: bool,
     pub portable: bool,
+    /// CreateDisk `Tag.N`, or the `Tag.N` of the RunInstances/CreateInstance call that made the disk.
+    pub tags: Vec<Tag>,
 }
 
 impl DiskRecord {
@@ -177,6 +182,7 @@ impl DiskRecord {
         let disk_id: String = r.get("disk_id");
         Ok(DiskRecord {
             status: decode_column(r, "status", &disk_id)?,
+            tags: parse_json_column(r, "tags", &disk_id)?,
             disk_id,
             account_id: r.get("account_id"),
             instance_id: r.get("instance_id"),

@@ -55,6 +55,7 @@ fn disk(id: &str, instance_id: &str) -> DiskRecord {
         ever_attached: true,
         ever_used: true,
         portable: false,
+        tags: Vec::new(),
     }
 }
 

@@ -335,6 +335,7 @@ fn import_image(p: &Params) -> Result<ImportImage> {
         bucket: field("OSSBucket").ok_or_else(|| Error::missing("DiskDeviceMapping.1.OSSBucket"))?,
         object: field("OSSObject").ok_or_else(|| Error::missing("DiskDeviceMapping.1.OSSObject"))?,
         format,
+        tags: p.tags()?,
         dry_run: p.bool_or("DryRun", false)?,
     })
 }
@@ -410,6 +411,7 @@ fn create_image(p: &Params) -> Result<CreateImage> {
         description,
         platform: p.opt_str("Platform").unwrap_or_else(|| "Others Linux".into()),
         architecture: p.opt_str("Architecture").unwrap_or_else(|| "x86_64".into()),
+        tags: p.tags()?,
         dry_run: p.bool_or("DryRun", false)?,
     })
 }
@@ -602,6 +604,7 @@ fn disk_filter(p: &Params) -> Result<DiskFilter> {
         name: p.opt_str("DiskName"),
         snapshot_id: p.opt_str("SnapshotId"),
         portable: p.opt_bool("Portable")?,
+        tags: tag_filters(p)?,
     })
 }
 
@@ -629,6 +632,7 @@ fn image_filter(p: &Params) -> Result<ImageFilter> {
         statuses,
         owner_alias,
         snapshot_id: p.opt_str("SnapshotId"),
+        tags: tag_filters(p)?,
     })
 }
 

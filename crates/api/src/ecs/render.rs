@@ -39,7 +39,7 @@ wrapped!(ImageList, "Image", Image);
 wrapped!(DiskDeviceMappings, "DiskDeviceMapping", DiskDeviceMapping);
 wrapped!(SnapshotList, "Snapshot", Snapshot);
 wrapped!(DiskList, "Disk", Disk);
-wrapped!(MountInstances, "MountInstance", String);
+wrapped!(MountInstances, "MountInstance", Attachment);
 wrapped!(OperationLocks, "OperationLock", String);
 wrapped!(Attachments, "Attachment", Attachment);
 wrapped!(Regions, "Region", Region);
@@ -454,7 +454,7 @@ pub fn images(cloud: &Cloud, page: Page<ImageDetails>) -> ImagePage {
                 is_support_cloudinit: false,
                 is_support_io_optimized: true,
                 usage: "instance",
-                tags: Vec::new().into(),
+                tags: tags(&i.tags),
                 disk_device_mappings: mappings.into(),
             }
         })
@@ -611,7 +611,9 @@ pub struct Disk {
     pub attachments: Attachments,
 }
 
-#[derive(Debug, Serialize)]
+/// One attachment of a disk: `Attachments.Attachment` and `MountInstances.MountInstance` carry the
+/// same three fields (SDK model), and a disk has at most one while ecslab has no multi-attach.
+#[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Attachment {
     pub instance_id: String,
@@ -666,10 +668,10 @@ pub fn disks(cloud: &Cloud, page: Page<DiskRecord>) -> DiskPage {
                 kms_key_id: "",
                 performance_level: "PL1",
                 serial_number: d.disk_id.clone(),
-                mount_instance_num: u32::from(attached),
-                mount_instances: Vec::new().into(),
+                mount_instance_num: attachments.len() as u32,
+                mount_instances: attachments.clone().into(),
                 operation_locks: Vec::new().into(),
-                tags: Vec::new().into(),
+                tags: tags(&d.tags),
                 attachments: attachments.into(),
             }
         })

@@ -54,19 +54,19 @@ impl RpcProduct for Mts {
 pub async fn execute(cloud: &Arc<Cloud>, account: &str, request: MtsRequest) -> Result<MtsReply> {
     Ok(match request {
         MtsRequest::SubmitSnapshotJob(req) => {
-            let job = cloud.submit_snapshot_job(account, *req).await?;
+            let job = cloud.screenshot_jobs().submit_snapshot_job(account, *req).await?;
             MtsReply::SubmitSnapshotJob { snapshot_job: Box::new(render::job(&job)) }
         }
         MtsRequest::QuerySnapshotJobList(query) => {
-            let page = cloud.query_snapshot_jobs(account, &query).await?;
+            let page = cloud.screenshot_jobs().query_snapshot_jobs(account, &query).await?;
             MtsReply::QuerySnapshotJobList(render::job_page(&page))
         }
         MtsRequest::AddPipeline(req) => {
-            let pipeline = cloud.add_pipeline(account, req).await?;
+            let pipeline = cloud.screenshot_jobs().add_pipeline(account, req).await?;
             MtsReply::AddPipeline { pipeline: render::pipeline(&pipeline) }
         }
         MtsRequest::QueryPipelineList { pipeline_ids } => {
-            let (found, missing) = cloud.query_pipelines(account, &pipeline_ids).await?;
+            let (found, missing) = cloud.screenshot_jobs().query_pipelines(account, &pipeline_ids).await?;
             MtsReply::QueryPipelineList {
                 pipeline_list: render::PipelineList {
                     pipeline: found.iter().map(render::pipeline).collect(),

@@ -11,6 +11,10 @@
 //! - `capture.rs`: FFmpeg decoding, scaling, sprite sheets.
 //! - `runner.rs`: workers, one job end to end, restart handling.
 //! - `codes.rs`: MTS's failure codes.
+//!
+//! The engine is its own service, [`ScreenshotJobs`], holding only what it needs (the store, the
+//! buckets, the hypervisor for screen grabs, its limits and worker state); the cloud owns one
+//! and hands it out through `Cloud::screenshot_jobs`, so nothing here depends on the cloud.
 
 mod capture;
 pub mod codes;
@@ -18,16 +22,43 @@ pub mod notify;
 mod runner;
 pub mod spec;
 
-pub use runner::{Engine, SYNC_LIMIT};
+pub use runner::SYNC_LIMIT;
 pub use spec::{NewPipeline, SnapshotJobQuery, SnapshotJobSpec, SubmitSnapshotJob};
 
-use crate::cloud::Cloud;
+use crate::buckets::Buckets;
+use crate::config::MtsConfig;
 use crate::{Error, Result};
 use ecslab_store::{
     now_rfc3339, JobState, NotifyState, PipelineRecord, PipelineState, SnapshotJobListFilter,
-    SnapshotJobRecord,
+    SnapshotJobRecord, Store,
 };
+use ecslab_vmm::Hypervisor;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, Semaphore};
+
+/// The screenshot-job service: MTS's actions and the workers that run its jobs.
+pub struct ScreenshotJobs {
+    store: Store,
+    buckets: Arc<Buckets>,
+    /// Used only to grab an instance's screen.
+    hypervisor: Arc<dyn Hypervisor>,
+    config: MtsConfig,
+    /// JPEG quality of every image a job writes (the cloud's screenshot quality).
+    jpeg_quality: u8,
+    /// Wakes an idle worker when a job is queued.
+    wake: Notify,
+    /// At most `config.captures` frame grabs/decodes/encodes at once, FIFO across jobs.
+    captures: Semaphore,
+    /// The webhook client.
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for ScreenshotJobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ScreenshotJobs(workers={}, captures={})", self.config.workers, self.config.captures)
+    }
+}
 
 /// A job with its parsed request, for rendering.
 #[derive(Debug, Clone)]
@@ -60,7 +91,27 @@ fn view(record: SnapshotJobRecord) -> Result<SnapshotJobView> {
     Ok(SnapshotJobView { record, spec })
 }
 
-impl Cloud {
+impl ScreenshotJobs {
+    /// The service, not yet started (see `start`): no worker runs until then.
+    pub(crate) fn new(
+        store: Store,
+        buckets: Arc<Buckets>,
+        hypervisor: Arc<dyn Hypervisor>,
+        config: MtsConfig,
+        jpeg_quality: u8,
+    ) -> ScreenshotJobs {
+        ScreenshotJobs {
+            store,
+            buckets,
+            hypervisor,
+            jpeg_quality,
+            wake: Notify::new(),
+            captures: Semaphore::new(config.captures.max(1)),
+            config,
+            http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default(),
+        }
+    }
+
     /// SubmitSnapshotJob: queue an asynchronous job, or run a synchronous one to its end.
     pub async fn submit_snapshot_job(
         self: &Arc<Self>,
@@ -97,7 +148,7 @@ impl Cloud {
         if sync {
             self.run_sync(&record).await;
         } else {
-            self.mts.wake.notify_one();
+            self.wake.notify_one();
         }
         let fresh = self.store.snapshot_job(account_id, &record.job_id).await?.unwrap_or(record);
         view(fresh)

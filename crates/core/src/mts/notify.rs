@@ -4,7 +4,7 @@
 //! exponential backoff. The pending delivery is recorded in the same update that finishes the
 //! job, so a restart resumes it; the outcome shows in the job's `MNSMessageResult`.
 
-use crate::cloud::Cloud;
+use super::ScreenshotJobs;
 use ecslab_store::{NotifyState, SnapshotJobRecord};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -47,7 +47,7 @@ fn backoff(attempt: i64) -> Duration {
     FIRST_BACKOFF.saturating_mul(factor).min(MAX_BACKOFF)
 }
 
-impl Cloud {
+impl ScreenshotJobs {
     /// The webhook of a pipeline, if the job has a pipeline and it has one.
     pub(crate) async fn webhook_of(&self, pipeline_id: &str) -> Option<String> {
         if pipeline_id.is_empty() {
@@ -117,7 +117,6 @@ impl Cloud {
 
     async fn post(&self, url: &str, body: &Value, message_id: &str) -> Result<(), String> {
         let response = self
-            .mts
             .http
             .post(url)
             .header("x-mts-message-id", message_id)

@@ -11,15 +11,14 @@
 use super::capture::{self, Sheet};
 use super::codes;
 use super::spec::{self, Cue, FrameType, JobInput, NameValues, SnapshotJobSpec};
+use super::ScreenshotJobs;
 use crate::buckets::ObjectFile;
-use crate::cloud::Cloud;
 use crate::{Error, InstanceStatus, Result};
 use ecslab_store::{JobState, SnapshotJobRecord};
 use ecslab_vmm::Frame;
 use image::RgbImage;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 
 /// The synchronous mode's limit (MTS: 5 s), past which the job fails with `SnapshotTimeOut`.
@@ -28,42 +27,10 @@ pub const SYNC_LIMIT: Duration = Duration::from_secs(5);
 const BLACK_WINDOW_MS: u64 = 5000;
 const BLACK_STEP_MS: u64 = 500;
 
-/// The job machinery's shared state, owned by [`Cloud`].
-pub struct Engine {
-    pub(crate) wake: Notify,
-    pub(crate) captures: Semaphore,
-    pub(crate) workers: usize,
-    pub(crate) http: reqwest::Client,
-}
-
-impl std::fmt::Debug for Engine {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Engine(workers={})", self.workers)
-    }
-}
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).filter(|n| *n > 0).unwrap_or(default)
-}
-
-impl Engine {
-    /// Sized by `ECSLAB_MTS_WORKERS` (concurrent jobs, default 4) and `ECSLAB_MTS_CAPTURES`
-    /// (concurrent frame captures, default: the number of CPUs).
-    pub fn from_env() -> Engine {
-        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        Engine {
-            wake: Notify::new(),
-            captures: Semaphore::new(env_usize("ECSLAB_MTS_CAPTURES", cpus)),
-            workers: env_usize("ECSLAB_MTS_WORKERS", 4),
-            http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default(),
-        }
-    }
-}
-
-impl Cloud {
+impl ScreenshotJobs {
     /// Start-up: fail jobs a previous server left running, start the workers, resume webhook
     /// deliveries.
-    pub(crate) async fn start_snapshot_jobs(self: &Arc<Self>) -> Result<()> {
+    pub(crate) async fn start(self: &Arc<Self>) -> Result<()> {
         // Read the undelivered messages first: failing interrupted jobs below queues theirs.
         let undelivered = self.store.snapshot_jobs_to_notify().await?;
         for job in self.store.snapshot_jobs_in_state(JobState::Snapshoting).await? {
@@ -74,7 +41,7 @@ impl Cloud {
         for job in undelivered {
             self.clone().spawn_delivery(job.job_id);
         }
-        for _ in 0..self.mts.workers {
+        for _ in 0..self.config.workers.max(1) {
             self.clone().spawn_worker();
         }
         Ok(())
@@ -86,7 +53,7 @@ impl Cloud {
                 match self.store.claim_next_snapshot_job().await {
                     Ok(Some(job)) => self.run_queued(job).await,
                     Ok(None) => {
-                        let _ = tokio::time::timeout(Duration::from_secs(1), self.mts.wake.notified()).await;
+                        let _ = tokio::time::timeout(Duration::from_secs(1), self.wake.notified()).await;
                     }
                     Err(e) => {
                         tracing::error!(error = %crate::error::format_chain(&e), "claiming a snapshot job failed");
@@ -172,7 +139,7 @@ enum Source {
 
 /// One job being run: its counters, the sprite sheet being filled, the WebVTT cues so far.
 struct JobRun<'a> {
-    cloud: &'a Cloud,
+    jobs: &'a ScreenshotJobs,
     job: SnapshotJobRecord,
     spec: SnapshotJobSpec,
     names: NameValues,
@@ -184,12 +151,12 @@ struct JobRun<'a> {
 }
 
 impl<'a> JobRun<'a> {
-    fn new(cloud: &'a Cloud, job: &SnapshotJobRecord) -> Result<JobRun<'a>> {
+    fn new(jobs: &'a ScreenshotJobs, job: &SnapshotJobRecord) -> Result<JobRun<'a>> {
         let spec: SnapshotJobSpec = serde_json::from_str(&job.spec)
             .map_err(|e| Error::internal(format!("job {} has an unreadable spec: {e}", job.job_id)))?;
         let names = NameValues::for_input(&spec.input);
         Ok(JobRun {
-            cloud,
+            jobs,
             job: job.clone(),
             spec,
             names,
@@ -226,13 +193,13 @@ impl<'a> JobRun<'a> {
     async fn source(&self) -> Result<Source> {
         match &self.spec.input {
             JobInput::Instance { instance_id } => {
-                self.cloud.check_capturable(&self.job.account_id, instance_id).await?;
+                self.jobs.check_capturable(&self.job.account_id, instance_id).await?;
                 Ok(Source::Instance { instance_id: instance_id.clone() })
             }
             JobInput::Video(object) => {
                 let key = object.key();
                 let file =
-                    self.cloud.buckets.object_file(&object.bucket, &key).await.map_err(codes::from_bucket)?;
+                    self.jobs.buckets.object_file(&object.bucket, &key).await.map_err(codes::from_bucket)?;
                 let duration_ms =
                     capture::probe_duration_ms(file.path(), &format!("{}/{}", object.bucket, key)).await?;
                 Ok(Source::Video { file, duration_ms })
@@ -241,7 +208,7 @@ impl<'a> JobRun<'a> {
     }
 
     async fn check_output_bucket(&self, bucket: &str) -> Result<()> {
-        self.cloud.buckets.check_bucket(bucket).await.map_err(codes::from_bucket)
+        self.jobs.buckets.check_bucket(bucket).await.map_err(codes::from_bucket)
     }
 
     async fn run_instance(&mut self, instance_id: &str) -> Result<()> {
@@ -260,8 +227,8 @@ impl<'a> JobRun<'a> {
     }
 
     async fn grab(&self, instance_id: &str) -> Result<Frame> {
-        let _permit = self.cloud.mts.captures.acquire().await.map_err(Error::internal)?;
-        self.cloud.capture_screen(&self.job.account_id, instance_id).await
+        let _permit = self.jobs.captures.acquire().await.map_err(Error::internal)?;
+        self.jobs.capture_screen(&self.job.account_id, instance_id).await
     }
 
     /// With BlackLevel, a black first screen is captured again every 0.5 s for up to 5 s.
@@ -301,7 +268,7 @@ impl<'a> JobRun<'a> {
     }
 
     async fn decode(&self, path: &std::path::Path, t: u64, frame_type: FrameType) -> Result<Option<Frame>> {
-        let _permit = self.cloud.mts.captures.acquire().await.map_err(Error::internal)?;
+        let _permit = self.jobs.captures.acquire().await.map_err(Error::internal)?;
         capture::video_frame(path, t, frame_type).await
     }
 
@@ -331,7 +298,7 @@ impl<'a> JobRun<'a> {
     /// index, record the progress.
     async fn emit(&mut self, frame: Frame, at_ms: u64) -> Result<()> {
         let config = &self.spec.config;
-        let (width, height, quality) = (config.width, config.height, self.cloud.config.jpeg_quality);
+        let (width, height, quality) = (config.width, config.height, self.jobs.jpeg_quality);
         let image = tokio::task::spawn_blocking(move || capture::scale(frame, width, height))
             .await
             .map_err(Error::internal)??;
@@ -343,7 +310,7 @@ impl<'a> JobRun<'a> {
             let key = spec::expand_name(&self.spec.config.output.key(), &values);
             let jpeg = encode_blocking(image.clone(), quality).await?;
             let bucket = self.spec.config.output.bucket.clone();
-            self.cloud.write_object(&bucket, &key, jpeg).await?;
+            self.jobs.write_object(&bucket, &key, jpeg).await?;
             cue_target = Some(key);
         }
         if let Some(fragment) = self.add_to_sheet(&image, at_ms).await? {
@@ -354,7 +321,7 @@ impl<'a> JobRun<'a> {
         if let Some(target) = cue_target {
             self.cues.push((at_ms, target));
         }
-        self.cloud.store.update_snapshot_job_counts(&self.job.job_id, self.count, self.tile_count).await?;
+        self.jobs.store.update_snapshot_job_counts(&self.job.job_id, self.count, self.tile_count).await?;
         Ok(())
     }
 
@@ -397,9 +364,9 @@ impl<'a> JobRun<'a> {
         self.tile_count += 1;
         let values = NameValues { tile_count: Some(self.tile_count as u64), ..self.names.clone() };
         let key = spec::expand_name(&output.key(), &values);
-        let jpeg = encode_blocking(image, self.cloud.config.jpeg_quality).await?;
-        self.cloud.write_object(&output.bucket, &key, jpeg).await?;
-        self.cloud.store.update_snapshot_job_counts(&self.job.job_id, self.count, self.tile_count).await?;
+        let jpeg = encode_blocking(image, self.jobs.jpeg_quality).await?;
+        self.jobs.write_object(&output.bucket, &key, jpeg).await?;
+        self.jobs.store.update_snapshot_job_counts(&self.job.job_id, self.count, self.tile_count).await?;
         Ok(())
     }
 
@@ -421,7 +388,7 @@ impl<'a> JobRun<'a> {
             })
             .collect();
         let bucket = self.spec.config.output.bucket.clone();
-        self.cloud.write_object(&bucket, &vtt_key, spec::render_vtt(&cues).into_bytes()).await
+        self.jobs.write_object(&bucket, &vtt_key, spec::render_vtt(&cues).into_bytes()).await
     }
 }
 
@@ -429,7 +396,7 @@ async fn encode_blocking(image: RgbImage, quality: u8) -> Result<Vec<u8>> {
     tokio::task::spawn_blocking(move || capture::encode(&image, quality)).await.map_err(Error::internal)?
 }
 
-impl Cloud {
+impl ScreenshotJobs {
     /// An instance whose screen a job may capture: it exists in the account, is Running and
     /// has a display. Otherwise the job fails with MTS's resource codes.
     pub(crate) async fn check_capturable(&self, account_id: &str, instance_id: &str) -> Result<()> {
