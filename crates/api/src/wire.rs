@@ -13,7 +13,7 @@ pub const MAX_HEADER_FIELDS: usize = 100;
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 /// Why a request was refused before it reached the pipeline. Each maps to one code and HTTP
-/// status in [`crate::envelope::status_for`]; the connection is closed after the reply.
+/// status in the envelope's `status_for`; the connection is closed after the reply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {
     #[error("The request is not valid HTTP/1.1: {0}.")]
