@@ -8,10 +8,10 @@
 //! long as it stays attached, so the guest sees the same device order across restarts.
 
 use crate::cloud::Cloud;
-use crate::listing::{paginate, wildcard_match, Page};
+use crate::listing::{page_of, sort_key, window_with_bare_keys, Page};
 use crate::requests::{CreateDisk, DiskFilter, Paging};
 use crate::{chain, Error, InstanceStatus, Resource, Result};
-use ecslab_store::{DiskRecord, DiskStatus, InstanceRecord, SnapshotStatus};
+use ecslab_store::{DiskQuery, DiskRecord, DiskStatus, InstanceRecord, SnapshotStatus};
 use ecslab_vmm::{DiskSpec, PowerState};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -335,20 +335,17 @@ impl Cloud {
         filter: &DiskFilter,
         paging: &Paging,
     ) -> Result<Page<DiskRecord>> {
-        let disks: Vec<DiskRecord> = self
-            .store
-            .disks(account_id)
-            .await?
-            .into_iter()
-            .filter(|d| filter.disk_ids.as_ref().is_none_or(|ids| ids.contains(&d.disk_id)))
-            .filter(|d| filter.instance_id.as_ref().is_none_or(|i| d.instance_id.as_ref() == Some(i)))
-            .filter(|d| filter.disk_type.as_ref().is_none_or(|t| t == &d.disk_type))
-            .filter(|d| filter.status.as_ref().is_none_or(|s| s.eq_ignore_ascii_case(d.status.as_str())))
-            .filter(|d| filter.name.as_ref().is_none_or(|n| wildcard_match(n, &d.name)))
-            .filter(|d| filter.snapshot_id.as_ref().is_none_or(|s| s == &d.source_snapshot_id))
-            .filter(|d| filter.portable.is_none_or(|p| p == d.portable))
-            .filter(|d| filter.tags.iter().all(|f| f.matches(&d.tags)))
-            .collect();
-        paginate(disks, paging, |d| format!("{}|{}", d.created_at, d.disk_id))
+        let query = DiskQuery {
+            disk_ids: filter.disk_ids.clone(),
+            instance_id: filter.instance_id.clone(),
+            disk_type: filter.disk_type.clone(),
+            status: filter.status.clone(),
+            name_pattern: filter.name.clone(),
+            source_snapshot_id: filter.snapshot_id.clone(),
+            portable: filter.portable,
+            tags: filter.tags.iter().map(|t| (t.key.clone(), t.value.clone())).collect(),
+        };
+        let listed = self.store.disks_page(account_id, &query, &window_with_bare_keys(paging)?).await?;
+        Ok(page_of(listed, paging, |d| sort_key(&d.created_at, &d.disk_id)))
     }
 }

@@ -14,10 +14,12 @@ use crate::cloud::Cloud;
 use crate::ids::new_id;
 use crate::image_capture::DiskSelection;
 use crate::inspect::{self, Format, Window};
-use crate::listing::{paginate, Page};
+use crate::listing::{page_of, sort_key, window_with_bare_keys, Page};
 use crate::requests::{CreateImage, ImageFilter, ImportImage, Paging};
 use crate::{Error, Resource, Result};
-use ecslab_store::{now_rfc3339, ImageDiskRecord, ImageRecord, ImageStatus, SnapshotStatus};
+use ecslab_store::{
+    now_rfc3339, ImageDiskRecord, ImageQuery, ImageRecord, ImageStatus, ListedPage, SnapshotStatus,
+};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -406,35 +408,38 @@ impl Cloud {
         filter: &ImageFilter,
         paging: &Paging,
     ) -> Result<Page<ImageDetails>> {
-        let statuses: Vec<&str> = if filter.statuses.is_empty() {
-            vec![ImageStatus::Available.as_str()]
-        } else {
-            filter.statuses.iter().map(String::as_str).collect()
+        let query = ImageQuery {
+            image_ids: filter.image_ids.clone(),
+            name_pattern: filter.name.clone(),
+            statuses: if filter.statuses.is_empty() {
+                vec![ImageStatus::Available.as_str().to_string()]
+            } else {
+                filter.statuses.clone()
+            },
+            snapshot_id: filter.snapshot_id.clone(),
+            tags: filter.tags.iter().map(|t| (t.key.clone(), t.value.clone())).collect(),
+            matches_nothing: filter.owner_alias.as_deref().is_some_and(|a| a != "self"),
         };
-        let owner_ok = filter.owner_alias.as_deref().is_none_or(|a| a == "self");
+        let (listed, disks) =
+            self.store.images_page(account_id, &query, &window_with_bare_keys(paging)?).await?;
         let mut mappings: std::collections::HashMap<String, Vec<ImageDiskRecord>> =
             std::collections::HashMap::new();
-        for disk in self.store.image_disks_of_account(account_id).await? {
+        for disk in disks {
             mappings.entry(disk.image_id.clone()).or_default().push(disk);
         }
-        let mut images = Vec::new();
-        for image in self.store.images(account_id).await? {
-            let visible = owner_ok
-                && !image.deleted
-                && statuses.contains(&image.status.as_str())
-                && filter.image_ids.as_ref().is_none_or(|ids| ids.contains(&image.image_id))
-                && filter.name.as_ref().is_none_or(|n| crate::listing::wildcard_match(n, &image.name))
-                && filter.tags.iter().all(|f| f.matches(&image.tags));
-            if !visible {
-                continue;
-            }
-            let disks = mappings.remove(&image.image_id).unwrap_or_else(|| implicit_mapping(&image));
-            if filter.snapshot_id.as_ref().is_some_and(|id| !disks.iter().any(|d| &d.snapshot_id == id)) {
-                continue;
-            }
-            images.push(ImageDetails { image, disks });
-        }
-        paginate(images, paging, |i| format!("{}|{}", i.image.created_at, i.image.image_id))
+        let listed = ListedPage {
+            items: listed
+                .items
+                .into_iter()
+                .map(|image| {
+                    let disks = mappings.remove(&image.image_id).unwrap_or_else(|| implicit_mapping(&image));
+                    ImageDetails { image, disks }
+                })
+                .collect(),
+            total: listed.total,
+            more: listed.more,
+        };
+        Ok(page_of(listed, paging, |i| sort_key(&i.image.created_at, &i.image.image_id)))
     }
 
     /// DeleteImage. Disks made from the image are overlays on its file, and snapshots of them

@@ -1,4 +1,7 @@
-//! Filtering and paging of Describe* results, shared by every list action.
+//! Paging of Describe* results, shared by every list action. The resource lists (instances,
+//! disks, snapshots, images) are filtered and cut in SQL: [`window`] says which rows the store
+//! reads and [`page_of`] answers with them. Small lists (tasks, desktops) are cut here by
+//! [`paginate`].
 //!
 //! NextToken is opaque to clients: it encodes the sort key of the last item returned, so it
 //! stays valid and stable while items are created (they sort after the existing ones) or
@@ -67,6 +70,25 @@ pub fn sort_key(created_at: &str, id: &str) -> String {
 
 /// The rows a page asks the store for (lists paged in SQL, in `created_at, id` order).
 pub fn window(paging: &Paging) -> Result<PageWindow> {
+    window_with(paging, BareKeys::Refused)
+}
+
+/// As [`window`], for DescribeDisks and DescribeSnapshots, which took a token whose key has no
+/// `|` before they were paged in SQL (as the rows whose `created_at|id` sorts after the key) and
+/// still do: the key is read as `(key, "")`, which picks the same rows whenever no `created_at`
+/// is a proper prefix of the key (no token this server issues has such a key).
+pub fn window_with_bare_keys(paging: &Paging) -> Result<PageWindow> {
+    window_with(paging, BareKeys::Accepted)
+}
+
+/// Whether a NextToken key without the `created_at|id` separator is refused.
+#[derive(Clone, Copy)]
+enum BareKeys {
+    Refused,
+    Accepted,
+}
+
+fn window_with(paging: &Paging, bare_keys: BareKeys) -> Result<PageWindow> {
     Ok(match paging {
         Paging::Pages { number, size } => PageWindow::Offset {
             offset: u64::from(number.saturating_sub(1)).saturating_mul(u64::from(*size)),
@@ -79,8 +101,11 @@ pub fn window(paging: &Paging) -> Result<PageWindow> {
                     let forged =
                         || Error::invalid("NextToken", "The NextToken is not one this server issued.");
                     let last = decode_token(token).ok_or_else(forged)?;
-                    let (created_at, id) = last.split_once('|').ok_or_else(forged)?;
-                    Some((created_at.to_string(), id.to_string()))
+                    match (last.split_once('|'), bare_keys) {
+                        (Some((created_at, id)), _) => Some((created_at.to_string(), id.to_string())),
+                        (None, BareKeys::Accepted) => Some((last, String::new())),
+                        (None, BareKeys::Refused) => return Err(forged()),
+                    }
                 }
             };
             PageWindow::After { key, limit: u64::from(*max_results) }
@@ -107,31 +132,6 @@ pub fn page_of<T>(listed: ListedPage<T>, paging: &Paging, key_of: impl Fn(&T) ->
             Page { items: listed.items, total_count, page_number: 1, page_size: *max_results, next_token }
         }
     }
-}
-
-/// Match `name` against a pattern where `*` stands for any run of characters.
-pub fn wildcard_match(pattern: &str, name: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == name;
-    }
-    let mut rest = name;
-    for (i, part) in parts.iter().enumerate() {
-        if i == 0 {
-            match rest.strip_prefix(part) {
-                Some(r) => rest = r,
-                None => return false,
-            }
-        } else if i == parts.len() - 1 {
-            return rest.ends_with(part);
-        } else {
-            match rest.find(part) {
-                Some(pos) => rest = &rest[pos + part.len()..],
-                None => return false,
-            }
-        }
-    }
-    true
 }
 
 #[cfg(test)]
@@ -199,6 +199,10 @@ mod tests {
         assert_eq!(after, PageWindow::After { key, limit: 5 });
         let keyless = Paging::Token { next_token: Some(encode_token("no-separator")), max_results: 5 };
         assert_eq!(window(&keyless).unwrap_err().code(), "InvalidParameter");
+        let bare = window_with_bare_keys(&keyless).unwrap();
+        assert_eq!(bare, PageWindow::After { key: Some(("no-separator".into(), String::new())), limit: 5 });
+        let forged = Paging::Token { next_token: Some("%%%".into()), max_results: 5 };
+        assert_eq!(window_with_bare_keys(&forged).unwrap_err().code(), "InvalidParameter");
     }
 
     #[test]
@@ -208,15 +212,5 @@ mod tests {
         assert_eq!((more.total_count, more.next_token.is_empty()), (5, false));
         let last = page_of(ListedPage { items: ids(2), total: 2, more: false }, &paging, key);
         assert!(last.next_token.is_empty());
-    }
-
-    #[test]
-    fn wildcards() {
-        assert!(wildcard_match("web-*", "web-01"));
-        assert!(wildcard_match("*-01", "web-01"));
-        assert!(wildcard_match("w*b*1", "web-01"));
-        assert!(!wildcard_match("web-*", "db-01"));
-        assert!(wildcard_match("exact", "exact"));
-        assert!(!wildcard_match("exact", "exactly"));
     }
 }

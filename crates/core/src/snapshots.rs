@@ -20,12 +20,12 @@
 
 use crate::cloud::Cloud;
 use crate::ids::new_id;
-use crate::listing::{paginate, wildcard_match, Page};
+use crate::listing::{page_of, sort_key, window_with_bare_keys, Page};
 use crate::requests::{CreateSnapshot, Paging, SnapshotFilter};
 use crate::{chain, Error, InstanceStatus, Resource, Result};
 use ecslab_store::{
-    now_rfc3339, DiskRecord, DiskStatus, OperationKind, OperationRecord, OperationStep, SnapshotAdmission,
-    SnapshotRecord, SnapshotStatus,
+    now_rfc3339, DiskRecord, DiskStatus, ListedPage, OperationKind, OperationRecord, OperationStep,
+    SnapshotAdmission, SnapshotQuery, SnapshotRecord, SnapshotStatus, SnapshotUse,
 };
 use ecslab_vmm::{DiskOverlay, PowerState};
 use serde::{Deserialize, Serialize};
@@ -400,33 +400,41 @@ impl Cloud {
         filter: &SnapshotFilter,
         paging: &Paging,
     ) -> Result<Page<ListedSnapshot>> {
-        let instance_disks: Option<Vec<String>> = match &filter.instance_id {
-            Some(id) => Some(self.store.instance_disks(id).await?.into_iter().map(|d| d.disk_id).collect()),
+        let usage = match filter.usage.as_deref() {
             None => None,
+            Some(word) => USAGE_WORDS.iter().find(|(_, w)| *w == word).map(|(used, _)| *used),
         };
-        let (by_images, by_disks) = self.store.snapshots_in_use().await?;
-        let mut out = Vec::new();
-        for s in self.store.snapshots(account_id).await? {
-            let usage = usage_word(by_images.contains(&s.snapshot_id), by_disks.contains(&s.snapshot_id));
-            let keep = !filter.only_automatic
-                && instance_disks.as_ref().is_none_or(|ids| ids.contains(&s.source_disk_id))
-                && filter.disk_id.as_ref().is_none_or(|d| d == &s.source_disk_id)
-                && filter.snapshot_ids.as_ref().is_none_or(|ids| ids.contains(&s.snapshot_id))
-                && filter.name.as_ref().is_none_or(|n| wildcard_match(n, &s.name))
-                && filter.status.as_ref().is_none_or(|st| st == s.status.as_str())
-                && filter
-                    .source_disk_type
-                    .as_ref()
-                    .is_none_or(|t| t.eq_ignore_ascii_case(&s.source_disk_type))
-                && filter.usage.as_ref().is_none_or(|u| u == usage)
-                && filter.created_after.as_ref().is_none_or(|t| s.created_at.as_str() >= t.as_str())
-                && filter.created_before.as_ref().is_none_or(|t| s.created_at.as_str() <= t.as_str())
-                && filter.tags.iter().all(|f| f.matches(&s.tags));
-            if keep {
-                out.push(ListedSnapshot { snapshot: s, usage });
-            }
-        }
-        paginate(out, paging, |l| format!("{}|{}", l.snapshot.created_at, l.snapshot.snapshot_id))
+        // A Usage word outside the four (the API refuses them) matches no snapshot, as before.
+        let unknown_usage = filter.usage.is_some() && usage.is_none();
+        let status = match filter.status.as_deref() {
+            None => None,
+            Some(word) => word.parse::<SnapshotStatus>().ok(),
+        };
+        let unknown_status = filter.status.is_some() && status.is_none();
+        let query = SnapshotQuery {
+            instance_id: filter.instance_id.clone(),
+            source_disk_id: filter.disk_id.clone(),
+            snapshot_ids: filter.snapshot_ids.clone(),
+            name_pattern: filter.name.clone(),
+            status,
+            source_disk_type: filter.source_disk_type.clone(),
+            usage,
+            created_after: filter.created_after.clone(),
+            created_before: filter.created_before.clone(),
+            tags: filter.tags.iter().map(|t| (t.key.clone(), t.value.clone())).collect(),
+            matches_nothing: filter.only_automatic || unknown_usage || unknown_status,
+        };
+        let listed = self.store.snapshots_page(account_id, &query, &window_with_bare_keys(paging)?).await?;
+        let listed = ListedPage {
+            items: listed
+                .items
+                .into_iter()
+                .map(|s| ListedSnapshot { snapshot: s.snapshot, usage: usage_word(s.used) })
+                .collect(),
+            total: listed.total,
+            more: listed.more,
+        };
+        Ok(page_of(listed, paging, |l| sort_key(&l.snapshot.created_at, &l.snapshot.snapshot_id)))
     }
 
     // ---- DeleteSnapshot ----------------------------------------------------------------------------
@@ -806,14 +814,17 @@ pub struct ListedSnapshot {
     pub usage: &'static str,
 }
 
+/// Each `Usage` word and what the snapshot was made into.
+const USAGE_WORDS: [(SnapshotUse, &str); 4] = [
+    (SnapshotUse { by_images: true, by_disks: true }, "image_disk"),
+    (SnapshotUse { by_images: true, by_disks: false }, "image"),
+    (SnapshotUse { by_images: false, by_disks: true }, "disk"),
+    (SnapshotUse { by_images: false, by_disks: false }, "none"),
+];
+
 /// A snapshot's `Usage` from whether images and disks were made from it.
-fn usage_word(images: bool, disks: bool) -> &'static str {
-    match (images, disks) {
-        (true, true) => "image_disk",
-        (true, false) => "image",
-        (false, true) => "disk",
-        (false, false) => "none",
-    }
+fn usage_word(used: SnapshotUse) -> &'static str {
+    USAGE_WORDS.iter().find(|(u, _)| *u == used).map_or("none", |(_, word)| *word)
 }
 
 #[cfg(test)]

@@ -155,7 +155,7 @@ impl Store {
 }
 
 /// An `image_disks` row.
-fn image_disk(r: &sqlx::sqlite::SqliteRow) -> ImageDiskRecord {
+pub(crate) fn image_disk(r: &sqlx::sqlite::SqliteRow) -> ImageDiskRecord {
     ImageDiskRecord {
         image_id: r.get("image_id"),
         device: r.get("device"),

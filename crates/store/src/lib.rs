@@ -5,7 +5,11 @@
 //! `sqlx` calls in a portable SQL subset, so a PostgreSQL pool can be added behind the same
 //! methods for several API servers sharing one store.
 
+mod disk_snapshot_pages;
+pub use disk_snapshot_pages::{DiskQuery, SnapshotQuery, SnapshotUse, UsedSnapshot};
 mod image_disks;
+mod image_pages;
+pub use image_pages::ImageQuery;
 mod instance_snapshots;
 pub use image_disks::ImageDiskRecord;
 pub use instance_snapshots::InstanceSnapshotRecord;

@@ -5,7 +5,7 @@
 //! consistent snapshot even while writers commit.
 
 use crate::{db, DiskRecord, InstanceRecord, InstanceStatus, Result, Store};
-use sqlx::sqlite::SqliteArguments;
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::Arguments;
 
 /// Which rows of the ordered list a page holds.
@@ -64,13 +64,13 @@ pub fn wildcard_to_glob(pattern: &str) -> String {
 }
 
 /// The WHERE clause of a query and its arguments, built together so they cannot disagree.
-struct Clause {
+pub(crate) struct Clause {
     sql: String,
     args: SqliteArguments<'static>,
 }
 
 impl Clause {
-    fn new(account_id: &str) -> Clause {
+    pub(crate) fn new(account_id: &str) -> Clause {
         let mut clause = Clause { sql: "account_id = ?".into(), args: SqliteArguments::default() };
         clause.bind(account_id.to_string());
         clause
@@ -81,7 +81,7 @@ impl Clause {
         let _ = self.args.add(value);
     }
 
-    fn and(&mut self, sql: &str, values: impl IntoIterator<Item = String>) {
+    pub(crate) fn and(&mut self, sql: &str, values: impl IntoIterator<Item = String>) {
         self.sql.push_str(" AND ");
         self.sql.push_str(sql);
         for value in values {
@@ -93,11 +93,7 @@ impl Clause {
 fn instance_clause(account_id: &str, q: &InstanceQuery) -> Clause {
     let mut clause = Clause::new(account_id);
     if let Some(ids) = &q.instance_ids {
-        if ids.is_empty() {
-            clause.and("0", []);
-        } else {
-            clause.and(&format!("instance_id IN ({})", vec!["?"; ids.len()].join(", ")), ids.iter().cloned());
-        }
+        clause.and_in("instance_id", ids);
     }
     if let Some(status) = q.status {
         clause.and("status = ?", [status.as_str().to_string()]);
@@ -113,19 +109,75 @@ fn instance_clause(account_id: &str, q: &InstanceQuery) -> Clause {
         clause.and("name GLOB ?", [wildcard_to_glob(pattern)]);
     }
     for (key, value) in &q.tags {
-        match value {
-            None => clause.and(
-                "EXISTS (SELECT 1 FROM json_each(instances.tags) t WHERE json_extract(t.value, '$.key') = ?)",
-                [key.clone()],
-            ),
-            Some(value) => clause.and(
-                "EXISTS (SELECT 1 FROM json_each(instances.tags) t
-                    WHERE json_extract(t.value, '$.key') = ? AND json_extract(t.value, '$.value') = ?)",
-                [key.clone(), value.clone()],
-            ),
-        }
+        clause.and_tag("instances", key, value.as_deref());
     }
     clause
+}
+
+/// A listed table as the shared paging code reads it.
+pub(crate) struct ListedTable {
+    /// The table, as the FROM clause and the filters name it.
+    pub table: &'static str,
+    /// The SELECT list of a page's rows.
+    pub columns: String,
+    /// The id column that, after `created_at`, orders the list (and keys NextToken).
+    pub id_column: &'static str,
+    /// What the count and the page are doing, for errors.
+    pub counting: &'static str,
+    pub listing: &'static str,
+}
+
+/// The filter's total and one page of rows in list order (`created_at`, id), read inside `tx`:
+/// two queries whatever the number of rows. `clause` builds the filter (it is used twice, since
+/// a query consumes its arguments).
+pub(crate) async fn read_page(
+    tx: &mut sqlx::SqliteConnection,
+    table: &ListedTable,
+    clause: impl Fn() -> Clause,
+    window: &PageWindow,
+) -> Result<(u64, Vec<SqliteRow>, bool)> {
+    let count = clause();
+    let total: i64 = sqlx::query_scalar_with(
+        &format!("SELECT COUNT(*) FROM {} WHERE {}", table.table, count.sql),
+        count.args,
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db(table.counting))?;
+
+    let mut page = clause();
+    // One row more than the page tells whether another page follows.
+    let limit = window.limit().min(i64::MAX as u64 - 1) as i64;
+    let tail = match window {
+        PageWindow::Offset { offset, .. } => {
+            page.bind_i64(limit + 1);
+            page.bind_i64((*offset).min(i64::MAX as u64) as i64);
+            "LIMIT ? OFFSET ?"
+        }
+        PageWindow::After { key, .. } => {
+            if let Some((created_at, id)) = key {
+                page.and(
+                    &format!("(created_at, {}) > (?, ?)", table.id_column),
+                    [created_at.clone(), id.clone()],
+                );
+            }
+            page.bind_i64(limit + 1);
+            "LIMIT ?"
+        }
+    };
+    let mut rows = sqlx::query_with(
+        &format!(
+            "SELECT {} FROM {} WHERE {} ORDER BY created_at, {} {tail}",
+            table.columns, table.table, page.sql, table.id_column
+        ),
+        page.args,
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db(table.listing))?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    Ok((u64::try_from(total).unwrap_or_default(), rows, more))
 }
 
 impl Store {
@@ -138,42 +190,16 @@ impl Store {
         window: &PageWindow,
     ) -> Result<(ListedPage<InstanceRecord>, Vec<DiskRecord>)> {
         let mut tx = self.reader().begin().await.map_err(db("begin a read"))?;
-        let clause = instance_clause(account_id, query);
-        let total: i64 = sqlx::query_scalar_with(
-            &format!("SELECT COUNT(*) FROM instances WHERE {}", clause.sql),
-            clause.args,
-        )
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db("counting instances"))?;
-
-        let mut page = instance_clause(account_id, query);
-        // One row more than the page tells whether another page follows.
-        let limit = window.limit().min(i64::MAX as u64 - 1) as i64;
-        let tail = match window {
-            PageWindow::Offset { offset, .. } => {
-                page.bind_i64(limit + 1);
-                page.bind_i64((*offset).min(i64::MAX as u64) as i64);
-                "LIMIT ? OFFSET ?"
-            }
-            PageWindow::After { key, .. } => {
-                if let Some((created_at, id)) = key {
-                    page.and("(created_at, instance_id) > (?, ?)", [created_at.clone(), id.clone()]);
-                }
-                page.bind_i64(limit + 1);
-                "LIMIT ?"
-            }
+        let table = ListedTable {
+            table: "instances",
+            columns: "*".into(),
+            id_column: "instance_id",
+            counting: "counting instances",
+            listing: "listing instances",
         };
-        let rows = sqlx::query_with(
-            &format!("SELECT * FROM instances WHERE {} ORDER BY created_at, instance_id {tail}", page.sql),
-            page.args,
-        )
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db("listing instances"))?;
-        let more = rows.len() as i64 > limit;
-        let items =
-            rows.iter().take(limit as usize).map(InstanceRecord::from_row).collect::<Result<Vec<_>>>()?;
+        let (total, rows, more) =
+            read_page(&mut tx, &table, || instance_clause(account_id, query), window).await?;
+        let items = rows.iter().map(InstanceRecord::from_row).collect::<Result<Vec<_>>>()?;
 
         let disks = if items.is_empty() {
             Vec::new()
@@ -193,7 +219,6 @@ impl Store {
             rows.iter().map(DiskRecord::from_row).collect::<Result<Vec<_>>>()?
         };
         tx.commit().await.map_err(db("ending a read"))?;
-        let total = u64::try_from(total).unwrap_or_default();
         Ok((ListedPage { items, total, more }, disks))
     }
 }
@@ -201,6 +226,32 @@ impl Store {
 impl Clause {
     fn bind_i64(&mut self, value: i64) {
         let _ = self.args.add(value);
+    }
+
+    /// `id_column IN (ids)`; an empty list matches nothing.
+    pub(crate) fn and_in(&mut self, id_column: &str, ids: &[String]) {
+        if ids.is_empty() {
+            self.and("0", []);
+        } else {
+            self.and(&format!("{id_column} IN ({})", vec!["?"; ids.len()].join(", ")), ids.iter().cloned());
+        }
+    }
+
+    /// The row's `tags` (a JSON list of {"key", "value"}) hold `key`, with `value` when given.
+    pub(crate) fn and_tag(&mut self, table: &str, key: &str, value: Option<&str>) {
+        match value {
+            None => self.and(
+                &format!("EXISTS (SELECT 1 FROM json_each({table}.tags) t WHERE json_extract(t.value, '$.key') = ?)"),
+                [key.to_string()],
+            ),
+            Some(value) => self.and(
+                &format!(
+                    "EXISTS (SELECT 1 FROM json_each({table}.tags) t
+                        WHERE json_extract(t.value, '$.key') = ? AND json_extract(t.value, '$.value') = ?)"
+                ),
+                [key.to_string(), value.to_string()],
+            ),
+        }
     }
 }
 

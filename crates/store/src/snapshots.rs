@@ -7,7 +7,6 @@ use crate::{
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
-use std::collections::HashSet;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotRecord {
@@ -33,7 +32,7 @@ pub struct SnapshotRecord {
 }
 
 impl SnapshotRecord {
-    fn from_row(r: &SqliteRow) -> Result<SnapshotRecord> {
+    pub(crate) fn from_row(r: &SqliteRow) -> Result<SnapshotRecord> {
         let snapshot_id: String = r.get("snapshot_id");
         Ok(SnapshotRecord {
             tags: parse_json_column(r, "tags", &snapshot_id)?,
@@ -79,7 +78,7 @@ pub enum SnapshotAdmission {
     QuotaExceeded,
 }
 
-const SNAPSHOT_COLUMNS: &str =
+pub(crate) const SNAPSHOT_COLUMNS: &str =
     "snapshot_id, account_id, source_disk_id, source_disk_type, source_disk_size, name,
     description, status, progress, path, parent_snapshot_id, image_path, retention_days, tags, deleted,
     failure_reason, created_at, updated_at";
@@ -208,26 +207,6 @@ impl Store {
             .await
             .map_err(db("listing disks of a snapshot"))?;
         rows.iter().map(DiskRecord::from_row).collect()
-    }
-
-    /// Ids of the snapshots (of any account) that a live image was made from, and of those that
-    /// disks were created from: two queries for a whole DescribeSnapshots page, not two per row.
-    pub async fn snapshots_in_use(&self) -> Result<(HashSet<String>, HashSet<String>)> {
-        let by_images: Vec<String> = sqlx::query_scalar(
-            "SELECT source_snapshot_id FROM images WHERE deleted = 0 AND source_snapshot_id != ''
-             UNION SELECT d.snapshot_id FROM image_disks d JOIN images i ON i.image_id = d.image_id
-                   WHERE i.deleted = 0 AND d.snapshot_id != ''",
-        )
-        .fetch_all(self.reader())
-        .await
-        .map_err(db("listing snapshots used by images"))?;
-        let by_disks: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT source_snapshot_id FROM disks WHERE source_snapshot_id != ''",
-        )
-        .fetch_all(self.reader())
-        .await
-        .map_err(db("listing snapshots used by disks"))?;
-        Ok((by_images.into_iter().collect(), by_disks.into_iter().collect()))
     }
 
     pub async fn images_from_snapshot(&self, snapshot_id: &str) -> Result<i64> {
