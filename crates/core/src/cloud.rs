@@ -5,7 +5,7 @@ use crate::config::CloudConfig;
 use crate::status::{on_process_gone, InstanceStatus};
 use crate::{Error, Result};
 use ecslab_store::Store;
-use ecslab_vmm::{Hypervisor, StopCause, VmEvent};
+use ecslab_vmm::{Hypervisor, PowerState, StopCause, VmEvent};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -142,6 +142,15 @@ impl Cloud {
                 let Ok(Some(instance)) = self.store.instance_by_id(&vm_id).await else { return };
                 let status = instance.status;
                 let Some(next) = on_process_gone(status) else { return };
+                // A stop reported late, after a reboot or start already ran a new process for the
+                // same instance, is about the old process: the instance keeps running.
+                if matches!(
+                    self.hypervisor.power_state(&vm_id).await,
+                    Ok(PowerState::Running | PowerState::Suspended)
+                ) {
+                    tracing::info!(instance_id = %vm_id, ?cause, "a stale stop event: the VM runs again; ignored");
+                    return;
+                }
                 match cause {
                     StopCause::Vanished => tracing::warn!(
                         instance_id = %vm_id,
