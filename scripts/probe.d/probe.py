@@ -85,7 +85,6 @@ class Tally:
         with self.lock:
             if len(self.breaches[group]) < 20:
                 self.breaches[group].append(what)
-            self.statuses[group]["BREACH"] += 0
 
     def breach_count(self) -> int:
         return sum(len(v) for v in self.breaches.values())

@@ -14,6 +14,11 @@ use axum::response::{IntoResponse, Response};
 use ecslab_core::Error;
 use serde_json::{Map, Value};
 
+/// A new RequestId, as Alibaba writes them (an upper-case UUID), for every reply the server sends.
+pub fn new_request_id() -> String {
+    uuid::Uuid::new_v4().to_string().to_uppercase()
+}
+
 /// Everything that can go wrong with a request, from the wire to the domain.
 #[derive(Debug)]
 pub enum ApiError {

@@ -267,7 +267,7 @@ pub async fn serve(
 
 /// The bytes of an error reply in the JSON envelope, with `Connection: close`.
 async fn wire_reply(err: &WireError, head: Option<&Head>) -> Vec<u8> {
-    let request_id = uuid::Uuid::new_v4().to_string().to_uppercase();
+    let request_id = envelope::new_request_id();
     let host = head
         .and_then(|h| h.headers.get(http::header::HOST))
         .and_then(|h| h.to_str().ok())

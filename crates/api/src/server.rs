@@ -66,7 +66,7 @@ struct Outcome {
 }
 
 async fn handle(State(state): State<AppState>, request: Request) -> Response {
-    let request_id = uuid::Uuid::new_v4().to_string().to_uppercase();
+    let request_id = envelope::new_request_id();
     let span = tracing::info_span!("request", request_id = %request_id);
     async move {
         let started = Instant::now();

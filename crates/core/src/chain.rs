@@ -27,10 +27,13 @@ use tokio::process::Command;
 /// [`inspect::check_own_chain`]). A violation means a file was tampered with or a bug wrote
 /// it: it is logged loudly and never followed.
 pub fn check_own_chain(top: &Path) -> Result<()> {
-    inspect::check_own_chain(top).map_err(|why| {
-        tracing::error!(file = %top.display(), %why, "REFUSED to open a disk chain that leaves ecslab's own layers");
-        Error::internal(format!("the disk chain of {} is refused: {why}", top.display()))
-    })
+    inspect::check_own_chain(top).map_err(|why| refused(top, &why))
+}
+
+/// A file that breaks the rule for ecslab's own files: logged loudly, an internal error.
+fn refused(file: &Path, why: &str) -> Error {
+    tracing::error!(file = %file.display(), %why, "REFUSED a disk chain that leaves ecslab's own layers");
+    Error::internal(format!("the disk chain of {} is refused: {why}", file.display()))
 }
 
 /// A file from outside as qemu-img must open it: its format named, and for qcow2 no backing
@@ -110,10 +113,7 @@ pub async fn commit(qemu_img_bin: &Path, top: &Path) -> Result<()> {
 /// Rewrite the backing-file name in `file`'s header without touching data (`rebase -u`).
 /// `None` makes the file standalone. Only correct when the new backing reads the same.
 pub async fn set_backing_name(qemu_img_bin: &Path, file: &Path, backing: Option<&Path>) -> Result<()> {
-    inspect::check_own_layer(file).map_err(|why| {
-        tracing::error!(file = %file.display(), %why, "REFUSED to rewrite a layer that leaves ecslab's own layers");
-        Error::internal(format!("the layer {} is refused: {why}", file.display()))
-    })?;
+    inspect::check_own_layer(file).map_err(|why| refused(file, &why))?;
     if let Some(backing) = backing {
         check_own_chain(backing)?;
     }
