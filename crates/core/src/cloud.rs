@@ -1,29 +1,39 @@
-//! The [`Cloud`] service object: shared state for every action, and start-up work (directories,
-//! adopting VMs a previous server started, resuming unfinished imports, the driver-event loop).
+//! The [`Cloud`] facade: the domain services the API calls, built and wired once, and the
+//! start-up work (directories, adopting VMs a previous server started, resuming unfinished work
+//! through the [`Runner`], following driver events, housekeeping).
+//!
+//! Each service holds only what it needs; they depend on each other one way:
+//! images ← disks (and snapshots) ← instances ← image changes, images + disks ← image builds ←
+//! instance snapshots, images ← exports. Screenshot jobs stand beside them.
 
+use crate::buckets::Buckets;
 use crate::config::CloudConfig;
-use crate::status::{on_process_gone, InstanceStatus};
+use crate::disks::Disks;
+use crate::exports::Exports;
+use crate::image_changes::ImageChanges;
+use crate::images::{ImageBuilds, Images};
+use crate::instance_snapshots::InstanceSnapshots;
+use crate::instances::Instances;
+use crate::mts::ScreenshotJobs;
+use crate::runner::Runner;
 use crate::{Error, Result};
 use ecslab_store::Store;
-use ecslab_vmm::{Hypervisor, PowerState, StopCause, VmEvent};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use ecslab_vmm::Hypervisor;
+use std::sync::Arc;
 
-/// The cloud: what every API action runs against.
+/// The cloud: the services every API action runs against.
 pub struct Cloud {
-    pub(crate) store: Store,
-    pub(crate) hypervisor: Arc<dyn Hypervisor>,
-    pub(crate) config: CloudConfig,
-    /// Last screenshot time per instance, for the optional minimum interval.
-    pub(crate) last_screenshot: Mutex<HashMap<String, Instant>>,
-    /// Held while snapshot files are rewritten or read to build something (seal, delete,
-    /// reset, copies): those steps see a stable set of snapshot files.
-    pub(crate) chain_lock: tokio::sync::Mutex<()>,
-    /// Screenshot jobs (MTS): a service of its own, sharing the store, buckets and hypervisor.
-    screenshot_jobs: Arc<crate::mts::ScreenshotJobs>,
-    /// Local and S3-compatible buckets (ImportImage, exports, MTS inputs and outputs).
-    pub(crate) buckets: Arc<crate::buckets::Buckets>,
+    store: Store,
+    config: Arc<CloudConfig>,
+    buckets: Arc<Buckets>,
+    instances: Arc<Instances>,
+    disks: Arc<Disks>,
+    images: Arc<Images>,
+    image_builds: Arc<ImageBuilds>,
+    image_changes: Arc<ImageChanges>,
+    instance_snapshots: Arc<InstanceSnapshots>,
+    exports: Arc<Exports>,
+    screenshot_jobs: Arc<ScreenshotJobs>,
 }
 
 impl Cloud {
@@ -38,38 +48,115 @@ impl Cloud {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
         }
-        let buckets = Arc::new(crate::buckets::Buckets::new(
-            config.buckets_dir(),
-            config.bucket_scratch_dir(),
-            &config.buckets,
-        )?);
-        let screenshot_jobs = Arc::new(crate::mts::ScreenshotJobs::new(
+        let config = Arc::new(config);
+        let buckets =
+            Arc::new(Buckets::new(config.buckets_dir(), config.bucket_scratch_dir(), &config.buckets)?);
+        let images = Arc::new(Images::new(store.clone(), config.clone()));
+        let disks = Arc::new(Disks::new(store.clone(), hypervisor.clone(), config.clone(), images.clone()));
+        let instances = Arc::new(Instances::new(
+            store.clone(),
+            hypervisor.clone(),
+            config.clone(),
+            images.clone(),
+            disks.clone(),
+        ));
+        let image_builds = Arc::new(ImageBuilds::new(
+            store.clone(),
+            config.clone(),
+            buckets.clone(),
+            images.clone(),
+            disks.clone(),
+        ));
+        let image_changes = Arc::new(ImageChanges::new(
+            store.clone(),
+            config.clone(),
+            instances.clone(),
+            images.clone(),
+            disks.clone(),
+        ));
+        let instance_snapshots = Arc::new(InstanceSnapshots::new(
+            store.clone(),
+            config.clone(),
+            images.clone(),
+            image_builds.clone(),
+            disks.clone(),
+        ));
+        let exports = Arc::new(Exports::new(store.clone(), config.clone(), buckets.clone(), images.clone()));
+        let screenshot_jobs = Arc::new(ScreenshotJobs::new(
             store.clone(),
             buckets.clone(),
             hypervisor.clone(),
             config.mts,
             config.jpeg_quality,
         ));
+        instances.clone().spawn_event_loop();
+        instances.adopt_instances().await?;
+        Runner {
+            store: store.clone(),
+            disks: disks.clone(),
+            image_changes: image_changes.clone(),
+            image_builds: image_builds.clone(),
+            instance_snapshots: instance_snapshots.clone(),
+            exports: exports.clone(),
+            screenshot_jobs: screenshot_jobs.clone(),
+        }
+        .resume_all()
+        .await?;
         let cloud = Arc::new(Cloud {
-            buckets,
             store,
-            hypervisor,
             config,
-            last_screenshot: Mutex::new(HashMap::new()),
-            chain_lock: tokio::sync::Mutex::new(()),
+            buckets,
+            instances,
+            disks,
+            images,
+            image_builds,
+            image_changes,
+            instance_snapshots,
+            exports,
             screenshot_jobs,
         });
-        cloud.clone().spawn_event_loop();
-        cloud.adopt_instances().await?;
-        cloud.resume_image_changes().await?;
-        cloud.resume_operations().await?;
-        cloud.resume_imports().await?;
-        cloud.resume_instance_snapshots().await?;
-        cloud.resume_tasks().await?;
-        cloud.resume_disk_copies().await?;
-        cloud.screenshot_jobs.start().await?;
-        cloud.clone().spawn_housekeeping();
+        cloud.disks.clone().spawn_housekeeping();
         Ok(cloud)
+    }
+
+    /// RunInstances, Start/Stop/Reboot/DeleteInstance, Describe*, screens and consoles.
+    pub fn instances(&self) -> &Arc<Instances> {
+        &self.instances
+    }
+
+    /// Disks and their snapshots.
+    pub fn disks(&self) -> &Arc<Disks> {
+        &self.disks
+    }
+
+    /// The image catalog.
+    pub fn images(&self) -> &Arc<Images> {
+        &self.images
+    }
+
+    /// ImportImage and CreateImage.
+    pub fn image_builds(&self) -> &Arc<ImageBuilds> {
+        &self.image_builds
+    }
+
+    /// ReplaceSystemDisk, RebuildDesktops and their records.
+    pub fn image_changes(&self) -> &Arc<ImageChanges> {
+        &self.image_changes
+    }
+
+    /// PAI-DSW instance snapshots.
+    pub fn instance_snapshots(&self) -> &Arc<InstanceSnapshots> {
+        &self.instance_snapshots
+    }
+
+    /// ExportImage and its tasks.
+    pub fn exports(&self) -> &Arc<Exports> {
+        &self.exports
+    }
+
+    /// The screenshot-job service (MTS's actions).
+    pub fn screenshot_jobs(&self) -> &Arc<ScreenshotJobs> {
+        &self.screenshot_jobs
     }
 
     pub fn store(&self) -> &Store {
@@ -80,13 +167,8 @@ impl Cloud {
         &self.config
     }
 
-    pub fn buckets(&self) -> &crate::buckets::Buckets {
+    pub fn buckets(&self) -> &Buckets {
         &self.buckets
-    }
-
-    /// The screenshot-job service (MTS's actions).
-    pub fn screenshot_jobs(&self) -> &Arc<crate::mts::ScreenshotJobs> {
-        &self.screenshot_jobs
     }
 
     pub fn region_id(&self) -> &str {
@@ -99,95 +181,5 @@ impl Cloud {
             Some(r) if r != self.config.region_id => Err(Error::InvalidRegionId { region_id: r.to_string() }),
             _ => Ok(()),
         }
-    }
-
-    /// Periodic work: releasing snapshots whose retention is over, retrying failed merges.
-    fn spawn_housekeeping(self: Arc<Self>) {
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(self.config.housekeeping_interval);
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                if let Err(e) = self.release_expired_snapshots().await {
-                    tracing::warn!(error = %crate::error::format_chain(&e), "snapshot retention sweep failed");
-                }
-                if let Err(e) = self.retry_failed_merges().await {
-                    tracing::warn!(error = %crate::error::format_chain(&e), "retrying failed snapshot merges failed");
-                }
-            }
-        });
-    }
-
-    fn spawn_event_loop(self: Arc<Self>) {
-        let mut events = self.hypervisor.events();
-        tokio::spawn(async move {
-            loop {
-                match events.recv().await {
-                    Ok(event) => self.on_vm_event(event).await,
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::warn!(missed = n, "driver events lagged; re-reading instance states");
-                        if let Err(e) = self.reconcile_all().await {
-                            tracing::error!(error = %crate::error::format_chain(&e), "reconcile failed");
-                        }
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                }
-            }
-        });
-    }
-
-    async fn on_vm_event(&self, event: VmEvent) {
-        match event {
-            VmEvent::Stopped { vm_id, cause } => {
-                let Ok(Some(instance)) = self.store.instance_by_id(&vm_id).await else { return };
-                let status = instance.status;
-                let Some(next) = on_process_gone(status) else { return };
-                // A stop reported late, after a reboot or start already ran a new process for the
-                // same instance, is about the old process: the instance keeps running.
-                if matches!(
-                    self.hypervisor.power_state(&vm_id).await,
-                    Ok(PowerState::Running | PowerState::Suspended)
-                ) {
-                    tracing::info!(instance_id = %vm_id, ?cause, "a stale stop event: the VM runs again; ignored");
-                    return;
-                }
-                match cause {
-                    StopCause::Vanished => tracing::warn!(
-                        instance_id = %vm_id,
-                        "the VM process vanished without a shutdown (killed from outside or crashed); instance is now {next}"
-                    ),
-                    StopCause::GuestShutdown => {
-                        tracing::info!(instance_id = %vm_id, "the guest powered itself off; instance is now {next}")
-                    }
-                    StopCause::Killed => {
-                        tracing::info!(instance_id = %vm_id, "VM killed; instance is now {next}")
-                    }
-                }
-                if let Err(e) = self.store.transition_instance(&vm_id, &[status], next).await {
-                    tracing::error!(instance_id = %vm_id, error = %e, "recording the stop failed");
-                }
-            }
-            VmEvent::Reset { vm_id } => tracing::info!(instance_id = %vm_id, "the guest reset itself"),
-        }
-    }
-
-    /// Make every Running instance agree with its VM process (after lost events).
-    async fn reconcile_all(&self) -> Result<()> {
-        for instance in self.store.all_instances().await? {
-            if instance.status == InstanceStatus::Running {
-                let state = self.hypervisor.power_state(&instance.instance_id).await;
-                if matches!(state, Ok(ecslab_vmm::PowerState::Off)) {
-                    self.store
-                        .transition_instance(
-                            &instance.instance_id,
-                            &[InstanceStatus::Running],
-                            InstanceStatus::Stopped,
-                        )
-                        .await?;
-                    tracing::warn!(instance_id = %instance.instance_id, "VM process is gone; instance is now Stopped");
-                }
-            }
-        }
-        Ok(())
     }
 }

@@ -5,12 +5,13 @@
 //! that exists is always complete. The task is persisted: after a restart an unfinished export
 //! starts over. The object is named `<OSSPrefix><ImageId>_system.<ext>`.
 
-use crate::buckets::check_object_name;
-use crate::cloud::Cloud;
+use crate::buckets::{check_object_name, Buckets};
+use crate::config::CloudConfig;
+use crate::images::Images;
 use crate::listing::{paginate, Page};
 use crate::requests::Paging;
 use crate::{chain, Error, Resource, Result};
-use ecslab_store::{now_rfc3339, ImageStatus, TaskRecord, TaskStatus};
+use ecslab_store::{now_rfc3339, ImageStatus, Store, TaskRecord, TaskStatus};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -52,9 +53,26 @@ fn qemu_format(format: &str) -> &str {
     }
 }
 
-impl Cloud {
+/// Image exports and the tasks that report them (DescribeTasks, DescribeTaskAttribute).
+pub struct Exports {
+    store: Store,
+    config: Arc<CloudConfig>,
+    buckets: Arc<Buckets>,
+    images: Arc<Images>,
+}
+
+impl Exports {
+    pub(crate) fn new(
+        store: Store,
+        config: Arc<CloudConfig>,
+        buckets: Arc<Buckets>,
+        images: Arc<Images>,
+    ) -> Exports {
+        Exports { store, config, buckets, images }
+    }
+
     pub async fn export_image(self: &Arc<Self>, account_id: &str, req: ExportImage) -> Result<String> {
-        let image = self.visible_image(account_id, &req.image_id).await?;
+        let image = self.images.visible_image(account_id, &req.image_id).await?;
         if image.status != ImageStatus::Available {
             return Err(Error::rejected(
                 "IncorrectImageStatus",
@@ -91,7 +109,7 @@ impl Cloud {
         Ok(task_id)
     }
 
-    fn spawn_export(self: Arc<Self>, task: TaskRecord) {
+    pub(crate) fn spawn_export(self: Arc<Self>, task: TaskRecord) {
         tokio::spawn(async move {
             let outcome = self.run_export(&task).await;
             let finished_at = now_rfc3339();
@@ -163,15 +181,9 @@ impl Cloud {
         result
     }
 
-    /// Exports a restart interrupted: start them over.
-    pub(crate) async fn resume_tasks(self: &Arc<Self>) -> Result<()> {
-        for task in self.store.processing_tasks().await? {
-            if task.action == EXPORT_IMAGE {
-                tracing::info!(task_id = %task.task_id, "restarting an interrupted image export");
-                self.clone().spawn_export(task);
-            }
-        }
-        Ok(())
+    /// Whether a task still `Processing` after a restart is work this service starts over.
+    pub(crate) fn resumes(task: &TaskRecord) -> bool {
+        task.action == EXPORT_IMAGE
     }
 
     /// DescribeTaskAttribute.

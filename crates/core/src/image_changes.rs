@@ -18,22 +18,25 @@
 //!    ImageId, the record's Status 1, the operation at `cleanup`.
 //! 4. `cleanup`: remove the old disk's files; then start the desktop again if step 1 stopped it.
 //!
-//! After a crash, [`Cloud::resume_image_changes`] fails a change that had not switched (Reason
+//! After a crash, [`ImageChanges::resume`] fails a change that had not switched (Reason
 //! says the server restarted; nothing of the old disk was touched) and finishes one that had.
 
-use crate::cloud::Cloud;
+use crate::config::CloudConfig;
+use crate::disks::Disks;
 use crate::ids::new_id;
+use crate::images::Images;
+use crate::instances::Instances;
+use crate::runner::{crash_point, encode, CrashPoint};
 use crate::{chain, Error, InstanceStatus, Result};
 use ecslab_store::{
     now_millis, DiskRecord, DiskStatus, ImageChangeRecord, InstanceRecord, OperationKind, OperationRecord,
-    OperationStep, RECORD_CHANGING, RECORD_FAILED,
+    OperationStep, Store, RECORD_CHANGING, RECORD_FAILED,
 };
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The `operations` kind of an image change.
 /// The largest system disk (GiB), as on ECS.
 pub const MAX_SYSTEM_DISK_GIB: i64 = 500;
 
@@ -57,7 +60,7 @@ pub enum ChangeMode {
 
 /// The persisted state of one image change.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct ImageChangeOp {
+pub(crate) struct ImageChangeOp {
     record_seq: i64,
     account_id: String,
     instance_id: String,
@@ -88,7 +91,26 @@ pub struct ImageRecordPage {
     pub next_before: Option<i64>,
 }
 
-impl Cloud {
+/// Image changes of instances and their records.
+pub struct ImageChanges {
+    store: Store,
+    config: Arc<CloudConfig>,
+    instances: Arc<Instances>,
+    images: Arc<Images>,
+    disks: Arc<Disks>,
+}
+
+impl ImageChanges {
+    pub(crate) fn new(
+        store: Store,
+        config: Arc<CloudConfig>,
+        instances: Arc<Instances>,
+        images: Arc<Images>,
+        disks: Arc<Disks>,
+    ) -> ImageChanges {
+        ImageChanges { store, config, instances, images, disks }
+    }
+
     /// Accept an image change and start it in the background. Returns the new system disk's id.
     pub async fn change_image(
         self: &Arc<Self>,
@@ -96,7 +118,7 @@ impl Cloud {
         change: ImageChange,
         mode: ChangeMode,
     ) -> Result<String> {
-        let instance = self.instance(account_id, &change.instance_id).await?;
+        let instance = crate::lookup::instance(&self.store, account_id, &change.instance_id).await?;
         if instance.locked_for_security() {
             return Err(Error::InstanceLockedForSecurity { instance_id: instance.instance_id.clone() });
         }
@@ -112,7 +134,7 @@ impl Cloud {
                 })
             }
         };
-        let image = self.available_image(account_id, &change.image_id).await?;
+        let image = self.images.available_image(account_id, &change.image_id).await?;
         let size_gib = new_system_disk_size(image.size_gib, old_disk.size_gib, change.system_disk_size_gib)?;
         let old_image_name = match self.store.image(account_id, &instance.image_id).await? {
             Some(old) => old.name,
@@ -157,7 +179,7 @@ impl Cloud {
         };
         // Paths that are not UTF-8 cannot be persisted: refuse before anything is written, so
         // the payload below always serializes.
-        serde_json::to_string(&op).map_err(|e| Error::internal(format!("image-change payload: {e}")))?;
+        encode(&op)?;
         let payload_for = |seq| to_payload(&ImageChangeOp { record_seq: seq, ..op.clone() });
         let Some(seq) = self.store.begin_image_change(&record, &operation, payload_for).await? else {
             return Err(disk_busy());
@@ -239,8 +261,10 @@ impl Cloud {
                 InstanceStatus::Running => {
                     // The status may change between the read and the request (the guest powers
                     // itself off, someone else stops it): look again rather than give up.
-                    if let Err(e) =
-                        self.stop_instance(&instance.account_id, &op.instance_id, false, false).await
+                    if let Err(e) = self
+                        .instances
+                        .stop_instance(&instance.account_id, &op.instance_id, false, false)
+                        .await
                     {
                         tracing::info!(instance_id = %op.instance_id, error = %e.detail(), "stopping the desktop for its rebuild; retrying");
                     }
@@ -278,7 +302,7 @@ impl Cloud {
                 format!("The image {} cannot be read (its file is damaged): {detail}", op.image_id),
             )
         })?;
-        crate::crash::point("image-change-before-build");
+        crash_point(CrashPoint::ImageChangeBeforeBuild);
         let qemu_img = &self.config.qemu_img;
         let NewDisk { top, base, size_gib, .. } = &op.new_disk;
         chain::remove_quietly(top);
@@ -337,7 +361,7 @@ impl Cloud {
                 format!("The image {} was deleted before the change finished.", op.image_id),
             ));
         }
-        crate::crash::point("image-change-after-switch");
+        crash_point(CrashPoint::ImageChangeAfterSwitch);
         tracing::info!(instance_id = %op.instance_id, old_disk = %op.old_disk_id, new_disk = %new.disk_id, image_id = %op.image_id, "system disk replaced");
         Ok(())
     }
@@ -349,7 +373,7 @@ impl Cloud {
         if let Err(e) = self.store.finish_operation(operation_id).await {
             tracing::error!(error = %e, "finishing an image change failed");
         }
-        self.collect_deleted_snapshots().await;
+        self.disks.collect_deleted_snapshots().await;
         if op.restart {
             self.start_after_change(op).await;
         }
@@ -382,7 +406,8 @@ impl Cloud {
                 let Ok(Some(instance)) = cloud.store.instance_by_id(&instance_id).await else { return };
                 match instance.status {
                     InstanceStatus::Stopped => {
-                        if let Err(e) = cloud.start_instance(&instance.account_id, &instance_id, false).await
+                        if let Err(e) =
+                            cloud.instances.start_instance(&instance.account_id, &instance_id, false).await
                         {
                             tracing::warn!(%instance_id, error = %e.detail(), "starting the desktop after its image change failed");
                         }
@@ -400,26 +425,22 @@ impl Cloud {
 
     /// After a restart: a change that had not switched fails (its new files are removed, the old
     /// disk was never touched); one that had switched is finished.
-    pub(crate) async fn resume_image_changes(self: &Arc<Self>) -> Result<()> {
-        for operation in self.store.operations().await? {
-            if operation.kind != OperationKind::ImageChange {
-                continue;
-            }
-            let op: ImageChangeOp = crate::snapshots::from_payload(&operation.payload)?;
-            tracing::info!(operation_id = %operation.operation_id, step = %operation.step, instance_id = %op.instance_id, "resuming an interrupted image change");
-            if operation.step == OperationStep::Cleanup {
-                self.finish_image_change(&operation.operation_id, &op).await;
-            } else {
-                self.fail_image_change(
-                    &operation.operation_id,
-                    &op,
-                    "The change was interrupted by a server restart; the desktop keeps its previous system disk.",
-                )
-                .await;
-            }
+    pub(crate) async fn resume(self: &Arc<Self>, operation: &OperationRecord, op: &ImageChangeOp) {
+        if operation.step == OperationStep::Cleanup {
+            self.finish_image_change(&operation.operation_id, op).await;
+        } else {
+            self.fail_image_change(
+                &operation.operation_id,
+                op,
+                "The change was interrupted by a server restart; the desktop keeps its previous system disk.",
+            )
+            .await;
         }
-        // Every change was just finished or failed above, and a record is only ever written
-        // with its operation: one still changing here has lost it (foreign or damaged data).
+    }
+
+    /// After every interrupted change was resumed: a record still changing has lost its
+    /// operation (a record is only ever written with one), so it fails.
+    pub(crate) async fn fail_orphaned_records(&self) -> Result<()> {
         for record in self.store.changing_image_records().await? {
             tracing::warn!(seq = record.seq, instance_id = %record.instance_id, "an image record without its operation; failing it");
             self.store
@@ -441,7 +462,7 @@ impl Cloud {
         before_seq: Option<i64>,
         max_results: i64,
     ) -> Result<ImageRecordPage> {
-        self.instance(account_id, instance_id).await?;
+        crate::lookup::instance(&self.store, account_id, instance_id).await?;
         let mut records =
             self.store.image_records_page(account_id, instance_id, before_seq, max_results + 1).await?;
         let more = records.len() as i64 > max_results;
@@ -520,7 +541,7 @@ fn reason_of(e: &Error) -> String {
 }
 
 fn to_payload(op: &ImageChangeOp) -> String {
-    serde_json::to_string(op).expect("checked when the change was accepted")
+    encode(op).expect("checked when the change was accepted")
 }
 
 #[cfg(test)]

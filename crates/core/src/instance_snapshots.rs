@@ -15,14 +15,17 @@
 //! alone it is deleted. DeleteInstanceSnapshot releases the image (kept, hidden, while
 //! instances still run from it: DeleteImage with Force semantics).
 
-use crate::cloud::Cloud;
+use crate::config::CloudConfig;
+use crate::disks::Disks;
 use crate::exclude;
 use crate::ids::new_id;
-use crate::image_capture::DiskSelection;
+use crate::images::DiskSelection;
+use crate::images::{ImageBuilds, Images};
 use crate::oci::{self, ImageReference};
+use crate::runner::{crash_point, CrashPoint};
 use crate::{Error, Resource, Result};
 use ecslab_store::{
-    now_millis, ImageRecord, ImageStatus, InstanceSnapshotRecord, InstanceSnapshotStatus, Tag,
+    now_millis, ImageRecord, ImageStatus, InstanceSnapshotRecord, InstanceSnapshotStatus, Store, Tag,
 };
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -73,7 +76,26 @@ fn registry_of(image_url: &str) -> Result<Option<ImageReference>> {
     oci::parse_registry_url(image_url).map_err(|e| Error::invalid("ImageUrl", e.message))
 }
 
-impl Cloud {
+/// PAI-DSW instance snapshots.
+pub struct InstanceSnapshots {
+    store: Store,
+    config: Arc<CloudConfig>,
+    images: Arc<Images>,
+    builds: Arc<ImageBuilds>,
+    disks: Arc<Disks>,
+}
+
+impl InstanceSnapshots {
+    pub(crate) fn new(
+        store: Store,
+        config: Arc<CloudConfig>,
+        images: Arc<Images>,
+        builds: Arc<ImageBuilds>,
+        disks: Arc<Disks>,
+    ) -> InstanceSnapshots {
+        InstanceSnapshots { store, config, images, builds, disks }
+    }
+
     pub async fn create_instance_snapshot(
         self: &Arc<Self>,
         account_id: &str,
@@ -93,15 +115,15 @@ impl Cloud {
         if registry.is_none() {
             self.release_overwritten_image(account_id, &image_name, req.overwrite).await?;
         }
-        let image_name = self.unused_image_name(account_id, Some(image_name), &image_id).await?;
+        let image_name = self.images.unused_image_name(account_id, Some(image_name), &image_id).await?;
         let (instance, disks) =
-            self.capturable_disks(account_id, &req.instance_id, DiskSelection::SystemOnly).await?;
-        let mappings = self.capture_disks(account_id, &instance, disks, &image_id).await?;
+            self.builds.capturable_disks(account_id, &req.instance_id, DiskSelection::SystemOnly).await?;
+        let mappings = self.builds.capture_disks(account_id, &instance, disks, &image_id).await?;
         let image = ImageRecord {
             description: format!("PAI-DSW instance snapshot {snapshot_id} of {}", instance.instance_id),
             source_snapshot_id: mappings[0].snapshot_id.clone(),
             source_instance_id: instance.instance_id.clone(),
-            ..self.new_image_record(account_id, &image_id, image_name)
+            ..self.images.new_image_record(account_id, &image_id, image_name)
         };
         let now = now_millis();
         let record = InstanceSnapshotRecord {
@@ -126,9 +148,7 @@ impl Cloud {
         self.store.insert_instance_snapshot(&record).await?;
         self.store.insert_image_with_disks(&image, &mappings).await?;
         tracing::info!(snapshot_id = %snapshot_id, instance_id = %record.instance_id, image_id = %image_id, "instance snapshot started");
-        let cloud = self.clone();
-        let task = record.clone();
-        tokio::spawn(async move { cloud.finish_instance_snapshot(task).await });
+        self.clone().spawn_finish(record.clone());
         Ok(record)
     }
 
@@ -153,7 +173,7 @@ impl Cloud {
                 format!("The image {name:?} is still being created."),
             ));
         }
-        self.delete_image(account_id, &existing.image_id, true).await
+        self.images.delete_image(account_id, &existing.image_id, true).await
     }
 
     /// The background part, from wherever the snapshot stands (also after a restart).
@@ -213,10 +233,10 @@ impl Cloud {
             .map_err(|e| internal(e.into()))?
             .ok_or_else(|| Failure::new("ImageNotFound", "the image being made was removed"))?;
         if image.status != ImageStatus::Available {
-            let virtual_size = self.flatten_snapshot(&image).await.map_err(|reason| {
+            let virtual_size = self.builds.flatten_snapshot(&image).await.map_err(|reason| {
                 Failure::new("SnapshotFailed", format!("saving the system disk failed: {reason}"))
             })?;
-            crate::crash::point("instance-snapshot-after-flatten");
+            crash_point(CrashPoint::InstanceSnapshotAfterFlatten);
             self.set_instance_snapshot_stage(record, InstanceSnapshotStatus::Pushing)
                 .await
                 .map_err(internal)?;
@@ -227,16 +247,16 @@ impl Cloud {
             if !removal.removed.is_empty() || !removal.absent.is_empty() {
                 tracing::info!(snapshot_id = %record.snapshot_id, removed = ?removal.removed, absent = ?removal.absent, filesystem = %removal.filesystem, "excluded paths removed from the image");
             }
-            crate::crash::point("instance-snapshot-after-exclude");
-            self.mark_image_available(&image.image_id, virtual_size).await.map_err(internal)?;
-            crate::crash::point("instance-snapshot-after-available");
+            crash_point(CrashPoint::InstanceSnapshotAfterExclude);
+            self.images.mark_image_available(&image.image_id, virtual_size).await.map_err(internal)?;
+            crash_point(CrashPoint::InstanceSnapshotAfterAvailable);
         } else {
             self.set_instance_snapshot_stage(record, InstanceSnapshotStatus::Pushing)
                 .await
                 .map_err(internal)?;
         }
         self.drop_point_in_time_snapshot(&image).await.map_err(internal)?;
-        self.collect_deleted_snapshots().await;
+        self.disks.collect_deleted_snapshots().await;
         if let Some(reference) =
             registry_of(&record.image_url).map_err(|e| Failure::new("InvalidImageUrl", e.to_string()))?
         {
@@ -287,17 +307,12 @@ impl Cloud {
         let _ = self.drop_point_in_time_snapshot(&image).await;
         let _ = self.store.mark_image_deleted(&image.image_id).await;
         let _ = std::fs::remove_file(PathBuf::from(&image.path).with_extension("qcow2.partial"));
-        self.collect_deleted_snapshots().await;
+        self.disks.collect_deleted_snapshots().await;
     }
 
-    /// Instance snapshots a restart interrupted: finish them.
-    pub(crate) async fn resume_instance_snapshots(self: &Arc<Self>) -> Result<()> {
-        for record in self.store.unfinished_instance_snapshots().await? {
-            tracing::info!(snapshot_id = %record.snapshot_id, status = %record.status, "resuming an interrupted instance snapshot");
-            let cloud = self.clone();
-            tokio::spawn(async move { cloud.finish_instance_snapshot(record).await });
-        }
-        Ok(())
+    /// Finish an instance snapshot in the background (a new one, or one a restart interrupted).
+    pub(crate) fn spawn_finish(self: Arc<Self>, record: InstanceSnapshotRecord) {
+        tokio::spawn(async move { self.finish_instance_snapshot(record).await });
     }
 
     pub async fn instance_snapshot(
@@ -306,7 +321,7 @@ impl Cloud {
         instance_id: &str,
         snapshot_id: &str,
     ) -> Result<InstanceSnapshotRecord> {
-        self.instance(account_id, instance_id).await?;
+        crate::lookup::instance(&self.store, account_id, instance_id).await?;
         self.store
             .instance_snapshot(account_id, instance_id, snapshot_id)
             .await?
@@ -319,7 +334,7 @@ impl Cloud {
         instance_id: &str,
         listing: &InstanceSnapshotListing,
     ) -> Result<InstanceSnapshotPage> {
-        self.instance(account_id, instance_id).await?;
+        crate::lookup::instance(&self.store, account_id, instance_id).await?;
         let mut snapshots = self.store.instance_snapshots(account_id, instance_id).await?;
         let key = |s: &InstanceSnapshotRecord| -> String {
             match listing.sort_by.as_str() {
@@ -359,7 +374,7 @@ impl Cloud {
         }
         self.store.delete_instance_snapshot(snapshot_id).await?;
         if let Some(image) = self.store.image(account_id, &record.image_id).await?.filter(|i| !i.deleted) {
-            self.delete_image(account_id, &image.image_id, true).await?;
+            self.images.delete_image(account_id, &image.image_id, true).await?;
         }
         tracing::info!(snapshot_id, image_id = %record.image_id, "instance snapshot deleted");
         Ok(())

@@ -82,7 +82,7 @@ pub async fn execute(cloud: &Arc<Cloud>, account: &str, request: EcdRequest) -> 
             EcdReply::DescribeDesktops(describe_desktops(cloud, account, &query).await?)
         }
         EcdRequest::RebuildDesktops { desktop_ids, image_id } => {
-            cloud.visible_image(account, &image_id).await?;
+            cloud.images().visible_image(account, &image_id).await?;
             let mut results = Vec::with_capacity(desktop_ids.len());
             for desktop_id in desktop_ids {
                 let change = ImageChange {
@@ -90,24 +90,27 @@ pub async fn execute(cloud: &Arc<Cloud>, account: &str, request: EcdRequest) -> 
                     image_id: image_id.clone(),
                     system_disk_size_gib: None,
                 };
-                let (code, message) =
-                    match cloud.change_image(account, change, ChangeMode::RebuildDesktop).await {
-                        Ok(_) => ("Success".to_string(), String::new()),
-                        Err(e) => {
-                            if let Error::Internal { context } = &e {
-                                tracing::error!(%desktop_id, %context, "rebuilding a desktop failed");
-                            }
-                            let e = desktop_words(e);
-                            (e.code().to_string(), e.to_string())
+                let (code, message) = match cloud
+                    .image_changes()
+                    .change_image(account, change, ChangeMode::RebuildDesktop)
+                    .await
+                {
+                    Ok(_) => ("Success".to_string(), String::new()),
+                    Err(e) => {
+                        if let Error::Internal { context } = &e {
+                            tracing::error!(%desktop_id, %context, "rebuilding a desktop failed");
                         }
-                    };
+                        let e = desktop_words(e);
+                        (e.code().to_string(), e.to_string())
+                    }
+                };
                 results.push(RebuildResult { desktop_id, code, message });
             }
             EcdReply::RebuildDesktops { rebuild_results: results }
         }
         EcdRequest::DescribeImageModifiedRecords { desktop_id, max_results, next_token } => {
             // The desktop must exist before a token is judged (a missing desktop is NotFound).
-            cloud.instance(account, &desktop_id).await?;
+            cloud.instances().instance(account, &desktop_id).await?;
             let secret = token_secret(cloud).await?;
             let scope = token::Scope { account_id: account, desktop_id: &desktop_id };
             let now = chrono::Utc::now().timestamp();
@@ -115,7 +118,8 @@ pub async fn execute(cloud: &Arc<Cloud>, account: &str, request: EcdRequest) -> 
                 None => None,
                 Some(t) => Some(token::accept(&secret, &scope, t, now)?),
             };
-            let page = cloud.image_change_records(account, &desktop_id, before, max_results).await?;
+            let page =
+                cloud.image_changes().image_change_records(account, &desktop_id, before, max_results).await?;
             let next_token =
                 page.next_before.map(|seq| token::issue(&secret, &scope, seq, now)).unwrap_or_default();
             EcdReply::DescribeImageModifiedRecords(RecordPage {
@@ -146,8 +150,8 @@ async fn describe_desktops(cloud: &Arc<Cloud>, account: &str, query: &DesktopQue
         ..InstanceFilter::default()
     };
     let everything = Paging::Pages { number: 1, size: u32::MAX };
-    let all = cloud.describe_instances(account, &filter, &everything).await?.items;
-    let rebuilding = cloud.instances_changing_image(account).await?;
+    let all = cloud.instances().describe_instances(account, &filter, &everything).await?.items;
+    let rebuilding = cloud.image_changes().instances_changing_image(account).await?;
     let desktops: Vec<(InstanceView, &'static str)> = all
         .into_iter()
         .map(|v| {

@@ -110,7 +110,7 @@ pub async fn execute(cloud: &Arc<Cloud>, account: &str, request: EcsRequest) -> 
     use EcsRequest::*;
     Ok(match request {
         RunInstances(req) => {
-            let ids = cloud.create_instances(account, req).await?;
+            let ids = cloud.instances().create_instances(account, req).await?;
             EcsReply::RunInstances {
                 instance_id_sets: InstanceIdSets { instance_id_set: ids },
                 trade_price: 0.0,
@@ -118,30 +118,30 @@ pub async fn execute(cloud: &Arc<Cloud>, account: &str, request: EcsRequest) -> 
             }
         }
         CreateInstance(req) => {
-            let ids = cloud.create_instances(account, req).await?;
+            let ids = cloud.instances().create_instances(account, req).await?;
             EcsReply::CreateInstance { instance_id: ids[0].clone(), trade_price: 0.0, order_id: "" }
         }
         StartInstance { instance_id, dry_run } => {
-            cloud.start_instance(account, &instance_id, dry_run).await?;
+            cloud.instances().start_instance(account, &instance_id, dry_run).await?;
             EcsReply::Empty(Empty {})
         }
         StopInstance { instance_id, force, dry_run } => {
-            cloud.stop_instance(account, &instance_id, force, dry_run).await?;
+            cloud.instances().stop_instance(account, &instance_id, force, dry_run).await?;
             EcsReply::Empty(Empty {})
         }
         RebootInstance { instance_id, force, dry_run } => {
-            cloud.reboot_instance(account, &instance_id, force, dry_run).await?;
+            cloud.instances().reboot_instance(account, &instance_id, force, dry_run).await?;
             EcsReply::Empty(Empty {})
         }
         DeleteInstance { instance_id, force, dry_run } => {
-            cloud.delete_instance(account, &instance_id, force, dry_run).await?;
+            cloud.instances().delete_instance(account, &instance_id, force, dry_run).await?;
             EcsReply::Empty(Empty {})
         }
         DescribeInstances { filter, paging, dry_run } => {
             if dry_run {
                 return Err(ecslab_core::Error::DryRunOperation);
             }
-            let page = cloud.describe_instances(account, &filter, &paging).await?;
+            let page = cloud.instances().describe_instances(account, &filter, &paging).await?;
             EcsReply::Instances(Box::new(render::instances(cloud, page)))
         }
         DescribeInstanceStatus { instance_ids, paging } => {
@@ -149,88 +149,91 @@ pub async fn execute(cloud: &Arc<Cloud>, account: &str, request: EcsRequest) -> 
                 instance_ids: (!instance_ids.is_empty()).then_some(instance_ids),
                 ..InstanceFilter::default()
             };
-            let page = cloud.describe_instances(account, &filter, &paging).await?;
+            let page = cloud.instances().describe_instances(account, &filter, &paging).await?;
             EcsReply::InstanceStatuses(render::instance_statuses(page))
         }
         DescribeInstanceTypes { type_ids, family } => {
             EcsReply::InstanceTypes(render::instance_types(&type_ids, family.as_deref()))
         }
         GetInstanceScreenshot { instance_id, wake_up } => {
-            let screenshot = cloud.screenshot(account, &instance_id, wake_up).await?;
+            let screenshot = cloud.instances().screenshot(account, &instance_id, wake_up).await?;
             EcsReply::Screenshot { instance_id, screenshot }
         }
         GetInstanceConsoleOutput { instance_id, remove_symbols } => {
-            let console = cloud.console_output(account, &instance_id).await?;
+            let console = cloud.instances().console_output(account, &instance_id).await?;
             EcsReply::ConsoleOutput(render::console_output(&instance_id, console, remove_symbols))
         }
         ImportImage(req) => {
-            let image_id = cloud.import_image(account, req).await?;
+            let image_id = cloud.image_builds().import_image(account, req).await?;
             let task_id = format!("t-{}", &image_id[2..]);
             EcsReply::ImportImage { image_id, region_id: cloud.region_id().to_string(), task_id }
         }
         DescribeImages { filter, paging } => {
-            let page = cloud.describe_images(account, &filter, &paging).await?;
+            let page = cloud.images().describe_images(account, &filter, &paging).await?;
             EcsReply::Images(render::images(cloud, page))
         }
         DeleteImage { image_id, force } => {
-            cloud.delete_image(account, &image_id, force).await?;
+            cloud.images().delete_image(account, &image_id, force).await?;
             EcsReply::Empty(Empty {})
         }
         ExportImage(req) => {
-            let task_id = cloud.export_image(account, req).await?;
+            let task_id = cloud.exports().export_image(account, req).await?;
             EcsReply::ExportImage { task_id, region_id: cloud.region_id().to_string() }
         }
         DescribeTaskAttribute { task_id } => EcsReply::TaskAttribute(Box::new(render::task_attribute(
             cloud,
-            &cloud.task(account, &task_id).await?,
+            &cloud.exports().task(account, &task_id).await?,
         ))),
         DescribeTasks { filter, paging } => {
-            let page = cloud.describe_tasks(account, &filter, &paging).await?;
+            let page = cloud.exports().describe_tasks(account, &filter, &paging).await?;
             EcsReply::Tasks(render::tasks(cloud, page))
         }
         DescribeRegions => EcsReply::Regions(render::regions(cloud)),
         DescribeZones => EcsReply::Zones(render::zones(cloud)),
         CreateSnapshot(req) => {
-            EcsReply::CreateSnapshot { snapshot_id: cloud.create_snapshot(account, req).await? }
+            EcsReply::CreateSnapshot { snapshot_id: cloud.disks().create_snapshot(account, req).await? }
         }
-        CreateImage(req) => EcsReply::CreateImage { image_id: cloud.create_image(account, req).await? },
+        CreateImage(req) => {
+            EcsReply::CreateImage { image_id: cloud.image_builds().create_image(account, req).await? }
+        }
         DescribeSnapshots { filter, paging } => {
-            let page = cloud.describe_snapshots(account, &filter, &paging).await?;
+            let page = cloud.disks().describe_snapshots(account, &filter, &paging).await?;
             EcsReply::Snapshots(render::snapshots(cloud, page))
         }
         DeleteSnapshot { snapshot_id, force } => {
-            cloud.delete_snapshot(account, &snapshot_id, force).await?;
+            cloud.disks().delete_snapshot(account, &snapshot_id, force).await?;
             EcsReply::Empty(Empty {})
         }
         ResetDisk { disk_id, snapshot_id, dry_run } => {
-            cloud.reset_disk(account, &disk_id, &snapshot_id, dry_run).await?;
+            cloud.disks().reset_disk(account, &disk_id, &snapshot_id, dry_run).await?;
             EcsReply::Empty(Empty {})
         }
         CreateDisk(req) => {
-            EcsReply::CreateDisk { disk_id: cloud.create_disk(account, req).await?, order_id: "" }
+            EcsReply::CreateDisk { disk_id: cloud.disks().create_disk(account, req).await?, order_id: "" }
         }
         AttachDisk { instance_id, disk_id, delete_with_instance } => {
-            cloud.attach_disk(account, &instance_id, &disk_id, delete_with_instance).await?;
+            cloud.disks().attach_disk(account, &instance_id, &disk_id, delete_with_instance).await?;
             EcsReply::Empty(Empty {})
         }
         DetachDisk { instance_id, disk_id } => {
-            cloud.detach_disk(account, &instance_id, &disk_id).await?;
+            cloud.disks().detach_disk(account, &instance_id, &disk_id).await?;
             EcsReply::Empty(Empty {})
         }
         DeleteDisk { disk_id } => {
-            cloud.delete_disk(account, &disk_id).await?;
+            cloud.disks().delete_disk(account, &disk_id).await?;
             EcsReply::Empty(Empty {})
         }
         ResizeDisk { disk_id, new_size_gib } => {
-            cloud.resize_disk(account, &disk_id, new_size_gib).await?;
+            cloud.disks().resize_disk(account, &disk_id, new_size_gib).await?;
             EcsReply::Empty(Empty {})
         }
         DescribeDisks { filter, paging } => {
-            let page = cloud.describe_disks(account, &filter, &paging).await?;
+            let page = cloud.disks().describe_disks(account, &filter, &paging).await?;
             EcsReply::Disks(render::disks(cloud, page))
         }
         ReplaceSystemDisk(change) => {
-            let disk_id = cloud.change_image(account, change, ChangeMode::ReplaceSystemDisk).await?;
+            let disk_id =
+                cloud.image_changes().change_image(account, change, ChangeMode::ReplaceSystemDisk).await?;
             EcsReply::ReplaceSystemDisk { disk_id }
         }
     })

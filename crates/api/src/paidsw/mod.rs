@@ -49,22 +49,24 @@ impl RestProduct for PaiDsw {
 pub async fn execute(cloud: &Arc<Cloud>, account: &str, request: PaiRequest) -> Result<PaiReply, ApiError> {
     Ok(match request {
         PaiRequest::CreateInstanceSnapshot(req) => {
-            let record = cloud.create_instance_snapshot(account, req).await?;
+            let record = cloud.instance_snapshots().create_instance_snapshot(account, req).await?;
             PaiReply::Ids(SnapshotIds { instance_id: record.instance_id, snapshot_id: record.snapshot_id })
         }
         PaiRequest::GetInstanceSnapshot { instance_id, snapshot_id } => {
-            let record = cloud.instance_snapshot(account, &instance_id, &snapshot_id).await?;
+            let record =
+                cloud.instance_snapshots().instance_snapshot(account, &instance_id, &snapshot_id).await?;
             PaiReply::Snapshot(Box::new(record.into()))
         }
         PaiRequest::ListInstanceSnapshot { instance_id, listing } => {
-            let page = cloud.list_instance_snapshots(account, &instance_id, &listing).await?;
+            let page =
+                cloud.instance_snapshots().list_instance_snapshots(account, &instance_id, &listing).await?;
             PaiReply::List(SnapshotList {
                 total_count: page.total_count,
                 snapshots: page.snapshots.into_iter().map(Snapshot::from).collect(),
             })
         }
         PaiRequest::DeleteInstanceSnapshot { instance_id, snapshot_id } => {
-            cloud.delete_instance_snapshot(account, &instance_id, &snapshot_id).await?;
+            cloud.instance_snapshots().delete_instance_snapshot(account, &instance_id, &snapshot_id).await?;
             PaiReply::Ids(SnapshotIds { instance_id, snapshot_id })
         }
     })

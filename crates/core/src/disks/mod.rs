@@ -7,12 +7,23 @@
 //! snapshot cannot be deleted without `Force`. A disk keeps its device slot (`device_index`) as
 //! long as it stays attached, so the guest sees the same device order across restarts.
 
-use crate::cloud::Cloud;
+mod files;
+mod recovery;
+mod reset;
+mod snapshots;
+
+pub(crate) use files::remove_disk_files;
+pub(crate) use reset::ResetDiskOp;
+pub(crate) use snapshots::CreateSnapshotOp;
+pub use snapshots::ListedSnapshot;
+
+use crate::config::CloudConfig;
+use crate::images::Images;
 use crate::listing::{page_of, sort_key, window_with_bare_keys, Page};
 use crate::requests::{CreateDisk, DiskFilter, Paging};
 use crate::{chain, Error, InstanceStatus, Resource, Result};
-use ecslab_store::{DiskQuery, DiskRecord, DiskStatus, InstanceRecord, SnapshotStatus};
-use ecslab_vmm::{DiskSpec, PowerState};
+use ecslab_store::{DiskQuery, DiskRecord, DiskStatus, InstanceRecord, SnapshotStatus, Store};
+use ecslab_vmm::{DiskSpec, Hypervisor, PowerState};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -20,13 +31,32 @@ use std::sync::Arc;
 const MAX_DATA_DISKS: usize = 16;
 const GIB: u64 = 1024 * 1024 * 1024;
 
-impl Cloud {
-    /// A disk of this account, or `InvalidDiskId.NotFound`.
-    pub async fn disk(&self, account_id: &str, disk_id: &str) -> Result<DiskRecord> {
-        self.store
-            .disk(account_id, disk_id)
-            .await?
-            .ok_or_else(|| Error::NotFound { resource: Resource::Disk, id: disk_id.to_string() })
+/// Disks and their snapshot chains (this module, `disk_files` and `snapshots`): the only service
+/// that rewrites layer files, so it owns the lock that keeps them still.
+pub struct Disks {
+    store: Store,
+    hypervisor: Arc<dyn Hypervisor>,
+    config: Arc<CloudConfig>,
+    /// Force-deleted images whose last reader goes away with a snapshot are collected here.
+    images: Arc<Images>,
+    /// Held while snapshot files are rewritten or read to build something (seal, delete, reset,
+    /// copies, image flattening): those steps see a stable set of snapshot files.
+    chain_lock: tokio::sync::Mutex<()>,
+}
+
+impl Disks {
+    pub(crate) fn new(
+        store: Store,
+        hypervisor: Arc<dyn Hypervisor>,
+        config: Arc<CloudConfig>,
+        images: Arc<Images>,
+    ) -> Disks {
+        Disks { store, hypervisor, config, images, chain_lock: tokio::sync::Mutex::new(()) }
+    }
+
+    /// Keep every snapshot file still while the guard lives (readers that build from a chain).
+    pub(crate) async fn lock_chains(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.chain_lock.lock().await
     }
 
     pub async fn create_disk(self: &Arc<Self>, account_id: &str, req: CreateDisk) -> Result<String> {
@@ -87,9 +117,9 @@ impl Cloud {
                 disk.status = DiskStatus::Creating;
                 disk.source_snapshot_id = snapshot.snapshot_id.clone();
                 self.store.insert_disk(&disk).await?;
-                let cloud = self.clone();
+                let disks = self.clone();
                 let disk = disk.clone();
-                tokio::spawn(async move { cloud.copy_disk_from_snapshot(disk, snapshot).await });
+                tokio::spawn(async move { disks.copy_disk_from_snapshot(disk, snapshot).await });
             }
         }
         tracing::info!(disk_id = %disk.disk_id, size_gib, "disk created");
@@ -97,16 +127,7 @@ impl Cloud {
     }
 
     async fn copy_disk_from_snapshot(&self, disk: DiskRecord, snapshot: ecslab_store::SnapshotRecord) {
-        let result = async {
-            let _chain = self.chain_lock.lock().await;
-            let base = Path::new(&disk.base_path);
-            chain::materialize(&self.config.qemu_img, Path::new(&snapshot.path), None, base).await?;
-            if disk.size_gib > snapshot.source_disk_size {
-                chain::resize(&self.config.qemu_img, base, disk.size_gib).await?;
-            }
-            chain::create(&self.config.qemu_img, Path::new(&disk.path), Some(base), None).await
-        }
-        .await;
+        let result = self.create_disk_layers_from_snapshot(&disk, &snapshot).await;
         match result {
             Ok(()) => {
                 let _ = self.store.set_disk_status(&disk.disk_id, DiskStatus::Available).await;
@@ -122,19 +143,14 @@ impl Cloud {
         self.collect_deleted_snapshots().await;
     }
 
-    /// Disks left `Creating` by a restart: copy them again.
-    pub(crate) async fn resume_disk_copies(self: &Arc<Self>) -> Result<()> {
-        for disk in self.store.all_disks().await? {
-            if disk.status != DiskStatus::Creating || disk.source_snapshot_id.is_empty() {
-                continue;
+    /// A disk left `Creating` by a restart: copy it again (or drop it when its snapshot is gone).
+    pub(crate) async fn resume_disk_copy(self: &Arc<Self>, disk: DiskRecord) -> Result<()> {
+        match self.store.snapshot_by_id(&disk.source_snapshot_id).await? {
+            Some(snapshot) => {
+                let disks = self.clone();
+                tokio::spawn(async move { disks.copy_disk_from_snapshot(disk, snapshot).await });
             }
-            match self.store.snapshot_by_id(&disk.source_snapshot_id).await? {
-                Some(snapshot) => {
-                    let cloud = self.clone();
-                    tokio::spawn(async move { cloud.copy_disk_from_snapshot(disk, snapshot).await });
-                }
-                None => self.store.delete_disk(&disk.disk_id).await?,
-            }
+            None => self.store.delete_disk(&disk.disk_id).await?,
         }
         Ok(())
     }
@@ -167,8 +183,8 @@ impl Cloud {
         disk_id: &str,
         delete_with_instance: bool,
     ) -> Result<()> {
-        let instance = self.instance(account_id, instance_id).await?;
-        let disk = self.disk(account_id, disk_id).await?;
+        let instance = crate::lookup::instance(&self.store, account_id, instance_id).await?;
+        let disk = crate::lookup::disk(&self.store, account_id, disk_id).await?;
         self.check_instance_for_disk_change(&instance)?;
         match disk.status {
             DiskStatus::Available => {}
@@ -226,8 +242,8 @@ impl Cloud {
     }
 
     pub async fn detach_disk(&self, account_id: &str, instance_id: &str, disk_id: &str) -> Result<()> {
-        let instance = self.instance(account_id, instance_id).await?;
-        let disk = self.disk(account_id, disk_id).await?;
+        let instance = crate::lookup::instance(&self.store, account_id, instance_id).await?;
+        let disk = crate::lookup::disk(&self.store, account_id, disk_id).await?;
         match disk.instance_id.as_deref() {
             None => {
                 return Err(Error::rejected(
@@ -272,7 +288,7 @@ impl Cloud {
     }
 
     pub async fn delete_disk(&self, account_id: &str, disk_id: &str) -> Result<()> {
-        let disk = self.disk(account_id, disk_id).await?;
+        let disk = crate::lookup::disk(&self.store, account_id, disk_id).await?;
         if disk.status != DiskStatus::Available || self.store.disk_has_operation(disk_id).await? {
             return Err(Error::rejected(
                 "IncorrectDiskStatus",
@@ -289,7 +305,7 @@ impl Cloud {
 
     /// ResizeDisk: grow only. Live through QMP when the disk's VM runs, else with qemu-img.
     pub async fn resize_disk(&self, account_id: &str, disk_id: &str, new_size_gib: i64) -> Result<()> {
-        let disk = self.disk(account_id, disk_id).await?;
+        let disk = crate::lookup::disk(&self.store, account_id, disk_id).await?;
         if new_size_gib <= disk.size_gib {
             return Err(Error::rejected(
                 "InvalidDiskSize.TooSmall",
@@ -347,5 +363,22 @@ impl Cloud {
         };
         let listed = self.store.disks_page(account_id, &query, &window_with_bare_keys(paging)?).await?;
         Ok(page_of(listed, paging, |d| sort_key(&d.created_at, &d.disk_id)))
+    }
+
+    /// Periodic work: releasing snapshots whose retention is over, retrying failed merges.
+    pub(crate) fn spawn_housekeeping(self: Arc<Self>) {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(self.config.housekeeping_interval);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Err(e) = self.release_expired_snapshots().await {
+                    tracing::warn!(error = %crate::error::format_chain(&e), "snapshot retention sweep failed");
+                }
+                if let Err(e) = self.retry_failed_merges().await {
+                    tracing::warn!(error = %crate::error::format_chain(&e), "retrying failed snapshot merges failed");
+                }
+            }
+        });
     }
 }

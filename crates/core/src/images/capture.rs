@@ -3,12 +3,12 @@
 //!
 //! Like ECS, an image of an instance is made of snapshots of its disks. They are all taken at
 //! the same point in time (one transaction in the running VM, see
-//! [`Cloud::snapshot_disks_at_one_point`]), then the system disk's snapshot chain is flattened
+//! [`Disks::snapshot_disks_at_one_point`](crate::disks::Disks)), then the system disk's snapshot chain is flattened
 //! into the image file, which new instances overlay. Data disks stay snapshots: RunInstances
 //! copies them into the new instance's data disks. The image's Progress covers both parts:
 //! 0-50 % while the snapshots finish, 50-100 % while the system disk is flattened.
 
-use crate::cloud::Cloud;
+use super::ImageBuilds;
 use crate::ids::new_id;
 use crate::requests::{CreateImage, CreateSnapshot};
 use crate::{Error, Result};
@@ -31,25 +31,7 @@ pub(crate) fn device_name(index: i64) -> String {
     format!("/dev/xvd{letter}")
 }
 
-impl Cloud {
-    /// An image name not used by another of the account's images: the requested one, or the
-    /// image's own id.
-    pub(crate) async fn unused_image_name(
-        &self,
-        account_id: &str,
-        requested: Option<String>,
-        image_id: &str,
-    ) -> Result<String> {
-        let name = requested.unwrap_or_else(|| image_id.to_string());
-        if self.store.images(account_id).await?.iter().any(|i| i.name == name && !i.deleted) {
-            return Err(Error::rejected(
-                "InvalidImageName.Duplicated",
-                "The specified Image name has already bean used.",
-            ));
-        }
-        Ok(name)
-    }
-
+impl ImageBuilds {
     /// CreateImage with InstanceId: answers at once with the ImageId (`Creating`).
     pub(crate) async fn create_image_from_instance(
         self: &Arc<Self>,
@@ -59,7 +41,7 @@ impl Cloud {
         selection: DiskSelection,
     ) -> Result<String> {
         let image_id = new_id("m");
-        let name = self.unused_image_name(account_id, req.name.clone(), &image_id).await?;
+        let name = self.images.unused_image_name(account_id, req.name.clone(), &image_id).await?;
         let (instance, disks) = self.capturable_disks(account_id, instance_id, selection).await?;
         if req.dry_run {
             return Err(Error::DryRunOperation);
@@ -72,11 +54,11 @@ impl Cloud {
             source_snapshot_id: mappings[0].snapshot_id.clone(),
             source_instance_id: instance.instance_id.clone(),
             tags: req.tags,
-            ..self.new_image_record(account_id, &image_id, name)
+            ..self.images.new_image_record(account_id, &image_id, name)
         };
         self.store.insert_image_with_disks(&record, &mappings).await?;
         tracing::info!(image_id = %image_id, instance_id, disks = mappings.len(), "image creation from an instance started");
-        self.clone().spawn_import(record);
+        self.clone().spawn_build(record);
         Ok(image_id)
     }
 
@@ -88,8 +70,8 @@ impl Cloud {
         instance_id: &str,
         selection: DiskSelection,
     ) -> Result<(InstanceRecord, Vec<DiskRecord>)> {
-        let instance = self.instance(account_id, instance_id).await?;
-        self.check_instance_for_disk_change(&instance)?;
+        let instance = crate::lookup::instance(&self.store, account_id, instance_id).await?;
+        self.disks.check_instance_for_disk_change(&instance)?;
         let mut disks = self.store.instance_disks(instance_id).await?;
         disks.sort_by_key(|d| (d.disk_type != "system", d.device_index));
         if selection == DiskSelection::SystemOnly {
@@ -99,7 +81,7 @@ impl Cloud {
             return Err(Error::internal(format!("instance {instance_id} has no system disk")));
         }
         for disk in &disks {
-            self.check_snapshot_rules(disk).await?;
+            self.disks.check_snapshot_rules(disk).await?;
         }
         Ok((instance, disks))
     }
@@ -126,7 +108,8 @@ impl Cloud {
                 (disk.clone(), request)
             })
             .collect();
-        let snapshot_ids = self.snapshot_disks_at_one_point(account_id, Some(instance), requests).await?;
+        let snapshot_ids =
+            self.disks.snapshot_disks_at_one_point(account_id, Some(instance), requests).await?;
         Ok(disks
             .iter()
             .zip(snapshot_ids)

@@ -1,88 +1,24 @@
-//! Images: ImportImage from a local bucket object (qcow2, raw or VHD), DescribeImages and
-//! DeleteImage.
+//! How an image's file is made. ImportImage converts a bucket object (qcow2, raw or VHD, inspected
+//! first: see [`crate::inspect`]); CreateImage flattens a system-disk snapshot's chain, or first
+//! snapshots an instance's disks at one point in time (`capture.rs`).
 //!
-//! An import answers at once with the new ImageId in status `Creating`; a background task
-//! converts the object into a private qcow2 under `DATA/images/` (writing to a temporary file
-//! and renaming it, so a crash never leaves a half-written image marked Available) and then
-//! marks it `Available`, or `CreateFailed` with the reason. Imports left unfinished by a crash
-//! are restarted when the server starts. Once Available an image is immutable: instances use it
-//! through copy-on-write overlays.
+//! Each answers at once with the new ImageId in status `Creating`; a background task writes the
+//! image's qcow2 under `DATA/images/` to a temporary file and renames it, so a crash never leaves
+//! a half-written image marked Available, then marks it `Available`, or `CreateFailed` with the
+//! reason. Builds a crash interrupted are restarted by the runner when the server starts.
 
+use super::{device_name, DiskSelection, ImageBuilds};
 use crate::buckets::BucketError;
 use crate::chain;
-use crate::cloud::Cloud;
 use crate::ids::new_id;
-use crate::image_capture::DiskSelection;
 use crate::inspect::{self, Format, Window};
-use crate::listing::{page_of, sort_key, window_with_bare_keys, Page};
-use crate::requests::{CreateImage, ImageFilter, ImportImage, Paging};
+use crate::requests::{CreateImage, ImportImage};
 use crate::{Error, Resource, Result};
-use ecslab_store::{
-    now_rfc3339, ImageDiskRecord, ImageQuery, ImageRecord, ImageStatus, ListedPage, SnapshotStatus,
-};
+use ecslab_store::{ImageDiskRecord, ImageRecord, ImageStatus, SnapshotStatus};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-const GIB: i64 = 1024 * 1024 * 1024;
-
-/// An image as DescribeImages shows it: the record and its disks.
-#[derive(Debug, Clone)]
-pub struct ImageDetails {
-    pub image: ImageRecord,
-    pub disks: Vec<ImageDiskRecord>,
-}
-
-impl Cloud {
-    /// A new image record in `Creating`, a qcow2 under `DATA/images/`, with nothing recorded
-    /// about where it comes from yet (callers fill that in).
-    pub(crate) fn new_image_record(&self, account_id: &str, image_id: &str, name: String) -> ImageRecord {
-        ImageRecord {
-            image_id: image_id.to_string(),
-            account_id: account_id.to_string(),
-            name,
-            description: String::new(),
-            status: ImageStatus::Creating,
-            progress: 0,
-            size_gib: 0,
-            virtual_size_bytes: 0,
-            path: self.config.images_dir().join(format!("{image_id}.qcow2")).display().to_string(),
-            format: "qcow2".into(),
-            platform: "Others Linux".into(),
-            architecture: "x86_64".into(),
-            os_type: "linux".into(),
-            import_bucket: String::new(),
-            import_object: String::new(),
-            failure_reason: String::new(),
-            created_at: now_rfc3339(),
-            source_snapshot_id: String::new(),
-            source_instance_id: String::new(),
-            deleted: false,
-            tags: Vec::new(),
-        }
-    }
-
-    /// An image instances can be made from: visible and `Available` (`InvalidImageId.NotFound`,
-    /// `InvalidImageId.IncorrectStatus`).
-    pub(crate) async fn available_image(&self, account_id: &str, image_id: &str) -> Result<ImageRecord> {
-        let image = self.visible_image(account_id, image_id).await?;
-        if image.status != ImageStatus::Available {
-            return Err(Error::rejected(
-                "InvalidImageId.IncorrectStatus",
-                format!("The image {} is {}, not Available.", image.image_id, image.status),
-            ));
-        }
-        Ok(image)
-    }
-
-    /// An image of this account that users can see (not deleted), or `InvalidImageId.NotFound`.
-    pub async fn visible_image(&self, account_id: &str, image_id: &str) -> Result<ImageRecord> {
-        self.store
-            .image(account_id, image_id)
-            .await?
-            .filter(|i| !i.deleted)
-            .ok_or_else(|| Error::NotFound { resource: Resource::Image, id: image_id.to_string() })
-    }
-
+impl ImageBuilds {
     pub async fn import_image(self: &Arc<Self>, account_id: &str, req: ImportImage) -> Result<String> {
         let Some(size) = self.buckets.head(&req.bucket, &req.object).await? else {
             return Err(
@@ -91,7 +27,7 @@ impl Cloud {
         };
         self.inspect_import_object(&req.bucket, &req.object, &req.format, size).await?;
         let image_id = new_id("m");
-        let name = self.unused_image_name(account_id, req.name.clone(), &image_id).await?;
+        let name = self.images.unused_image_name(account_id, req.name.clone(), &image_id).await?;
         if req.dry_run {
             return Err(Error::DryRunOperation);
         }
@@ -104,29 +40,21 @@ impl Cloud {
             import_bucket: req.bucket,
             import_object: req.object,
             tags: req.tags,
-            ..self.new_image_record(account_id, &image_id, name)
+            ..self.images.new_image_record(account_id, &image_id, name)
         };
         self.store.insert_image(&record).await?;
         tracing::info!(image_id = %image_id, source = %self.buckets.describe(&record.import_bucket), object = %record.import_object, "image import started");
-        self.clone().spawn_import(record);
+        self.clone().spawn_build(record);
         Ok(image_id)
     }
 
-    /// An image's file is complete: `Available`, its Size in whole GiB (rounded up).
-    pub(crate) async fn mark_image_available(&self, image_id: &str, virtual_size: i64) -> Result<()> {
-        let size_gib = ((virtual_size + GIB - 1) / GIB).max(1);
-        Ok(self
-            .store
-            .update_image_progress(image_id, ImageStatus::Available, 100, size_gib, virtual_size, "")
-            .await?)
-    }
-
-    pub(crate) fn spawn_import(self: Arc<Self>, image: ImageRecord) {
+    /// Write an image's file in the background (a new build, or one a restart interrupted).
+    pub(crate) fn spawn_build(self: Arc<Self>, image: ImageRecord) {
         tokio::spawn(async move {
             let id = image.image_id.clone();
             match self.run_import(&image).await {
                 Ok(virtual_size) => {
-                    let _ = self.mark_image_available(&id, virtual_size).await;
+                    let _ = self.images.mark_image_available(&id, virtual_size).await;
                     tracing::info!(image_id = %id, virtual_size, "image available");
                 }
                 Err(reason) => {
@@ -191,7 +119,7 @@ impl Cloud {
             .await
             .map_err(|e| e.to_string())?
             .ok_or("the source snapshot is gone")?;
-        let _chain = self.chain_lock.lock().await;
+        let _chain = self.disks.lock_chains().await;
         let source = PathBuf::from(&snapshot.path);
         chain::check_own_chain(&source).map_err(|e| e.detail())?;
         let out = tokio::process::Command::new(&self.config.qemu_img)
@@ -257,7 +185,7 @@ impl Cloud {
         let image_id = new_id("m");
         let mut disks = vec![ImageDiskRecord {
             image_id: image_id.clone(),
-            device: crate::image_capture::device_name(0),
+            device: device_name(0),
             disk_type: "system".into(),
             size_gib: snapshot.source_disk_size,
             snapshot_id: snapshot_id.clone(),
@@ -282,13 +210,13 @@ impl Cloud {
             }
             disks.push(ImageDiskRecord {
                 image_id: image_id.clone(),
-                device: crate::image_capture::device_name(index as i64 + 1),
+                device: device_name(index as i64 + 1),
                 disk_type: "data".into(),
                 size_gib,
                 snapshot_id: data_snapshot_id.clone(),
             });
         }
-        let name = self.unused_image_name(account_id, req.name.clone(), &image_id).await?;
+        let name = self.images.unused_image_name(account_id, req.name.clone(), &image_id).await?;
         if req.dry_run {
             return Err(Error::DryRunOperation);
         }
@@ -298,11 +226,11 @@ impl Cloud {
             architecture: req.architecture,
             source_snapshot_id: snapshot_id.clone(),
             tags: req.tags,
-            ..self.new_image_record(account_id, &image_id, name)
+            ..self.images.new_image_record(account_id, &image_id, name)
         };
         self.store.insert_image_with_disks(&record, &disks).await?;
         tracing::info!(image_id = %image_id, snapshot_id = %snapshot_id, "image creation from a snapshot started");
-        self.clone().spawn_import(record);
+        self.clone().spawn_build(record);
         Ok(image_id)
     }
 
@@ -390,114 +318,6 @@ impl Cloud {
         };
         chain::convert_with_progress(&self.config.qemu_img, source, target, "qcow2", report).await
     }
-
-    pub(crate) async fn resume_imports(self: &Arc<Self>) -> Result<()> {
-        for image in self.store.images_with_status(ImageStatus::Creating).await? {
-            if self.store.image_made_by_instance_snapshot(&image.image_id).await? {
-                continue; // finished by its instance snapshot's own task
-            }
-            tracing::info!(image_id = %image.image_id, "resuming an interrupted image import");
-            self.clone().spawn_import(image);
-        }
-        Ok(())
-    }
-
-    pub async fn describe_images(
-        &self,
-        account_id: &str,
-        filter: &ImageFilter,
-        paging: &Paging,
-    ) -> Result<Page<ImageDetails>> {
-        let query = ImageQuery {
-            image_ids: filter.image_ids.clone(),
-            name_pattern: filter.name.clone(),
-            statuses: if filter.statuses.is_empty() {
-                vec![ImageStatus::Available.as_str().to_string()]
-            } else {
-                filter.statuses.clone()
-            },
-            snapshot_id: filter.snapshot_id.clone(),
-            tags: filter.tags.iter().map(|t| (t.key.clone(), t.value.clone())).collect(),
-            matches_nothing: filter.owner_alias.as_deref().is_some_and(|a| a != "self"),
-        };
-        let (listed, disks) =
-            self.store.images_page(account_id, &query, &window_with_bare_keys(paging)?).await?;
-        let mut mappings: std::collections::HashMap<String, Vec<ImageDiskRecord>> =
-            std::collections::HashMap::new();
-        for disk in disks {
-            mappings.entry(disk.image_id.clone()).or_default().push(disk);
-        }
-        let listed = ListedPage {
-            items: listed
-                .items
-                .into_iter()
-                .map(|image| {
-                    let disks = mappings.remove(&image.image_id).unwrap_or_else(|| implicit_mapping(&image));
-                    ImageDetails { image, disks }
-                })
-                .collect(),
-            total: listed.total,
-            more: listed.more,
-        };
-        Ok(page_of(listed, paging, |i| sort_key(&i.image.created_at, &i.image.image_id)))
-    }
-
-    /// DeleteImage. Disks made from the image are overlays on its file, and snapshots of them
-    /// chain down to it, so while any exists the image is refused, unless Force: then it is
-    /// gone for users at once (DescribeImages, RunInstances, ReplaceSystemDisk no longer see
-    /// it) while its file stays until the last disk or snapshot reading it is released.
-    pub async fn delete_image(&self, account_id: &str, image_id: &str, force: bool) -> Result<()> {
-        let image = self.visible_image(account_id, image_id).await?;
-        if image.status == ImageStatus::Creating {
-            return Err(Error::rejected("IncorrectImageStatus", "The image is still being created."));
-        }
-        let disks = self.store.disks_using_image(image_id).await?;
-        let snapshots = self.store.snapshots_on_image_file(&image.path).await?;
-        if disks + snapshots > 0 {
-            if !force {
-                return Err(Error::rejected(
-                    "ImageUsedByInstance",
-                    format!(
-                        "The image is used by {disks} disk(s) and {snapshots} snapshot(s); release them first, or delete with Force=true (the file is kept until they are gone)."
-                    ),
-                ));
-            }
-            self.store.mark_image_deleted(image_id).await?;
-            tracing::info!(
-                image_id,
-                disks,
-                snapshots,
-                "image deleted with Force; its file stays while it is read"
-            );
-            return Ok(());
-        }
-        self.remove_image_files(&image).await?;
-        tracing::info!(image_id, "image deleted");
-        Ok(())
-    }
-
-    async fn remove_image_files(&self, image: &ImageRecord) -> Result<()> {
-        self.store.remove_image(&image.image_id).await?;
-        if let Err(e) = std::fs::remove_file(&image.path) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!(image_id = %image.image_id, path = %image.path, error = %e, "could not remove the image file");
-            }
-        }
-        Ok(())
-    }
-
-    /// Remove the files of images deleted with Force that nothing reads any more.
-    pub(crate) async fn collect_deleted_images(&self) -> Result<()> {
-        for image in self.store.deleted_images().await? {
-            let disks = self.store.disks_using_image(&image.image_id).await?;
-            let snapshots = self.store.snapshots_on_image_file(&image.path).await?;
-            if disks + snapshots == 0 {
-                self.remove_image_files(&image).await?;
-                tracing::info!(image_id = %image.image_id, "file of a force-deleted image removed: its last reader is gone");
-            }
-        }
-        Ok(())
-    }
 }
 
 /// The format ImportImage's `Format` names (checked when the request was parsed).
@@ -527,15 +347,4 @@ fn import_refusal(object: &str, claimed: Format, refusal: &inspect::Refusal) -> 
             claimed.label()
         ),
     )
-}
-
-/// The one mapping of an image that has no `image_disks` rows (imported images): its system disk.
-fn implicit_mapping(image: &ImageRecord) -> Vec<ImageDiskRecord> {
-    vec![ImageDiskRecord {
-        image_id: image.image_id.clone(),
-        device: crate::image_capture::device_name(0),
-        disk_type: "system".into(),
-        size_gib: image.size_gib,
-        snapshot_id: image.source_snapshot_id.clone(),
-    }]
 }

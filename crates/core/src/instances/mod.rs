@@ -1,0 +1,303 @@
+//! Instance lifecycle: create, start, stop, reboot, delete, and what can be read from a running
+//! VM (screen, serial console).
+//!
+//! Every change of status is a conditional store update decided by [`status::admit`], so two
+//! racing requests cannot both win. The slow part (booting, waiting for a guest to power off)
+//! runs in a background task after the API call has answered, as on ECS; the instance shows a
+//! transitional status (`Pending`, `Starting`, `Stopping`) until it is done.
+
+mod events;
+mod power;
+mod reading;
+
+use crate::catalog::{self, InstanceType};
+use crate::config::CloudConfig;
+use crate::disks::Disks;
+use crate::ids::new_id;
+use crate::images::Images;
+use crate::requests::CreateInstances;
+use crate::status::{self, Admission, InstanceStatus, Request};
+use crate::{Error, Result};
+use ecslab_store::{now_rfc3339, DiskRecord, InstanceRecord, Store};
+use ecslab_vmm::Hypervisor;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// An instance with what Describe calls show about it.
+#[derive(Debug, Clone)]
+pub struct InstanceView {
+    pub record: InstanceRecord,
+    pub instance_type: &'static InstanceType,
+    pub disks: Vec<DiskRecord>,
+}
+
+/// GetInstanceConsoleOutput's answer.
+#[derive(Debug, Clone)]
+pub struct ConsoleOutput {
+    pub output: Vec<u8>,
+    pub last_update_time: String,
+}
+
+/// Slow power work done after StopInstance / RebootInstance answered.
+#[derive(Debug, Clone, Copy)]
+enum PowerWork {
+    Stop { force: bool },
+    Reboot { force: bool },
+}
+
+/// How much serial output GetInstanceConsoleOutput returns (ECS returns the most recent 64 KiB).
+const CONSOLE_OUTPUT_BYTES: usize = 64 * 1024;
+
+/// Instances: their records, their VM processes, what can be read from them.
+pub struct Instances {
+    store: Store,
+    hypervisor: Arc<dyn Hypervisor>,
+    config: Arc<CloudConfig>,
+    images: Arc<Images>,
+    disks: Arc<Disks>,
+    /// Last screenshot time per instance, for the optional minimum interval.
+    last_screenshot: Mutex<HashMap<String, Instant>>,
+}
+
+impl Instances {
+    pub(crate) fn new(
+        store: Store,
+        hypervisor: Arc<dyn Hypervisor>,
+        config: Arc<CloudConfig>,
+        images: Arc<Images>,
+        disks: Arc<Disks>,
+    ) -> Instances {
+        Instances { store, hypervisor, config, images, disks, last_screenshot: Mutex::new(HashMap::new()) }
+    }
+
+    // ---- create --------------------------------------------------------------------------------
+
+    /// RunInstances (start = true) and CreateInstance (start = false). Returns the new ids.
+    pub async fn create_instances(
+        self: &Arc<Self>,
+        account_id: &str,
+        req: CreateInstances,
+    ) -> Result<Vec<String>> {
+        let instance_type = catalog::find(&req.instance_type).ok_or_else(|| {
+            Error::rejected(
+                "InvalidInstanceType.ValueNotSupported",
+                format!(
+                    "The specified InstanceType {:?} beyond the permitted range. See DescribeInstanceTypes.",
+                    req.instance_type
+                ),
+            )
+        })?;
+        let image = self.images.available_image(account_id, &req.image_id).await?;
+        if let Some(zone) = &req.zone_id {
+            if zone != &self.config.zone_id {
+                return Err(Error::rejected("InvalidZoneId.NotFound", "The specified zone does not exist."));
+            }
+        }
+        let image_gib = image.size_gib.max(1);
+        let system_gib = req.system_disk_size_gib.unwrap_or(image_gib.max(20));
+        if system_gib < image_gib {
+            return Err(Error::rejected(
+                "InvalidSystemDiskSize.LessThanImageSize",
+                format!(
+                    "The specified SystemDisk.Size {system_gib} is less than the image size {image_gib}."
+                ),
+            ));
+        }
+        if req.dry_run {
+            return Err(Error::DryRunOperation);
+        }
+
+        let mut ids = Vec::with_capacity(req.amount as usize);
+        for n in 0..req.amount {
+            let instance_id = new_id("i");
+            let name = match (&req.instance_name, req.amount > 1 && req.unique_suffix) {
+                (Some(name), true) => format!("{name}{:03}", n + 1),
+                (Some(name), false) => name.clone(),
+                (None, _) => instance_id.clone(),
+            };
+            let now = now_rfc3339();
+            let record = InstanceRecord {
+                instance_id: instance_id.clone(),
+                account_id: account_id.to_string(),
+                name,
+                description: req.description.clone(),
+                host_name: if req.host_name.is_empty() { instance_id.clone() } else { req.host_name.clone() },
+                instance_type: instance_type.id.to_string(),
+                image_id: image.image_id.clone(),
+                status: if req.start { InstanceStatus::Pending } else { InstanceStatus::Stopped },
+                generation: 1,
+                ever_started: false,
+                zone_id: self.config.zone_id.clone(),
+                tags: req.tags.clone(),
+                operation_locks: Vec::new(),
+                created_at: now.clone(),
+                started_at: String::new(),
+            };
+            let disks =
+                self.disks.create_instance_disks(account_id, &instance_id, &image, system_gib, &req).await?;
+            if let Err(e) = self.store.insert_instance(&record, &disks).await {
+                crate::disks::remove_disk_files(&disks);
+                return Err(e.into());
+            }
+            tracing::info!(instance_id = %instance_id, image_id = %image.image_id, instance_type = %instance_type.id, "instance created");
+            if req.start {
+                self.clone().spawn_boot(instance_id.clone());
+            }
+            ids.push(instance_id);
+        }
+        Ok(ids)
+    }
+
+    // ---- lifecycle -----------------------------------------------------------------------------
+
+    /// Look up an instance of this account, or `InvalidInstanceId.NotFound`.
+    pub async fn instance(&self, account_id: &str, instance_id: &str) -> Result<InstanceRecord> {
+        crate::lookup::instance(&self.store, account_id, instance_id).await
+    }
+
+    /// Apply `request` to an instance: admission by its status, then a conditional update.
+    /// Returns the status it moved from, or `None` for an idempotent repeat.
+    async fn admit(
+        &self,
+        account_id: &str,
+        instance_id: &str,
+        request: Request,
+        dry_run: bool,
+    ) -> Result<Option<InstanceStatus>> {
+        let instance = crate::lookup::instance(&self.store, account_id, instance_id).await?;
+        let locked = instance.locked_for_security();
+        if locked && !matches!(request, Request::Delete { .. }) {
+            return Err(Error::InstanceLockedForSecurity { instance_id: instance_id.to_string() });
+        }
+        let current = instance.status;
+        let deny = || Error::IncorrectInstanceStatus {
+            instance_id: instance_id.to_string(),
+            status: current.to_string(),
+        };
+        match status::admit(current, request) {
+            Admission::Deny => Err(deny()),
+            _ if dry_run => Err(Error::DryRunOperation),
+            Admission::Ignore => Ok(None),
+            Admission::Proceed(next) => {
+                match self.store.transition_instance(instance_id, &[current], next).await? {
+                    Some(_) => Ok(Some(current)),
+                    None => Err(Error::rejected(
+                        "OperationConflict",
+                        "Request was denied due to conflict with a previous request.",
+                    )),
+                }
+            }
+        }
+    }
+
+    pub async fn start_instance(
+        self: &Arc<Self>,
+        account_id: &str,
+        instance_id: &str,
+        dry_run: bool,
+    ) -> Result<()> {
+        if self.admit(account_id, instance_id, Request::Start, dry_run).await?.is_some() {
+            self.clone().spawn_boot(instance_id.to_string());
+        }
+        Ok(())
+    }
+
+    pub async fn stop_instance(
+        self: &Arc<Self>,
+        account_id: &str,
+        instance_id: &str,
+        force: bool,
+        dry_run: bool,
+    ) -> Result<()> {
+        if self.admit(account_id, instance_id, Request::Stop, dry_run).await?.is_some() {
+            self.spawn_power_work(instance_id, PowerWork::Stop { force });
+        }
+        Ok(())
+    }
+
+    pub async fn reboot_instance(
+        self: &Arc<Self>,
+        account_id: &str,
+        instance_id: &str,
+        force: bool,
+        dry_run: bool,
+    ) -> Result<()> {
+        if self.admit(account_id, instance_id, Request::Reboot, dry_run).await?.is_some() {
+            self.spawn_power_work(instance_id, PowerWork::Reboot { force });
+        }
+        Ok(())
+    }
+
+    /// Run a stop or a reboot in the background (the API call has answered).
+    fn spawn_power_work(self: &Arc<Self>, instance_id: &str, work: PowerWork) {
+        let cloud = self.clone();
+        let id = instance_id.to_string();
+        tokio::spawn(async move {
+            match work {
+                PowerWork::Stop { force } => cloud.stop_then_record(&id, force).await,
+                PowerWork::Reboot { force } => cloud.reboot(&id, force).await,
+            }
+        });
+    }
+
+    pub async fn delete_instance(
+        &self,
+        account_id: &str,
+        instance_id: &str,
+        force: bool,
+        dry_run: bool,
+    ) -> Result<()> {
+        let from = self.admit(account_id, instance_id, Request::Delete { force }, dry_run).await?;
+        if from != Some(InstanceStatus::Stopped) {
+            if let Err(e) = self.hypervisor.kill(instance_id).await {
+                // The VM still runs: the instance gets its status back instead of staying Stopping.
+                self.settle_failed_delete(instance_id, from.unwrap_or(InstanceStatus::Running)).await;
+                return Err(Error::internal(format!(
+                    "killing {instance_id} for deletion: {}",
+                    crate::error::format_chain(&e)
+                )));
+            }
+        }
+        // From here on the VM is off: a step that fails leaves the instance Stopped (and
+        // deletable again), never Stopping.
+        let removed = async {
+            // The libvirt driver undefines the instance's persistent domain here.
+            if let Err(e) = self.hypervisor.forget(instance_id).await {
+                tracing::warn!(instance_id, error = %crate::error::format_chain(&e), "the driver could not forget the VM");
+            }
+            let attached = self.store.instance_disks(instance_id).await?;
+            self.disks.wait_for_disk_operations(&attached, Duration::from_secs(600)).await?;
+            Ok::<_, Error>(self.store.delete_instance(instance_id).await?)
+        }
+        .await;
+        let disks = match removed {
+            Ok(disks) => disks,
+            Err(e) => {
+                self.settle_failed_delete(instance_id, InstanceStatus::Stopped).await;
+                return Err(e);
+            }
+        };
+        crate::disks::remove_disk_files(&disks);
+        self.disks.collect_deleted_snapshots().await;
+        let run_dir = self.run_dir(instance_id);
+        if let Err(e) = std::fs::remove_dir_all(&run_dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(instance_id, path = %run_dir.display(), error = %e, "could not remove the run directory");
+            }
+        }
+        tracing::info!(instance_id, "instance deleted");
+        Ok(())
+    }
+
+    /// A DeleteInstance that failed midway: move the instance out of `Stopping` to the status
+    /// that matches its VM (a failed delete must not strand a transitional status).
+    async fn settle_failed_delete(&self, instance_id: &str, to: InstanceStatus) {
+        match self.store.transition_instance(instance_id, &[InstanceStatus::Stopping], to).await {
+            Ok(_) => tracing::warn!(instance_id, status = %to, "the deletion failed; the instance is back"),
+            Err(e) => {
+                tracing::error!(instance_id, error = %e, "the deletion failed and its status could not be restored")
+            }
+        }
+    }
+}
