@@ -26,13 +26,12 @@ use crate::disks::Disks;
 use crate::ids::new_id;
 use crate::images::Images;
 use crate::instances::Instances;
-use crate::runner::{crash_point, encode, CrashPoint};
+use crate::work::{crash_point, encode, CrashPoint, ImageChangeOp, NewDisk};
 use crate::{chain, Error, InstanceStatus, Result};
 use ecslab_store::{
     now_millis, DiskRecord, DiskStatus, ImageChangeRecord, InstanceRecord, OperationKind, OperationRecord,
     OperationStep, Store, RECORD_CHANGING, RECORD_FAILED,
 };
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -56,30 +55,6 @@ pub enum ChangeMode {
     ReplaceSystemDisk,
     /// ECD RebuildDesktops: a Running desktop is stopped, rebuilt and started again.
     RebuildDesktop,
-}
-
-/// The persisted state of one image change.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct ImageChangeOp {
-    record_seq: i64,
-    account_id: String,
-    instance_id: String,
-    old_disk_id: String,
-    old_top: PathBuf,
-    old_base: PathBuf,
-    new_disk: NewDisk,
-    image_id: String,
-    /// The desktop was Running: stop it first, start it again at the end.
-    restart: bool,
-}
-
-/// The new system disk, decided when the change is accepted (its id is the API's answer).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct NewDisk {
-    disk_id: String,
-    top: PathBuf,
-    base: PathBuf,
-    size_gib: i64,
 }
 
 /// One page of an instance's image-change records, newest first.

@@ -19,10 +19,11 @@ use crate::config::CloudConfig;
 use crate::disks::Disks;
 use crate::exclude;
 use crate::ids::new_id;
-use crate::images::DiskSelection;
-use crate::images::{ImageBuilds, Images};
+use crate::image_builds::DiskSelection;
+use crate::image_builds::ImageBuilds;
+use crate::images::Images;
 use crate::oci::{self, ImageReference};
-use crate::runner::{crash_point, CrashPoint};
+use crate::work::{crash_point, CrashPoint};
 use crate::{Error, Resource, Result};
 use ecslab_store::{
     now_millis, ImageRecord, ImageStatus, InstanceSnapshotRecord, InstanceSnapshotStatus, Store, Tag,

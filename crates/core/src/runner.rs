@@ -9,21 +9,21 @@
 //! once at start, in an order that keeps dependencies right (an image change first, as it holds
 //! its instance; snapshot merges before the images and disks built from them).
 //!
-//! The crash-safety tests kill the server between two persisted steps: [`crash_point`] is the
-//! one place such a kill is injected, at the [`CrashPoint`] named by `ECSLAB_CRASH_AT`.
+//! What is persisted, and the crash points between persisted steps, live below the services in
+//! [`crate::work`]; this module sits above them, as it calls each one back.
 
-use crate::disks::{CreateSnapshotOp, Disks, ResetDiskOp};
+use crate::disks::Disks;
 use crate::exports::Exports;
-use crate::image_changes::{ImageChangeOp, ImageChanges};
-use crate::images::ImageBuilds;
+use crate::image_builds::ImageBuilds;
+use crate::image_changes::ImageChanges;
 use crate::instance_snapshots::InstanceSnapshots;
 use crate::mts::ScreenshotJobs;
-use crate::{Error, Result};
+use crate::work::Operation;
+use crate::Result;
 use ecslab_store::{
-    DiskRecord, DiskStatus, ImageRecord, ImageStatus, InstanceSnapshotRecord, OperationKind, OperationRecord,
-    Store, TaskRecord,
+    DiskRecord, DiskStatus, ImageRecord, ImageStatus, InstanceSnapshotRecord, OperationRecord, Store,
+    TaskRecord,
 };
-use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;
 
@@ -51,56 +51,6 @@ impl fmt::Display for WorkKind {
             WorkKind::ImageExport => "image export",
             WorkKind::DiskCopy => "disk copy from a snapshot",
             WorkKind::ScreenshotJobs => "screenshot jobs",
-        })
-    }
-}
-
-/// A payload type of the `operations` table, tied to its kind.
-pub(crate) trait OperationPayload: Serialize + for<'de> Deserialize<'de> {
-    const KIND: OperationKind;
-}
-
-impl OperationPayload for CreateSnapshotOp {
-    const KIND: OperationKind = OperationKind::CreateSnapshot;
-}
-
-impl OperationPayload for ResetDiskOp {
-    const KIND: OperationKind = OperationKind::ResetDisk;
-}
-
-impl OperationPayload for ImageChangeOp {
-    const KIND: OperationKind = OperationKind::ImageChange;
-}
-
-/// The stored form of an operation's payload.
-pub(crate) fn encode<T: OperationPayload>(payload: &T) -> Result<String> {
-    serde_json::to_string(payload).map_err(Error::internal)
-}
-
-/// A persisted operation's payload, typed by the kind stored beside it: the one place a kind
-/// word decides how a payload reads.
-#[derive(Debug, Clone)]
-pub(crate) enum Operation {
-    CreateSnapshot(CreateSnapshotOp),
-    ResetDisk(ResetDiskOp),
-    ImageChange(ImageChangeOp),
-}
-
-impl Operation {
-    pub(crate) fn decode(record: &OperationRecord) -> Result<Operation> {
-        fn read<T: OperationPayload>(record: &OperationRecord) -> Result<T> {
-            serde_json::from_str(&record.payload).map_err(|e| {
-                Error::internal(format!(
-                    "corrupt {} payload of operation {}: {e}",
-                    T::KIND,
-                    record.operation_id
-                ))
-            })
-        }
-        Ok(match record.kind {
-            OperationKind::CreateSnapshot => Operation::CreateSnapshot(read(record)?),
-            OperationKind::ResetDisk => Operation::ResetDisk(read(record)?),
-            OperationKind::ImageChange => Operation::ImageChange(read(record)?),
         })
     }
 }
@@ -223,51 +173,5 @@ impl Runner {
             }
             PendingWork::DiskCopy(disk) => self.disks.resume_disk_copy(disk).await,
         }
-    }
-}
-
-/// A point between two persisted steps where the crash-safety tests kill the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CrashPoint {
-    SnapshotAfterFreeze,
-    SnapshotAfterCommit,
-    SnapshotAfterSealHeader,
-    DeleteAfterRebase,
-    DeleteAfterRemoveFile,
-    ResetAfterBuild,
-    ResetAfterSwitch,
-    InstanceSnapshotAfterFlatten,
-    InstanceSnapshotAfterExclude,
-    InstanceSnapshotAfterAvailable,
-    ImageChangeBeforeBuild,
-    ImageChangeAfterSwitch,
-}
-
-impl CrashPoint {
-    /// The name `ECSLAB_CRASH_AT` takes.
-    pub fn name(self) -> &'static str {
-        match self {
-            CrashPoint::SnapshotAfterFreeze => "snapshot-after-freeze",
-            CrashPoint::SnapshotAfterCommit => "snapshot-after-commit",
-            CrashPoint::SnapshotAfterSealHeader => "snapshot-after-seal-header",
-            CrashPoint::DeleteAfterRebase => "delete-after-rebase",
-            CrashPoint::DeleteAfterRemoveFile => "delete-after-remove-file",
-            CrashPoint::ResetAfterBuild => "reset-after-build",
-            CrashPoint::ResetAfterSwitch => "reset-after-switch",
-            CrashPoint::InstanceSnapshotAfterFlatten => "instance-snapshot-after-flatten",
-            CrashPoint::InstanceSnapshotAfterExclude => "instance-snapshot-after-exclude",
-            CrashPoint::InstanceSnapshotAfterAvailable => "instance-snapshot-after-available",
-            CrashPoint::ImageChangeBeforeBuild => "image-change-before-build",
-            CrashPoint::ImageChangeAfterSwitch => "image-change-after-switch",
-        }
-    }
-}
-
-/// Abort the process here if the operator (a test) asked to crash at `point`, as if killed with
-/// SIGKILL between two steps of the work.
-pub(crate) fn crash_point(point: CrashPoint) {
-    if std::env::var("ECSLAB_CRASH_AT").is_ok_and(|p| p == point.name()) {
-        tracing::warn!(point = point.name(), "injected crash");
-        std::process::abort();
     }
 }

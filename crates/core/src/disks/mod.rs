@@ -13,8 +13,6 @@ mod reset;
 mod snapshots;
 
 pub(crate) use files::remove_disk_files;
-pub(crate) use reset::ResetDiskOp;
-pub(crate) use snapshots::CreateSnapshotOp;
 pub use snapshots::ListedSnapshot;
 
 use crate::config::CloudConfig;

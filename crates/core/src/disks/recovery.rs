@@ -2,8 +2,9 @@
 //! is rolled back or carried on, a merge that failed (a full disk) is retried, snapshots whose
 //! RetentionDays are over are released, and boots wait while chain work runs on their disks.
 
-use super::{CreateSnapshotOp, Disks};
-use crate::runner::Operation;
+use super::Disks;
+use crate::work::CreateSnapshotOp;
+use crate::work::Operation;
 use crate::{chain, Error, Result};
 use ecslab_store::{DiskRecord, OperationRecord, OperationStep, SnapshotStatus};
 use std::sync::Arc;

@@ -4,22 +4,10 @@
 
 use super::Disks;
 use crate::ids::new_id;
-use crate::runner::{crash_point, encode, CrashPoint};
+use crate::work::{crash_point, encode, CrashPoint, ResetDiskOp};
 use crate::{chain, Error, InstanceStatus, Resource, Result};
 use ecslab_store::{now_rfc3339, DiskStatus, OperationKind, OperationRecord, OperationStep, SnapshotStatus};
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-
-/// The persisted state of one ResetDisk.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct ResetDiskOp {
-    pub(super) disk_id: String,
-    pub(super) snapshot_id: String,
-    pub(super) old_top: PathBuf,
-    pub(super) old_base: PathBuf,
-    pub(super) new_top: PathBuf,
-    pub(super) new_base: PathBuf,
-}
 
 impl Disks {
     // ---- ResetDisk ---------------------------------------------------------------------------------

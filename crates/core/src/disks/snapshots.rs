@@ -22,31 +22,15 @@ use super::Disks;
 use crate::ids::new_id;
 use crate::listing::{page_of, sort_key, window_with_bare_keys, Page};
 use crate::requests::{CreateSnapshot, Paging, SnapshotFilter};
-use crate::runner::{crash_point, encode, CrashPoint, Operation};
+use crate::work::{crash_point, encode, CrashPoint, CreateSnapshotOp, Operation};
 use crate::{chain, Error, InstanceStatus, Resource, Result};
 use ecslab_store::{
     now_rfc3339, DiskRecord, DiskStatus, ListedPage, OperationKind, OperationRecord, OperationStep,
     SnapshotAdmission, SnapshotQuery, SnapshotRecord, SnapshotStatus, SnapshotUse,
 };
 use ecslab_vmm::{DiskOverlay, PowerState};
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-/// The persisted state of one CreateSnapshot.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct CreateSnapshotOp {
-    pub(super) snapshot_id: String,
-    pub(super) disk_id: String,
-    pub(super) instance_id: Option<String>,
-    pub(super) top: PathBuf,
-    pub(super) new_top: PathBuf,
-    pub(super) base: PathBuf,
-    /// The disk's parent snapshot when the point in time was taken (what `base` held).
-    pub(super) parent_snapshot_id: String,
-    /// The file S's header will name: the parent's file, the image, or none.
-    pub(super) parent_file: Option<PathBuf>,
-}
 
 impl Disks {
     // ---- CreateSnapshot --------------------------------------------------------------------------
@@ -562,7 +546,7 @@ mod tests {
     #[test]
     fn pending_operations_keep_the_snapshots_their_payload_names() {
         use super::*;
-        use crate::disks::ResetDiskOp;
+        use crate::work::ResetDiskOp;
         let operation = |kind, payload: String| OperationRecord {
             operation_id: "op-1".into(),
             kind,

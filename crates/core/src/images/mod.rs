@@ -1,18 +1,11 @@
 //! Images as a catalog: records, what users may see and use, DescribeImages and DeleteImage, and
 //! the files of force-deleted images that nothing reads any more. How an image's file is made
 //! (imported from a bucket, flattened from a snapshot, captured from an instance) is
-//! [`ImageBuilds`]'s work.
+//! the work of `ImageBuilds`, beside this module.
 //!
 //! Once Available an image is immutable: instances use it through copy-on-write overlays.
 
-mod builds;
-mod capture;
-
-pub(crate) use capture::{device_name, DiskSelection};
-
-use crate::buckets::Buckets;
 use crate::config::CloudConfig;
-use crate::disks::Disks;
 use crate::listing::{page_of, sort_key, window_with_bare_keys, Page};
 use crate::requests::{ImageFilter, Paging};
 use crate::{Error, Resource, Result};
@@ -214,25 +207,10 @@ impl Images {
     }
 }
 
-/// Builds image files: imports, snapshot flattening, captures of instances.
-pub struct ImageBuilds {
-    store: Store,
-    config: Arc<CloudConfig>,
-    buckets: Arc<Buckets>,
-    images: Arc<Images>,
-    disks: Arc<Disks>,
-}
-
-impl ImageBuilds {
-    pub(crate) fn new(
-        store: Store,
-        config: Arc<CloudConfig>,
-        buckets: Arc<Buckets>,
-        images: Arc<Images>,
-        disks: Arc<Disks>,
-    ) -> ImageBuilds {
-        ImageBuilds { store, config, buckets, images, disks }
-    }
+/// `/dev/xvda`, `/dev/xvdb`, ...: the device names ECS shows in DiskDeviceMappings.
+pub(crate) fn device_name(index: i64) -> String {
+    let letter = (b'a' + (index.clamp(0, 25) as u8)) as char;
+    format!("/dev/xvd{letter}")
 }
 
 /// The one mapping of an image that has no `image_disks` rows (imported images): its system disk.

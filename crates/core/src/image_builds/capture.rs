@@ -10,6 +10,7 @@
 
 use super::ImageBuilds;
 use crate::ids::new_id;
+use crate::images::device_name;
 use crate::requests::{CreateImage, CreateSnapshot};
 use crate::{Error, Result};
 use ecslab_store::{DiskRecord, ImageDiskRecord, ImageRecord, ImageStatus, InstanceRecord, SnapshotStatus};
@@ -23,12 +24,6 @@ pub(crate) enum DiskSelection {
     All,
     /// The system disk only (PAI-DSW instance snapshots).
     SystemOnly,
-}
-
-/// `/dev/xvda`, `/dev/xvdb`, ...: the device names ECS shows in DiskDeviceMappings.
-pub(crate) fn device_name(index: i64) -> String {
-    let letter = (b'a' + (index.clamp(0, 25) as u8)) as char;
-    format!("/dev/xvd{letter}")
 }
 
 impl ImageBuilds {

@@ -7,16 +7,44 @@
 //! a half-written image marked Available, then marks it `Available`, or `CreateFailed` with the
 //! reason. Builds a crash interrupted are restarted by the runner when the server starts.
 
-use super::{device_name, DiskSelection, ImageBuilds};
+mod capture;
+
+pub(crate) use capture::DiskSelection;
+
 use crate::buckets::BucketError;
+use crate::buckets::Buckets;
 use crate::chain;
+use crate::config::CloudConfig;
+use crate::disks::Disks;
 use crate::ids::new_id;
+use crate::images::{device_name, Images};
 use crate::inspect::{self, Format, Window};
 use crate::requests::{CreateImage, ImportImage};
 use crate::{Error, Resource, Result};
-use ecslab_store::{ImageDiskRecord, ImageRecord, ImageStatus, SnapshotStatus};
+use ecslab_store::{ImageDiskRecord, ImageRecord, ImageStatus, SnapshotStatus, Store};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// Builds image files: imports, snapshot flattening, captures of instances.
+pub struct ImageBuilds {
+    store: Store,
+    config: Arc<CloudConfig>,
+    buckets: Arc<Buckets>,
+    images: Arc<Images>,
+    disks: Arc<Disks>,
+}
+
+impl ImageBuilds {
+    pub(crate) fn new(
+        store: Store,
+        config: Arc<CloudConfig>,
+        buckets: Arc<Buckets>,
+        images: Arc<Images>,
+        disks: Arc<Disks>,
+    ) -> ImageBuilds {
+        ImageBuilds { store, config, buckets, images, disks }
+    }
+}
 
 impl ImageBuilds {
     pub async fn import_image(self: &Arc<Self>, account_id: &str, req: ImportImage) -> Result<String> {
