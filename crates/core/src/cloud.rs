@@ -24,6 +24,8 @@ pub struct Cloud {
     screenshot_jobs: Arc<crate::mts::ScreenshotJobs>,
     /// Local and S3-compatible buckets (ImportImage, exports, MTS inputs and outputs).
     pub(crate) buckets: Arc<crate::buckets::Buckets>,
+    /// VPCs, vSwitches and security groups: a service of its own, sharing only the store.
+    networks: crate::network::Networks,
 }
 
 impl Cloud {
@@ -50,7 +52,10 @@ impl Cloud {
             config.mts,
             config.jpeg_quality,
         ));
+        let networks =
+            crate::network::Networks::new(store.clone(), config.region_id.clone(), config.zone_id.clone());
         let cloud = Arc::new(Cloud {
+            networks,
             buckets,
             store,
             hypervisor,
@@ -87,6 +92,11 @@ impl Cloud {
     /// The screenshot-job service (MTS's actions).
     pub fn screenshot_jobs(&self) -> &Arc<crate::mts::ScreenshotJobs> {
         &self.screenshot_jobs
+    }
+
+    /// The networking service (VPCs, vSwitches, security groups).
+    pub fn networks(&self) -> &crate::network::Networks {
+        &self.networks
     }
 
     pub fn region_id(&self) -> &str {

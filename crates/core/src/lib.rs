@@ -24,6 +24,7 @@ pub mod instance_snapshots;
 mod instances;
 pub mod listing;
 pub mod mts;
+pub mod network;
 pub mod oci;
 pub mod requests;
 pub mod screen;
