@@ -334,13 +334,11 @@ async fn group_exists(tx: &mut sqlx::SqliteConnection, account_id: &str, group_i
 }
 
 async fn rules_of(tx: &mut sqlx::SqliteConnection, group_id: &str) -> Result<Vec<SecurityGroupRuleRecord>> {
-    let rows = sqlx::query(
-        "SELECT * FROM security_group_rules WHERE security_group_id = ? ORDER BY created_at, rule_id",
-    )
-    .bind(group_id)
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(db("reading security group rules"))?;
+    let rows = sqlx::query("SELECT * FROM security_group_rules WHERE security_group_id = ? ORDER BY rowid")
+        .bind(group_id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db("reading security group rules"))?;
     rows.iter().map(SecurityGroupRuleRecord::from_row).collect()
 }
 
@@ -672,7 +670,7 @@ impl Store {
         Ok(SecurityGroupDeletion::Deleted)
     }
 
-    /// A group's rules in creation order (the caller has checked the group is the account's).
+    /// A group's rules in the order they were added (the caller has checked the group is the account's).
     pub async fn security_group_rules(&self, group_id: &str) -> Result<Vec<SecurityGroupRuleRecord>> {
         let mut conn = self.reader().acquire().await.map_err(db("reading security group rules"))?;
         rules_of(&mut conn, group_id).await

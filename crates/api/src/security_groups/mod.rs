@@ -96,7 +96,7 @@ pub async fn execute(
                         security_group_name: g.name,
                         description: g.description,
                         vpc_id: g.vpc_id,
-                        creation_time: g.created_at,
+                        creation_time: ecslab_core::network::creation_time(&g.created_at),
                         security_group_type: g.group_type.to_string(),
                         rule_count: listed.rule_count,
                         group_to_group_rule_count: listed.group_rule_count,
@@ -139,7 +139,7 @@ pub async fn execute(
                         priority: r.priority.to_string(),
                         nic_type: "intranet",
                         description: r.description,
-                        create_time: r.created_at,
+                        create_time: ecslab_core::network::creation_time(&r.created_at),
                     }
                 })
                 .collect();

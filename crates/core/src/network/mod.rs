@@ -26,6 +26,20 @@ pub use vswitches::{CreateVSwitch, VSwitchFilter};
 
 use ecslab_store::Store;
 
+/// A creation time as stored: UTC with microseconds, so that resources created within one second
+/// list (and page) in the order they were made.
+pub(crate) fn created_now() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// A stored creation time as the APIs show it (`2026-01-01T00:00:00Z`, whole seconds).
+pub fn creation_time(stored: &str) -> String {
+    match stored.get(..19) {
+        Some(seconds) if stored.len() > 20 => format!("{seconds}Z"),
+        _ => stored.to_string(),
+    }
+}
+
 /// The networking service: the actions of the VPC product and ECS's security groups.
 #[derive(Debug, Clone)]
 pub struct Networks {
@@ -43,5 +57,16 @@ impl Networks {
 
     pub fn region_id(&self) -> &str {
         &self.region_id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn creation_times_show_whole_seconds() {
+        assert_eq!(super::creation_time("2026-12-06T07:17:47.123456Z"), "2026-12-06T07:17:47Z");
+        assert_eq!(super::creation_time("2026-12-06T07:17:47Z"), "2026-12-06T07:17:47Z");
+        let now = super::created_now();
+        assert!(now.len() == 27 && now.ends_with('Z'), "{now}");
     }
 }

@@ -13,7 +13,7 @@ use crate::listing::{page_of, sort_key, window, Page};
 use crate::requests::Paging;
 use crate::{ids, Error, Resource, Result};
 use ecslab_store::{
-    now_rfc3339, IpProtocol, ListedSecurityGroup, RuleDirection, RulePolicy, RulesAdded, RulesRemoved,
+    IpProtocol, ListedSecurityGroup, RuleDirection, RulePolicy, RulesAdded, RulesRemoved,
     SecurityGroupDeletion, SecurityGroupQuery, SecurityGroupRecord, SecurityGroupRuleRecord,
     SecurityGroupType,
 };
@@ -247,7 +247,7 @@ impl Networks {
             name: req.name,
             description: req.description,
             group_type: SecurityGroupType::Normal,
-            created_at: now_rfc3339(),
+            created_at: super::created_now(),
         };
         if !self.store.insert_security_group(&group).await? {
             // The VPC went away between the check and the insert.
@@ -292,7 +292,7 @@ impl Networks {
                 ));
             }
         }
-        let now = now_rfc3339();
+        let now = super::created_now();
         let records: Vec<_> = rules.iter().map(|spec| record(group_id, spec, &now)).collect();
         match self.store.add_security_group_rules(account_id, group_id, &records, RULES_PER_GROUP).await? {
             RulesAdded::Added(_) => Ok(()),

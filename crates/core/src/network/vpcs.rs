@@ -6,7 +6,7 @@ use super::{cidr, Networks};
 use crate::listing::{page_of, sort_key, window, Page};
 use crate::requests::Paging;
 use crate::{ids, Error, Resource, Result};
-use ecslab_store::{now_rfc3339, ListedVpc, NetworkStatus, VpcChange, VpcDeletion, VpcQuery, VpcRecord};
+use ecslab_store::{ListedVpc, NetworkStatus, VpcChange, VpcDeletion, VpcQuery, VpcRecord};
 
 /// CreateVpc's parameters, checked for form by the API.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -55,7 +55,7 @@ fn new_vpc(account_id: &str, block: &str, name: &str, description: &str, is_defa
         is_default,
         vrouter_id: ids::new_id("vrt"),
         route_table_id: ids::new_id("vtb"),
-        created_at: now_rfc3339(),
+        created_at: super::created_now(),
     }
 }
 

@@ -6,7 +6,7 @@ use super::{cidr, Networks};
 use crate::listing::{page_of, sort_key, window, Page};
 use crate::requests::Paging;
 use crate::{ids, Error, Resource, Result};
-use ecslab_store::{now_rfc3339, NetworkStatus, VSwitchQuery, VSwitchRecord};
+use ecslab_store::{NetworkStatus, VSwitchQuery, VSwitchRecord};
 
 /// At most this many vSwitches per VPC (QuotaExceeded.VSwitch).
 pub const VSWITCHES_PER_VPC: usize = 150;
@@ -50,7 +50,7 @@ impl Networks {
             cidr_block: req.cidr_block.clone(),
             status: NetworkStatus::Available,
             is_default: false,
-            created_at: now_rfc3339(),
+            created_at: super::created_now(),
         };
         let vpc_id = req.vpc_id.clone();
         self.store
