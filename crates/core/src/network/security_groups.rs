@@ -297,8 +297,12 @@ impl Networks {
         match self.store.add_security_group_rules(account_id, group_id, &records, RULES_PER_GROUP).await? {
             RulesAdded::Added(_) => Ok(()),
             RulesAdded::GroupNotFound => Err(Error::not_found(Resource::SecurityGroup, group_id)),
+            // The peer went away between the check above and the write.
             RulesAdded::PeerNotFound(peer) => Err(Error::rejected(
-                "InvalidSourceGroupId.NotFound",
+                match rules.first().map(|r| r.direction) {
+                    Some(RuleDirection::Egress) => "InvalidDestGroupId.NotFound",
+                    _ => "InvalidSourceGroupId.NotFound",
+                },
                 format!("The security group {peer} provided does not exist in our records."),
             )),
             RulesAdded::TooMany { limit } => Err(Error::rejected(
