@@ -777,3 +777,83 @@ async fn two_products_share_ecs_version_and_unknown_actions_stay_unknown() {
     assert_ok(&lab.acs3(VPC, "DescribeVpcs", &[]).await);
     assert_ok(&lab.acs3(ECS, "DescribeSecurityGroups", &[]).await);
 }
+
+#[tokio::test]
+async fn a_vpc_holds_at_most_150_vswitches() {
+    let lab = Lab::new().await;
+    let vpc_id = create_vpc(&lab, "10.0.0.0/8").await;
+    for n in 0..150 {
+        create_vswitch(&lab, &vpc_id, &format!("10.0.{n}.0/24")).await;
+    }
+    let reply =
+        vpc(&lab, "CreateVSwitch", &[("VpcId", &vpc_id), ("ZoneId", ZONE), ("CidrBlock", "10.1.0.0/24")])
+            .await;
+    assert_error(&reply, 400, "QuotaExceeded.VSwitch");
+    let page = assert_ok(
+        &vpc(&lab, "DescribeVSwitches", &[("VpcId", &vpc_id), ("PageSize", "50"), ("PageNumber", "3")]).await,
+    )
+    .clone();
+    assert_eq!(
+        (page["TotalCount"].as_u64(), page["VSwitches"]["VSwitch"].as_array().unwrap().len()),
+        (Some(150), 50)
+    );
+    assert_eq!(page["VSwitches"]["VSwitch"][49]["CidrBlock"], "10.0.149.0/24", "creation order across pages");
+}
+
+#[tokio::test]
+async fn egress_rules_and_descriptions_get_their_own_codes() {
+    let lab = Lab::new().await;
+    let sg = create_group(&lab, None).await;
+    let other_vpc = create_vpc(&lab, "10.0.0.0/8").await;
+    let elsewhere = create_group(&lab, Some(&other_vpc)).await;
+    let egress = |extra: Vec<(&'static str, String)>| {
+        let mut params = vec![
+            ("SecurityGroupId", sg.clone()),
+            ("IpProtocol", "tcp".to_string()),
+            ("PortRange", "443/443".to_string()),
+        ];
+        params.extend(extra);
+        params
+    };
+    let send = |params: Vec<(&'static str, String)>, action: &'static str| {
+        let lab = &lab;
+        async move {
+            let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            ecs(lab, action, &params).await
+        }
+    };
+    assert_error(
+        &send(egress(vec![]), "AuthorizeSecurityGroupEgress").await,
+        400,
+        "MissingParameter.Destination",
+    );
+    assert_error(
+        &send(egress(vec![("DestGroupId", elsewhere.clone())]), "AuthorizeSecurityGroupEgress").await,
+        400,
+        "InvalidDestGroupId.Mismatch",
+    );
+    assert_error(
+        &send(
+            egress(vec![("DestCidrIp", "0.0.0.0/0".into()), ("Description", "https://x".into())]),
+            "AuthorizeSecurityGroupEgress",
+        )
+        .await,
+        400,
+        "InvalidSecurityGroupDiscription.Malformed",
+    );
+    assert_error(
+        &send(egress(vec![("SourceCidrIp", "0.0.0.0/0".into())]), "AuthorizeSecurityGroupEgress").await,
+        400,
+        "InvalidParameter",
+    );
+    // Revoking an egress rule that is not there succeeds.
+    assert_ok(&send(egress(vec![("DestCidrIp", "10.0.0.0/8".into())]), "RevokeSecurityGroupEgress").await);
+    let reply = ecs(
+        &lab,
+        "RevokeSecurityGroupEgress",
+        &[("SecurityGroupId", &sg), ("SecurityGroupRuleId.1", "sgr-nope")],
+    )
+    .await;
+    assert_error(&reply, 400, "InvalidParam.SecurityGroupRuleId");
+    assert!(rules(&lab, &sg, None).await.is_empty());
+}
