@@ -197,6 +197,11 @@ async fn client_token_makes_create_vpc_idempotent() {
     let other = vpc(&lab, "CreateVpc", &[("ClientToken", "tok-1"), ("CidrBlock", "10.1.0.0/16")]).await;
     assert_error(&other, 400, "IdempotentParameterMismatch");
     assert_eq!(assert_ok(&vpc(&lab, "DescribeVpcs", &[]).await)["TotalCount"], 1);
+    // DeleteVpc with a ClientToken: the retry gets the first (successful) reply again.
+    let id = assert_ok(&first)["VpcId"].as_str().unwrap().to_string();
+    assert_ok(&vpc(&lab, "DeleteVpc", &[("VpcId", &id), ("ClientToken", "del-1")]).await);
+    assert_ok(&vpc(&lab, "DeleteVpc", &[("VpcId", &id), ("ClientToken", "del-1")]).await);
+    assert_error(&vpc(&lab, "DeleteVpc", &[("VpcId", &id)]).await, 404, "InvalidVpcId.NotFound");
 }
 
 #[tokio::test]

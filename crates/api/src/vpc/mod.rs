@@ -48,7 +48,10 @@ impl Product for VpcProduct {
     type Response = VpcReply;
 
     fn honours_client_token(request: &VpcRequest) -> bool {
-        matches!(request, VpcRequest::CreateVpc(_) | VpcRequest::CreateVSwitch(_))
+        matches!(
+            request,
+            VpcRequest::CreateVpc(_) | VpcRequest::CreateVSwitch(_) | VpcRequest::DeleteVpc { .. }
+        )
     }
 
     async fn execute(
