@@ -7,6 +7,7 @@
 - `quota_lab` (session, on first use): a third fake-driver server with `--snapshot-quota 3`.
 - `ecs` (parametrized): an `alibabacloud_ecs20140526` client for each signature algorithm the SDK
   has: the default ACS3-HMAC-SHA256 (`[acs3]`) and `signature_algorithm='v2'`, RPC HMAC-SHA1 (`[v2]`).
+- `vpc`, `fake_ecs` (parametrized like `ecs`): a VPC 2016-04-28 client and an ECS client of `fake_lab`.
 - `cleanup`: a list; instance ids appended to it are force-deleted after the test.
 
 Teardown deletes (Force) every instance left, SIGTERMs the server and kills any QEMU whose command
@@ -116,6 +117,18 @@ def algorithm(request):
 @pytest.fixture
 def ecs(lab, algorithm):
     return lab.client(dict(labkit.ALGORITHMS)[algorithm])
+
+
+@pytest.fixture
+def vpc(fake_lab, algorithm):
+    """An `alibabacloud_vpc20160428` client of the fake-driver server, for each signature algorithm."""
+    return labkit.vpc_client(fake_lab, dict(labkit.ALGORITHMS)[algorithm])
+
+
+@pytest.fixture
+def fake_ecs(fake_lab, algorithm):
+    """An ECS client of the fake-driver server, for each signature algorithm."""
+    return fake_lab.client(dict(labkit.ALGORITHMS)[algorithm])
 
 
 @pytest.fixture

@@ -112,6 +112,16 @@ def make_client(endpoint: str, ak: str, secret: str, algorithm: str | None) -> E
     return EcsClient(open_api_models.Config(**kwargs))
 
 
+def vpc_client(lab: Lab, algorithm: str | None = None):
+    """A VPC 2016-04-28 client (`alibabacloud_vpc20160428`) of `lab`: same endpoint and keys as ECS."""
+    from alibabacloud_vpc20160428.client import Client as VpcClient
+    kwargs = dict(access_key_id=lab.access_key_id, access_key_secret=lab.access_key_secret, region_id=REGION,
+                  endpoint=lab.endpoint, protocol="http")
+    if algorithm:
+        kwargs["signature_algorithm"] = algorithm
+    return VpcClient(open_api_models.Config(**kwargs))
+
+
 def start_server(binary: Path, image: Path, *, driver: str = "qemu", extra_args: list[str] = (),
                  name: str = "ecslab") -> Lab:
     """Start a server on a free port in a fresh data dir, wait for it, import the guest image."""

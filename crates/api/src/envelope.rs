@@ -132,6 +132,20 @@ pub fn status_for(code: &str, action: Option<&str>) -> StatusCode {
         ("ServiceUnavailable", _) => s(503),
         ("OperationConflict", _) => s(409),
         ("InvalidAccessKeyId.NotFound", _) => s(404),
+        // The VPC product (2016-04-28) answers 400 for its dependency and quota refusals.
+        ("DependencyViolation", Some("DeleteVpc" | "DeleteVSwitch")) => s(400),
+        ("QuotaExceeded.VSwitch" | "QuotaExceeded.Vpc", _) => s(400),
+        // ECS's security group rules: a protocol and port range that do not match.
+        (
+            "OperationDenied",
+            Some(
+                "AuthorizeSecurityGroup"
+                | "RevokeSecurityGroup"
+                | "AuthorizeSecurityGroupEgress"
+                | "RevokeSecurityGroupEgress",
+            ),
+        ) => s(400),
+        ("AuthorizationLimitExceed" | "InvalidParamter.Conflict", _) => s(403),
         ("InvalidDescription.Malformed", Some("CreateSnapshot")) => s(404),
         (
             "InvalidSystemDiskSize.LessThanImageSize"
@@ -328,6 +342,13 @@ mod tests {
         assert_eq!(status_for("InvalidParameter.ResourceNotFound", Some("SubmitSnapshotJob")), 404);
         assert_eq!(status_for("InvalidParameter.OutOfRange", Some("SubmitSnapshotJob")), 400);
         assert_eq!(status_for("PermissionDenied.ResourceAccess", Some("SubmitSnapshotJob")), 403);
+        assert_eq!(status_for("DependencyViolation", Some("DeleteVpc")), 400);
+        assert_eq!(status_for("DependencyViolation", Some("DeleteSecurityGroup")), 403);
+        assert_eq!(status_for("QuotaExceeded.VSwitch", Some("CreateVSwitch")), 400);
+        assert_eq!(status_for("InvalidVpcId.NotFound", Some("CreateVSwitch")), 404);
+        assert_eq!(status_for("InvalidCidrBlock.Overlapped", Some("CreateVSwitch")), 400);
+        assert_eq!(status_for("OperationDenied", Some("AuthorizeSecurityGroup")), 400);
+        assert_eq!(status_for("AuthorizationLimitExceed", Some("AuthorizeSecurityGroup")), 403);
     }
 
     #[test]

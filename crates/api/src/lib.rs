@@ -14,7 +14,9 @@ pub mod paidsw;
 pub mod params;
 pub mod product;
 mod products;
+pub mod security_groups;
 pub mod server;
+pub mod vpc;
 pub mod wire;
 mod xml;
 

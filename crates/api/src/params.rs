@@ -163,6 +163,25 @@ impl Params {
         Ok(tags)
     }
 
+    /// Refuse parameters ecslab does not implement (a name, or a list `Name.N…`), unless absent,
+    /// empty or `false`: nothing sent is ignored in silence.
+    pub fn refuse(&self, names: &[&str]) -> Result<()> {
+        for (key, value) in &self.map {
+            let named = names
+                .iter()
+                .find(|n| key == *n || key.strip_prefix(*n).is_some_and(|rest| rest.starts_with('.')));
+            if let Some(name) = named {
+                if !value.is_empty() && !value.eq_ignore_ascii_case("false") {
+                    return Err(Error::invalid(
+                        key,
+                        format!("ecslab does not implement {name}; leave it out."),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// ECS's two paging styles: NextToken/MaxResults wins over PageNumber/PageSize.
     pub fn paging(&self, max_page_size: i64) -> Result<Paging> {
         let token = self.opt_str("NextToken");

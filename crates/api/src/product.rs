@@ -74,6 +74,8 @@ pub(crate) type Reply<'a> = Pin<Box<dyn Future<Output = Result<Value, ApiError>>
 /// types sit in one table).
 pub(crate) trait RpcEntry: Sync {
     fn version(&self) -> &'static str;
+    /// Whether the product has this action (its parse answers, with a request or an error).
+    fn knows(&self, action: &str, params: &Params) -> bool;
     fn serve<'a>(
         &self,
         cloud: &'a Arc<Cloud>,
@@ -117,6 +119,10 @@ impl<P> Mount<P> {
 impl<P: RpcProduct> RpcEntry for Mount<P> {
     fn version(&self) -> &'static str {
         P::VERSION
+    }
+
+    fn knows(&self, action: &str, params: &Params) -> bool {
+        P::parse(action, params).is_some()
     }
 
     fn serve<'a>(

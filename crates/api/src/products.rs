@@ -2,19 +2,30 @@
 //! that implements [`crate::product::Product`] and one entry here; the server itself names no
 //! product.
 
+use crate::params::Params;
 use crate::product::{Mount, RestEntry, RpcEntry};
-use crate::{ecd, ecs, mts, paidsw};
+use crate::{ecd, ecs, mts, paidsw, security_groups, vpc};
 
-/// RPC products, found by the signed Version.
-pub(crate) static RPC: &[&dyn RpcEntry] =
-    &[&Mount::<ecs::Ecs>::new(), &Mount::<mts::Mts>::new(), &Mount::<ecd::Ecd>::new()];
+/// RPC products, found by the signed Version and the action. Several products may share a
+/// version (ECS's instances and its security groups): the first that knows the action serves it.
+pub(crate) static RPC: &[&dyn RpcEntry] = &[
+    &Mount::<ecs::Ecs>::new(),
+    &Mount::<security_groups::SecurityGroups>::new(),
+    &Mount::<mts::Mts>::new(),
+    &Mount::<ecd::Ecd>::new(),
+    &Mount::<vpc::VpcProduct>::new(),
+];
 
 /// REST products, found by the path's prefix.
 pub(crate) static REST: &[&dyn RestEntry] = &[&Mount::<paidsw::PaiDsw>::new()];
 
-/// The RPC product serving `version`.
-pub(crate) fn rpc(version: &str) -> Option<&'static dyn RpcEntry> {
-    RPC.iter().copied().find(|p| p.version() == version)
+/// The RPC product serving `action` in `version`: the first of that version that knows the
+/// action, else the first of that version (which answers InvalidAction.NotFound); None when no
+/// product serves the version.
+pub(crate) fn rpc(version: &str, action: &str, params: &Params) -> Option<&'static dyn RpcEntry> {
+    let mut of_version = RPC.iter().copied().filter(|p| p.version() == version).peekable();
+    let first = *of_version.peek()?;
+    Some(of_version.find(|p| p.knows(action, params)).unwrap_or(first))
 }
 
 /// The REST product owning `raw_path`.

@@ -133,12 +133,12 @@ async fn serve(state: &AppState, request_id: &str, request: Request) -> Outcome 
         let name = claims.action.clone().filter(|a| !a.is_empty()).ok_or(ApiError::MissingAction)?;
         action = Some(name.clone());
         let version = claims.version.clone().unwrap_or_default();
-        let product = match products::rpc(&version) {
+        let params = Params::from_pairs(pairs.clone());
+        let product = match products::rpc(&version, &name, &params) {
             Some(product) => product,
             None if version.is_empty() => return Err(Error::missing("Version").into()),
             None => return Err(ApiError::UnknownVersion { version }),
         };
-        let params = Params::from_pairs(pairs.clone());
         product.serve(&state.cloud, &account_id, &name, &params).await
     }
     .await;

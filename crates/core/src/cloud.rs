@@ -4,7 +4,7 @@
 //!
 //! Each service holds only what it needs; they depend on each other one way:
 //! images ← disks (and snapshots) ← instances ← image changes, images + disks ← image builds ←
-//! instance snapshots, images ← exports. Screenshot jobs stand beside them.
+//! instance snapshots, images ← exports. Screenshot jobs and networks stand beside them.
 
 use crate::buckets::Buckets;
 use crate::config::CloudConfig;
@@ -16,6 +16,7 @@ use crate::images::Images;
 use crate::instance_snapshots::InstanceSnapshots;
 use crate::instances::Instances;
 use crate::mts::ScreenshotJobs;
+use crate::network::Networks;
 use crate::runner::Runner;
 use crate::{Error, Result};
 use ecslab_store::Store;
@@ -35,6 +36,7 @@ pub struct Cloud {
     instance_snapshots: Arc<InstanceSnapshots>,
     exports: Arc<Exports>,
     screenshot_jobs: Arc<ScreenshotJobs>,
+    networks: Networks,
 }
 
 impl Cloud {
@@ -103,7 +105,9 @@ impl Cloud {
         }
         .resume_all()
         .await?;
+        let networks = Networks::new(store.clone(), config.region_id.clone(), config.zone_id.clone());
         let cloud = Arc::new(Cloud {
+            networks,
             store,
             config,
             buckets,
@@ -158,6 +162,11 @@ impl Cloud {
     /// The screenshot-job service (MTS's actions).
     pub fn screenshot_jobs(&self) -> &Arc<ScreenshotJobs> {
         &self.screenshot_jobs
+    }
+
+    /// VPCs, vSwitches and security groups.
+    pub fn networks(&self) -> &Networks {
+        &self.networks
     }
 
     pub fn store(&self) -> &Store {

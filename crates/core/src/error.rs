@@ -14,6 +14,9 @@ pub enum Resource {
     Image,
     Disk,
     Snapshot,
+    Vpc,
+    VSwitch,
+    SecurityGroup,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +59,9 @@ fn resource_label(resource: Resource) -> &'static str {
         Resource::Image => "ImageId",
         Resource::Disk => "DiskId",
         Resource::Snapshot => "SnapshotId",
+        Resource::Vpc => "VpcId",
+        Resource::VSwitch => "VSwitchId",
+        Resource::SecurityGroup => "SecurityGroupId",
     }
 }
 
@@ -70,6 +76,9 @@ impl Error {
             Error::NotFound { resource: Resource::Image, .. } => "InvalidImageId.NotFound",
             Error::NotFound { resource: Resource::Disk, .. } => "InvalidDiskId.NotFound",
             Error::NotFound { resource: Resource::Snapshot, .. } => "InvalidSnapshotId.NotFound",
+            Error::NotFound { resource: Resource::Vpc, .. } => "InvalidVpcId.NotFound",
+            Error::NotFound { resource: Resource::VSwitch, .. } => "InvalidVSwitchId.NotFound",
+            Error::NotFound { resource: Resource::SecurityGroup, .. } => "InvalidSecurityGroupId.NotFound",
             Error::IncorrectInstanceStatus { .. } => "IncorrectInstanceStatus",
             Error::InstanceLockedForSecurity { .. } => "InstanceLockedForSecurity",
             Error::NotSupported { .. } => "NotSupported",
@@ -104,6 +113,10 @@ impl Error {
 
     pub fn rejected(code: &'static str, message: impl Into<String>) -> Error {
         Error::Rejected { code, message: message.into() }
+    }
+
+    pub fn not_found(resource: Resource, id: impl Into<String>) -> Error {
+        Error::NotFound { resource, id: id.into() }
     }
 }
 

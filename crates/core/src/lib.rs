@@ -26,6 +26,7 @@ mod instances;
 pub mod listing;
 mod lookup;
 pub mod mts;
+pub mod network;
 pub mod oci;
 pub mod requests;
 mod runner;

@@ -19,6 +19,12 @@ mod jobs;
 pub use jobs::*;
 mod listing;
 pub use listing::{wildcard_to_glob, InstanceQuery, ListedPage, PageWindow};
+mod networks;
+pub use networks::{
+    ListedSecurityGroup, ListedVpc, RulesAdded, RulesRemoved, SecurityGroupDeletion, SecurityGroupQuery,
+    SecurityGroupRecord, SecurityGroupRuleRecord, VSwitchQuery, VSwitchRecord, VpcChange, VpcDeletion,
+    VpcQuery, VpcRecord,
+};
 mod records;
 mod snapshots;
 mod states;

@@ -285,6 +285,74 @@ words!(OperationStep, "operation step", [
     Cleanup => "cleanup",
 ]);
 
+/// A VPC's or vSwitch's status. Creation is synchronous here, so ecslab writes Available; Pending
+/// is the word the real service shows while it configures one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
+pub enum NetworkStatus {
+    Pending,
+    Available,
+}
+
+words!(NetworkStatus, "network status", [
+    Pending => "Pending",
+    Available => "Available",
+]);
+
+/// Which traffic a security group rule governs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
+#[sqlx(rename_all = "lowercase")]
+pub enum RuleDirection {
+    Ingress,
+    Egress,
+}
+
+words!(RuleDirection, "rule direction", [
+    Ingress => "ingress",
+    Egress => "egress",
+]);
+
+/// What a security group rule does with matching traffic (ECS writes `Accept` / `Drop`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
+pub enum RulePolicy {
+    Accept,
+    Drop,
+}
+
+words!(RulePolicy, "rule policy", [
+    Accept => "Accept",
+    Drop => "Drop",
+]);
+
+/// The protocol a security group rule matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
+#[sqlx(rename_all = "UPPERCASE")]
+pub enum IpProtocol {
+    Tcp,
+    Udp,
+    Icmp,
+    All,
+}
+
+words!(IpProtocol, "IP protocol", [
+    Tcp => "TCP",
+    Udp => "UDP",
+    Icmp => "ICMP",
+    All => "ALL",
+]);
+
+/// A security group's type (only `normal` is created; `enterprise` is refused at the API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
+#[sqlx(rename_all = "lowercase")]
+pub enum SecurityGroupType {
+    Normal,
+    Enterprise,
+}
+
+words!(SecurityGroupType, "security group type", [
+    Normal => "normal",
+    Enterprise => "enterprise",
+]);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,5 +391,10 @@ mod tests {
         round_trips(&pool, PipelineState::ALL).await;
         round_trips(&pool, OperationKind::ALL).await;
         round_trips(&pool, OperationStep::ALL).await;
+        round_trips(&pool, NetworkStatus::ALL).await;
+        round_trips(&pool, RuleDirection::ALL).await;
+        round_trips(&pool, RulePolicy::ALL).await;
+        round_trips(&pool, IpProtocol::ALL).await;
+        round_trips(&pool, SecurityGroupType::ALL).await;
     }
 }
