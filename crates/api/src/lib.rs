@@ -9,6 +9,7 @@ pub mod ecd;
 pub mod ecs;
 pub mod envelope;
 pub mod front;
+pub mod instance_network;
 pub mod mts;
 pub mod paidsw;
 pub mod params;

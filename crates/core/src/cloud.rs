@@ -36,7 +36,7 @@ pub struct Cloud {
     instance_snapshots: Arc<InstanceSnapshots>,
     exports: Arc<Exports>,
     screenshot_jobs: Arc<ScreenshotJobs>,
-    networks: Networks,
+    networks: Arc<Networks>,
 }
 
 impl Cloud {
@@ -55,6 +55,12 @@ impl Cloud {
         let buckets =
             Arc::new(Buckets::new(config.buckets_dir(), config.bucket_scratch_dir(), &config.buckets)?);
         let images = Arc::new(Images::new(store.clone(), config.clone()));
+        let networks = Arc::new(Networks::new(
+            store.clone(),
+            config.region_id.clone(),
+            config.zone_id.clone(),
+            config.public_cidr,
+        ));
         let disks = Arc::new(Disks::new(store.clone(), hypervisor.clone(), config.clone(), images.clone()));
         let instances = Arc::new(Instances::new(
             store.clone(),
@@ -62,6 +68,7 @@ impl Cloud {
             config.clone(),
             images.clone(),
             disks.clone(),
+            networks.clone(),
         ));
         let image_builds = Arc::new(ImageBuilds::new(
             store.clone(),
@@ -105,7 +112,7 @@ impl Cloud {
         }
         .resume_all()
         .await?;
-        let networks = Networks::new(store.clone(), config.region_id.clone(), config.zone_id.clone());
+
         let cloud = Arc::new(Cloud {
             networks,
             store,
@@ -165,7 +172,7 @@ impl Cloud {
     }
 
     /// VPCs, vSwitches and security groups.
-    pub fn networks(&self) -> &Networks {
+    pub fn networks(&self) -> &Arc<Networks> {
         &self.networks
     }
 

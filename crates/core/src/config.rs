@@ -32,7 +32,13 @@ pub struct CloudConfig {
     pub insecure_registries: Vec<String>,
     /// The screenshot-job engine (MTS): how many jobs and frame captures run at once.
     pub mts: MtsConfig,
+    /// Where instances' public addresses come from (`--public-cidr`). The default is inside
+    /// 127.0.0.0/8: the host reaches them, and nothing sent to them leaves the machine.
+    pub public_cidr: ipnet::Ipv4Net,
 }
+
+/// The default public address pool: 127.16.0.0/12, away from 127.0.0.1 and its neighbours.
+pub const DEFAULT_PUBLIC_CIDR: &str = "127.16.0.0/12";
 
 /// Limits of the screenshot-job engine (`--mts-workers`, `--mts-captures`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +73,7 @@ impl CloudConfig {
             buckets: crate::buckets::BucketsConfig::default(),
             insecure_registries: Vec::new(),
             mts: MtsConfig::default(),
+            public_cidr: DEFAULT_PUBLIC_CIDR.parse().expect("a valid default"),
         }
     }
 

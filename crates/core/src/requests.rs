@@ -32,6 +32,8 @@ pub struct CreateInstances {
     pub dry_run: bool,
     /// RunInstances starts them; CreateInstance leaves them Stopped.
     pub start: bool,
+    /// VSwitchId, SecurityGroupId(s), PrivateIpAddress, InternetMaxBandwidthOut.
+    pub network: crate::network::InstanceNetwork,
 }
 
 /// A tag filter: a key, and optionally the value it must have.

@@ -19,11 +19,13 @@ mod jobs;
 pub use jobs::*;
 mod listing;
 pub use listing::{wildcard_to_glob, InstanceQuery, ListedPage, PageWindow};
+mod interfaces;
+pub use interfaces::{AddressRefusal, InterfaceQuery, NetworkInterfaceRecord, NewInterface, PickAddress};
 mod networks;
 pub use networks::{
     ListedSecurityGroup, ListedVpc, RulesAdded, RulesRemoved, SecurityGroupDeletion, SecurityGroupQuery,
-    SecurityGroupRecord, SecurityGroupRuleRecord, VSwitchQuery, VSwitchRecord, VpcChange, VpcDeletion,
-    VpcQuery, VpcRecord,
+    SecurityGroupRecord, SecurityGroupRuleRecord, VSwitchDeletion, VSwitchQuery, VSwitchRecord, VpcChange,
+    VpcDeletion, VpcQuery, VpcRecord,
 };
 mod records;
 mod snapshots;
@@ -392,8 +394,23 @@ impl Store {
     // ---- instances and disks -------------------------------------------------------------------
 
     /// Insert an instance together with its disks, atomically.
-    pub async fn insert_instance(&self, instance: &InstanceRecord, disks: &[DiskRecord]) -> Result<()> {
+    /// Insert a new instance with its disks and, when it is on the network, its interface (its
+    /// addresses picked in the same transaction). Nothing is written when the addresses cannot
+    /// be had.
+    pub async fn insert_instance(
+        &self,
+        instance: &InstanceRecord,
+        disks: &[DiskRecord],
+        interface: Option<&NewInterface<'_>>,
+    ) -> Result<std::result::Result<Option<NetworkInterfaceRecord>, AddressRefusal>> {
         let mut tx = self.begin_write().await.map_err(db("begin"))?;
+        let interface = match interface {
+            None => None,
+            Some(new) => match interfaces::insert_interface(&mut tx, new).await? {
+                Ok(record) => Some(record),
+                Err(refusal) => return Ok(Err(refusal)),
+            },
+        };
         sqlx::query(
             "INSERT INTO instances (instance_id, account_id, name, description, host_name, instance_type, image_id,
                 status, generation, ever_started, zone_id, tags, operation_locks, created_at, started_at)
@@ -420,7 +437,8 @@ impl Store {
         for disk in disks {
             insert_disk(&mut tx, disk).await?;
         }
-        tx.commit().await.map_err(db("commit"))
+        tx.commit().await.map_err(db("commit"))?;
+        Ok(Ok(interface))
     }
 
     pub async fn instance(&self, account_id: &str, instance_id: &str) -> Result<Option<InstanceRecord>> {
@@ -528,6 +546,7 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(db("detaching kept disks"))?;
+        interfaces::delete_interfaces_of(&mut tx, instance_id).await?;
         sqlx::query("DELETE FROM instances WHERE instance_id = ?")
             .bind(instance_id)
             .execute(&mut *tx)

@@ -218,8 +218,19 @@ pub enum VpcDeletion {
 pub enum SecurityGroupDeletion {
     Deleted,
     NotFound,
+    /// Instances are in it (how many network interfaces).
+    InUse(i64),
     /// Another group's rule names it (the first such group).
     ReferencedBy(String),
+}
+
+/// What deleting a vSwitch found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VSwitchDeletion {
+    Deleted,
+    NotFound,
+    /// Instances use it (how many network interfaces).
+    InUse(i64),
 }
 
 /// What adding rules found.
@@ -533,6 +544,49 @@ impl Store {
         Ok(Ok(()))
     }
 
+    /// The default vSwitch of a VPC in a zone, if it has one.
+    pub async fn default_vswitch(&self, vpc_id: &str, zone_id: &str) -> Result<Option<VSwitchRecord>> {
+        let row = sqlx::query("SELECT * FROM vswitches WHERE vpc_id = ? AND zone_id = ? AND is_default = 1")
+            .bind(vpc_id)
+            .bind(zone_id)
+            .fetch_optional(self.reader())
+            .await
+            .map_err(db("reading a default vSwitch"))?;
+        row.as_ref().map(VSwitchRecord::from_row).transpose()
+    }
+
+    /// Insert a default vSwitch whose block `pick` chooses from its VPC's vSwitches (`None`:
+    /// none is inserted, e.g. another request made it first). Returns the record as stored.
+    pub async fn insert_default_vswitch(
+        &self,
+        candidate: &VSwitchRecord,
+        pick: impl FnOnce(&[VSwitchRecord]) -> Option<String>,
+    ) -> Result<Option<VSwitchRecord>> {
+        let mut tx = self.begin_write().await.map_err(db("begin"))?;
+        let siblings = vswitches_of(&mut tx, &candidate.vpc_id).await?;
+        let Some(cidr_block) = pick(&siblings) else { return Ok(None) };
+        let vswitch = VSwitchRecord { cidr_block, ..candidate.clone() };
+        sqlx::query(
+            "INSERT INTO vswitches (vswitch_id, account_id, vpc_id, zone_id, name, description, cidr_block,
+                status, is_default, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&vswitch.vswitch_id)
+        .bind(&vswitch.account_id)
+        .bind(&vswitch.vpc_id)
+        .bind(&vswitch.zone_id)
+        .bind(&vswitch.name)
+        .bind(&vswitch.description)
+        .bind(&vswitch.cidr_block)
+        .bind(vswitch.status)
+        .bind(vswitch.is_default)
+        .bind(&vswitch.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("inserting a default vSwitch"))?;
+        tx.commit().await.map_err(db("commit"))?;
+        Ok(Some(vswitch))
+    }
+
     /// Change a vSwitch's name and description (each when given); false when it is not found.
     pub async fn update_vswitch(
         &self,
@@ -557,17 +611,31 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Delete a vSwitch; false when it is not found.
-    pub async fn delete_vswitch(&self, account_id: &str, vswitch_id: &str) -> Result<bool> {
-        let done = self
-            .write(
-                sqlx::query("DELETE FROM vswitches WHERE account_id = ? AND vswitch_id = ?")
-                    .bind(account_id)
-                    .bind(vswitch_id),
-            )
+    /// Delete a vSwitch that no instance uses.
+    pub async fn delete_vswitch(&self, account_id: &str, vswitch_id: &str) -> Result<VSwitchDeletion> {
+        let mut tx = self.begin_write().await.map_err(db("begin"))?;
+        let exists: Option<String> =
+            sqlx::query_scalar("SELECT vswitch_id FROM vswitches WHERE account_id = ? AND vswitch_id = ?")
+                .bind(account_id)
+                .bind(vswitch_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db("reading a vSwitch"))?;
+        if exists.is_none() {
+            return Ok(VSwitchDeletion::NotFound);
+        }
+        let used = crate::interfaces::interfaces_in_vswitch(&mut tx, vswitch_id).await?;
+        if used > 0 {
+            return Ok(VSwitchDeletion::InUse(used));
+        }
+        sqlx::query("DELETE FROM vswitches WHERE account_id = ? AND vswitch_id = ?")
+            .bind(account_id)
+            .bind(vswitch_id)
+            .execute(&mut *tx)
             .await
             .map_err(db("deleting a vSwitch"))?;
-        Ok(done.rows_affected() > 0)
+        tx.commit().await.map_err(db("commit"))?;
+        Ok(VSwitchDeletion::Deleted)
     }
 
     /// One page of an account's vSwitches in list order.
@@ -654,6 +722,10 @@ impl Store {
         .map_err(db("reading rules naming a security group"))?;
         if let Some(referrer) = referrer {
             return Ok(SecurityGroupDeletion::ReferencedBy(referrer));
+        }
+        let members = crate::interfaces::interfaces_in_group(&mut tx, group_id).await?;
+        if members > 0 {
+            return Ok(SecurityGroupDeletion::InUse(members));
         }
         sqlx::query("DELETE FROM security_group_rules WHERE security_group_id = ?")
             .bind(group_id)

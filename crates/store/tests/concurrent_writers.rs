@@ -101,7 +101,11 @@ async fn client(store: Arc<Store>, task: usize) -> Result<usize, String> {
             let what = what.to_string();
             move |err: ecslab_store::StoreError| format!("{what} of {task}/{round}: {err:?}")
         };
-        store.insert_instance(&instance(&id), &[disk(&disk_id, &id)]).await.map_err(e("insert"))?;
+        store
+            .insert_instance(&instance(&id), &[disk(&disk_id, &id)], None)
+            .await
+            .map_err(e("insert"))?
+            .expect("no interface to refuse");
         use InstanceStatus::*;
         for (from, to) in [(Stopped, Starting), (Starting, Running), (Running, Stopping)] {
             let moved = store.transition_instance(&id, &[from], to).await.map_err(e("transition"))?;

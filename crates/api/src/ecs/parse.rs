@@ -4,6 +4,7 @@ use super::EcsRequest;
 use crate::params::{check_description, check_name, Params};
 use ecslab_core::exports::{ExportImage, TaskFilter};
 use ecslab_core::image_changes::ImageChange;
+use ecslab_core::network::InstanceNetwork;
 use ecslab_core::requests::{
     CreateDisk, CreateImage, CreateInstances, CreateSnapshot, DataDiskRequest, DiskFilter, ImageFilter,
     ImportImage, InstanceFilter, SnapshotFilter, TagFilter,
@@ -277,6 +278,51 @@ fn create_instances(p: &Params, start: bool) -> Result<CreateInstances> {
         zone_id: p.opt_str("ZoneId"),
         dry_run: p.bool_or("DryRun", false)?,
         start,
+        network: instance_network(p, amount)?,
+    })
+}
+
+/// Where RunInstances/CreateInstance put the instance on the network.
+fn instance_network(p: &Params, amount: u32) -> Result<InstanceNetwork> {
+    p.refuse(&["NetworkInterface", "Ipv6Address", "Ipv6AddressCount", "NetworkInterfaceQueueNumber"])?;
+    let single = p.opt_str("SecurityGroupId");
+    let listed = p.repeat_list("SecurityGroupIds", 5)?;
+    if single.is_some() && !listed.is_empty() {
+        return Err(Error::rejected(
+            "InvalidParameter.Conflict",
+            "SecurityGroupId and SecurityGroupIds.N cannot be given together.",
+        ));
+    }
+    let private_ip = match p.opt_str("PrivateIpAddress") {
+        None => None,
+        Some(ip) => Some(ip.trim().parse::<std::net::Ipv4Addr>().map_err(|_| {
+            Error::rejected(
+                "InvalidPrivateIpAddress.Malformed",
+                format!("Specified private IP address {ip:?} is malformed."),
+            )
+        })?),
+    };
+    if private_ip.is_some() && amount > 1 {
+        return Err(Error::rejected(
+            "InvalidParameter.Conflict",
+            "PrivateIpAddress can be given only when Amount is 1.",
+        ));
+    }
+    let internet_max_bandwidth_out = match p.opt_int("InternetMaxBandwidthOut", i64::MIN, i64::MAX)? {
+        None => 0,
+        Some(n @ 0..=100) => n as u32,
+        Some(_) => {
+            return Err(Error::rejected(
+                "InvalidInternetMaxBandwidthOut.Malformed",
+                "The specified InternetMaxBandwidthOut must be between 0 and 100.",
+            ))
+        }
+    };
+    Ok(InstanceNetwork {
+        vswitch_id: p.opt_str("VSwitchId").filter(|v| !v.is_empty()),
+        security_group_ids: single.into_iter().chain(listed).collect(),
+        private_ip,
+        internet_max_bandwidth_out,
     })
 }
 

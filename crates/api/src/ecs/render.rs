@@ -32,7 +32,8 @@ wrapped!(InstanceList, "Instance", Instance);
 wrapped!(LockList, "LockReason", Lock);
 wrapped!(SecurityGroupIds, "SecurityGroupId", String);
 wrapped!(IpAddresses, "IpAddress", String);
-wrapped!(NetworkInterfaces, "NetworkInterface", String);
+wrapped!(NetworkInterfaces, "NetworkInterface", InstanceInterface);
+wrapped!(PrivateIpSets, "PrivateIpSet", PrivateIpSet);
 wrapped!(InstanceStatusList, "InstanceStatus", InstanceStatusItem);
 wrapped!(InstanceTypeItems, "InstanceType", InstanceTypeItem);
 wrapped!(ImageList, "Image", Image);
@@ -107,7 +108,7 @@ pub struct Instance {
     pub instance_charge_type: &'static str,
     pub internet_charge_type: &'static str,
     pub internet_max_bandwidth_in: u32,
-    pub internet_max_bandwidth_out: u32,
+    pub internet_max_bandwidth_out: i64,
     pub instance_network_type: &'static str,
     pub io_optimized: bool,
     pub stopped_mode: &'static str,
@@ -144,10 +145,29 @@ pub struct EipAddress {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct VpcAttributes {
-    pub vpc_id: &'static str,
-    pub v_switch_id: &'static str,
+    pub vpc_id: String,
+    pub v_switch_id: String,
     pub nat_ip_address: &'static str,
     pub private_ip_address: IpAddresses,
+}
+
+/// One of an instance's network interfaces, as DescribeInstances lists it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InstanceInterface {
+    pub network_interface_id: String,
+    pub mac_address: String,
+    pub primary_ip_address: String,
+    #[serde(rename = "Type")]
+    pub kind: &'static str,
+    pub private_ip_sets: PrivateIpSets,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PrivateIpSet {
+    pub private_ip_address: String,
+    pub primary: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -166,6 +186,10 @@ pub fn instances(cloud: &Cloud, page: Page<InstanceView>) -> InstancePage {
         .map(|v| {
             let r = &v.record;
             let t = v.instance_type;
+            let nic = v.interface.as_ref();
+            let on_nic = |f: fn(&ecslab_core::store::NetworkInterfaceRecord) -> &String| {
+                nic.map(|n| f(n).clone()).filter(|value| !value.is_empty())
+            };
             Instance {
                 instance_id: r.instance_id.clone(),
                 instance_name: r.name.clone(),
@@ -188,7 +212,7 @@ pub fn instances(cloud: &Cloud, page: Page<InstanceView>) -> InstancePage {
                 instance_charge_type: "PostPaid",
                 internet_charge_type: "PayByTraffic",
                 internet_max_bandwidth_in: 0,
-                internet_max_bandwidth_out: 0,
+                internet_max_bandwidth_out: nic.map_or(0, |n| n.internet_max_bandwidth_out),
                 instance_network_type: "vpc",
                 io_optimized: true,
                 stopped_mode: if r.status == ecslab_core::InstanceStatus::Stopped {
@@ -205,17 +229,31 @@ pub fn instances(cloud: &Cloud, page: Page<InstanceView>) -> InstancePage {
                     .map(|l| Lock { lock_reason: l.reason.to_string(), lock_msg: l.message.clone() })
                     .collect::<Vec<_>>()
                     .into(),
-                security_group_ids: Vec::new().into(),
-                public_ip_address: Vec::new().into(),
+                security_group_ids: nic.map(|n| n.security_group_ids.clone()).unwrap_or_default().into(),
+                public_ip_address: on_nic(|n| &n.public_ip).into_iter().collect::<Vec<_>>().into(),
                 inner_ip_address: Vec::new().into(),
                 eip_address: EipAddress::default(),
                 vpc_attributes: VpcAttributes {
-                    vpc_id: "",
-                    v_switch_id: "",
+                    vpc_id: on_nic(|n| &n.vpc_id).unwrap_or_default(),
+                    v_switch_id: on_nic(|n| &n.vswitch_id).unwrap_or_default(),
                     nat_ip_address: "",
-                    private_ip_address: Vec::new().into(),
+                    private_ip_address: on_nic(|n| &n.private_ip).into_iter().collect::<Vec<_>>().into(),
                 },
-                network_interfaces: Vec::new().into(),
+                network_interfaces: nic
+                    .map(|n| InstanceInterface {
+                        network_interface_id: n.network_interface_id.clone(),
+                        mac_address: n.mac.clone(),
+                        primary_ip_address: n.private_ip.clone(),
+                        kind: "Primary",
+                        private_ip_sets: vec![PrivateIpSet {
+                            private_ip_address: n.private_ip.clone(),
+                            primary: true,
+                        }]
+                        .into(),
+                    })
+                    .into_iter()
+                    .collect::<Vec<_>>()
+                    .into(),
                 tags: tags(&r.tags),
                 cpu_options: CpuOptions { core_count: t.vcpus, threads_per_core: 1, numa: "" },
                 disk_count: v.disks.len(),

@@ -15,10 +15,12 @@ use crate::config::CloudConfig;
 use crate::disks::Disks;
 use crate::ids::new_id;
 use crate::images::Images;
+use crate::network::interfaces::address_refusal;
+use crate::network::Networks;
 use crate::requests::CreateInstances;
 use crate::status::{self, Admission, InstanceStatus, Request};
 use crate::{Error, Result};
-use ecslab_store::{now_rfc3339, DiskRecord, InstanceRecord, Store};
+use ecslab_store::{now_rfc3339, DiskRecord, InstanceRecord, NetworkInterfaceRecord, NewInterface, Store};
 use ecslab_vmm::Hypervisor;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,6 +32,8 @@ pub struct InstanceView {
     pub record: InstanceRecord,
     pub instance_type: &'static InstanceType,
     pub disks: Vec<DiskRecord>,
+    /// Its primary network interface (none for instances made before networking).
+    pub interface: Option<NetworkInterfaceRecord>,
 }
 
 /// GetInstanceConsoleOutput's answer.
@@ -56,6 +60,8 @@ pub struct Instances {
     config: Arc<CloudConfig>,
     images: Arc<Images>,
     disks: Arc<Disks>,
+    /// Where instances sit on the network.
+    networks: Arc<Networks>,
     /// Last screenshot time per instance, for the optional minimum interval.
     last_screenshot: Mutex<HashMap<String, Instant>>,
 }
@@ -67,8 +73,17 @@ impl Instances {
         config: Arc<CloudConfig>,
         images: Arc<Images>,
         disks: Arc<Disks>,
+        networks: Arc<Networks>,
     ) -> Instances {
-        Instances { store, hypervisor, config, images, disks, last_screenshot: Mutex::new(HashMap::new()) }
+        Instances {
+            store,
+            hypervisor,
+            config,
+            images,
+            disks,
+            networks,
+            last_screenshot: Mutex::new(HashMap::new()),
+        }
     }
 
     // ---- create --------------------------------------------------------------------------------
@@ -107,6 +122,9 @@ impl Instances {
         if req.dry_run {
             return Err(Error::DryRunOperation);
         }
+        // Decided once (the default VPC, vSwitch and group are made here on first use); each
+        // instance gets its own interface id, MAC and addresses.
+        let network = self.networks.plan_interface(account_id, "", &req.network).await?;
 
         let mut ids = Vec::with_capacity(req.amount as usize);
         for n in 0..req.amount {
@@ -134,11 +152,29 @@ impl Instances {
                 created_at: now.clone(),
                 started_at: String::new(),
             };
+            let planned = network.for_instance(&instance_id);
+            let pick_private = |taken: &[String]| planned.pick_private(taken);
+            let pick_public = |taken: &[String]| planned.pick_public(taken);
+            let interface = NewInterface {
+                record: planned.record.clone(),
+                pick_private: &pick_private,
+                pick_public: if planned.wants_public() { Some(&pick_public) } else { None },
+            };
             let disks =
                 self.disks.create_instance_disks(account_id, &instance_id, &image, system_gib, &req).await?;
-            if let Err(e) = self.store.insert_instance(&record, &disks).await {
-                crate::disks::remove_disk_files(&disks);
-                return Err(e.into());
+            let stored = match self.store.insert_instance(&record, &disks, Some(&interface)).await {
+                Ok(Ok(stored)) => stored,
+                Ok(Err(refusal)) => {
+                    crate::disks::remove_disk_files(&disks);
+                    return Err(address_refusal(refusal, &planned));
+                }
+                Err(e) => {
+                    crate::disks::remove_disk_files(&disks);
+                    return Err(e.into());
+                }
+            };
+            if let Some(nic) = &stored {
+                tracing::info!(instance_id = %instance_id, vswitch_id = %nic.vswitch_id, private_ip = %nic.private_ip, public_ip = %nic.public_ip, "instance network interface");
             }
             tracing::info!(instance_id = %instance_id, image_id = %image.image_id, instance_type = %instance_type.id, "instance created");
             if req.start {

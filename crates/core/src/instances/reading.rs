@@ -33,6 +33,8 @@ impl Instances {
             tags: filter.tags.iter().map(|t| (t.key.clone(), t.value.clone())).collect(),
         };
         let (listed, mut disks) = self.store.instances_page(account_id, &query, &window(paging)?).await?;
+        let ids: Vec<String> = listed.items.iter().map(|r| r.instance_id.clone()).collect();
+        let interfaces = self.store.interfaces_of_instances(&ids).await?;
         let mut views = Vec::with_capacity(listed.items.len());
         for record in listed.items {
             let instance_type = catalog::find(&record.instance_type)
@@ -42,7 +44,8 @@ impl Instances {
                 .into_iter()
                 .partition(|d| d.instance_id.as_deref() == Some(record.instance_id.as_str()));
             disks = rest;
-            views.push(InstanceView { record, instance_type, disks: own });
+            let interface = interfaces.iter().find(|i| i.instance_id == record.instance_id).cloned();
+            views.push(InstanceView { record, instance_type, disks: own, interface });
         }
         let listed = ListedPage { items: views, total: listed.total, more: listed.more };
         Ok(page_of(listed, paging, |v| sort_key(&v.record.created_at, &v.record.instance_id)))

@@ -10,6 +10,7 @@
 //! account, and another account's id is NotFound.
 
 pub mod cidr;
+pub mod interfaces;
 pub mod security_groups;
 pub mod vpcs;
 pub mod vswitches;
@@ -18,6 +19,7 @@ pub use ecslab_store::{
     IpProtocol, ListedSecurityGroup, ListedVpc, NetworkStatus, RuleDirection, RulePolicy,
     SecurityGroupRecord, SecurityGroupRuleRecord, SecurityGroupType, VSwitchRecord, VpcRecord,
 };
+pub use interfaces::{InstanceNetwork, PlannedInterface};
 pub use security_groups::{
     CreateSecurityGroup, PortRange, RuleEnd, RuleSpec, SecurityGroupFilter, SecurityGroupView,
 };
@@ -48,11 +50,18 @@ pub struct Networks {
     region_id: String,
     /// The region's one zone (vSwitches live in it).
     zone_id: String,
+    /// Where public addresses come from (`--public-cidr`).
+    public_pool: ipnet::Ipv4Net,
 }
 
 impl Networks {
-    pub(crate) fn new(store: Store, region_id: String, zone_id: String) -> Networks {
-        Networks { store, region_id, zone_id }
+    pub(crate) fn new(
+        store: Store,
+        region_id: String,
+        zone_id: String,
+        public_pool: ipnet::Ipv4Net,
+    ) -> Networks {
+        Networks { store, region_id, zone_id, public_pool }
     }
 
     pub fn region_id(&self) -> &str {

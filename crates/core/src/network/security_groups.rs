@@ -385,6 +385,10 @@ impl Networks {
         match self.store.delete_security_group(account_id, group_id).await? {
             SecurityGroupDeletion::Deleted => Ok(()),
             SecurityGroupDeletion::NotFound => Err(Error::not_found(Resource::SecurityGroup, group_id)),
+            SecurityGroupDeletion::InUse(n) => Err(Error::rejected(
+                "DependencyViolation",
+                format!("There are still {n} instance network interface(s) in the specified security group."),
+            )),
             SecurityGroupDeletion::ReferencedBy(other) => Err(Error::rejected(
                 "DependencyViolation",
                 format!("The specified security group has been authorized in another one: a rule of {other} names it."),

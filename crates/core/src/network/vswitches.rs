@@ -6,6 +6,7 @@ use super::{cidr, Networks};
 use crate::listing::{page_of, sort_key, window, Page};
 use crate::requests::Paging;
 use crate::{ids, Error, Resource, Result};
+use ecslab_store::VSwitchDeletion;
 use ecslab_store::{NetworkStatus, VSwitchQuery, VSwitchRecord};
 
 /// At most this many vSwitches per VPC (QuotaExceeded.VSwitch).
@@ -118,10 +119,13 @@ impl Networks {
             self.vswitch(account_id, vswitch_id).await?;
             return Err(Error::DryRunOperation);
         }
-        if self.store.delete_vswitch(account_id, vswitch_id).await? {
-            Ok(())
-        } else {
-            Err(Error::not_found(Resource::VSwitch, vswitch_id))
+        match self.store.delete_vswitch(account_id, vswitch_id).await? {
+            VSwitchDeletion::Deleted => Ok(()),
+            VSwitchDeletion::NotFound => Err(Error::not_found(Resource::VSwitch, vswitch_id)),
+            VSwitchDeletion::InUse(n) => Err(Error::rejected(
+                "DependencyViolation",
+                format!("The specified vSwitch still holds {n} instance network interface(s); delete the instances first."),
+            )),
         }
     }
 }
