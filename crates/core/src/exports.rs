@@ -32,7 +32,7 @@ pub struct ExportImage {
 pub struct TaskFilter {
     pub task_ids: Option<Vec<String>>,
     pub action: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<TaskStatus>,
 }
 
 /// What an export task writes.
@@ -210,7 +210,7 @@ impl Exports {
             .into_iter()
             .filter(|t| filter.task_ids.as_ref().is_none_or(|ids| ids.contains(&t.task_id)))
             .filter(|t| filter.action.as_ref().is_none_or(|a| a == &t.action))
-            .filter(|t| filter.status.as_ref().is_none_or(|s| s == t.status.as_str()))
+            .filter(|t| filter.status.is_none_or(|s| s == t.status))
             .collect();
         paginate(tasks, paging, |t| format!("{}|{}", t.created_at, t.task_id))
     }

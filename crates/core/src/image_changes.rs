@@ -29,8 +29,8 @@ use crate::instances::Instances;
 use crate::runner::{crash_point, encode, CrashPoint};
 use crate::{chain, Error, InstanceStatus, Result};
 use ecslab_store::{
-    now_millis, DiskRecord, DiskStatus, ImageChangeRecord, InstanceRecord, OperationKind, OperationRecord,
-    OperationStep, Store, RECORD_CHANGING, RECORD_FAILED,
+    now_millis, DiskRecord, DiskStatus, DiskType, ImageChangeRecord, InstanceRecord, OperationKind,
+    OperationRecord, OperationStep, Store, RECORD_CHANGING, RECORD_FAILED,
 };
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -204,7 +204,7 @@ impl ImageChanges {
             .instance_disks(&instance.instance_id)
             .await?
             .into_iter()
-            .find(|d| d.disk_type == "system")
+            .find(|d| d.disk_type == DiskType::System)
             .ok_or_else(|| Error::internal(format!("instance {} has no system disk", instance.instance_id)))
     }
 
@@ -330,7 +330,7 @@ impl ImageChanges {
             disk_id: op.new_disk.disk_id.clone(),
             account_id: old.account_id.clone(),
             instance_id: Some(op.instance_id.clone()),
-            disk_type: "system".into(),
+            disk_type: DiskType::System,
             device_index: old.device_index,
             name: String::new(),
             description: String::new(),

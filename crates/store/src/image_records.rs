@@ -317,7 +317,7 @@ mod tests {
             disk_id: disk_id.into(),
             account_id: "acc".into(),
             instance_id: Some("i-1".into()),
-            disk_type: "system".into(),
+            disk_type: crate::DiskType::System,
             device_index: 0,
             name: String::new(),
             description: String::new(),

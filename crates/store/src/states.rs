@@ -111,6 +111,20 @@ impl DiskStatus {
     }
 }
 
+/// Whether a disk is an instance's system disk or a data disk (DiskType, SourceDiskType and
+/// an image's DiskDeviceMapping.N.Type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
+#[sqlx(rename_all = "lowercase")]
+pub enum DiskType {
+    System,
+    Data,
+}
+
+words!(DiskType, "disk type", [
+    System => "system",
+    Data => "data",
+]);
+
 /// A disk snapshot's status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
 #[sqlx(rename_all = "lowercase")]
@@ -314,6 +328,7 @@ mod tests {
         let pool = SqlitePool::connect("sqlite::memory:").await.unwrap();
         round_trips(&pool, InstanceStatus::ALL).await;
         round_trips(&pool, DiskStatus::ALL).await;
+        round_trips(&pool, DiskType::ALL).await;
         round_trips(&pool, SnapshotStatus::ALL).await;
         round_trips(&pool, ImageStatus::ALL).await;
         round_trips(&pool, TaskStatus::ALL).await;

@@ -23,7 +23,7 @@ use ecslab_core::image_changes::{ChangeMode, ImageChange};
 use ecslab_core::listing::paginate;
 use ecslab_core::requests::{InstanceFilter, Paging};
 use ecslab_core::store::ImageChangeRecord;
-use ecslab_core::{Cloud, Error, InstanceView, Resource, Result};
+use ecslab_core::{Cloud, DiskType, Error, InstanceView, Resource, Result};
 use rand::RngCore;
 use std::sync::Arc;
 
@@ -198,11 +198,15 @@ fn desktop(v: &InstanceView, status: &str) -> Desktop {
         .map(|d| DesktopDisk {
             disk_id: d.disk_id.clone(),
             disk_size: d.size_gib,
-            disk_type: if d.disk_type == "system" { "SYSTEM" } else { "DATA" },
+            disk_type: match d.disk_type {
+                DiskType::System => "SYSTEM",
+                DiskType::Data => "DATA",
+            },
             disk_category: d.category.clone(),
         })
         .collect();
-    let system_size = v.disks.iter().find(|d| d.disk_type == "system").map(|d| d.size_gib).unwrap_or(0);
+    let system_size =
+        v.disks.iter().find(|d| d.disk_type == DiskType::System).map(|d| d.size_gib).unwrap_or(0);
     Desktop {
         desktop_id: r.instance_id.clone(),
         desktop_name: r.name.clone(),

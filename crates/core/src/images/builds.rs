@@ -14,7 +14,7 @@ use crate::ids::new_id;
 use crate::inspect::{self, Format, Window};
 use crate::requests::{CreateImage, ImportImage};
 use crate::{Error, Resource, Result};
-use ecslab_store::{ImageDiskRecord, ImageRecord, ImageStatus, SnapshotStatus};
+use ecslab_store::{DiskType, ImageDiskRecord, ImageRecord, ImageStatus, SnapshotStatus};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -176,7 +176,7 @@ impl ImageBuilds {
             }
         };
         let snapshot = self.ready_snapshot(account_id, &snapshot_id).await?;
-        if snapshot.source_disk_type != "system" {
+        if snapshot.source_disk_type != DiskType::System {
             return Err(Error::rejected(
                 "OperationDenied",
                 "The specified snapshot is not from system disk.",
@@ -186,13 +186,13 @@ impl ImageBuilds {
         let mut disks = vec![ImageDiskRecord {
             image_id: image_id.clone(),
             device: device_name(0),
-            disk_type: "system".into(),
+            disk_type: DiskType::System,
             size_gib: snapshot.source_disk_size,
             snapshot_id: snapshot_id.clone(),
         }];
         for (index, (data_snapshot_id, size)) in req.data_snapshots.iter().enumerate() {
             let data = self.ready_snapshot(account_id, data_snapshot_id).await?;
-            if data.source_disk_type != "data" {
+            if data.source_disk_type != DiskType::Data {
                 return Err(Error::rejected(
                     "InvalidSnapshotId.NotDataDiskSnapshot",
                     format!("The snapshot {data_snapshot_id} of a DiskDeviceMapping with DiskType data is a system disk snapshot."),
@@ -211,7 +211,7 @@ impl ImageBuilds {
             disks.push(ImageDiskRecord {
                 image_id: image_id.clone(),
                 device: device_name(index as i64 + 1),
-                disk_type: "data".into(),
+                disk_type: DiskType::Data,
                 size_gib,
                 snapshot_id: data_snapshot_id.clone(),
             });
