@@ -6,7 +6,7 @@
 
 use crate::InstanceStatus;
 use ecslab_store::{DiskStatus, DiskType, ImageStatus, SnapshotStatus, SnapshotUse, Tag};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
@@ -82,8 +82,8 @@ pub struct ImportImage {
     pub os_type: String,
     pub bucket: String,
     pub object: String,
-    /// `qcow2`, `raw` or `vhd` (lowercase).
-    pub format: String,
+    /// Not `vmdk`.
+    pub format: DiskImageFormat,
     pub tags: Vec<Tag>,
     pub dry_run: bool,
 }
@@ -169,8 +169,8 @@ pub struct CreateImage {
     pub dry_run: bool,
 }
 
-/// Write `ALL`, `as_str`, `Display`, `Serialize` and `FromStr` (the exact word) for an enum of
-/// request words from its list of (variant, word) pairs.
+/// Write `ALL`, `as_str`, `Display`, `Serialize`, `Deserialize` and `FromStr` (the exact word)
+/// for an enum of request words from its list of (variant, word) pairs.
 macro_rules! words {
     ($name:ident, $what:literal, [$($variant:ident => $word:literal),+ $(,)?]) => {
         impl $name {
@@ -194,6 +194,12 @@ macro_rules! words {
         impl Serialize for $name {
             fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                String::deserialize(deserializer)?.parse().map_err(serde::de::Error::custom)
             }
         }
 
@@ -254,6 +260,33 @@ impl SnapshotUsage {
     }
 }
 
+/// A disk image file's format, as ImportImage (`qcow2`, `raw`, `vhd`) and ExportImage (also
+/// `vmdk`) name it, in lowercase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DiskImageFormat {
+    Qcow2,
+    Raw,
+    Vhd,
+    Vmdk,
+}
+
+words!(DiskImageFormat, "image format", [
+    Qcow2 => "qcow2",
+    Raw => "raw",
+    Vhd => "vhd",
+    Vmdk => "vmdk",
+]);
+
+impl DiskImageFormat {
+    /// qemu-img's name for the format.
+    pub fn qemu_name(self) -> &'static str {
+        match self {
+            DiskImageFormat::Vhd => "vpc",
+            other => other.as_str(),
+        }
+    }
+}
+
 /// DescribeImages' `ImageOwnerAlias`. ecslab holds only the account's own images (`self`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ImageOwnerAlias {
@@ -285,5 +318,11 @@ mod tests {
         for &alias in ImageOwnerAlias::ALL {
             assert_eq!(alias.as_str().parse::<ImageOwnerAlias>(), Ok(alias));
         }
+        for &format in DiskImageFormat::ALL {
+            let json = serde_json::to_string(&format).unwrap();
+            assert_eq!(serde_json::from_str::<DiskImageFormat>(&json).unwrap(), format);
+        }
+        assert_eq!(DiskImageFormat::Vhd.qemu_name(), "vpc");
+        assert_eq!(DiskImageFormat::Vmdk.qemu_name(), "vmdk");
     }
 }

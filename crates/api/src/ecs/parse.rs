@@ -5,8 +5,8 @@ use crate::params::{check_description, check_name, Params};
 use ecslab_core::exports::{ExportImage, TaskFilter};
 use ecslab_core::image_changes::ImageChange;
 use ecslab_core::requests::{
-    CreateDisk, CreateImage, CreateInstances, CreateSnapshot, DataDiskRequest, DiskFilter, ImageFilter,
-    ImageOwnerAlias, ImportImage, InstanceFilter, SnapshotFilter, SnapshotUsage, TagFilter,
+    CreateDisk, CreateImage, CreateInstances, CreateSnapshot, DataDiskRequest, DiskFilter, DiskImageFormat,
+    ImageFilter, ImageOwnerAlias, ImportImage, InstanceFilter, SnapshotFilter, SnapshotUsage, TagFilter,
 };
 use ecslab_core::{
     DiskStatus, DiskType, Error, ImageStatus, InstanceStatus, Result, SnapshotStatus, TaskStatus,
@@ -316,12 +316,15 @@ fn import_image(p: &Params) -> Result<ImportImage> {
     }
     let field = |name: &str| first.get(name).filter(|v| !v.is_empty()).cloned();
     let format = field("Format").unwrap_or_else(|| "qcow2".into()).to_ascii_lowercase();
-    if !matches!(format.as_str(), "qcow2" | "raw" | "vhd") {
-        return Err(Error::rejected(
-            "InvalidParameter.Format",
-            format!("The specified Format {format:?} is not supported: use qcow2, RAW or VHD."),
-        ));
-    }
+    let format = match format.parse::<DiskImageFormat>() {
+        Ok(f) if f != DiskImageFormat::Vmdk => f,
+        _ => {
+            return Err(Error::rejected(
+                "InvalidParameter.Format",
+                format!("The specified Format {format:?} is not supported: use qcow2, RAW or VHD."),
+            ))
+        }
+    };
     let name = p.opt_str("ImageName");
     if let Some(name) = &name {
         check_name(name, "InvalidImageName.Malformed", "ImageName")?;
@@ -348,12 +351,12 @@ fn export_image(p: &Params) -> Result<ExportImage> {
         .filter(|f| !f.is_empty())
         .unwrap_or_else(|| "raw".into())
         .to_ascii_lowercase();
-    if !matches!(format.as_str(), "qcow2" | "raw" | "vhd" | "vmdk") {
-        return Err(Error::rejected(
+    let format = format.parse::<DiskImageFormat>().map_err(|_| {
+        Error::rejected(
             "InvalidImageFormat.NotSupported",
             format!("The specified ImageFormat {format:?} is not supported: use qcow2, raw, vhd or vmdk."),
-        ));
-    }
+        )
+    })?;
     Ok(ExportImage {
         image_id: p.str("ImageId")?,
         bucket: p.str("OSSBucket")?,
@@ -812,6 +815,37 @@ mod tests {
         );
         assert_eq!(code(images(&[("Status", "available")])), "InvalidParameter", "exact case");
         assert_eq!(code(images(&[("ImageOwnerAlias", "Self")])), "InvalidImageOwnerAlias.ValueNotSupported");
+    }
+
+    #[test]
+    fn image_file_formats_are_typed() {
+        let import = |format: &str| {
+            let pairs = [
+                ("DiskDeviceMapping.1.OSSBucket", "b"),
+                ("DiskDeviceMapping.1.OSSObject", "o"),
+                ("DiskDeviceMapping.1.Format", format),
+            ];
+            match parse("ImportImage", &params(&pairs)).unwrap()? {
+                EcsRequest::ImportImage(req) => Ok(req.format),
+                _ => panic!("not ImportImage"),
+            }
+        };
+        assert_eq!(import("").unwrap(), DiskImageFormat::Qcow2, "the default");
+        assert_eq!(import("RAW").unwrap(), DiskImageFormat::Raw, "any case");
+        assert_eq!(import("vhd").unwrap(), DiskImageFormat::Vhd);
+        assert_eq!(code(import("vmdk")), "InvalidParameter.Format");
+        assert_eq!(code(import("iso")), "InvalidParameter.Format");
+        let export = |format: &str| {
+            let pairs = [("ImageId", "m-1"), ("OSSBucket", "b"), ("ImageFormat", format)];
+            match parse("ExportImage", &params(&pairs)).unwrap()? {
+                EcsRequest::ExportImage(req) => Ok(req.format),
+                _ => panic!("not ExportImage"),
+            }
+        };
+        assert_eq!(export("").unwrap(), DiskImageFormat::Raw, "the default");
+        assert_eq!(export("VMDK").unwrap(), DiskImageFormat::Vmdk, "any case");
+        assert_eq!(export("qcow2").unwrap(), DiskImageFormat::Qcow2);
+        assert_eq!(code(export("ova")), "InvalidImageFormat.NotSupported");
     }
 
     #[test]

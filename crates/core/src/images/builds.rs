@@ -25,7 +25,7 @@ impl ImageBuilds {
                 BucketError::NoSuchObject { bucket: req.bucket.clone(), key: req.object.clone() }.into()
             );
         };
-        self.inspect_import_object(&req.bucket, &req.object, &req.format, size).await?;
+        self.inspect_import_object(&req.bucket, &req.object, req.format.as_str(), size).await?;
         let image_id = new_id("m");
         let name = self.images.unused_image_name(account_id, req.name.clone(), &image_id).await?;
         if req.dry_run {
@@ -33,7 +33,7 @@ impl ImageBuilds {
         }
         let record = ImageRecord {
             description: req.description,
-            format: req.format,
+            format: req.format.to_string(),
             platform: req.platform,
             architecture: req.architecture,
             os_type: req.os_type,
