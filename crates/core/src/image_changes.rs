@@ -29,8 +29,8 @@ use crate::instances::Instances;
 use crate::runner::{crash_point, encode, CrashPoint};
 use crate::{chain, Error, InstanceStatus, Result};
 use ecslab_store::{
-    now_millis, DiskRecord, DiskStatus, DiskType, ImageChangeRecord, InstanceRecord, OperationKind,
-    OperationRecord, OperationStep, Store, RECORD_CHANGING, RECORD_FAILED,
+    now_millis, DiskRecord, DiskStatus, DiskType, ImageChangeRecord, ImageChangeStatus, InstanceRecord,
+    OperationKind, OperationRecord, OperationStep, Store,
 };
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -154,7 +154,7 @@ impl ImageChanges {
             image_name: old_image_name,
             new_image_id: image.image_id.clone(),
             new_image_name: image.name.clone(),
-            status: RECORD_CHANGING,
+            status: ImageChangeStatus::Changing,
             reason: String::new(),
             update_time: now_millis(),
         };
@@ -384,7 +384,9 @@ impl ImageChanges {
         tracing::warn!(instance_id = %op.instance_id, image_id = %op.image_id, %reason, "image change failed; the instance keeps its system disk");
         chain::remove_quietly(&op.new_disk.top);
         chain::remove_quietly(&op.new_disk.base);
-        if let Err(e) = self.store.set_image_record_status(op.record_seq, RECORD_FAILED, reason).await {
+        if let Err(e) =
+            self.store.set_image_record_status(op.record_seq, ImageChangeStatus::Failed, reason).await
+        {
             tracing::error!(error = %e, "recording a failed image change failed");
         }
         if let Err(e) = self.store.finish_operation(operation_id).await {
@@ -446,7 +448,7 @@ impl ImageChanges {
             self.store
                 .set_image_record_status(
                     record.seq,
-                    RECORD_FAILED,
+                    ImageChangeStatus::Failed,
                     "The change was interrupted by a server restart.",
                 )
                 .await?;

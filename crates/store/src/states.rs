@@ -256,6 +256,33 @@ words!(PipelineState, "pipeline state", [
     Paused => "Paused",
 ]);
 
+/// Where an image change (ReplaceSystemDisk, RebuildDesktops) stands, as its record keeps it:
+/// stored, and shown by DescribeImageModifiedRecords, as its number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
+#[repr(i64)]
+pub enum ImageChangeStatus {
+    Changing = 0,
+    Succeeded = 1,
+    Failed = 2,
+}
+
+impl ImageChangeStatus {
+    /// Every value, in declaration order.
+    pub const ALL: &'static [ImageChangeStatus] =
+        &[ImageChangeStatus::Changing, ImageChangeStatus::Succeeded, ImageChangeStatus::Failed];
+
+    /// The number stored and shown for this value.
+    pub fn number(self) -> i64 {
+        self as i64
+    }
+}
+
+impl Serialize for ImageChangeStatus {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_i64(self.number())
+    }
+}
+
 /// What a persisted multi-step operation (the `operations` table) does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
 #[sqlx(rename_all = "snake_case")]
@@ -338,5 +365,17 @@ mod tests {
         round_trips(&pool, PipelineState::ALL).await;
         round_trips(&pool, OperationKind::ALL).await;
         round_trips(&pool, OperationStep::ALL).await;
+    }
+
+    #[tokio::test]
+    async fn image_change_statuses_are_their_numbers() {
+        let pool = SqlitePool::connect("sqlite::memory:").await.unwrap();
+        for (&status, number) in ImageChangeStatus::ALL.iter().zip(0i64..) {
+            assert_eq!(status.number(), number);
+            assert_eq!(serde_json::to_value(status).unwrap(), serde_json::json!(number));
+            let row = sqlx::query("SELECT ?, ?").bind(status).bind(number).fetch_one(&pool).await.unwrap();
+            assert_eq!(row.get::<i64, _>(0), number, "stored as its number");
+            assert_eq!(row.get::<ImageChangeStatus, _>(1), status, "read from its number");
+        }
     }
 }

@@ -23,7 +23,7 @@ use ecslab_core::image_changes::{ChangeMode, ImageChange};
 use ecslab_core::listing::paginate;
 use ecslab_core::requests::{InstanceFilter, Paging};
 use ecslab_core::store::ImageChangeRecord;
-use ecslab_core::{Cloud, DiskType, Error, InstanceView, Resource, Result};
+use ecslab_core::{Cloud, DiskType, Error, InstanceStatus, InstanceView, Resource, Result};
 use rand::RngCore;
 use std::sync::Arc;
 
@@ -137,7 +137,7 @@ fn record(r: &ImageChangeRecord) -> ImageModifiedRecord {
         image_name: r.image_name.clone(),
         new_image_id: r.new_image_id.clone(),
         new_image_name: r.new_image_name.clone(),
-        status: r.status,
+        status: r.status.number(),
         reason: r.reason.clone(),
         update_time: r.update_time.clone(),
     }
@@ -155,7 +155,7 @@ async fn describe_desktops(cloud: &Arc<Cloud>, account: &str, query: &DesktopQue
     let desktops: Vec<(InstanceView, &'static str)> = all
         .into_iter()
         .map(|v| {
-            let status = desktop_status(v.record.status.as_str(), rebuilding.contains(&v.record.instance_id));
+            let status = desktop_status(v.record.status, rebuilding.contains(&v.record.instance_id));
             (v, status)
         })
         .filter(|(v, status)| {
@@ -177,17 +177,12 @@ async fn describe_desktops(cloud: &Arc<Cloud>, account: &str, query: &DesktopQue
 }
 
 /// ECD's word for an instance's status (see the module doc).
-pub fn desktop_status(instance_status: &str, changing_image: bool) -> &'static str {
+pub fn desktop_status(instance_status: InstanceStatus, changing_image: bool) -> &'static str {
     if changing_image {
         return "Rebuilding";
     }
-    match instance_status {
-        "Pending" => "Pending",
-        "Starting" => "Starting",
-        "Running" => "Running",
-        "Stopping" => "Stopping",
-        _ => "Stopped",
-    }
+    // A desktop's status is its instance's, word for word.
+    instance_status.as_str()
 }
 
 fn desktop(v: &InstanceView, status: &str) -> Desktop {
@@ -263,8 +258,9 @@ mod tests {
     #[test]
     fn status_words() {
         for s in ["Pending", "Starting", "Running", "Stopping", "Stopped"] {
-            assert_eq!(desktop_status(s, false), s);
-            assert_eq!(desktop_status(s, true), "Rebuilding");
+            let status = s.parse().unwrap();
+            assert_eq!(desktop_status(status, false), s);
+            assert_eq!(desktop_status(status, true), "Rebuilding");
         }
     }
 }
