@@ -1,9 +1,11 @@
-//! The statuses and steps the store persists, as enums.
+//! The statuses, steps and kinds (a disk's type) the store persists, as enums.
 //!
 //! Each is stored in a TEXT column through sqlx's type support, as exactly the word the API
 //! shows (or, for internal steps, the word earlier versions wrote), so databases written before
 //! these enums existed read back unchanged. `Display` and `Serialize` give the same word, so
 //! renderers put them on the wire as they are. A word outside an enum reads as a corrupt row.
+//! The one exception is [`ImageChangeStatus`], which ECD shows as a number: it is stored and
+//! serialized as that number.
 
 use serde::Serialize;
 use std::fmt;
