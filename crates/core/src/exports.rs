@@ -9,7 +9,7 @@ use crate::buckets::{check_object_name, Buckets};
 use crate::config::CloudConfig;
 use crate::images::Images;
 use crate::listing::{paginate, Page};
-use crate::requests::Paging;
+use crate::requests::{DiskImageFormat, Paging};
 use crate::{chain, Error, Resource, Result};
 use ecslab_store::{now_rfc3339, ImageStatus, Store, TaskRecord, TaskStatus};
 use serde::{Deserialize, Serialize};
@@ -22,8 +22,7 @@ pub struct ExportImage {
     pub image_id: String,
     pub bucket: String,
     pub prefix: String,
-    /// `qcow2`, `raw`, `vhd` or `vmdk`.
-    pub format: String,
+    pub format: DiskImageFormat,
     pub dry_run: bool,
 }
 
@@ -32,7 +31,7 @@ pub struct ExportImage {
 pub struct TaskFilter {
     pub task_ids: Option<Vec<String>>,
     pub action: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<TaskStatus>,
 }
 
 /// What an export task writes.
@@ -40,18 +39,11 @@ pub struct TaskFilter {
 struct ExportPayload {
     bucket: String,
     object: String,
-    format: String,
+    /// The word, as before the format was typed.
+    format: DiskImageFormat,
 }
 
 const EXPORT_IMAGE: &str = "ExportImage";
-
-/// qemu-img's name for an export format.
-fn qemu_format(format: &str) -> &str {
-    match format {
-        "vhd" => "vpc",
-        other => other,
-    }
-}
 
 /// Image exports and the tasks that report them (DescribeTasks, DescribeTaskAttribute).
 pub struct Exports {
@@ -167,7 +159,7 @@ impl Exports {
             &self.config.qemu_img,
             chain::ConvertSource::Standalone(&image_path, crate::inspect::Format::Qcow2),
             &partial,
-            qemu_format(&payload.format),
+            payload.format.qemu_name(),
             report,
         )
         .await;
@@ -210,7 +202,7 @@ impl Exports {
             .into_iter()
             .filter(|t| filter.task_ids.as_ref().is_none_or(|ids| ids.contains(&t.task_id)))
             .filter(|t| filter.action.as_ref().is_none_or(|a| a == &t.action))
-            .filter(|t| filter.status.as_ref().is_none_or(|s| s == t.status.as_str()))
+            .filter(|t| filter.status.is_none_or(|s| s == t.status))
             .collect();
         paginate(tasks, paging, |t| format!("{}|{}", t.created_at, t.task_id))
     }

@@ -29,8 +29,8 @@ use crate::instances::Instances;
 use crate::work::{crash_point, encode, CrashPoint, ImageChangeOp, NewDisk};
 use crate::{chain, Error, InstanceStatus, Result};
 use ecslab_store::{
-    now_millis, DiskRecord, DiskStatus, ImageChangeRecord, InstanceRecord, OperationKind, OperationRecord,
-    OperationStep, Store, RECORD_CHANGING, RECORD_FAILED,
+    now_millis, DiskRecord, DiskStatus, DiskType, ImageChangeRecord, ImageChangeStatus, InstanceRecord,
+    OperationKind, OperationRecord, OperationStep, Store,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -129,7 +129,7 @@ impl ImageChanges {
             image_name: old_image_name,
             new_image_id: image.image_id.clone(),
             new_image_name: image.name.clone(),
-            status: RECORD_CHANGING,
+            status: ImageChangeStatus::Changing,
             reason: String::new(),
             update_time: now_millis(),
         };
@@ -179,7 +179,7 @@ impl ImageChanges {
             .instance_disks(&instance.instance_id)
             .await?
             .into_iter()
-            .find(|d| d.disk_type == "system")
+            .find(|d| d.disk_type == DiskType::System)
             .ok_or_else(|| Error::internal(format!("instance {} has no system disk", instance.instance_id)))
     }
 
@@ -305,7 +305,7 @@ impl ImageChanges {
             disk_id: op.new_disk.disk_id.clone(),
             account_id: old.account_id.clone(),
             instance_id: Some(op.instance_id.clone()),
-            disk_type: "system".into(),
+            disk_type: DiskType::System,
             device_index: old.device_index,
             name: String::new(),
             description: String::new(),
@@ -359,7 +359,9 @@ impl ImageChanges {
         tracing::warn!(instance_id = %op.instance_id, image_id = %op.image_id, %reason, "image change failed; the instance keeps its system disk");
         chain::remove_quietly(&op.new_disk.top);
         chain::remove_quietly(&op.new_disk.base);
-        if let Err(e) = self.store.set_image_record_status(op.record_seq, RECORD_FAILED, reason).await {
+        if let Err(e) =
+            self.store.set_image_record_status(op.record_seq, ImageChangeStatus::Failed, reason).await
+        {
             tracing::error!(error = %e, "recording a failed image change failed");
         }
         if let Err(e) = self.store.finish_operation(operation_id).await {
@@ -421,7 +423,7 @@ impl ImageChanges {
             self.store
                 .set_image_record_status(
                     record.seq,
-                    RECORD_FAILED,
+                    ImageChangeStatus::Failed,
                     "The change was interrupted by a server restart.",
                 )
                 .await?;

@@ -48,9 +48,19 @@ pub struct CreateInstanceSnapshot {
 pub struct InstanceSnapshotListing {
     pub page_number: i64,
     pub page_size: i64,
-    /// `GmtCreateTime` (default), `GmtModifiedTime`, `SnapshotName` or `Status`.
-    pub sort_by: String,
+    pub sort_by: SnapshotSortKey,
     pub descending: bool,
+}
+
+/// What ListInstanceSnapshot sorts by (`SortBy`), then by snapshot id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SnapshotSortKey {
+    /// `GmtCreateTime`, the default.
+    #[default]
+    GmtCreateTime,
+    GmtModifiedTime,
+    SnapshotName,
+    Status,
 }
 
 /// A page of an instance's snapshots.
@@ -338,11 +348,11 @@ impl InstanceSnapshots {
         crate::lookup::instance(&self.store, account_id, instance_id).await?;
         let mut snapshots = self.store.instance_snapshots(account_id, instance_id).await?;
         let key = |s: &InstanceSnapshotRecord| -> String {
-            match listing.sort_by.as_str() {
-                "GmtModifiedTime" => s.updated_at.clone(),
-                "SnapshotName" => s.name.clone(),
-                "Status" => s.status.to_string(),
-                _ => s.created_at.clone(),
+            match listing.sort_by {
+                SnapshotSortKey::GmtModifiedTime => s.updated_at.clone(),
+                SnapshotSortKey::SnapshotName => s.name.clone(),
+                SnapshotSortKey::Status => s.status.to_string(),
+                SnapshotSortKey::GmtCreateTime => s.created_at.clone(),
             }
         };
         snapshots.sort_by(|a, b| key(a).cmp(&key(b)).then_with(|| a.snapshot_id.cmp(&b.snapshot_id)));

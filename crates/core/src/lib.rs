@@ -38,7 +38,9 @@ pub use cloud::Cloud;
 pub use config::CloudConfig;
 pub use disks::Disks;
 pub use disks::ListedSnapshot;
-pub use ecslab_store::{DiskStatus, ImageStatus, InstanceSnapshotStatus, SnapshotStatus, TaskStatus};
+pub use ecslab_store::{
+    DiskStatus, DiskType, ImageStatus, InstanceSnapshotStatus, SnapshotStatus, TaskStatus,
+};
 pub use error::{Error, Resource, Result};
 pub use exports::Exports;
 pub use image_builds::ImageBuilds;

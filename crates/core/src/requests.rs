@@ -1,9 +1,14 @@
 //! Typed, validated requests the API layer hands to the domain. Parsing from query parameters
 //! happens in the API crate; what arrives here is already well-formed, and the domain checks
-//! the rules that need state (does the image exist, is the instance Stopped, ...).
+//! the rules that need state (does the image exist, is the instance Stopped, ...). A parameter
+//! that takes one of a closed set of words arrives as an enum (the store's statuses and
+//! [`DiskType`], or the ones here), never as the word.
 
 use crate::InstanceStatus;
-use ecslab_store::Tag;
+use ecslab_store::{DiskStatus, DiskType, ImageStatus, SnapshotStatus, SnapshotUse, Tag};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataDiskRequest {
@@ -79,8 +84,8 @@ pub struct ImportImage {
     pub os_type: String,
     pub bucket: String,
     pub object: String,
-    /// `qcow2`, `raw` or `vhd` (lowercase).
-    pub format: String,
+    /// Not `vmdk`.
+    pub format: DiskImageFormat,
     pub tags: Vec<Tag>,
     pub dry_run: bool,
 }
@@ -90,8 +95,8 @@ pub struct ImageFilter {
     pub image_ids: Option<Vec<String>>,
     pub name: Option<String>,
     /// Empty means the ECS default, `Available`.
-    pub statuses: Vec<String>,
-    pub owner_alias: Option<String>,
+    pub statuses: Vec<ImageStatus>,
+    pub owner_alias: Option<ImageOwnerAlias>,
     /// Images holding this snapshot.
     pub snapshot_id: Option<String>,
     pub tags: Vec<TagFilter>,
@@ -115,12 +120,10 @@ pub struct SnapshotFilter {
     pub disk_id: Option<String>,
     pub snapshot_ids: Option<Vec<String>>,
     pub name: Option<String>,
-    /// `progressing`, `accomplished`, `failed`; None for all.
-    pub status: Option<String>,
-    /// `system` or `data`.
-    pub source_disk_type: Option<String>,
-    /// `image`, `disk`, `image_disk` or `none`.
-    pub usage: Option<String>,
+    /// None for all.
+    pub status: Option<SnapshotStatus>,
+    pub source_disk_type: Option<DiskType>,
+    pub usage: Option<SnapshotUsage>,
     pub tags: Vec<TagFilter>,
     pub created_after: Option<String>,
     pub created_before: Option<String>,
@@ -145,9 +148,8 @@ pub struct CreateDisk {
 pub struct DiskFilter {
     pub disk_ids: Option<Vec<String>>,
     pub instance_id: Option<String>,
-    /// `system` or `data`.
-    pub disk_type: Option<String>,
-    pub status: Option<String>,
+    pub disk_type: Option<DiskType>,
+    pub status: Option<DiskStatus>,
     pub name: Option<String>,
     pub snapshot_id: Option<String>,
     pub portable: Option<bool>,
@@ -167,4 +169,162 @@ pub struct CreateImage {
     pub architecture: String,
     pub tags: Vec<Tag>,
     pub dry_run: bool,
+}
+
+/// Write `ALL`, `as_str`, `Display`, `Serialize`, `Deserialize` and `FromStr` (the exact word)
+/// for an enum of request words from its list of (variant, word) pairs.
+macro_rules! words {
+    ($name:ident, $what:literal, [$($variant:ident => $word:literal),+ $(,)?]) => {
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The word ECS uses for this value.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $word),+
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                String::deserialize(deserializer)?.parse().map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                $name::ALL
+                    .iter()
+                    .copied()
+                    .find(|v| v.as_str() == s)
+                    .ok_or_else(|| format!(concat!("unknown ", $what, " {:?}"), s))
+            }
+        }
+    };
+}
+
+/// A snapshot's ECS `Usage`: what was made from it (DescribeSnapshots shows it and filters on
+/// it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SnapshotUsage {
+    /// Images (that are not deleted) and disks.
+    ImageDisk,
+    /// Images only.
+    Image,
+    /// Disks only.
+    Disk,
+    /// Nothing.
+    None,
+}
+
+words!(SnapshotUsage, "snapshot usage", [
+    ImageDisk => "image_disk",
+    Image => "image",
+    Disk => "disk",
+    None => "none",
+]);
+
+impl SnapshotUsage {
+    /// What the snapshot was made into, in the store's terms.
+    pub fn to_use(self) -> SnapshotUse {
+        let (by_images, by_disks) = match self {
+            SnapshotUsage::ImageDisk => (true, true),
+            SnapshotUsage::Image => (true, false),
+            SnapshotUsage::Disk => (false, true),
+            SnapshotUsage::None => (false, false),
+        };
+        SnapshotUse { by_images, by_disks }
+    }
+
+    /// The usage of a snapshot made into `used`.
+    pub fn of(used: SnapshotUse) -> SnapshotUsage {
+        match (used.by_images, used.by_disks) {
+            (true, true) => SnapshotUsage::ImageDisk,
+            (true, false) => SnapshotUsage::Image,
+            (false, true) => SnapshotUsage::Disk,
+            (false, false) => SnapshotUsage::None,
+        }
+    }
+}
+
+/// A disk image file's format, as ImportImage (`qcow2`, `raw`, `vhd`) and ExportImage (also
+/// `vmdk`) name it, in lowercase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DiskImageFormat {
+    Qcow2,
+    Raw,
+    Vhd,
+    Vmdk,
+}
+
+words!(DiskImageFormat, "image format", [
+    Qcow2 => "qcow2",
+    Raw => "raw",
+    Vhd => "vhd",
+    Vmdk => "vmdk",
+]);
+
+impl DiskImageFormat {
+    /// qemu-img's name for the format.
+    pub fn qemu_name(self) -> &'static str {
+        match self {
+            DiskImageFormat::Vhd => "vpc",
+            other => other.as_str(),
+        }
+    }
+}
+
+/// DescribeImages' `ImageOwnerAlias`. ecslab holds only the account's own images (`self`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ImageOwnerAlias {
+    System,
+    OwnImages,
+    Others,
+    Marketplace,
+}
+
+words!(ImageOwnerAlias, "image owner alias", [
+    System => "system",
+    OwnImages => "self",
+    Others => "others",
+    Marketplace => "marketplace",
+]);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_usage_words_and_uses_round_trip() {
+        for &usage in SnapshotUsage::ALL {
+            assert_eq!(usage.as_str().parse::<SnapshotUsage>(), Ok(usage));
+            assert_eq!(serde_json::to_value(usage).unwrap(), serde_json::json!(usage.as_str()));
+            assert_eq!(SnapshotUsage::of(usage.to_use()), usage);
+        }
+        assert!("Image".parse::<SnapshotUsage>().is_err(), "the words are exact");
+        for &alias in ImageOwnerAlias::ALL {
+            assert_eq!(alias.as_str().parse::<ImageOwnerAlias>(), Ok(alias));
+        }
+        for &format in DiskImageFormat::ALL {
+            let json = serde_json::to_string(&format).unwrap();
+            assert_eq!(serde_json::from_str::<DiskImageFormat>(&json).unwrap(), format);
+        }
+        assert_eq!(DiskImageFormat::Vhd.qemu_name(), "vpc");
+        assert_eq!(DiskImageFormat::Vmdk.qemu_name(), "vmdk");
+    }
 }

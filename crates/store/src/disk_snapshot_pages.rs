@@ -5,7 +5,10 @@
 
 use crate::listing::{read_page, wildcard_to_glob, Clause, ListedTable};
 use crate::snapshots::SNAPSHOT_COLUMNS;
-use crate::{db, DiskRecord, ListedPage, PageWindow, Result, SnapshotRecord, SnapshotStatus, Store};
+use crate::{
+    db, DiskRecord, DiskStatus, DiskType, ListedPage, PageWindow, Result, SnapshotRecord, SnapshotStatus,
+    Store,
+};
 use sqlx::Row;
 
 /// DescribeDisks' filter, in store terms (every field narrows; `None` means any).
@@ -13,10 +16,8 @@ use sqlx::Row;
 pub struct DiskQuery {
     pub disk_ids: Option<Vec<String>>,
     pub instance_id: Option<String>,
-    /// `system` or `data`, exactly.
-    pub disk_type: Option<String>,
-    /// The status word, compared ignoring ASCII case.
-    pub status: Option<String>,
+    pub disk_type: Option<DiskType>,
+    pub status: Option<DiskStatus>,
     /// `*` matches any run of characters; every other character matches itself.
     pub name_pattern: Option<String>,
     /// The snapshot the disk was created from.
@@ -45,8 +46,7 @@ pub struct SnapshotQuery {
     /// `*` matches any run of characters; every other character matches itself.
     pub name_pattern: Option<String>,
     pub status: Option<SnapshotStatus>,
-    /// `system` or `data`, compared ignoring ASCII case.
-    pub source_disk_type: Option<String>,
+    pub source_disk_type: Option<DiskType>,
     pub usage: Option<SnapshotUse>,
     /// RFC 3339 bounds on `created_at`, both inclusive.
     pub created_after: Option<String>,
@@ -79,17 +79,16 @@ fn disk_clause(account_id: &str, q: &DiskQuery) -> Clause {
     if let Some(ids) = &q.disk_ids {
         clause.and_in("disk_id", ids);
     }
-    for (column, value) in [
-        ("instance_id", &q.instance_id),
-        ("disk_type", &q.disk_type),
-        ("source_snapshot_id", &q.source_snapshot_id),
-    ] {
+    for (column, value) in [("instance_id", &q.instance_id), ("source_snapshot_id", &q.source_snapshot_id)] {
         if let Some(value) = value {
             clause.and(&format!("{column} = ?"), [value.clone()]);
         }
     }
-    if let Some(status) = &q.status {
-        clause.and("status = ? COLLATE NOCASE", [status.clone()]);
+    if let Some(disk_type) = q.disk_type {
+        clause.and("disk_type = ?", [disk_type.as_str().to_string()]);
+    }
+    if let Some(status) = q.status {
+        clause.and("status = ?", [status.as_str().to_string()]);
     }
     if let Some(pattern) = &q.name_pattern {
         clause.and("name GLOB ?", [wildcard_to_glob(pattern)]);
@@ -129,8 +128,8 @@ fn snapshot_clause(account_id: &str, q: &SnapshotQuery) -> Clause {
     if let Some(status) = q.status {
         clause.and("status = ?", [status.as_str().to_string()]);
     }
-    if let Some(disk_type) = &q.source_disk_type {
-        clause.and("source_disk_type = ? COLLATE NOCASE", [disk_type.clone()]);
+    if let Some(disk_type) = q.source_disk_type {
+        clause.and("source_disk_type = ?", [disk_type.as_str().to_string()]);
     }
     if let Some(usage) = q.usage {
         let yes_no = |used: bool| if used { "" } else { "NOT " };
@@ -229,7 +228,7 @@ mod tests {
             disk_id: format!("d-{n:03}"),
             account_id: if n % 5 == 4 { "other".into() } else { "acc".into() },
             instance_id: if n.is_multiple_of(2) { Some(format!("i-{}", n % 4)) } else { None },
-            disk_type: if n.is_multiple_of(3) { "system".into() } else { "data".into() },
+            disk_type: if n.is_multiple_of(3) { DiskType::System } else { DiskType::Data },
             device_index: n as i64,
             name: if n.is_multiple_of(2) { format!("web-{n}") } else { format!("db?{n}") },
             description: String::new(),
@@ -263,7 +262,7 @@ mod tests {
             account_id: if n % 5 == 4 { "other".into() } else { "acc".into() },
             // One disk per snapshot: a disk takes one snapshot in progress at a time.
             source_disk_id: format!("d-{n:03}"),
-            source_disk_type: if n.is_multiple_of(3) { "system".into() } else { "data".into() },
+            source_disk_type: if n.is_multiple_of(3) { DiskType::System } else { DiskType::Data },
             source_disk_size: 20,
             name: format!("snap-{n}"),
             description: String::new(),
@@ -391,21 +390,20 @@ mod tests {
         };
         let named = ids(DiskQuery { name_pattern: Some("db?1*".into()), ..Default::default() }).await;
         assert_eq!(named, ["d-001", "d-011", "d-013", "d-015", "d-017"], "? is literal, * is any run");
-        let status = ids(DiskQuery { status: Some("in_USE".into()), ..Default::default() }).await;
-        assert_eq!(status.len(), 16, "the status is compared ignoring case");
+        let status = ids(DiskQuery { status: Some(DiskStatus::InUse), ..Default::default() }).await;
+        assert_eq!(status.len(), 16);
         let portable = ids(DiskQuery { portable: Some(true), ..Default::default() }).await;
         assert_eq!(portable.len(), 16);
         assert_eq!(ids(DiskQuery { portable: Some(false), ..Default::default() }).await, status);
         let attached = ids(DiskQuery { instance_id: Some("i-2".into()), ..Default::default() }).await;
         assert_eq!(attached, ["d-002", "d-006", "d-010", "d-018", "d-022", "d-026", "d-030", "d-038"]);
         let system = ids(DiskQuery {
-            disk_type: Some("system".into()),
+            disk_type: Some(DiskType::System),
             disk_ids: Some(vec!["d-000".into(), "d-001".into(), "d-003".into(), "d-009".into()]),
             ..Default::default()
         })
         .await;
         assert_eq!(system, ["d-000", "d-003"], "d-009 is another account's");
-        assert!(ids(DiskQuery { disk_type: Some("System".into()), ..Default::default() }).await.is_empty());
         let from_snapshot =
             ids(DiskQuery { source_snapshot_id: Some("s-000".into()), ..Default::default() }).await;
         assert_eq!(
@@ -469,7 +467,7 @@ mod tests {
             ids(SnapshotQuery { status: Some(SnapshotStatus::Accomplished), ..Default::default() }).await;
         assert_eq!(done.len(), 15, "s-010 is deleted, 4 are another account's");
         let system =
-            ids(SnapshotQuery { source_disk_type: Some("SYSTEM".into()), ..Default::default() }).await;
+            ids(SnapshotQuery { source_disk_type: Some(DiskType::System), ..Default::default() }).await;
         assert_eq!(system.len(), 11);
         let window = ids(SnapshotQuery {
             created_after: Some("2026-01-01T00:00:02Z".into()),

@@ -1,7 +1,8 @@
 //! The disks an image holds (DescribeImages' DiskDeviceMappings) and what still reads an
 //! image's file: the rows that decide whether DeleteImage may remove it.
 
-use crate::{db, ImageRecord, Result, Store};
+use crate::records::decode_column;
+use crate::{db, DiskType, ImageRecord, Result, Store};
 use sqlx::Row;
 
 /// One disk of an image: the system disk (whose content is the image file) or a data disk
@@ -11,8 +12,7 @@ pub struct ImageDiskRecord {
     pub image_id: String,
     /// `/dev/xvda` for the system disk, `/dev/xvdb`... for data disks, in attachment order.
     pub device: String,
-    /// `system` or `data`.
-    pub disk_type: String,
+    pub disk_type: DiskType,
     pub size_gib: i64,
     pub snapshot_id: String,
 }
@@ -61,7 +61,7 @@ impl Store {
             )
             .bind(&disk.image_id)
             .bind(&disk.device)
-            .bind(&disk.disk_type)
+            .bind(disk.disk_type)
             .bind(disk.size_gib)
             .bind(&disk.snapshot_id)
             .execute(&mut *tx)
@@ -83,7 +83,7 @@ impl Store {
         .fetch_all(self.reader())
         .await
         .map_err(db("listing image disks"))?;
-        Ok(rows.iter().map(image_disk).collect())
+        rows.iter().map(image_disk).collect()
     }
 
     /// The disk mappings of an image, system disk first.
@@ -93,7 +93,7 @@ impl Store {
             .fetch_all(self.reader())
             .await
             .map_err(db("listing image disks"))?;
-        Ok(rows.iter().map(image_disk).collect())
+        rows.iter().map(image_disk).collect()
     }
 
     /// Forget which snapshot an image was made from (the snapshot was only a means).
@@ -155,12 +155,14 @@ impl Store {
 }
 
 /// An `image_disks` row.
-pub(crate) fn image_disk(r: &sqlx::sqlite::SqliteRow) -> ImageDiskRecord {
-    ImageDiskRecord {
-        image_id: r.get("image_id"),
-        device: r.get("device"),
-        disk_type: r.get("disk_type"),
+pub(crate) fn image_disk(r: &sqlx::sqlite::SqliteRow) -> Result<ImageDiskRecord> {
+    let image_id: String = r.get("image_id");
+    let device: String = r.get("device");
+    Ok(ImageDiskRecord {
+        disk_type: decode_column(r, "disk_type", &format!("{image_id} {device}"))?,
+        image_id,
+        device,
         size_gib: r.get("size_gib"),
         snapshot_id: r.get("snapshot_id"),
-    }
+    })
 }

@@ -4,7 +4,7 @@
 
 use crate::image_disks::image_disk;
 use crate::listing::{read_page, wildcard_to_glob, Clause, ListedTable};
-use crate::{db, ImageDiskRecord, ImageRecord, ListedPage, PageWindow, Result, Store};
+use crate::{db, ImageDiskRecord, ImageRecord, ImageStatus, ListedPage, PageWindow, Result, Store};
 use sqlx::sqlite::SqliteArguments;
 use sqlx::Arguments;
 
@@ -15,8 +15,8 @@ pub struct ImageQuery {
     pub image_ids: Option<Vec<String>>,
     /// `*` matches any run of characters; every other character matches itself.
     pub name_pattern: Option<String>,
-    /// The status words an image may have (exactly).
-    pub statuses: Vec<String>,
+    /// The statuses an image may have.
+    pub statuses: Vec<ImageStatus>,
     /// Images holding this snapshot: in one of their disk mappings or, for an image without
     /// mappings, as the snapshot it was created from.
     pub snapshot_id: Option<String>,
@@ -32,7 +32,8 @@ fn image_clause(account_id: &str, q: &ImageQuery) -> Clause {
     if q.matches_nothing {
         clause.and("0", []);
     }
-    clause.and_in("status", &q.statuses);
+    let statuses: Vec<String> = q.statuses.iter().map(|s| s.as_str().to_string()).collect();
+    clause.and_in("status", &statuses);
     if let Some(ids) = &q.image_ids {
         clause.and_in("image_id", ids);
     }
@@ -88,7 +89,7 @@ impl Store {
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(db("listing image disks of a page"))?;
-            rows.iter().map(image_disk).collect()
+            rows.iter().map(image_disk).collect::<Result<Vec<_>>>()?
         };
         tx.commit().await.map_err(db("ending a read"))?;
         Ok((ListedPage { items, total, more }, disks))
@@ -98,7 +99,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ImageStatus, Tag};
+    use crate::{DiskType, Tag};
 
     fn image(n: usize) -> ImageRecord {
         ImageRecord {
@@ -139,7 +140,7 @@ mod tests {
             let mapping = |device: &str, snapshot: &str| ImageDiskRecord {
                 image_id: image.image_id.clone(),
                 device: device.into(),
-                disk_type: if device.ends_with('a') { "system".into() } else { "data".into() },
+                disk_type: if device.ends_with('a') { DiskType::System } else { DiskType::Data },
                 size_gib: 20,
                 snapshot_id: snapshot.into(),
             };
@@ -154,7 +155,7 @@ mod tests {
     }
 
     fn available() -> ImageQuery {
-        ImageQuery { statuses: vec!["Available".into()], ..Default::default() }
+        ImageQuery { statuses: vec![ImageStatus::Available], ..Default::default() }
     }
 
     async fn ids(store: &Store, q: ImageQuery) -> Vec<String> {
@@ -207,7 +208,7 @@ mod tests {
         assert_eq!(ids(&store, of_snapshot("s-006")).await, ["m-001", "m-002", "m-013", "m-020"]);
         // m-001 was made from s-001, but its mappings, which do not hold s-001, decide.
         assert_eq!(ids(&store, of_snapshot("s-001")).await, ["m-008", "m-022"]);
-        let creating = ImageQuery { statuses: vec!["Creating".into()], ..Default::default() };
+        let creating = ImageQuery { statuses: vec![ImageStatus::Creating], ..Default::default() };
         assert_eq!(ids(&store, creating).await.len(), 11, "14 Creating, less m-009, m-024, m-039");
         let named = ImageQuery { name_pattern: Some("img-2*".into()), ..available() };
         assert_eq!(ids(&store, named).await, ["m-002", "m-020", "m-022", "m-023", "m-025", "m-026", "m-028"]);

@@ -6,15 +6,11 @@
 //! instance's image, the record's success), so a crash leaves either the old disk or the new one,
 //! never both or neither.
 
-use crate::{db, insert_disk, DiskRecord, OperationRecord, OperationStep, Result, Store};
+use crate::records::decode_column;
+use crate::{db, insert_disk, DiskRecord, ImageChangeStatus, OperationRecord, OperationStep, Result, Store};
 use chrono::Utc;
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
-
-/// Record statuses as DescribeImageModifiedRecords shows them.
-pub const RECORD_CHANGING: i64 = 0;
-pub const RECORD_SUCCEEDED: i64 = 1;
-pub const RECORD_FAILED: i64 = 2;
 
 /// One image change of one instance (an ECD desktop).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,26 +23,27 @@ pub struct ImageChangeRecord {
     pub image_name: String,
     pub new_image_id: String,
     pub new_image_name: String,
-    pub status: i64,
+    pub status: ImageChangeStatus,
     pub reason: String,
     /// UTC with milliseconds (`2022-03-03T02:43:44.851Z`).
     pub update_time: String,
 }
 
 impl ImageChangeRecord {
-    fn from_row(r: &SqliteRow) -> ImageChangeRecord {
-        ImageChangeRecord {
-            seq: r.get("seq"),
+    fn from_row(r: &SqliteRow) -> Result<ImageChangeRecord> {
+        let seq: i64 = r.get("seq");
+        Ok(ImageChangeRecord {
+            status: decode_column(r, "status", &seq.to_string())?,
+            seq,
             account_id: r.get("account_id"),
             instance_id: r.get("instance_id"),
             image_id: r.get("image_id"),
             image_name: r.get("image_name"),
             new_image_id: r.get("new_image_id"),
             new_image_name: r.get("new_image_name"),
-            status: r.get("status"),
             reason: r.get("reason"),
             update_time: r.get("update_time"),
-        }
+        })
     }
 }
 
@@ -145,7 +142,7 @@ impl Store {
             .await
             .map_err(db("changing an instance's image"))?;
         sqlx::query("UPDATE image_records SET status = ?, reason = '', update_time = ? WHERE seq = ?")
-            .bind(RECORD_SUCCEEDED)
+            .bind(ImageChangeStatus::Succeeded)
             .bind(now_millis())
             .bind(record_seq)
             .execute(&mut *tx)
@@ -162,7 +159,12 @@ impl Store {
     }
 
     /// Set a record's status (and reason), stamping its UpdateTime.
-    pub async fn set_image_record_status(&self, seq: i64, status: i64, reason: &str) -> Result<()> {
+    pub async fn set_image_record_status(
+        &self,
+        seq: i64,
+        status: ImageChangeStatus,
+        reason: &str,
+    ) -> Result<()> {
         self.write(
             sqlx::query("UPDATE image_records SET status = ?, reason = ?, update_time = ? WHERE seq = ?")
                 .bind(status)
@@ -194,7 +196,7 @@ impl Store {
         .fetch_all(self.reader())
         .await
         .map_err(db("listing image records"))?;
-        Ok(rows.iter().map(ImageChangeRecord::from_row).collect())
+        rows.iter().map(ImageChangeRecord::from_row).collect()
     }
 
     pub async fn count_image_records(&self, account_id: &str, instance_id: &str) -> Result<i64> {
@@ -209,11 +211,11 @@ impl Store {
     /// Records still Status 0 (changing), for the recovery after a restart.
     pub async fn changing_image_records(&self) -> Result<Vec<ImageChangeRecord>> {
         let rows = sqlx::query("SELECT * FROM image_records WHERE status = ? ORDER BY seq")
-            .bind(RECORD_CHANGING)
+            .bind(ImageChangeStatus::Changing)
             .fetch_all(self.reader())
             .await
             .map_err(db("listing unfinished image records"))?;
-        Ok(rows.iter().map(ImageChangeRecord::from_row).collect())
+        rows.iter().map(ImageChangeRecord::from_row).collect()
     }
 
     /// The value of a server-wide secret; `candidate()` becomes it when none exists yet (the
@@ -257,7 +259,7 @@ mod tests {
             image_name: "old".into(),
             new_image_id: "m-new".into(),
             new_image_name: "new".into(),
-            status: RECORD_CHANGING,
+            status: ImageChangeStatus::Changing,
             reason: String::new(),
             update_time: now_millis(),
         }
@@ -306,7 +308,7 @@ mod tests {
         let next = store.image_records_page("acc", "i-1", Some(seqs[3]), 10).await.unwrap();
         assert_eq!(next.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![seqs[2], seqs[1], seqs[0]]);
         assert!(store.image_records_page("other", "i-1", None, 10).await.unwrap().is_empty());
-        store.set_image_record_status(seqs[0], RECORD_FAILED, "broken").await.unwrap();
+        store.set_image_record_status(seqs[0], ImageChangeStatus::Failed, "broken").await.unwrap();
         let changing = store.changing_image_records().await.unwrap();
         assert_eq!(changing.len(), 4);
         assert!(changing.iter().all(|r| r.seq != seqs[0]));
@@ -317,7 +319,7 @@ mod tests {
             disk_id: disk_id.into(),
             account_id: "acc".into(),
             instance_id: Some("i-1".into()),
-            disk_type: "system".into(),
+            disk_type: crate::DiskType::System,
             device_index: 0,
             name: String::new(),
             description: String::new(),
@@ -374,7 +376,7 @@ mod tests {
             .unwrap());
         assert_eq!(store.disk_by_id("d-new").await.unwrap().unwrap().image_id, "m-new");
         let listed = store.image_records_page("acc", "i-1", None, 10).await.unwrap();
-        assert_eq!(listed[0].status, RECORD_SUCCEEDED);
+        assert_eq!(listed[0].status, ImageChangeStatus::Succeeded);
         assert_eq!(store.operations().await.unwrap()[0].step, OperationStep::Cleanup);
     }
 

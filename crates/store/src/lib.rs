@@ -589,7 +589,7 @@ pub(crate) async fn insert_disk(
     .bind(&disk.disk_id)
     .bind(&disk.account_id)
     .bind(&disk.instance_id)
-    .bind(&disk.disk_type)
+    .bind(disk.disk_type)
     .bind(disk.device_index)
     .bind(&disk.name)
     .bind(&disk.description)

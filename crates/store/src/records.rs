@@ -1,6 +1,6 @@
 //! Row types of the store: plain data, with statuses as the enums of `states.rs`.
 
-use crate::{DiskStatus, ImageStatus, InstanceStatus, StoreError};
+use crate::{DiskStatus, DiskType, ImageStatus, InstanceStatus, StoreError};
 use serde::{Deserialize, Serialize};
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
@@ -149,8 +149,7 @@ pub struct DiskRecord {
     pub disk_id: String,
     pub account_id: String,
     pub instance_id: Option<String>,
-    /// `system` or `data`.
-    pub disk_type: String,
+    pub disk_type: DiskType,
     pub device_index: i64,
     pub name: String,
     pub description: String,
@@ -182,11 +181,11 @@ impl DiskRecord {
         let disk_id: String = r.get("disk_id");
         Ok(DiskRecord {
             status: decode_column(r, "status", &disk_id)?,
+            disk_type: decode_column(r, "disk_type", &disk_id)?,
             tags: parse_json_column(r, "tags", &disk_id)?,
             disk_id,
             account_id: r.get("account_id"),
             instance_id: r.get("instance_id"),
-            disk_type: r.get("disk_type"),
             device_index: r.get("device_index"),
             name: r.get("name"),
             description: r.get("description"),

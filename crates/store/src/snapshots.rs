@@ -2,8 +2,8 @@
 
 use crate::records::parse_json_column;
 use crate::{
-    db, now_rfc3339, to_json, DiskRecord, DiskStatus, OperationKind, OperationStep, Result, SnapshotStatus,
-    Store, Tag,
+    db, now_rfc3339, to_json, DiskRecord, DiskStatus, DiskType, OperationKind, OperationStep, Result,
+    SnapshotStatus, Store, Tag,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
@@ -13,8 +13,7 @@ pub struct SnapshotRecord {
     pub snapshot_id: String,
     pub account_id: String,
     pub source_disk_id: String,
-    /// `system` or `data`.
-    pub source_disk_type: String,
+    pub source_disk_type: DiskType,
     pub source_disk_size: i64,
     pub name: String,
     pub description: String,
@@ -38,7 +37,7 @@ impl SnapshotRecord {
             tags: parse_json_column(r, "tags", &snapshot_id)?,
             account_id: r.get("account_id"),
             source_disk_id: r.get("source_disk_id"),
-            source_disk_type: r.get("source_disk_type"),
+            source_disk_type: crate::records::decode_column(r, "source_disk_type", &snapshot_id)?,
             source_disk_size: r.get("source_disk_size"),
             name: r.get("name"),
             description: r.get("description"),
@@ -257,7 +256,7 @@ impl Store {
         .bind(&snapshot.snapshot_id)
         .bind(&snapshot.account_id)
         .bind(&snapshot.source_disk_id)
-        .bind(&snapshot.source_disk_type)
+        .bind(snapshot.source_disk_type)
         .bind(snapshot.source_disk_size)
         .bind(&snapshot.name)
         .bind(&snapshot.description)

@@ -1,9 +1,11 @@
-//! The statuses and steps the store persists, as enums.
+//! The statuses, steps and kinds (a disk's type) the store persists, as enums.
 //!
 //! Each is stored in a TEXT column through sqlx's type support, as exactly the word the API
 //! shows (or, for internal steps, the word earlier versions wrote), so databases written before
 //! these enums existed read back unchanged. `Display` and `Serialize` give the same word, so
 //! renderers put them on the wire as they are. A word outside an enum reads as a corrupt row.
+//! The one exception is [`ImageChangeStatus`], which ECD shows as a number: it is stored and
+//! serialized as that number.
 
 use serde::Serialize;
 use std::fmt;
@@ -110,6 +112,20 @@ impl DiskStatus {
         matches!(self, DiskStatus::InUse | DiskStatus::Attaching | DiskStatus::Detaching)
     }
 }
+
+/// Whether a disk is an instance's system disk or a data disk (DiskType, SourceDiskType and
+/// an image's DiskDeviceMapping.N.Type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
+#[sqlx(rename_all = "lowercase")]
+pub enum DiskType {
+    System,
+    Data,
+}
+
+words!(DiskType, "disk type", [
+    System => "system",
+    Data => "data",
+]);
 
 /// A disk snapshot's status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
@@ -241,6 +257,33 @@ words!(PipelineState, "pipeline state", [
     Active => "Active",
     Paused => "Paused",
 ]);
+
+/// Where an image change (ReplaceSystemDisk, RebuildDesktops) stands, as its record keeps it:
+/// stored, and shown by DescribeImageModifiedRecords, as its number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
+#[repr(i64)]
+pub enum ImageChangeStatus {
+    Changing = 0,
+    Succeeded = 1,
+    Failed = 2,
+}
+
+impl ImageChangeStatus {
+    /// Every value, in declaration order.
+    pub const ALL: &'static [ImageChangeStatus] =
+        &[ImageChangeStatus::Changing, ImageChangeStatus::Succeeded, ImageChangeStatus::Failed];
+
+    /// The number stored and shown for this value.
+    pub fn number(self) -> i64 {
+        self as i64
+    }
+}
+
+impl Serialize for ImageChangeStatus {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_i64(self.number())
+    }
+}
 
 /// What a persisted multi-step operation (the `operations` table) does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
@@ -382,6 +425,7 @@ mod tests {
         let pool = SqlitePool::connect("sqlite::memory:").await.unwrap();
         round_trips(&pool, InstanceStatus::ALL).await;
         round_trips(&pool, DiskStatus::ALL).await;
+        round_trips(&pool, DiskType::ALL).await;
         round_trips(&pool, SnapshotStatus::ALL).await;
         round_trips(&pool, ImageStatus::ALL).await;
         round_trips(&pool, TaskStatus::ALL).await;
@@ -396,5 +440,17 @@ mod tests {
         round_trips(&pool, RulePolicy::ALL).await;
         round_trips(&pool, IpProtocol::ALL).await;
         round_trips(&pool, SecurityGroupType::ALL).await;
+    }
+
+    #[tokio::test]
+    async fn image_change_statuses_are_their_numbers() {
+        let pool = SqlitePool::connect("sqlite::memory:").await.unwrap();
+        for (&status, number) in ImageChangeStatus::ALL.iter().zip(0i64..) {
+            assert_eq!(status.number(), number);
+            assert_eq!(serde_json::to_value(status).unwrap(), serde_json::json!(number));
+            let row = sqlx::query("SELECT ?, ?").bind(status).bind(number).fetch_one(&pool).await.unwrap();
+            assert_eq!(row.get::<i64, _>(0), number, "stored as its number");
+            assert_eq!(row.get::<ImageChangeStatus, _>(1), status, "read from its number");
+        }
     }
 }

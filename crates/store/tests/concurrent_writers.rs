@@ -3,8 +3,8 @@
 //! and plain reads all interleave, and none may fail with "database is locked".
 
 use ecslab_store::{
-    now_rfc3339, DiskRecord, DiskStatus, InstanceRecord, InstanceStatus, OperationKind, OperationRecord,
-    OperationStep, SnapshotAdmission, SnapshotRecord, SnapshotStatus, Store, TokenClaim,
+    now_rfc3339, DiskRecord, DiskStatus, DiskType, InstanceRecord, InstanceStatus, OperationKind,
+    OperationRecord, OperationStep, SnapshotAdmission, SnapshotRecord, SnapshotStatus, Store, TokenClaim,
 };
 use std::sync::Arc;
 
@@ -36,7 +36,7 @@ fn disk(id: &str, instance_id: &str) -> DiskRecord {
         disk_id: id.into(),
         account_id: "acc".into(),
         instance_id: Some(instance_id.into()),
-        disk_type: "system".into(),
+        disk_type: DiskType::System,
         device_index: 0,
         name: String::new(),
         description: String::new(),
@@ -64,7 +64,7 @@ fn snapshot(id: &str, disk_id: &str) -> (SnapshotRecord, OperationRecord) {
         snapshot_id: id.into(),
         account_id: "acc".into(),
         source_disk_id: disk_id.into(),
-        source_disk_type: "system".into(),
+        source_disk_type: DiskType::System,
         source_disk_size: 1,
         name: String::new(),
         description: String::new(),

@@ -23,7 +23,7 @@ use ecslab_core::image_changes::{ChangeMode, ImageChange};
 use ecslab_core::listing::paginate;
 use ecslab_core::requests::{InstanceFilter, Paging};
 use ecslab_core::store::ImageChangeRecord;
-use ecslab_core::{Cloud, Error, InstanceView, Resource, Result};
+use ecslab_core::{Cloud, DiskType, Error, InstanceStatus, InstanceView, Resource, Result};
 use rand::RngCore;
 use std::sync::Arc;
 
@@ -137,7 +137,7 @@ fn record(r: &ImageChangeRecord) -> ImageModifiedRecord {
         image_name: r.image_name.clone(),
         new_image_id: r.new_image_id.clone(),
         new_image_name: r.new_image_name.clone(),
-        status: r.status,
+        status: r.status.number(),
         reason: r.reason.clone(),
         update_time: r.update_time.clone(),
     }
@@ -155,7 +155,7 @@ async fn describe_desktops(cloud: &Arc<Cloud>, account: &str, query: &DesktopQue
     let desktops: Vec<(InstanceView, &'static str)> = all
         .into_iter()
         .map(|v| {
-            let status = desktop_status(v.record.status.as_str(), rebuilding.contains(&v.record.instance_id));
+            let status = desktop_status(v.record.status, rebuilding.contains(&v.record.instance_id));
             (v, status)
         })
         .filter(|(v, status)| {
@@ -177,17 +177,12 @@ async fn describe_desktops(cloud: &Arc<Cloud>, account: &str, query: &DesktopQue
 }
 
 /// ECD's word for an instance's status (see the module doc).
-pub fn desktop_status(instance_status: &str, changing_image: bool) -> &'static str {
+pub fn desktop_status(instance_status: InstanceStatus, changing_image: bool) -> &'static str {
     if changing_image {
         return "Rebuilding";
     }
-    match instance_status {
-        "Pending" => "Pending",
-        "Starting" => "Starting",
-        "Running" => "Running",
-        "Stopping" => "Stopping",
-        _ => "Stopped",
-    }
+    // A desktop's status is its instance's, word for word.
+    instance_status.as_str()
 }
 
 fn desktop(v: &InstanceView, status: &str) -> Desktop {
@@ -198,11 +193,15 @@ fn desktop(v: &InstanceView, status: &str) -> Desktop {
         .map(|d| DesktopDisk {
             disk_id: d.disk_id.clone(),
             disk_size: d.size_gib,
-            disk_type: if d.disk_type == "system" { "SYSTEM" } else { "DATA" },
+            disk_type: match d.disk_type {
+                DiskType::System => "SYSTEM",
+                DiskType::Data => "DATA",
+            },
             disk_category: d.category.clone(),
         })
         .collect();
-    let system_size = v.disks.iter().find(|d| d.disk_type == "system").map(|d| d.size_gib).unwrap_or(0);
+    let system_size =
+        v.disks.iter().find(|d| d.disk_type == DiskType::System).map(|d| d.size_gib).unwrap_or(0);
     Desktop {
         desktop_id: r.instance_id.clone(),
         desktop_name: r.name.clone(),
@@ -259,8 +258,9 @@ mod tests {
     #[test]
     fn status_words() {
         for s in ["Pending", "Starting", "Running", "Stopping", "Stopped"] {
-            assert_eq!(desktop_status(s, false), s);
-            assert_eq!(desktop_status(s, true), "Rebuilding");
+            let status = s.parse().unwrap();
+            assert_eq!(desktop_status(status, false), s);
+            assert_eq!(desktop_status(status, true), "Rebuilding");
         }
     }
 }

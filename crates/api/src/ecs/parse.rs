@@ -6,10 +6,14 @@ use ecslab_core::exports::{ExportImage, TaskFilter};
 use ecslab_core::image_changes::ImageChange;
 use ecslab_core::network::InstanceNetwork;
 use ecslab_core::requests::{
-    CreateDisk, CreateImage, CreateInstances, CreateSnapshot, DataDiskRequest, DiskFilter, ImageFilter,
-    ImportImage, InstanceFilter, SnapshotFilter, TagFilter,
+    CreateDisk, CreateImage, CreateInstances, CreateSnapshot, DataDiskRequest, DiskFilter, DiskImageFormat,
+    ImageFilter, ImageOwnerAlias, ImportImage, InstanceFilter, SnapshotFilter, SnapshotUsage, TagFilter,
 };
-use ecslab_core::{Error, InstanceStatus, Result};
+use ecslab_core::{
+    DiskStatus, DiskType, Error, ImageStatus, InstanceStatus, Result, SnapshotStatus, TaskStatus,
+};
+use std::collections::BTreeMap;
+use std::fmt::Display;
 
 /// Parse one ECS action. `None` when the action is not one ecslab implements.
 pub fn parse(action: &str, p: &Params) -> Option<Result<EcsRequest>> {
@@ -83,15 +87,13 @@ pub fn parse(action: &str, p: &Params) -> Option<Result<EcsRequest>> {
             with(|| Ok(EcsRequest::DescribeTaskAttribute { task_id: p.str("TaskId")? }))
         }
         "DescribeTasks" => with(|| {
-            let status = p.opt_str("TaskStatus").filter(|s| !s.is_empty());
-            if let Some(s) = &status {
-                if !matches!(
-                    s.as_str(),
-                    "Processing" | "Finished" | "Failed" | "Waiting" | "Deleted" | "Paused" | "Cancelled"
-                ) {
-                    return Err(Error::invalid("TaskStatus", format!("Unknown task status {s:?}.")));
-                }
-            }
+            let status = match p.opt_str("TaskStatus").filter(|s| !s.is_empty()) {
+                None => None,
+                Some(s) => Some(
+                    s.parse::<TaskStatus>()
+                        .map_err(|_| Error::invalid("TaskStatus", format!("Unknown task status {s:?}.")))?,
+                ),
+            };
             let task_ids = p
                 .opt_str("TaskIds")
                 .map(|s| s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect());
@@ -360,12 +362,15 @@ fn import_image(p: &Params) -> Result<ImportImage> {
     }
     let field = |name: &str| first.get(name).filter(|v| !v.is_empty()).cloned();
     let format = field("Format").unwrap_or_else(|| "qcow2".into()).to_ascii_lowercase();
-    if !matches!(format.as_str(), "qcow2" | "raw" | "vhd") {
-        return Err(Error::rejected(
-            "InvalidParameter.Format",
-            format!("The specified Format {format:?} is not supported: use qcow2, RAW or VHD."),
-        ));
-    }
+    let format = match format.parse::<DiskImageFormat>() {
+        Ok(f) if f != DiskImageFormat::Vmdk => f,
+        _ => {
+            return Err(Error::rejected(
+                "InvalidParameter.Format",
+                format!("The specified Format {format:?} is not supported: use qcow2, RAW or VHD."),
+            ))
+        }
+    };
     let name = p.opt_str("ImageName");
     if let Some(name) = &name {
         check_name(name, "InvalidImageName.Malformed", "ImageName")?;
@@ -392,12 +397,12 @@ fn export_image(p: &Params) -> Result<ExportImage> {
         .filter(|f| !f.is_empty())
         .unwrap_or_else(|| "raw".into())
         .to_ascii_lowercase();
-    if !matches!(format.as_str(), "qcow2" | "raw" | "vhd" | "vmdk") {
-        return Err(Error::rejected(
+    let format = format.parse::<DiskImageFormat>().map_err(|_| {
+        Error::rejected(
             "InvalidImageFormat.NotSupported",
             format!("The specified ImageFormat {format:?} is not supported: use qcow2, raw, vhd or vmdk."),
-        ));
-    }
+        )
+    })?;
     Ok(ExportImage {
         image_id: p.str("ImageId")?,
         bucket: p.str("OSSBucket")?,
@@ -415,15 +420,16 @@ fn create_image(p: &Params) -> Result<CreateImage> {
     let description = p.opt_str("Description").unwrap_or_default();
     check_description(&description)?;
     let mapped = p.struct_list("DiskDeviceMapping", 17)?;
-    let mapped_system = mapped.iter().find(|m| m.get("DiskType").is_none_or(|t| t == "system"));
-    if mapped.iter().filter(|m| m.get("DiskType").is_none_or(|t| t == "system")).count() > 1 {
+    let is = |m: &BTreeMap<String, String>, disk_type| mapping_type(m) == Some(disk_type);
+    let mapped_system = mapped.iter().find(|m| is(m, DiskType::System));
+    if mapped.iter().filter(|m| is(m, DiskType::System)).count() > 1 {
         return Err(Error::invalid(
             "DiskDeviceMapping",
             "Only one DiskDeviceMapping.N may be the system disk.",
         ));
     }
     let mut data_snapshots = Vec::new();
-    for m in mapped.iter().filter(|m| m.get("DiskType").is_some_and(|t| t == "data")) {
+    for m in mapped.iter().filter(|m| is(m, DiskType::Data)) {
         let snapshot_id = m
             .get("SnapshotId")
             .filter(|s| !s.is_empty())
@@ -440,7 +446,8 @@ fn create_image(p: &Params) -> Result<CreateImage> {
         };
         data_snapshots.push((snapshot_id, size));
     }
-    if let Some(t) = mapped.iter().filter_map(|m| m.get("DiskType")).find(|t| *t != "system" && *t != "data")
+    if let Some(t) =
+        mapped.iter().filter(|m| mapping_type(m).is_none()).filter_map(|m| m.get("DiskType")).next()
     {
         return Err(Error::invalid(
             "DiskDeviceMapping.N.DiskType",
@@ -460,6 +467,17 @@ fn create_image(p: &Params) -> Result<CreateImage> {
         tags: p.tags()?,
         dry_run: p.bool_or("DryRun", false)?,
     })
+}
+
+/// A `DiskDeviceMapping.N`'s `DiskType` (the exact word; the system disk when absent), or None
+/// for a word that is neither.
+fn mapping_type(m: &BTreeMap<String, String>) -> Option<DiskType> {
+    m.get("DiskType").map_or(Some(DiskType::System), |t| t.parse().ok())
+}
+
+/// The value of `all` whose word is `word` ignoring ASCII case.
+fn word_ignoring_case<T: Copy + Display>(all: &[T], word: &str) -> Option<T> {
+    all.iter().copied().find(|v| v.to_string().eq_ignore_ascii_case(word))
 }
 
 fn create_snapshot(p: &Params) -> Result<CreateSnapshot> {
@@ -502,13 +520,13 @@ fn tag_filters(p: &Params) -> Result<Vec<TagFilter>> {
 }
 
 fn snapshot_filter(p: &Params) -> Result<SnapshotFilter> {
-    let status = match p.opt_str("Status").as_deref() {
-        None | Some("all") => None,
-        Some(s @ ("progressing" | "accomplished" | "failed")) => Some(s.to_string()),
-        Some(_) => {
-            return Err(Error::rejected("InvalidStatus.NotFound", "The specified Status is not found"))
-        }
-    };
+    let status =
+        match p.opt_str("Status").as_deref() {
+            None | Some("all") => None,
+            Some(s) => Some(s.parse::<SnapshotStatus>().map_err(|_| {
+                Error::rejected("InvalidStatus.NotFound", "The specified Status is not found")
+            })?),
+        };
     let only_automatic = match p.opt_str("SnapshotType").as_deref() {
         None | Some("all" | "user") => false,
         Some("auto") => true,
@@ -521,17 +539,16 @@ fn snapshot_filter(p: &Params) -> Result<SnapshotFilter> {
     };
     let source_disk_type = match p.opt_str("SourceDiskType") {
         None => None,
-        Some(t) if t.eq_ignore_ascii_case("system") || t.eq_ignore_ascii_case("data") => {
-            Some(t.to_ascii_lowercase())
-        }
-        Some(_) => {
-            return Err(Error::rejected("InvalidSourceDiskType", "The specifed SourceDiskType is not valid"))
-        }
+        Some(t) => Some(word_ignoring_case(DiskType::ALL, &t).ok_or_else(|| {
+            Error::rejected("InvalidSourceDiskType", "The specifed SourceDiskType is not valid")
+        })?),
     };
     let usage = match p.opt_str("Usage") {
         None => None,
-        Some(u) if matches!(u.as_str(), "image" | "disk" | "image_disk" | "none") => Some(u),
-        Some(_) => return Err(Error::rejected("InvalidUsage", "The specifed Usage is not valid")),
+        Some(u) => Some(
+            u.parse::<SnapshotUsage>()
+                .map_err(|_| Error::rejected("InvalidUsage", "The specifed Usage is not valid"))?,
+        ),
     };
     let (mut created_after, mut created_before) = (None, None);
     for fields in p.struct_list("Filter", 2)? {
@@ -613,25 +630,16 @@ fn create_disk(p: &Params) -> Result<CreateDisk> {
 fn disk_filter(p: &Params) -> Result<DiskFilter> {
     let disk_type = match p.opt_str("DiskType").as_deref() {
         None | Some("all") => None,
-        Some(t @ ("system" | "data")) => Some(t.to_string()),
-        Some(_) => {
-            return Err(Error::rejected(
-                "InvalidDiskType.ValueNotSupported",
-                "The specified DiskType is not supported.",
-            ))
-        }
+        Some(t) => Some(t.parse::<DiskType>().map_err(|_| {
+            Error::rejected("InvalidDiskType.ValueNotSupported", "The specified DiskType is not supported.")
+        })?),
     };
-    const STATUSES: &[&str] = &["In_use", "Available", "Attaching", "Detaching", "Creating", "ReIniting"];
     let status = match p.opt_str("Status") {
         None => None,
         Some(s) if s.eq_ignore_ascii_case("all") => None,
-        Some(s) if STATUSES.iter().any(|k| k.eq_ignore_ascii_case(&s)) => Some(s),
-        Some(_) => {
-            return Err(Error::rejected(
-                "InvalidStatus.ValueNotSupported",
-                "The specified disk status is not supported.",
-            ))
-        }
+        Some(s) => Some(word_ignoring_case(DiskStatus::ALL, &s).ok_or_else(|| {
+            Error::rejected("InvalidStatus.ValueNotSupported", "The specified disk status is not supported.")
+        })?),
     };
     let disk_ids = p.json_list("DiskIds", 100).map_err(|e| match e {
         Error::InvalidParameter { detail, .. } if detail.starts_with("At most") => {
@@ -655,23 +663,26 @@ fn disk_filter(p: &Params) -> Result<DiskFilter> {
 }
 
 fn image_filter(p: &Params) -> Result<ImageFilter> {
-    let statuses: Vec<String> = p
+    let statuses = p
         .opt_str("Status")
-        .map(|s| s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect())
-        .unwrap_or_default();
-    const KNOWN: &[&str] = &["Creating", "Waiting", "Available", "UnAvailable", "CreateFailed", "Deprecated"];
-    if let Some(bad) = statuses.iter().find(|s| !KNOWN.contains(&s.as_str())) {
-        return Err(Error::invalid("Status", format!("Unknown image status {bad:?}.")));
-    }
-    let owner_alias = p.opt_str("ImageOwnerAlias");
-    if let Some(alias) = &owner_alias {
-        if !matches!(alias.as_str(), "system" | "self" | "others" | "marketplace") {
-            return Err(Error::rejected(
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(|s| {
+            s.parse::<ImageStatus>()
+                .map_err(|_| Error::invalid("Status", format!("Unknown image status {s:?}.")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let owner_alias = match p.opt_str("ImageOwnerAlias") {
+        None => None,
+        Some(alias) => Some(alias.parse::<ImageOwnerAlias>().map_err(|_| {
+            Error::rejected(
                 "InvalidImageOwnerAlias.ValueNotSupported",
                 "The specified ImageOwnerAlias is not supported.",
-            ));
-        }
-    }
+            )
+        })?),
+    };
     Ok(ImageFilter {
         image_ids: p.opt_str("ImageId").map(|s| s.split(',').map(|x| x.trim().to_string()).collect()),
         name: p.opt_str("ImageName"),
@@ -765,5 +776,156 @@ mod tests {
             let err = parse(action, &params(pairs)).unwrap().unwrap_err();
             assert_eq!(err.code(), *code, "{action} {pairs:?}");
         }
+    }
+
+    fn disks(pairs: &[(&str, &str)]) -> Result<DiskFilter> {
+        match parse("DescribeDisks", &params(pairs)).unwrap()? {
+            EcsRequest::DescribeDisks { filter, .. } => Ok(filter),
+            _ => panic!("not DescribeDisks"),
+        }
+    }
+
+    fn snapshots(pairs: &[(&str, &str)]) -> Result<SnapshotFilter> {
+        match parse("DescribeSnapshots", &params(pairs)).unwrap()? {
+            EcsRequest::DescribeSnapshots { filter, .. } => Ok(filter),
+            _ => panic!("not DescribeSnapshots"),
+        }
+    }
+
+    fn images(pairs: &[(&str, &str)]) -> Result<ImageFilter> {
+        match parse("DescribeImages", &params(pairs)).unwrap()? {
+            EcsRequest::DescribeImages { filter, .. } => Ok(filter),
+            _ => panic!("not DescribeImages"),
+        }
+    }
+
+    fn code<T: std::fmt::Debug>(result: Result<T>) -> &'static str {
+        result.unwrap_err().code()
+    }
+
+    #[test]
+    fn disk_filters_are_typed() {
+        let f = disks(&[("DiskType", "system"), ("Status", "in_USE")]).unwrap();
+        assert_eq!((f.disk_type, f.status), (Some(DiskType::System), Some(DiskStatus::InUse)));
+        let f = disks(&[("DiskType", "data"), ("Status", "REINITING")]).unwrap();
+        assert_eq!((f.disk_type, f.status), (Some(DiskType::Data), Some(DiskStatus::ReIniting)));
+        for status in ["In_use", "Available", "Attaching", "Detaching", "Creating", "ReIniting"] {
+            let f = disks(&[("Status", status)]).unwrap();
+            assert_eq!(f.status.map(DiskStatus::as_str), Some(status), "the exact word");
+            let f = disks(&[("Status", &status.to_ascii_lowercase())]).unwrap();
+            assert_eq!(f.status.map(DiskStatus::as_str), Some(status), "any case");
+        }
+        let f = disks(&[("DiskType", "all"), ("Status", "ALL")]).unwrap();
+        assert_eq!((f.disk_type, f.status), (None, None));
+        assert_eq!(code(disks(&[("DiskType", "System")])), "InvalidDiskType.ValueNotSupported", "exact case");
+        assert_eq!(code(disks(&[("DiskType", "ephemeral")])), "InvalidDiskType.ValueNotSupported");
+        assert_eq!(code(disks(&[("Status", "In-use")])), "InvalidStatus.ValueNotSupported");
+    }
+
+    #[test]
+    fn snapshot_filters_are_typed() {
+        let f =
+            snapshots(&[("Status", "accomplished"), ("SourceDiskType", "SYSTEM"), ("Usage", "image_disk")])
+                .unwrap();
+        assert_eq!(f.status, Some(SnapshotStatus::Accomplished));
+        assert_eq!(f.source_disk_type, Some(DiskType::System));
+        assert_eq!(f.usage, Some(SnapshotUsage::ImageDisk));
+        let f = snapshots(&[("Status", "all"), ("SourceDiskType", "data"), ("Usage", "none")]).unwrap();
+        assert_eq!(
+            (f.status, f.source_disk_type, f.usage),
+            (None, Some(DiskType::Data), Some(SnapshotUsage::None))
+        );
+        for (word, usage) in [("image", SnapshotUsage::Image), ("disk", SnapshotUsage::Disk)] {
+            assert_eq!(snapshots(&[("Usage", word)]).unwrap().usage, Some(usage));
+        }
+        assert_eq!(snapshots(&[("SourceDiskType", "Data")]).unwrap().source_disk_type, Some(DiskType::Data));
+        assert_eq!(code(snapshots(&[("Status", "Accomplished")])), "InvalidStatus.NotFound", "exact case");
+        assert_eq!(code(snapshots(&[("SourceDiskType", "root")])), "InvalidSourceDiskType");
+        assert_eq!(code(snapshots(&[("Usage", "Image")])), "InvalidUsage", "exact case");
+        assert_eq!(code(snapshots(&[("Usage", "images")])), "InvalidUsage");
+    }
+
+    #[test]
+    fn image_filters_are_typed() {
+        let f = images(&[("Status", "Available, CreateFailed,,UnAvailable"), ("ImageOwnerAlias", "self")])
+            .unwrap();
+        assert_eq!(f.statuses, [ImageStatus::Available, ImageStatus::CreateFailed, ImageStatus::UnAvailable]);
+        assert_eq!(f.owner_alias, Some(ImageOwnerAlias::OwnImages));
+        for word in ["Creating", "Waiting", "Available", "UnAvailable", "CreateFailed", "Deprecated"] {
+            assert_eq!(images(&[("Status", word)]).unwrap().statuses[0].as_str(), word);
+        }
+        assert!(images(&[]).unwrap().statuses.is_empty());
+        assert_eq!(
+            images(&[("ImageOwnerAlias", "system")]).unwrap().owner_alias,
+            Some(ImageOwnerAlias::System)
+        );
+        assert_eq!(code(images(&[("Status", "available")])), "InvalidParameter", "exact case");
+        assert_eq!(code(images(&[("ImageOwnerAlias", "Self")])), "InvalidImageOwnerAlias.ValueNotSupported");
+    }
+
+    #[test]
+    fn image_file_formats_are_typed() {
+        let import = |format: &str| {
+            let pairs = [
+                ("DiskDeviceMapping.1.OSSBucket", "b"),
+                ("DiskDeviceMapping.1.OSSObject", "o"),
+                ("DiskDeviceMapping.1.Format", format),
+            ];
+            match parse("ImportImage", &params(&pairs)).unwrap()? {
+                EcsRequest::ImportImage(req) => Ok(req.format),
+                _ => panic!("not ImportImage"),
+            }
+        };
+        assert_eq!(import("").unwrap(), DiskImageFormat::Qcow2, "the default");
+        assert_eq!(import("RAW").unwrap(), DiskImageFormat::Raw, "any case");
+        assert_eq!(import("vhd").unwrap(), DiskImageFormat::Vhd);
+        assert_eq!(code(import("vmdk")), "InvalidParameter.Format");
+        assert_eq!(code(import("iso")), "InvalidParameter.Format");
+        let export = |format: &str| {
+            let pairs = [("ImageId", "m-1"), ("OSSBucket", "b"), ("ImageFormat", format)];
+            match parse("ExportImage", &params(&pairs)).unwrap()? {
+                EcsRequest::ExportImage(req) => Ok(req.format),
+                _ => panic!("not ExportImage"),
+            }
+        };
+        assert_eq!(export("").unwrap(), DiskImageFormat::Raw, "the default");
+        assert_eq!(export("VMDK").unwrap(), DiskImageFormat::Vmdk, "any case");
+        assert_eq!(export("qcow2").unwrap(), DiskImageFormat::Qcow2);
+        assert_eq!(code(export("ova")), "InvalidImageFormat.NotSupported");
+    }
+
+    #[test]
+    fn task_status_and_mapping_types_are_typed() {
+        let tasks = |pairs: &[(&str, &str)]| match parse("DescribeTasks", &params(pairs)).unwrap()? {
+            EcsRequest::DescribeTasks { filter, .. } => Ok(filter),
+            _ => panic!("not DescribeTasks"),
+        };
+        assert_eq!(tasks(&[("TaskStatus", "Finished")]).unwrap().status, Some(TaskStatus::Finished));
+        assert_eq!(tasks(&[("TaskStatus", "")]).unwrap().status, None);
+        assert_eq!(code(tasks(&[("TaskStatus", "finished")])), "InvalidParameter");
+        let image = |pairs: &[(&str, &str)]| match parse("CreateImage", &params(pairs)).unwrap()? {
+            EcsRequest::CreateImage(req) => Ok(req),
+            _ => panic!("not CreateImage"),
+        };
+        let req = image(&[
+            ("DiskDeviceMapping.1.SnapshotId", "s-sys"),
+            ("DiskDeviceMapping.2.DiskType", "data"),
+            ("DiskDeviceMapping.2.SnapshotId", "s-data"),
+        ])
+        .unwrap();
+        assert_eq!(
+            req.snapshot_id.as_deref(),
+            Some("s-sys"),
+            "a mapping without DiskType is the system disk"
+        );
+        assert_eq!(req.data_snapshots, [("s-data".to_string(), None)]);
+        let two_systems =
+            [("DiskDeviceMapping.1.SnapshotId", "a"), ("DiskDeviceMapping.2.DiskType", "system")];
+        assert_eq!(code(image(&two_systems)), "InvalidParameter");
+        assert_eq!(
+            code(image(&[("DiskDeviceMapping.1.DiskType", "Data")])),
+            "InvalidParameter",
+            "exact case"
+        );
     }
 }

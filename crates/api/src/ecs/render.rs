@@ -6,8 +6,9 @@
 use base64::Engine;
 use ecslab_core::catalog::{self, InstanceType};
 use ecslab_core::listing::Page;
+use ecslab_core::requests::SnapshotUsage;
 use ecslab_core::store::{DiskRecord, Tag, TaskRecord};
-use ecslab_core::{Cloud, ConsoleOutput, ImageDetails, InstanceView, ListedSnapshot};
+use ecslab_core::{Cloud, ConsoleOutput, DiskType, ImageDetails, InstanceView, ListedSnapshot};
 use serde::Serialize;
 
 /// `struct $name { "$key": [$item] }`: one of ECS's wrapped lists.
@@ -456,7 +457,7 @@ pub fn images(cloud: &Cloud, page: Page<ImageDetails>) -> ImagePage {
                 .disks
                 .iter()
                 .map(|d| {
-                    let system = d.disk_type == "system";
+                    let system = d.disk_type == DiskType::System;
                     DiskDeviceMapping {
                         device: d.device.clone(),
                         size: d.size_gib.to_string(),
@@ -531,7 +532,7 @@ pub struct Snapshot {
     pub source_disk_size: String,
     pub source_disk_type: String,
     pub source_storage_type: &'static str,
-    pub usage: &'static str,
+    pub usage: SnapshotUsage,
     pub snapshot_type: &'static str,
     pub retention_days: i64,
     pub instant_access: bool,

@@ -1,7 +1,7 @@
 //! Routing PAI-DSW's REST paths and parsing their parameters (pure, unit tested).
 
 use crate::params::Params;
-use ecslab_core::instance_snapshots::{CreateInstanceSnapshot, InstanceSnapshotListing};
+use ecslab_core::instance_snapshots::{CreateInstanceSnapshot, InstanceSnapshotListing, SnapshotSortKey};
 use ecslab_core::store::Tag;
 use ecslab_core::{Error, Result};
 use serde_json::Value;
@@ -153,11 +153,12 @@ fn list(instance_id: &str, query: &Params) -> Result<PaiRequest> {
     let page_number = query.opt_int("PageNumber", 1, i64::from(i32::MAX))?.unwrap_or(1);
     let page_size = query.opt_int("PageSize", 1, 100)?.unwrap_or(10);
     let sort_by = match query.opt_str("SortBy").filter(|s| !s.is_empty()) {
-        None => "GmtCreateTime".to_string(),
+        None => SnapshotSortKey::GmtCreateTime,
         Some(s) => match s.as_str() {
-            "GmtCreateTime" | "gmtCreate" | "GmtCreate" => "GmtCreateTime".to_string(),
-            "GmtModifiedTime" | "gmtModified" | "GmtModified" => "GmtModifiedTime".to_string(),
-            "SnapshotName" | "Status" => s,
+            "GmtCreateTime" | "gmtCreate" | "GmtCreate" => SnapshotSortKey::GmtCreateTime,
+            "GmtModifiedTime" | "gmtModified" | "GmtModified" => SnapshotSortKey::GmtModifiedTime,
+            "SnapshotName" => SnapshotSortKey::SnapshotName,
+            "Status" => SnapshotSortKey::Status,
             other => {
                 return Err(Error::invalid(
                     "SortBy",
@@ -243,5 +244,33 @@ mod tests {
         assert_eq!((listing.page_number, listing.page_size, listing.descending), (2, 5, false));
         let bad = Params::from_pairs([("Order".to_string(), "sideways".to_string())]);
         assert!(route("GET", "/api/v2/instances/i-1/snapshots", &bad, b"").unwrap().1.is_err());
+    }
+
+    #[test]
+    fn sort_by_takes_its_words_and_aliases() {
+        let sort_by = |word: &str| {
+            let query = Params::from_pairs([("SortBy".to_string(), word.to_string())]);
+            match route("GET", "/api/v2/instances/i-1/snapshots", &query, b"").unwrap().1 {
+                Ok(PaiRequest::ListInstanceSnapshot { listing, .. }) => Ok(listing.sort_by),
+                Ok(_) => panic!("not a listing"),
+                Err(e) => Err(e.code()),
+            }
+        };
+        for (word, key) in [
+            ("", SnapshotSortKey::GmtCreateTime),
+            ("GmtCreateTime", SnapshotSortKey::GmtCreateTime),
+            ("gmtCreate", SnapshotSortKey::GmtCreateTime),
+            ("GmtCreate", SnapshotSortKey::GmtCreateTime),
+            ("GmtModifiedTime", SnapshotSortKey::GmtModifiedTime),
+            ("gmtModified", SnapshotSortKey::GmtModifiedTime),
+            ("GmtModified", SnapshotSortKey::GmtModifiedTime),
+            ("SnapshotName", SnapshotSortKey::SnapshotName),
+            ("Status", SnapshotSortKey::Status),
+        ] {
+            assert_eq!(sort_by(word), Ok(key), "{word:?}");
+        }
+        for word in ["status", "snapshotName", "Size"] {
+            assert_eq!(sort_by(word), Err("InvalidParameter"), "{word:?} is refused as before");
+        }
     }
 }

@@ -6,7 +6,7 @@ use super::Disks;
 use crate::ids::new_id;
 use crate::requests::CreateInstances;
 use crate::{chain, Error, Result};
-use ecslab_store::{now_rfc3339, DiskRecord, DiskStatus, ImageRecord, SnapshotRecord};
+use ecslab_store::{now_rfc3339, DiskRecord, DiskStatus, DiskType, ImageRecord, SnapshotRecord};
 use std::path::{Path, PathBuf};
 
 impl Disks {
@@ -23,7 +23,7 @@ impl Disks {
     ) -> Result<Vec<DiskRecord>> {
         let mut disks: Vec<DiskRecord> = Vec::new();
         let mut plan = vec![PlannedDisk {
-            disk_type: "system",
+            disk_type: DiskType::System,
             size_gib: system_gib,
             delete_with_instance: true,
             name: String::new(),
@@ -33,7 +33,7 @@ impl Disks {
         }];
         // An image made from an instance brings that instance's data disks along (as ECS does).
         for mapping in self.store.image_disks(&image.image_id).await? {
-            if mapping.disk_type != "data" {
+            if mapping.disk_type != DiskType::Data {
                 continue;
             }
             let snapshot = self.store.snapshot_by_id(&mapping.snapshot_id).await?.ok_or_else(|| {
@@ -43,7 +43,7 @@ impl Disks {
                 ))
             })?;
             plan.push(PlannedDisk {
-                disk_type: "data",
+                disk_type: DiskType::Data,
                 size_gib: mapping.size_gib,
                 delete_with_instance: true,
                 name: String::new(),
@@ -54,7 +54,7 @@ impl Disks {
         }
         for d in &req.data_disks {
             plan.push(PlannedDisk {
-                disk_type: "data",
+                disk_type: DiskType::Data,
                 size_gib: d.size_gib,
                 delete_with_instance: d.delete_with_instance,
                 name: d.name.clone(),
@@ -75,7 +75,7 @@ impl Disks {
             let created = match &planned.snapshot {
                 Some(snapshot) => self.create_disk_layers_from_snapshot(&disk, snapshot).await,
                 None => {
-                    let backing = (planned.disk_type == "system").then(|| PathBuf::from(&image.path));
+                    let backing = (planned.disk_type == DiskType::System).then(|| PathBuf::from(&image.path));
                     self.create_disk_layers(&disk, backing.as_deref()).await
                 }
             };
@@ -92,7 +92,7 @@ impl Disks {
             disk.ever_attached = true;
             disk.delete_with_instance = planned.delete_with_instance;
             disk.image_id =
-                if planned.disk_type == "system" { image.image_id.clone() } else { String::new() };
+                if planned.disk_type == DiskType::System { image.image_id.clone() } else { String::new() };
             disk.source_snapshot_id = planned.snapshot.map(|s| s.snapshot_id).unwrap_or_default();
             disks.push(disk);
         }
@@ -126,7 +126,7 @@ impl Disks {
     pub(crate) fn new_disk_record(
         &self,
         account_id: &str,
-        disk_type: &str,
+        disk_type: DiskType,
         size_gib: i64,
         name: String,
         description: String,
@@ -137,7 +137,7 @@ impl Disks {
             disk_id: new_id("d"),
             account_id: account_id.to_string(),
             instance_id: None,
-            disk_type: disk_type.to_string(),
+            disk_type,
             device_index: 0,
             name,
             description,
@@ -155,7 +155,7 @@ impl Disks {
             source_snapshot_id: String::new(),
             ever_attached: false,
             ever_used: false,
-            portable: disk_type == "data",
+            portable: disk_type == DiskType::Data,
             tags: Vec::new(),
         }
     }
@@ -185,7 +185,7 @@ pub(crate) fn remove_disk_files(disks: &[DiskRecord]) {
 
 /// One disk RunInstances makes: the system disk, an image's data disk, or a requested one.
 struct PlannedDisk {
-    disk_type: &'static str,
+    disk_type: DiskType,
     size_gib: i64,
     delete_with_instance: bool,
     name: String,

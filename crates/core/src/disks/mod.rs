@@ -20,7 +20,7 @@ use crate::images::Images;
 use crate::listing::{page_of, sort_key, window_with_bare_keys, Page};
 use crate::requests::{CreateDisk, DiskFilter, Paging};
 use crate::{chain, Error, InstanceStatus, Resource, Result};
-use ecslab_store::{DiskQuery, DiskRecord, DiskStatus, InstanceRecord, SnapshotStatus, Store};
+use ecslab_store::{DiskQuery, DiskRecord, DiskStatus, DiskType, InstanceRecord, SnapshotStatus, Store};
 use ecslab_vmm::{DiskSpec, Hypervisor, PowerState};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -77,7 +77,7 @@ impl Disks {
                         "The specified snapshot creation is not completed yet.",
                     ));
                 }
-                if s.source_disk_type != "data" {
+                if s.source_disk_type != DiskType::Data {
                     return Err(Error::rejected(
                         "InvalidSnapshotId.NotDataDiskSnapshot",
                         "The specified snapshot is system disk snapshot.",
@@ -102,8 +102,14 @@ impl Disks {
                 ))
             }
         };
-        let mut disk =
-            self.new_disk_record(account_id, "data", size_gib, req.name, req.description, req.category);
+        let mut disk = self.new_disk_record(
+            account_id,
+            DiskType::Data,
+            size_gib,
+            req.name,
+            req.description,
+            req.category,
+        );
         disk.delete_with_instance = false;
         disk.tags = req.tags;
         match snapshot {
@@ -196,14 +202,14 @@ impl Disks {
                 ))
             }
         }
-        if disk.disk_type != "data" || self.store.disk_has_operation(disk_id).await? {
+        if disk.disk_type != DiskType::Data || self.store.disk_has_operation(disk_id).await? {
             return Err(Error::rejected(
                 "IncorrectDiskStatus",
                 "The operation is not supported in this status.",
             ));
         }
         let attached = self.store.instance_disks(instance_id).await?;
-        if attached.iter().filter(|d| d.disk_type == "data").count() >= MAX_DATA_DISKS {
+        if attached.iter().filter(|d| d.disk_type == DiskType::Data).count() >= MAX_DATA_DISKS {
             return Err(Error::rejected(
                 "InstanceDiskLimitExceeded",
                 "The amount of the disk on instance in question reach its limits.",
@@ -257,7 +263,7 @@ impl Disks {
             }
             Some(_) => {}
         }
-        if disk.disk_type == "system" {
+        if disk.disk_type == DiskType::System {
             return Err(Error::rejected(
                 "DiskTypeViolation",
                 "The specified disk is a system disk and cannot support the operation.",
@@ -352,8 +358,8 @@ impl Disks {
         let query = DiskQuery {
             disk_ids: filter.disk_ids.clone(),
             instance_id: filter.instance_id.clone(),
-            disk_type: filter.disk_type.clone(),
-            status: filter.status.clone(),
+            disk_type: filter.disk_type,
+            status: filter.status,
             name_pattern: filter.name.clone(),
             source_snapshot_id: filter.snapshot_id.clone(),
             portable: filter.portable,

@@ -21,12 +21,12 @@
 use super::Disks;
 use crate::ids::new_id;
 use crate::listing::{page_of, sort_key, window_with_bare_keys, Page};
-use crate::requests::{CreateSnapshot, Paging, SnapshotFilter};
+use crate::requests::{CreateSnapshot, Paging, SnapshotFilter, SnapshotUsage};
 use crate::work::{crash_point, encode, CrashPoint, CreateSnapshotOp, Operation};
 use crate::{chain, Error, InstanceStatus, Resource, Result};
 use ecslab_store::{
     now_rfc3339, DiskRecord, DiskStatus, ListedPage, OperationKind, OperationRecord, OperationStep,
-    SnapshotAdmission, SnapshotQuery, SnapshotRecord, SnapshotStatus, SnapshotUse,
+    SnapshotAdmission, SnapshotQuery, SnapshotRecord, SnapshotStatus,
 };
 use ecslab_vmm::{DiskOverlay, PowerState};
 use std::path::{Path, PathBuf};
@@ -139,7 +139,7 @@ impl Disks {
             snapshot_id: snapshot_id.clone(),
             account_id: account_id.to_string(),
             source_disk_id: disk.disk_id.clone(),
-            source_disk_type: disk.disk_type.clone(),
+            source_disk_type: disk.disk_type,
             source_disk_size: disk.size_gib,
             name: req.name,
             description: req.description,
@@ -378,36 +378,25 @@ impl Disks {
         filter: &SnapshotFilter,
         paging: &Paging,
     ) -> Result<Page<ListedSnapshot>> {
-        let usage = match filter.usage.as_deref() {
-            None => None,
-            Some(word) => USAGE_WORDS.iter().find(|(_, w)| *w == word).map(|(used, _)| *used),
-        };
-        // A Usage word outside the four (the API refuses them) matches no snapshot, as before.
-        let unknown_usage = filter.usage.is_some() && usage.is_none();
-        let status = match filter.status.as_deref() {
-            None => None,
-            Some(word) => word.parse::<SnapshotStatus>().ok(),
-        };
-        let unknown_status = filter.status.is_some() && status.is_none();
         let query = SnapshotQuery {
             instance_id: filter.instance_id.clone(),
             source_disk_id: filter.disk_id.clone(),
             snapshot_ids: filter.snapshot_ids.clone(),
             name_pattern: filter.name.clone(),
-            status,
-            source_disk_type: filter.source_disk_type.clone(),
-            usage,
+            status: filter.status,
+            source_disk_type: filter.source_disk_type,
+            usage: filter.usage.map(SnapshotUsage::to_use),
             created_after: filter.created_after.clone(),
             created_before: filter.created_before.clone(),
             tags: filter.tags.iter().map(|t| (t.key.clone(), t.value.clone())).collect(),
-            matches_nothing: filter.only_automatic || unknown_usage || unknown_status,
+            matches_nothing: filter.only_automatic,
         };
         let listed = self.store.snapshots_page(account_id, &query, &window_with_bare_keys(paging)?).await?;
         let listed = ListedPage {
             items: listed
                 .items
                 .into_iter()
-                .map(|s| ListedSnapshot { snapshot: s.snapshot, usage: usage_word(s.used) })
+                .map(|s| ListedSnapshot { snapshot: s.snapshot, usage: SnapshotUsage::of(s.used) })
                 .collect(),
             total: listed.total,
             more: listed.more,
@@ -525,20 +514,7 @@ fn snapshots_needed_by(operation: &OperationRecord) -> Option<Vec<String>> {
 #[derive(Debug, Clone)]
 pub struct ListedSnapshot {
     pub snapshot: SnapshotRecord,
-    pub usage: &'static str,
-}
-
-/// Each `Usage` word and what the snapshot was made into.
-const USAGE_WORDS: [(SnapshotUse, &str); 4] = [
-    (SnapshotUse { by_images: true, by_disks: true }, "image_disk"),
-    (SnapshotUse { by_images: true, by_disks: false }, "image"),
-    (SnapshotUse { by_images: false, by_disks: true }, "disk"),
-    (SnapshotUse { by_images: false, by_disks: false }, "none"),
-];
-
-/// A snapshot's `Usage` from whether images and disks were made from it.
-fn usage_word(used: SnapshotUse) -> &'static str {
-    USAGE_WORDS.iter().find(|(u, _)| *u == used).map_or("none", |(_, word)| *word)
+    pub usage: SnapshotUsage,
 }
 
 #[cfg(test)]

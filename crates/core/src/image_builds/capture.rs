@@ -13,7 +13,9 @@ use crate::ids::new_id;
 use crate::images::device_name;
 use crate::requests::{CreateImage, CreateSnapshot};
 use crate::{Error, Result};
-use ecslab_store::{DiskRecord, ImageDiskRecord, ImageRecord, ImageStatus, InstanceRecord, SnapshotStatus};
+use ecslab_store::{
+    DiskRecord, DiskType, ImageDiskRecord, ImageRecord, ImageStatus, InstanceRecord, SnapshotStatus,
+};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -68,11 +70,11 @@ impl ImageBuilds {
         let instance = crate::lookup::instance(&self.store, account_id, instance_id).await?;
         self.disks.check_instance_for_disk_change(&instance)?;
         let mut disks = self.store.instance_disks(instance_id).await?;
-        disks.sort_by_key(|d| (d.disk_type != "system", d.device_index));
+        disks.sort_by_key(|d| (d.disk_type != DiskType::System, d.device_index));
         if selection == DiskSelection::SystemOnly {
-            disks.retain(|d| d.disk_type == "system");
+            disks.retain(|d| d.disk_type == DiskType::System);
         }
-        if disks.first().is_none_or(|d| d.disk_type != "system") {
+        if disks.first().is_none_or(|d| d.disk_type != DiskType::System) {
             return Err(Error::internal(format!("instance {instance_id} has no system disk")));
         }
         for disk in &disks {
@@ -112,7 +114,7 @@ impl ImageBuilds {
             .map(|(index, (disk, snapshot_id))| ImageDiskRecord {
                 image_id: image_id.to_string(),
                 device: device_name(index as i64),
-                disk_type: disk.disk_type.clone(),
+                disk_type: disk.disk_type,
                 size_gib: disk.size_gib,
                 snapshot_id,
             })

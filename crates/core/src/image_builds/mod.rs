@@ -21,7 +21,7 @@ use crate::images::{device_name, Images};
 use crate::inspect::{self, Format, Window};
 use crate::requests::{CreateImage, ImportImage};
 use crate::{Error, Resource, Result};
-use ecslab_store::{ImageDiskRecord, ImageRecord, ImageStatus, SnapshotStatus, Store};
+use ecslab_store::{DiskType, ImageDiskRecord, ImageRecord, ImageStatus, SnapshotStatus, Store};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -53,7 +53,7 @@ impl ImageBuilds {
                 BucketError::NoSuchObject { bucket: req.bucket.clone(), key: req.object.clone() }.into()
             );
         };
-        self.inspect_import_object(&req.bucket, &req.object, &req.format, size).await?;
+        self.inspect_import_object(&req.bucket, &req.object, req.format.as_str(), size).await?;
         let image_id = new_id("m");
         let name = self.images.unused_image_name(account_id, req.name.clone(), &image_id).await?;
         if req.dry_run {
@@ -61,7 +61,7 @@ impl ImageBuilds {
         }
         let record = ImageRecord {
             description: req.description,
-            format: req.format,
+            format: req.format.to_string(),
             platform: req.platform,
             architecture: req.architecture,
             os_type: req.os_type,
@@ -204,7 +204,7 @@ impl ImageBuilds {
             }
         };
         let snapshot = self.ready_snapshot(account_id, &snapshot_id).await?;
-        if snapshot.source_disk_type != "system" {
+        if snapshot.source_disk_type != DiskType::System {
             return Err(Error::rejected(
                 "OperationDenied",
                 "The specified snapshot is not from system disk.",
@@ -214,13 +214,13 @@ impl ImageBuilds {
         let mut disks = vec![ImageDiskRecord {
             image_id: image_id.clone(),
             device: device_name(0),
-            disk_type: "system".into(),
+            disk_type: DiskType::System,
             size_gib: snapshot.source_disk_size,
             snapshot_id: snapshot_id.clone(),
         }];
         for (index, (data_snapshot_id, size)) in req.data_snapshots.iter().enumerate() {
             let data = self.ready_snapshot(account_id, data_snapshot_id).await?;
-            if data.source_disk_type != "data" {
+            if data.source_disk_type != DiskType::Data {
                 return Err(Error::rejected(
                     "InvalidSnapshotId.NotDataDiskSnapshot",
                     format!("The snapshot {data_snapshot_id} of a DiskDeviceMapping with DiskType data is a system disk snapshot."),
@@ -239,7 +239,7 @@ impl ImageBuilds {
             disks.push(ImageDiskRecord {
                 image_id: image_id.clone(),
                 device: device_name(index as i64 + 1),
-                disk_type: "data".into(),
+                disk_type: DiskType::Data,
                 size_gib,
                 snapshot_id: data_snapshot_id.clone(),
             });

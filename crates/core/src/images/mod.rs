@@ -7,9 +7,11 @@
 
 use crate::config::CloudConfig;
 use crate::listing::{page_of, sort_key, window_with_bare_keys, Page};
-use crate::requests::{ImageFilter, Paging};
+use crate::requests::{ImageFilter, ImageOwnerAlias, Paging};
 use crate::{Error, Resource, Result};
-use ecslab_store::{now_rfc3339, ImageDiskRecord, ImageQuery, ImageRecord, ImageStatus, ListedPage, Store};
+use ecslab_store::{
+    now_rfc3339, DiskType, ImageDiskRecord, ImageQuery, ImageRecord, ImageStatus, ListedPage, Store,
+};
 use std::sync::Arc;
 
 const GIB: i64 = 1024 * 1024 * 1024;
@@ -119,13 +121,13 @@ impl Images {
             image_ids: filter.image_ids.clone(),
             name_pattern: filter.name.clone(),
             statuses: if filter.statuses.is_empty() {
-                vec![ImageStatus::Available.as_str().to_string()]
+                vec![ImageStatus::Available]
             } else {
                 filter.statuses.clone()
             },
             snapshot_id: filter.snapshot_id.clone(),
             tags: filter.tags.iter().map(|t| (t.key.clone(), t.value.clone())).collect(),
-            matches_nothing: filter.owner_alias.as_deref().is_some_and(|a| a != "self"),
+            matches_nothing: filter.owner_alias.is_some_and(|a| a != ImageOwnerAlias::OwnImages),
         };
         let (listed, disks) =
             self.store.images_page(account_id, &query, &window_with_bare_keys(paging)?).await?;
@@ -218,7 +220,7 @@ fn implicit_mapping(image: &ImageRecord) -> Vec<ImageDiskRecord> {
     vec![ImageDiskRecord {
         image_id: image.image_id.clone(),
         device: device_name(0),
-        disk_type: "system".into(),
+        disk_type: DiskType::System,
         size_gib: image.size_gib,
         snapshot_id: image.source_snapshot_id.clone(),
     }]
