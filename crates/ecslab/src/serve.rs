@@ -91,6 +91,12 @@ pub struct ServeArgs {
     /// (jobs interleave frame by frame). Default: the number of CPUs.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     mts_captures: Option<u64>,
+    /// Where instances' public addresses come from (InternetMaxBandwidthOut > 0,
+    /// AllocatePublicIpAddress). The default, inside 127.0.0.0/8, is reached from this host only
+    /// and nothing sent to it leaves the machine; a deployment may name a routed range instead
+    /// (see deploy/).
+    #[arg(long, default_value = ecslab_core::config::DEFAULT_PUBLIC_CIDR, value_name = "CIDR")]
+    public_cidr: ipnet::Ipv4Net,
     /// Skip the timestamp window and nonce checks (only to replay recorded requests).
     #[arg(long, hide = true)]
     insecure_no_freshness_checks: bool,
@@ -130,6 +136,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     config.housekeeping_interval = Duration::from_secs(args.housekeeping_secs.max(1));
     config.screenshot_min_interval = (args.screenshot_min_interval_secs > 0)
         .then(|| Duration::from_secs(args.screenshot_min_interval_secs));
+    config.public_cidr = args.public_cidr;
     config.mts.workers = usize::try_from(args.mts_workers).map_err(|e| e.to_string())?;
     if let Some(captures) = args.mts_captures {
         config.mts.captures = usize::try_from(captures).map_err(|e| e.to_string())?;
