@@ -58,5 +58,14 @@ pub(crate) fn links(netns: Option<&str>) -> Result<Vec<String>, NetError> {
 
 /// Whether interface `name` exists in the host namespace.
 pub(crate) fn host_has_link(name: &str) -> bool {
-    run("ip", &["link", "show", "dev", name]).is_ok()
+    host_link_state(name).is_some()
+}
+
+/// Interface `name` of the host namespace, if it exists: whether it has carrier (`LOWER_UP`). An up tap has
+/// carrier exactly while a process (the VM) holds it open.
+pub(crate) fn host_link_state(name: &str) -> Option<bool> {
+    let out = run("ip", &["-j", "link", "show", "dev", name]).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&out).ok()?;
+    let flags = json.get(0)?.get("flags")?.as_array()?;
+    Some(flags.iter().any(|f| f == "LOWER_UP"))
 }

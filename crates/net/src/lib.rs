@@ -172,7 +172,10 @@ impl VpcNetwork {
 pub struct ApplyReport {
     /// NICs whose tap is in the namespace and configured.
     pub configured: Vec<String>,
-    /// NICs whose tap exists nowhere yet (no `prepare_tap`, or removed); configured by a later `apply`.
+    /// NICs whose tap is in the host namespace but not opened by a VM yet (no carrier): left there for the VM to
+    /// open by name; moved and configured by the next `apply` after the VM started.
+    pub waiting: Vec<String>,
+    /// NICs whose tap exists nowhere (no `prepare_tap` yet, or removed); configured by a later `apply`.
     pub absent: Vec<String>,
     /// Interfaces of the namespace that no NIC names any more, deleted.
     pub removed: Vec<String>,
@@ -275,9 +278,10 @@ impl HostNetwork {
     /// Makes the VPC's namespace, taps, filter table and DHCP match `vpc`. Idempotent: run it after every change
     /// (a NIC's VM started, a rule changed, an instance left) and at server start (it adopts a running dnsmasq).
     ///
-    /// Taps are configured when present in the host namespace (moved in) or already in the namespace; a tap in
-    /// the host namespace is moved even if no VM holds it yet, so call it after the VM has opened its tap.
-    /// Interfaces of the namespace that no NIC names are deleted.
+    /// Taps are configured when already in the namespace, or when in the host namespace and held open by their
+    /// VM (carrier: `prepare_tap` leaves taps up), which moves them in. A tap no VM holds yet stays in the host
+    /// namespace (`ApplyReport::waiting`), so a concurrent start of another VM of the VPC cannot lose its tap: apply
+    /// again once the VM started. Interfaces of the namespace that no NIC names are deleted.
     pub fn apply(&self, vpc: &VpcNetwork) -> Result<ApplyReport, NetError> {
         let started = Instant::now();
         vpc.validate()?;
@@ -291,6 +295,7 @@ impl HostNetwork {
         let present = cmd::links(Some(&ns))?;
         let mut report = ApplyReport {
             configured: Vec::new(),
+            waiting: Vec::new(),
             absent: Vec::new(),
             removed: Vec::new(),
             dhcp: DhcpAction::Unchanged,
@@ -306,11 +311,18 @@ impl HostNetwork {
         let mut sysctls = Vec::new();
         for nic in &vpc.nics {
             if !present.contains(&nic.tap) {
-                if cmd::host_has_link(&nic.tap) {
-                    cmd::run("ip", &["link", "set", "dev", &nic.tap, "netns", &ns])?;
-                } else {
-                    report.absent.push(nic.id.clone());
-                    continue;
+                match cmd::host_link_state(&nic.tap) {
+                    Some(true) => {
+                        cmd::run("ip", &["link", "set", "dev", &nic.tap, "netns", &ns]).map(drop)?
+                    }
+                    Some(false) => {
+                        report.waiting.push(nic.id.clone());
+                        continue;
+                    }
+                    None => {
+                        report.absent.push(nic.id.clone());
+                        continue;
+                    }
                 }
             }
             let vsw = vpc.vswitches.iter().find(|v| v.id == nic.vswitch_id).expect("validated");
@@ -377,14 +389,21 @@ impl HostNetwork {
         Ok(())
     }
 
-    /// Creates the NIC's persistent tap in the host namespace for the VM to open by name, after removing a stale
-    /// one of the same name wherever it is (host or a VPC namespace of this server).
+    /// Creates the NIC's persistent tap in the host namespace (up, no address, IPv6 off) for the VM to open by name,
+    /// after removing a stale one of the same name wherever it is (host or a VPC namespace of this server).
     pub fn prepare_tap(&self, nic: &NicNet) -> Result<(), NetError> {
         if !valid_ifname(&nic.tap) {
             return Err(NetError::Invalid(format!("tap name {:?}", nic.tap)));
         }
         self.delete_link(&nic.tap)?;
         cmd::run("ip", &["tuntap", "add", "dev", &nic.tap, "mode", "tap"])?;
+        // Up without an address and without IPv6, the host sends nothing on it; up, it shows carrier once the VM
+        // holds it, which is how `apply` knows it may move it.
+        let ipv6 = format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", nic.tap);
+        if Path::new(&ipv6).exists() {
+            std::fs::write(&ipv6, "1").map_err(io_err(format!("writing {ipv6}")))?;
+        }
+        cmd::run("ip", &["link", "set", "dev", &nic.tap, "up"])?;
         Ok(())
     }
 

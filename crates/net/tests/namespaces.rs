@@ -2,8 +2,8 @@
 //!
 //! Stand-in guests are network namespaces of their own, joined to the "tap" by a veth pair: the host end carries the
 //! tap's name and is what `apply` moves into the VPC namespace and configures, exactly as it does a tap (the
-//! plumbing takes interface names). Real taps opened by QEMU or libvirt are exercised by the VM tests; here
-//! `prepare_tap` is checked on real persistent taps without a VM. Inside each stand-in: busybox `udhcpc` for the
+//! plumbing takes interface names). Real taps are checked here too (`prepare_tap`, then held open by a process
+//! that attaches by name as QEMU does, then moved); taps opened by QEMU or libvirt themselves are the VM tests' part. Inside each stand-in: busybox `udhcpc` for the
 //! address and busybox `httpd` for a page naming the guest. Every packet goes to loopback or into namespaces these
 //! tests made; the VPC namespaces have no route out.
 
@@ -51,6 +51,9 @@ impl Guest {
         sh("ip", &["netns", "add", &ns]);
         let guest = Guest { name: name.into(), ns, dir, httpd: None };
         sh("ip", &["link", "add", tap, "type", "veth", "peer", "name", "eth0", "netns", &guest.ns]);
+        // As prepare_tap leaves a tap: up, IPv6 off; with its guest end up it has carrier, as a tap held by a VM.
+        std::fs::write(format!("/proc/sys/net/ipv6/conf/{tap}/disable_ipv6"), "1").unwrap();
+        sh("ip", &["link", "set", "dev", tap, "up"]);
         sh("ip", &["-n", &guest.ns, "link", "set", "dev", "lo", "up"]);
         sh("ip", &["-n", &guest.ns, "link", "set", "dev", "eth0", "address", &mac.to_string(), "up"]);
         netns::write_sysctls(&guest.path(), vec![("net/ipv6/conf/all/disable_ipv6".into(), "1".into())])
@@ -348,8 +351,34 @@ fn vpcs_give_dhcp_isolation_live_rules_a_public_proxy_and_clean_up() {
     drop(guard);
 }
 
+/// A process holding a tap open the way QEMU does (`TUNSETIFF` with IFF_TAP | IFF_NO_PI, by name).
+struct TapHolder(Child);
+
+impl TapHolder {
+    fn open(tap: &str) -> TapHolder {
+        let script = "import fcntl, os, struct, sys, time\n\
+                      fd = os.open('/dev/net/tun', os.O_RDWR)\n\
+                      fcntl.ioctl(fd, 0x400454ca, struct.pack('16sH', sys.argv[1].encode(), 0x1002))\n\
+                      print('open', flush=True)\n\
+                      time.sleep(120)\n";
+        let mut child =
+            Command::new("python3").args(["-c", script, tap]).stdout(Stdio::piped()).spawn().unwrap();
+        let mut line = [0u8; 5];
+        child.stdout.as_mut().unwrap().read_exact(&mut line).unwrap();
+        assert_eq!(&line, b"open\n");
+        TapHolder(child)
+    }
+}
+
+impl Drop for TapHolder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
-fn prepare_tap_makes_a_persistent_tap_and_replaces_a_stale_one() {
+fn prepare_tap_makes_a_persistent_tap_that_apply_moves_once_opened() {
     if !is_root() {
         return;
     }
@@ -387,13 +416,18 @@ fn prepare_tap_makes_a_persistent_tap_and_replaces_a_stale_one() {
     let details = Command::new("ip").args(["-d", "link", "show", "dev", &n.tap]).output().unwrap();
     let details = String::from_utf8_lossy(&details.stdout).to_string();
     assert!(details.contains("tun type tap") && details.contains("persist on"), "{details}");
-    // apply moves it into the VPC namespace and configures it.
+    // No VM holds it yet: apply leaves it in the host namespace for the VM to open by name.
+    assert_eq!(hn.apply(&vpc).unwrap().waiting, vec!["eni-t"]);
+    assert!(in_host() && !in_vpc());
+    // A process opens it as QEMU does (TUNSETIFF by name): apply moves it, open, into the VPC namespace.
+    let vm = TapHolder::open(&n.tap);
     assert_eq!(hn.apply(&vpc).unwrap().configured, vec!["eni-t"]);
     assert!(!in_host() && in_vpc());
     let ns = hn.netns_name("vpc-tap");
     let addr = Command::new("ip").args(["-n", &ns, "-4", "addr", "show", "dev", &n.tap]).output().unwrap();
     let addr = String::from_utf8_lossy(&addr.stdout).to_string();
-    assert!(addr.contains("192.168.1.253/24"), "{addr}");
+    assert!(addr.contains("192.168.1.253/24") && addr.contains("LOWER_UP"), "moved with its fd open: {addr}");
+    drop(vm);
     // A restart of the VM: prepare_tap replaces the stale tap in the namespace with a fresh one in the host.
     hn.prepare_tap(&n).unwrap();
     assert!(in_host() && !in_vpc());
