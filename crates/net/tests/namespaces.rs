@@ -223,6 +223,7 @@ fn vpcs_give_dhcp_isolation_live_rules_a_public_proxy_and_clean_up() {
         nics: vec![
             nic(&hn, "eni-a", "192.168.1.10", 0x0a, "sg-1"),
             nic(&hn, "eni-b", "192.168.1.11", 0x0b, "sg-1"),
+            NicNet { vswitch_id: "vsw-2".into(), ..nic(&hn, "eni-d", "192.168.2.20", 0x0d, "sg-1") },
         ],
         groups: vec![GroupRules { id: "sg-1".into(), rules: vec![] }],
     };
@@ -236,16 +237,17 @@ fn vpcs_give_dhcp_isolation_live_rules_a_public_proxy_and_clean_up() {
     let mut a = Guest::new("a", &one.nics[0].tap, one.nics[0].mac, tmp.path());
     let mut b = Guest::new("b", &one.nics[1].tap, one.nics[1].mac, tmp.path());
     let mut c = Guest::new("c", &two.nics[0].tap, two.nics[0].mac, tmp.path());
+    let mut d = Guest::new("d", &one.nics[2].tap, one.nics[2].mac, tmp.path());
 
     let t = Instant::now();
     let report = hn.apply(&one).unwrap();
-    println!("first apply of vpc-one (namespace, table, 2 taps, dnsmasq): {:?}", t.elapsed());
-    assert_eq!(report.configured, vec!["eni-a", "eni-b"]);
+    println!("first apply of vpc-one (namespace, table, 3 taps, dnsmasq): {:?}", t.elapsed());
+    assert_eq!(report.configured, vec!["eni-a", "eni-b", "eni-d"]);
     assert_eq!(report.dhcp, ecslab_net::DhcpAction::Started);
     hn.apply(&two).unwrap();
     // Idempotent, and a second HostNetwork on the same data dir adopts the running dnsmasq.
     let again = HostNetwork::new(tmp.path().join("data")).apply(&one).unwrap();
-    assert_eq!((again.configured.len(), again.dhcp), (2, ecslab_net::DhcpAction::Unchanged));
+    assert_eq!((again.configured.len(), again.dhcp), (3, ecslab_net::DhcpAction::Unchanged));
     println!("idempotent re-apply: {:?}", again.elapsed);
     // No route out of a VPC namespace.
     let routes =
@@ -256,10 +258,12 @@ fn vpcs_give_dhcp_isolation_live_rules_a_public_proxy_and_clean_up() {
     assert_eq!(a.dhcp(), ip("192.168.1.10"));
     assert_eq!(b.dhcp(), ip("192.168.1.11"));
     assert_eq!(c.dhcp(), ip("192.168.1.10"));
-    println!("DHCP of three stand-ins: {:?}", t.elapsed());
+    assert_eq!(d.dhcp(), ip("192.168.2.20"));
+    println!("DHCP of four stand-ins: {:?}", t.elapsed());
     a.serve();
     b.serve();
     c.serve();
+    d.serve();
     // The namespace answers ICMP at the gateway and drops anything else sent to it (a timeout, not a refusal).
     let ping = Command::new("ip")
         .args(["netns", "exec", &a.ns, "busybox", "ping", "-c", "1", "-W", "1", "192.168.1.253"])
@@ -274,6 +278,9 @@ fn vpcs_give_dhcp_isolation_live_rules_a_public_proxy_and_clean_up() {
     assert_eq!(decide_flow(&one, &flow("192.168.1.10", "192.168.1.11")), Verdict::Accept);
     assert!(a.fetch(ip("192.168.1.11")).unwrap().contains("guest-b"));
     assert!(b.fetch(ip("192.168.1.10")).unwrap().contains("guest-a"), "B reaches A, not C of the other VPC");
+    // Across vSwitches of the VPC, routed by the namespace.
+    assert!(a.fetch(ip("192.168.2.20")).unwrap().contains("guest-d"));
+    assert!(d.fetch(ip("192.168.1.11")).unwrap().contains("guest-b"));
     // The other VPC is isolated: C reaches no B, and its own 192.168.1.10 is itself.
     assert!(c.fetch(ip("192.168.1.11")).is_err());
     assert!(c.fetch(ip("192.168.1.10")).unwrap().contains("guest-c"));
@@ -336,7 +343,7 @@ fn vpcs_give_dhcp_isolation_live_rules_a_public_proxy_and_clean_up() {
         .collect();
     assert!(pids.iter().all(|p| pid_alive(*p)));
     let taps: Vec<String> = one.nics.iter().chain(&two.nics).map(|n| n.tap.clone()).collect();
-    drop((a, b, c));
+    drop((a, b, c, d));
     for vpc in ["vpc-one", "vpc-two"] {
         hn.remove_vpc(vpc).unwrap();
         assert!(!hn.netns_path(vpc).exists());
