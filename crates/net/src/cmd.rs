@@ -69,3 +69,16 @@ pub(crate) fn host_link_state(name: &str) -> Option<bool> {
     let flags = json.get(0)?.get("flags")?.as_array()?;
     Some(flags.iter().any(|f| f == "LOWER_UP"))
 }
+
+/// Deletes interface `name` of a namespace (`None`: the host's); one already gone is fine (a veth end goes with
+/// its peer's namespace, asynchronously).
+pub(crate) fn del_link(netns: Option<&str>, name: &str) -> Result<(), NetError> {
+    let result = match netns {
+        Some(ns) => run("ip", &["-n", ns, "link", "del", "dev", name]),
+        None => run("ip", &["link", "del", "dev", name]),
+    };
+    match result {
+        Err(NetError::Command { stderr, .. }) if stderr.contains("Cannot find device") => Ok(()),
+        other => other.map(drop),
+    }
+}

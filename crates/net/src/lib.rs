@@ -303,7 +303,7 @@ impl HostNetwork {
         };
         for name in &present {
             if name != "lo" && !vpc.nics.iter().any(|n| &n.tap == name) {
-                cmd::run("ip", &["-n", &ns, "link", "del", "dev", name])?;
+                cmd::del_link(Some(&ns), name)?;
                 report.removed.push(name.clone());
             }
         }
@@ -381,10 +381,7 @@ impl HostNetwork {
 
     fn delete_link(&self, name: &str) -> Result<(), NetError> {
         for place in self.find_link(name)? {
-            match place {
-                None => cmd::run("ip", &["link", "del", "dev", name])?,
-                Some(ns) => cmd::run("ip", &["-n", &ns, "link", "del", "dev", name])?,
-            };
+            cmd::del_link(place.as_deref(), name)?;
         }
         Ok(())
     }
@@ -424,7 +421,7 @@ impl HostNetwork {
         if self.netns_path(vpc_id).exists() {
             for link in cmd::links(Some(&ns))? {
                 if link != "lo" {
-                    cmd::run("ip", &["-n", &ns, "link", "del", "dev", &link])?;
+                    cmd::del_link(Some(&ns), &link)?;
                 }
             }
             cmd::run("ip", &["netns", "del", &ns])?;
