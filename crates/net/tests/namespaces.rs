@@ -239,11 +239,18 @@ fn vpcs_give_dhcp_isolation_live_rules_a_public_proxy_and_clean_up() {
     let mut c = Guest::new("c", &two.nics[0].tap, two.nics[0].mac, tmp.path());
     let mut d = Guest::new("d", &one.nics[2].tap, one.nics[2].mac, tmp.path());
 
+    // D joins later (an instance started in an existing VPC).
+    let eni_d = one.nics.pop().unwrap();
     let t = Instant::now();
     let report = hn.apply(&one).unwrap();
-    println!("first apply of vpc-one (namespace, table, 3 taps, dnsmasq): {:?}", t.elapsed());
-    assert_eq!(report.configured, vec!["eni-a", "eni-b", "eni-d"]);
+    println!("first apply of vpc-one (namespace, table, 2 taps, dnsmasq): {:?}", t.elapsed());
+    assert_eq!(report.configured, vec!["eni-a", "eni-b"]);
     assert_eq!(report.dhcp, ecslab_net::DhcpAction::Started);
+    one.nics.push(eni_d);
+    let report = hn.apply(&one).unwrap();
+    assert_eq!(report.configured, vec!["eni-a", "eni-b", "eni-d"]);
+    assert_eq!(report.dhcp, ecslab_net::DhcpAction::Reloaded, "a new NIC is a new static lease, by SIGHUP");
+    println!("apply adding a NIC: {:?}", report.elapsed);
     hn.apply(&two).unwrap();
     // Idempotent, and a second HostNetwork on the same data dir adopts the running dnsmasq.
     let again = HostNetwork::new(tmp.path().join("data")).apply(&one).unwrap();
