@@ -49,8 +49,8 @@ def interface_of(ecs, instance_id: str):
 def test_instances_get_addresses_in_their_vswitch(fake_lab, fake_ecs, vpc):
     vpc_id, vsw, sg = network(vpc, fake_ecs)
     first = create(fake_ecs, fake_lab.image_id, v_switch_id=vsw, security_group_id=sg)
-    second = create(fake_ecs, fake_lab.image_id, v_switch_id=vsw, security_group_ids=[sg],
-                    private_ip_address="10.20.1.50", internet_max_bandwidth_out=5)
+    second = labkit.run_instance(fake_ecs, fake_lab.image_id, v_switch_id=vsw, security_group_ids=[sg],
+                                 private_ip_address="10.20.1.50", internet_max_bandwidth_out=5)
     a, b = labkit.describe(fake_ecs, first), labkit.describe(fake_ecs, second)
     assert (a.vpc_attributes.vpc_id, a.vpc_attributes.v_switch_id) == (vpc_id, vsw)
     assert a.vpc_attributes.private_ip_address.ip_address == ["10.20.1.1"], "the lowest free address"
@@ -143,12 +143,10 @@ def test_join_leave_allocate_and_dependencies(fake_lab, fake_ecs, vpc):
     expect(fake_ecs.join_security_group, m.JoinSecurityGroupRequest(
         region_id=REGION, instance_id="i-nothere", security_group_id=sg), 404, "InvalidInstanceId.NotFound")
 
-    ip = fake_ecs.allocate_public_ip_address(m.AllocatePublicIpAddressRequest(
-        region_id=REGION, instance_id=iid)).body.ip_address
+    ip = fake_ecs.allocate_public_ip_address(m.AllocatePublicIpAddressRequest(instance_id=iid)).body.ip_address
     assert ipaddress.ip_address(ip) in ipaddress.ip_network("127.16.0.0/12")
     assert labkit.describe(fake_ecs, iid).public_ip_address.ip_address == [ip]
-    assert fake_ecs.allocate_public_ip_address(m.AllocatePublicIpAddressRequest(
-        region_id=REGION, instance_id=iid)).body.ip_address == ip, "the address it has"
+    assert fake_ecs.allocate_public_ip_address(m.AllocatePublicIpAddressRequest(instance_id=iid)).body.ip_address == ip, "the address it has"
 
     expect(vpc.delete_vswitch, v.DeleteVSwitchRequest(region_id=REGION, v_switch_id=vsw), 400,
            "DependencyViolation")
