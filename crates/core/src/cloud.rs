@@ -16,6 +16,7 @@ use crate::images::Images;
 use crate::instance_snapshots::InstanceSnapshots;
 use crate::instances::Instances;
 use crate::mts::ScreenshotJobs;
+use crate::network::datapath::DataPath;
 use crate::network::Networks;
 use crate::runner::Runner;
 use crate::{Error, Result};
@@ -55,11 +56,13 @@ impl Cloud {
         let buckets =
             Arc::new(Buckets::new(config.buckets_dir(), config.bucket_scratch_dir(), &config.buckets)?);
         let images = Arc::new(Images::new(store.clone(), config.clone()));
+        let datapath = Arc::new(DataPath::new(store.clone(), &config.data_dir, !config.network_data_path));
         let networks = Arc::new(Networks::new(
             store.clone(),
             config.region_id.clone(),
             config.zone_id.clone(),
             config.public_cidr,
+            datapath.clone(),
         ));
         let disks = Arc::new(Disks::new(store.clone(), hypervisor.clone(), config.clone(), images.clone()));
         let instances = Arc::new(Instances::new(
@@ -101,6 +104,8 @@ impl Cloud {
         ));
         instances.clone().spawn_event_loop();
         instances.adopt_instances().await?;
+        // Adopted VMs keep their network: every VPC is applied again (and stale ones removed).
+        datapath.sync_all().await?;
         Runner {
             store: store.clone(),
             disks: disks.clone(),

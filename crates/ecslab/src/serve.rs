@@ -137,6 +137,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     config.screenshot_min_interval = (args.screenshot_min_interval_secs > 0)
         .then(|| Duration::from_secs(args.screenshot_min_interval_secs));
     config.public_cidr = args.public_cidr;
+    config.network_data_path = args.driver != "fake";
     config.mts.workers = usize::try_from(args.mts_workers).map_err(|e| e.to_string())?;
     if let Some(captures) = args.mts_captures {
         config.mts.captures = usize::try_from(captures).map_err(|e| e.to_string())?;

@@ -267,6 +267,19 @@ impl Store {
         with_groups(&mut conn, &rows).await
     }
 
+    /// The interfaces in a VPC (the data path builds the VPC's network from them).
+    pub async fn interfaces_in_vpc(&self, vpc_id: &str) -> Result<Vec<NetworkInterfaceRecord>> {
+        let mut conn = self.reader().acquire().await.map_err(db("reading network interfaces"))?;
+        let rows = sqlx::query(
+            "SELECT * FROM network_interfaces WHERE vpc_id = ? ORDER BY created_at, network_interface_id",
+        )
+        .bind(vpc_id)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db("reading network interfaces"))?;
+        with_groups(&mut conn, &rows).await
+    }
+
     /// Every interface of every account (the data path rebuilds the network from them at start).
     pub async fn all_interfaces(&self) -> Result<Vec<NetworkInterfaceRecord>> {
         let mut conn = self.reader().acquire().await.map_err(db("reading network interfaces"))?;

@@ -544,6 +544,12 @@ impl Store {
         Ok(Ok(()))
     }
 
+    /// A VPC's vSwitches (the data path builds the VPC's network from them).
+    pub async fn vswitches_in_vpc(&self, vpc_id: &str) -> Result<Vec<VSwitchRecord>> {
+        let mut conn = self.reader().acquire().await.map_err(db("reading vSwitches"))?;
+        vswitches_of(&mut conn, vpc_id).await
+    }
+
     /// The default vSwitch of a VPC in a zone, if it has one.
     pub async fn default_vswitch(&self, vpc_id: &str, zone_id: &str) -> Result<Option<VSwitchRecord>> {
         let row = sqlx::query("SELECT * FROM vswitches WHERE vpc_id = ? AND zone_id = ? AND is_default = 1")

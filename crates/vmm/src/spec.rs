@@ -13,6 +13,19 @@ pub struct DiskSpec {
     pub path: PathBuf,
 }
 
+/// One network interface: a virtio-net device with a fixed MAC, backed by a tap device that
+/// exists before the VM starts (made by ecslab's network plumbing; the driver only opens it, by
+/// name, and neither creates nor configures it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NicSpec {
+    /// Stable id (`eni-...`); drivers use it for device ids.
+    pub nic_id: String,
+    /// `00:16:3e:xx:xx:xx`.
+    pub mac: String,
+    /// The tap's name (at most 15 characters).
+    pub tap: String,
+}
+
 /// Everything a driver needs to run one VM.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VmSpec {
@@ -25,6 +38,8 @@ pub struct VmSpec {
     /// Whether the VM has a display (a VGA device). Without one there is no screenshot.
     pub display: bool,
     pub disks: Vec<DiskSpec>,
+    /// Network interfaces, in PCI order (none: the VM has no network).
+    pub nics: Vec<NicSpec>,
     pub accel: Accel,
 }
 
@@ -56,6 +71,7 @@ mod tests {
             memory_mib: 128,
             display: true,
             disks: vec![crate::DiskSpec { disk_id: "d-1".into(), path: "disks/d-1.qcow2".into() }],
+            nics: Vec::new(),
             accel: crate::Accel::Tcg,
         };
         let spec = spec.absolute().unwrap();

@@ -101,6 +101,7 @@ impl TestVm {
             memory_mib: 128,
             display: true,
             disks,
+            nics: Vec::new(),
             accel: Accel::Tcg,
         };
         TestVm { spec, uri: uri.to_string(), dir, _slot: slot }

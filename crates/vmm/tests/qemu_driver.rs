@@ -63,6 +63,7 @@ impl TestVm {
             memory_mib: 128,
             display,
             disks: vec![DiskSpec { disk_id: "d-system".into(), path: disk }],
+            nics: Vec::new(),
             accel: Accel::Tcg,
         };
         TestVm { spec, _dir: dir, _slot: slot }
@@ -324,6 +325,7 @@ async fn a_failed_start_carries_qemu_message() {
         memory_mib: 128,
         display: true,
         disks: vec![DiskSpec { disk_id: "d-missing".into(), path: dir.path().join("missing.qcow2") }],
+        nics: Vec::new(),
         accel: Accel::Tcg,
     };
     let driver = driver();

@@ -96,7 +96,8 @@ impl Lab {
             enabled: true,
         };
         store.create_account(&key.account_id, "admin", &key).await.unwrap();
-        let config = CloudConfig::new(dir.path().to_path_buf(), region.to_string(), Accel::Tcg);
+        let mut config = CloudConfig::new(dir.path().to_path_buf(), region.to_string(), Accel::Tcg);
+        config.network_data_path = false;
         let cloud = Cloud::start(store, Arc::new(FakeHypervisor::default()), config).await.unwrap();
         let router = app(AppState { cloud: cloud.clone(), options: ServerOptions { check_freshness } });
         Lab {

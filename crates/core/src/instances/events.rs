@@ -96,6 +96,7 @@ impl Instances {
                 if let Err(e) = self.store.transition_instance(&vm_id, &[status], next).await {
                     tracing::error!(instance_id = %vm_id, error = %e, "recording the stop failed");
                 }
+                self.networks.datapath().sync_instance(&vm_id).await;
             }
             VmEvent::Reset { vm_id } => tracing::info!(instance_id = %vm_id, "the guest reset itself"),
         }

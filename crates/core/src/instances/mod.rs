@@ -304,11 +304,17 @@ impl Instances {
             }
             let attached = self.store.instance_disks(instance_id).await?;
             self.disks.wait_for_disk_operations(&attached, Duration::from_secs(600)).await?;
-            Ok::<_, Error>(self.store.delete_instance(instance_id).await?)
+            let vpcs = self.networks.datapath().release(instance_id).await;
+            Ok::<_, Error>((self.store.delete_instance(instance_id).await?, vpcs))
         }
         .await;
         let disks = match removed {
-            Ok(disks) => disks,
+            Ok((disks, vpcs)) => {
+                for vpc_id in vpcs {
+                    self.networks.datapath().sync_logged(&vpc_id).await;
+                }
+                disks
+            }
             Err(e) => {
                 self.settle_failed_delete(instance_id, InstanceStatus::Stopped).await;
                 return Err(e);

@@ -40,6 +40,7 @@ impl Instances {
                 .iter()
                 .map(|d| DiskSpec { disk_id: d.disk_id.clone(), path: PathBuf::from(&d.path) })
                 .collect(),
+            nics: self.networks.datapath().nic_specs(&instance.instance_id).await?,
             accel: self.config.accel,
         })
     }
@@ -64,6 +65,8 @@ impl Instances {
             let disks = self.store.instance_disks(instance_id).await?;
             self.disks.wait_for_disk_operations(&disks, Duration::from_secs(600)).await?;
             let spec = self.vm_spec(&instance).await?;
+            // Its taps exist before the VM opens them; once it holds them they join its VPC.
+            self.networks.datapath().prepare(instance_id).await?;
             let started = Instant::now();
             self.hypervisor
                 .start(&spec)
@@ -73,6 +76,7 @@ impl Instances {
             self.store
                 .transition_instance(instance_id, &[InstanceStatus::Starting], InstanceStatus::Running)
                 .await?;
+            self.networks.datapath().sync_instance(instance_id).await;
             self.store.mark_disks_used(instance_id).await?;
             Ok::<_, Error>(())
         }
@@ -135,6 +139,7 @@ impl Instances {
             tracing::error!(instance_id, error = %e, "recording Stopped failed");
         }
         tracing::info!(instance_id, "instance stopped");
+        self.networks.datapath().sync_instance(instance_id).await;
     }
 
     pub(super) async fn reboot(&self, instance_id: &str, force: bool) {

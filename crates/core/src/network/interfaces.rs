@@ -290,7 +290,10 @@ impl Networks {
             .join_security_group(&interface.network_interface_id, group_id, GROUPS_PER_INTERFACE)
             .await?
         {
-            Ok(true) => Ok(()),
+            Ok(true) => {
+                self.datapath.sync_logged(&interface.vpc_id).await;
+                Ok(())
+            }
             Ok(false) => Err(Error::rejected(
                 "InvalidInstanceId.AlreadyExists",
                 format!("The instance {instance_id} is already in the security group {group_id}."),
@@ -312,7 +315,10 @@ impl Networks {
         let interface = self.interface_of(account_id, instance_id).await?;
         self.security_group(account_id, group_id).await?;
         match self.store.leave_security_group(&interface.network_interface_id, group_id).await? {
-            Ok(true) => Ok(()),
+            Ok(true) => {
+                self.datapath.sync_logged(&interface.vpc_id).await;
+                Ok(())
+            }
             Ok(false) => Err(Error::rejected(
                 "InvalidSecurityGroupId.NotFound",
                 format!("The instance {instance_id} is not in the security group {group_id}."),

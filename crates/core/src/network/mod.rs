@@ -10,6 +10,7 @@
 //! account, and another account's id is NotFound.
 
 pub mod cidr;
+pub mod datapath;
 pub mod interfaces;
 pub mod security_groups;
 pub mod vpcs;
@@ -43,7 +44,7 @@ pub fn creation_time(stored: &str) -> String {
 }
 
 /// The networking service: the actions of the VPC product and ECS's security groups.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Networks {
     store: Store,
     /// The server's one region (replies name it).
@@ -52,6 +53,8 @@ pub struct Networks {
     zone_id: String,
     /// Where public addresses come from (`--public-cidr`).
     public_pool: ipnet::Ipv4Net,
+    /// The records made real on this host.
+    datapath: std::sync::Arc<datapath::DataPath>,
 }
 
 impl Networks {
@@ -60,8 +63,14 @@ impl Networks {
         region_id: String,
         zone_id: String,
         public_pool: ipnet::Ipv4Net,
+        datapath: std::sync::Arc<datapath::DataPath>,
     ) -> Networks {
-        Networks { store, region_id, zone_id, public_pool }
+        Networks { store, region_id, zone_id, public_pool, datapath }
+    }
+
+    /// The data path (instances' hooks: taps before boot, applies after).
+    pub fn datapath(&self) -> &std::sync::Arc<datapath::DataPath> {
+        &self.datapath
     }
 
     pub fn region_id(&self) -> &str {

@@ -295,7 +295,11 @@ impl Networks {
         let now = super::created_now();
         let records: Vec<_> = rules.iter().map(|spec| record(group_id, spec, &now)).collect();
         match self.store.add_security_group_rules(account_id, group_id, &records, RULES_PER_GROUP).await? {
-            RulesAdded::Added(_) => Ok(()),
+            RulesAdded::Added(_) => {
+                // In force when the call answers: the VPC's filters are replaced before.
+                self.datapath.sync_logged(&group.vpc_id).await;
+                Ok(())
+            }
             RulesAdded::GroupNotFound => Err(Error::not_found(Resource::SecurityGroup, group_id)),
             // The peer went away between the check above and the write.
             RulesAdded::PeerNotFound(peer) => Err(Error::rejected(
@@ -312,11 +316,19 @@ impl Networks {
         }
     }
 
+    /// A group's rules changed: its VPC's filters are replaced before the call answers.
+    async fn rules_changed(&self, account_id: &str, group_id: &str) -> Result<()> {
+        if let Some(group) = self.store.security_group(account_id, group_id).await? {
+            self.datapath.sync_logged(&group.vpc_id).await;
+        }
+        Ok(())
+    }
+
     /// Revoke* by fields: removes the matching rules; none matching is not an error.
     pub async fn revoke(&self, account_id: &str, group_id: &str, rules: &[RuleSpec]) -> Result<()> {
         let records: Vec<_> = rules.iter().map(|spec| record(group_id, spec, "")).collect();
         match self.store.remove_security_group_rules(account_id, group_id, &records).await? {
-            Some(_) => Ok(()),
+            Some(_) => self.rules_changed(account_id, group_id).await,
             None => Err(Error::not_found(Resource::SecurityGroup, group_id)),
         }
     }
@@ -330,7 +342,7 @@ impl Networks {
         rule_ids: &[String],
     ) -> Result<()> {
         match self.store.remove_security_group_rules_by_id(account_id, group_id, direction, rule_ids).await? {
-            RulesRemoved::Removed(_) => Ok(()),
+            RulesRemoved::Removed(_) => self.rules_changed(account_id, group_id).await,
             RulesRemoved::GroupNotFound => Err(Error::not_found(Resource::SecurityGroup, group_id)),
             RulesRemoved::UnknownRule(id) => Err(Error::rejected(
                 "InvalidParam.SecurityGroupRuleId",

@@ -195,6 +195,14 @@ pub fn domain_xml(spec: &VmSpec, uuid: Option<&str>, user: &QemuUser) -> Result<
             let _ = writeln!(x, "    {line}");
         }
     }
+    for nic in &spec.nics {
+        // An existing tap (ecslab's plumbing made it), opened by name, not managed by libvirt.
+        let _ = writeln!(x, "    <interface type='ethernet'>");
+        let _ = writeln!(x, "      <mac address='{}'/>", esc(&nic.mac));
+        let _ = writeln!(x, "      <target dev='{}' managed='no'/>", esc(&nic.tap));
+        let _ = writeln!(x, "      <model type='virtio'/>");
+        let _ = writeln!(x, "    </interface>");
+    }
     let _ = writeln!(x, "    <controller type='usb' model='none'/>");
     let _ = writeln!(x, "    <serial type='unix'>");
     let _ = writeln!(x, "      <source mode='bind' path='{}'/>", esc(serial));
@@ -372,6 +380,7 @@ mod tests {
                     path: "/var/lib/ecslab/disks/d-data&'odd'/top.qcow2".into(),
                 },
             ],
+            nics: Vec::new(),
             accel: Accel::Tcg,
         }
     }

@@ -13,7 +13,7 @@
 //! Paths end up inside QEMU option strings, where a comma must be doubled; blockdev options are
 //! written as JSON, which needs no escaping of its own.
 
-use crate::{Accel, DiskSpec, VmSpec};
+use crate::{Accel, DiskSpec, NicSpec, VmSpec};
 use std::path::{Path, PathBuf};
 
 /// The chardev id of the guest agent's channel (QMP `query-chardev` tells whether it is open).
@@ -105,6 +105,9 @@ pub fn qemu_args(spec: &VmSpec, paths: &RunPaths) -> Result<Vec<String>, String>
     for (index, disk) in spec.disks.iter().enumerate() {
         push_disk(&mut args, disk, index + 1)?;
     }
+    for nic in &spec.nics {
+        push_nic(&mut args, nic)?;
+    }
     args.flag("-daemonize");
     args.flag("-S");
     Ok(args.0)
@@ -161,6 +164,25 @@ fn push_disk(args: &mut Argv, disk: &DiskSpec, bootindex: usize) -> Result<(), S
             id = disk.disk_id,
             serial = disk_serial(&disk.disk_id),
         ),
+    );
+    Ok(())
+}
+
+/// A tap netdev opened by name (ecslab made the tap; QEMU runs no script on it) and the
+/// virtio-net device the guest sees, with the NIC's MAC.
+fn push_nic(args: &mut Argv, nic: &NicSpec) -> Result<(), String> {
+    let safe =
+        |v: &str| !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !safe(&nic.nic_id) || !safe(&nic.tap) || nic.tap.len() > 15 {
+        return Err(format!("invalid NIC id {:?} or tap name {:?}", nic.nic_id, nic.tap));
+    }
+    if nic.mac.len() != 17 || !nic.mac.bytes().all(|b| b.is_ascii_hexdigit() || b == b':') {
+        return Err(format!("invalid MAC {:?}", nic.mac));
+    }
+    args.opt("-netdev", format!("tap,id=net-{},ifname={},script=no,downscript=no", nic.nic_id, nic.tap));
+    args.opt(
+        "-device",
+        format!("virtio-net-pci,netdev=net-{id},id=nic-{id},mac={}", nic.mac, id = nic.nic_id),
     );
     Ok(())
 }
@@ -235,6 +257,7 @@ mod tests {
                     path: "/var/lib/ecslab/disks/d-data,odd/top.qcow2".into(),
                 },
             ],
+            nics: Vec::new(),
             accel: Accel::Tcg,
         }
     }

@@ -1,0 +1,373 @@
+//! The data path: the network records made real on this host through `ecslab_net` (one network
+//! namespace per VPC, a tap per NIC, dnsmasq for DHCP, nftables for security groups, a proxy for
+//! public addresses). This module only turns records into that crate's desired state and says
+//! when to apply it:
+//! - before a VM starts, its taps are made (`prepare`), and the VM's spec names them;
+//! - after it started, stopped or was deleted, and after any rule or membership change, the
+//!   VPC is applied again (`sync_vpc`), which also starts or stops public-address proxies;
+//! - at server start, every VPC is applied again (`sync_all`), so adopted VMs keep their network,
+//!   and namespaces of VPCs this server no longer has are removed.
+//!
+//! When this process cannot make namespaces (not root, tools missing), it says so once at start
+//! and instances get no NIC (see docs/API.md).
+
+use crate::{Error, Result};
+use ecslab_net::filter::{Direction, Peer, Policy, PortRange, Priority, Protocol, Rule};
+use ecslab_net::{GroupRules, HostNetwork, MacAddr, NicNet, PublicProxy, VSwitchNet, VpcNetwork};
+use ecslab_store::{
+    InstanceStatus, IpProtocol, NetworkInterfaceRecord, RuleDirection, RulePolicy, SecurityGroupRuleRecord,
+    Store, VSwitchRecord,
+};
+use ecslab_vmm::NicSpec;
+use ipnet::Ipv4Net;
+use std::collections::{BTreeSet, HashMap};
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Whether this host can carry instances' networks.
+enum Mode {
+    Namespaces(HostNetwork),
+    Unavailable(String),
+}
+
+/// The data path of one server.
+pub struct DataPath {
+    store: Store,
+    mode: Mode,
+    /// Public-address proxies of running instances, by NIC id.
+    proxies: tokio::sync::Mutex<HashMap<String, PublicProxy>>,
+    /// One apply at a time: two applies of one VPC must not interleave.
+    applying: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for DataPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataPath").field("available", &self.host().is_some()).finish()
+    }
+}
+
+/// The gateway of a vSwitch: its third-last address (x.253 of a /24), one of those ECS reserves.
+pub fn gateway_of(block: &Ipv4Net) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(block.broadcast()).saturating_sub(2))
+}
+
+impl DataPath {
+    /// Probe the host once; `disabled` (tests of pure logic, the fake driver) skips it.
+    pub(crate) fn new(store: Store, data_dir: &Path, disabled: bool) -> DataPath {
+        let mode = if disabled {
+            Mode::Unavailable("the fake driver runs no VM".into())
+        } else {
+            match HostNetwork::probe() {
+                Ok(()) => Mode::Namespaces(HostNetwork::new(data_dir)),
+                Err(e) => {
+                    tracing::warn!(reason = %e, "instances get no network: this process cannot make network namespaces");
+                    Mode::Unavailable(e.to_string())
+                }
+            }
+        };
+        DataPath {
+            store,
+            mode,
+            proxies: tokio::sync::Mutex::new(HashMap::new()),
+            applying: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn host(&self) -> Option<&HostNetwork> {
+        match &self.mode {
+            Mode::Namespaces(host) => Some(host),
+            Mode::Unavailable(_) => None,
+        }
+    }
+
+    /// Why instances get no network, if they do not.
+    pub fn unavailable_reason(&self) -> Option<&str> {
+        match &self.mode {
+            Mode::Namespaces(_) => None,
+            Mode::Unavailable(reason) => Some(reason),
+        }
+    }
+
+    /// The NICs a VM of `instance_id` gets (none when the host has no data path).
+    pub async fn nic_specs(&self, instance_id: &str) -> Result<Vec<NicSpec>> {
+        let Some(host) = self.host() else { return Ok(Vec::new()) };
+        let interfaces = self.store.interfaces_of_instances(&[instance_id.to_string()]).await?;
+        Ok(interfaces
+            .iter()
+            .map(|n| NicSpec {
+                nic_id: n.network_interface_id.clone(),
+                mac: n.mac.clone(),
+                tap: host.tap_name(&n.network_interface_id),
+            })
+            .collect())
+    }
+
+    /// Make the taps of an instance's NICs, before its VM starts and opens them.
+    pub async fn prepare(&self, instance_id: &str) -> Result<()> {
+        let Some(host) = self.host() else { return Ok(()) };
+        let interfaces = self.store.interfaces_of_instances(&[instance_id.to_string()]).await?;
+        for interface in interfaces {
+            let nic = nic_net(host, &interface)?;
+            let host = host.clone();
+            blocking(move || host_call(host.prepare_tap(&nic))).await?;
+        }
+        Ok(())
+    }
+
+    /// Remove the taps of an instance that is being deleted (wherever they are); returns the
+    /// VPCs to apply once its records are gone.
+    pub async fn release(&self, instance_id: &str) -> Vec<String> {
+        let interfaces = match self.store.interfaces_of_instances(&[instance_id.to_string()]).await {
+            Ok(list) => list,
+            Err(e) => {
+                tracing::warn!(instance_id, error = %e, "reading an instance's network interfaces failed");
+                return Vec::new();
+            }
+        };
+        let vpcs: BTreeSet<String> = interfaces.iter().map(|n| n.vpc_id.clone()).collect();
+        if let Some(host) = self.host() {
+            for interface in &interfaces {
+                let removed = match nic_net(host, interface) {
+                    Ok(nic) => {
+                        let host = host.clone();
+                        blocking(move || host_call(host.remove_nic(&nic))).await
+                    }
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = removed {
+                    tracing::warn!(instance_id, error = %e.detail(), "removing a NIC's tap failed");
+                }
+            }
+        }
+        vpcs.into_iter().collect()
+    }
+
+    /// Apply the VPCs of an instance's NICs (after its VM started or stopped).
+    pub async fn sync_instance(&self, instance_id: &str) {
+        let vpcs: BTreeSet<String> = match self
+            .store
+            .interfaces_of_instances(&[instance_id.to_string()])
+            .await
+        {
+            Ok(list) => list.into_iter().map(|n| n.vpc_id).collect(),
+            Err(e) => {
+                tracing::warn!(instance_id, error = %e, "reading an instance's network interfaces failed");
+                return;
+            }
+        };
+        for vpc_id in vpcs {
+            self.sync_logged(&vpc_id).await;
+        }
+    }
+
+    /// `sync_vpc`, with a failure logged rather than returned (background callers).
+    pub async fn sync_logged(&self, vpc_id: &str) {
+        if let Err(e) = self.sync_vpc(vpc_id).await {
+            tracing::error!(vpc_id, error = %e.detail(), "applying the VPC's network failed");
+        }
+    }
+
+    /// Make a VPC's namespace match its records; remove it when no NIC is left in it.
+    pub async fn sync_vpc(&self, vpc_id: &str) -> Result<()> {
+        let Some(host) = self.host().cloned() else { return Ok(()) };
+        let _one_at_a_time = self.applying.lock().await;
+        let interfaces = self.store.interfaces_in_vpc(vpc_id).await?;
+        if interfaces.is_empty() {
+            self.stop_proxies(|nic| interfaces.iter().all(|i| &i.network_interface_id != nic)).await;
+            let id = vpc_id.to_string();
+            if host.vpcs().contains(&id) {
+                blocking(move || host_call(host.remove_vpc(&id))).await?;
+                tracing::info!(vpc_id, "the VPC's last instance is gone: its network namespace is removed");
+            }
+            return Ok(());
+        }
+        let vswitches = self.store.vswitches_in_vpc(vpc_id).await?;
+        let vpc = Arc::new(self.desired(&host, vpc_id, &vswitches, &interfaces).await?);
+        let applied = {
+            let (host, vpc) = (host.clone(), vpc.clone());
+            blocking(move || host_call(host.apply(&vpc))).await?
+        };
+        tracing::debug!(vpc_id, ?applied, "VPC network applied");
+        self.update_proxies(&host, &vpc, &interfaces).await
+    }
+
+    /// At start: apply every VPC that has NICs; remove the namespaces of VPCs without any.
+    pub async fn sync_all(&self) -> Result<()> {
+        let Some(host) = self.host().cloned() else { return Ok(()) };
+        let mut vpcs: BTreeSet<String> =
+            self.store.all_interfaces().await?.into_iter().map(|n| n.vpc_id).collect();
+        vpcs.extend(host.vpcs());
+        for vpc_id in vpcs {
+            self.sync_logged(&vpc_id).await;
+        }
+        Ok(())
+    }
+
+    async fn desired(
+        &self,
+        host: &HostNetwork,
+        vpc_id: &str,
+        vswitches: &[VSwitchRecord],
+        interfaces: &[NetworkInterfaceRecord],
+    ) -> Result<VpcNetwork> {
+        let mut group_ids: BTreeSet<String> = BTreeSet::new();
+        let mut nics = Vec::new();
+        for interface in interfaces {
+            group_ids.extend(interface.security_group_ids.iter().cloned());
+            nics.push(nic_net(host, interface)?);
+        }
+        let mut groups = Vec::new();
+        for id in group_ids {
+            let rules = self.store.security_group_rules(&id).await?;
+            groups.push(GroupRules { rules: rules.iter().filter_map(rule_of).collect(), id });
+        }
+        let vswitches = vswitches
+            .iter()
+            .map(|v| {
+                let cidr: Ipv4Net = v.cidr_block.parse().map_err(Error::internal)?;
+                Ok(VSwitchNet { id: v.vswitch_id.clone(), gateway: gateway_of(&cidr), cidr })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(VpcNetwork { vpc_id: vpc_id.to_string(), vswitches, nics, groups })
+    }
+
+    /// Proxies for the public addresses of running instances; none for the others.
+    async fn update_proxies(
+        &self,
+        host: &HostNetwork,
+        vpc: &Arc<VpcNetwork>,
+        interfaces: &[NetworkInterfaceRecord],
+    ) -> Result<()> {
+        let mut wanted: HashMap<String, Ipv4Addr> = HashMap::new();
+        for interface in interfaces.iter().filter(|i| !i.public_ip.is_empty()) {
+            let running = matches!(
+                self.store.instance_by_id(&interface.instance_id).await?.map(|i| i.status),
+                Some(InstanceStatus::Running | InstanceStatus::Starting)
+            );
+            if running {
+                let ip = interface.public_ip.parse().map_err(Error::internal)?;
+                wanted.insert(interface.network_interface_id.clone(), ip);
+            }
+        }
+        let in_vpc: BTreeSet<&str> = interfaces.iter().map(|i| i.network_interface_id.as_str()).collect();
+        self.stop_proxies(|nic| in_vpc.contains(nic) && !wanted.contains_key(nic)).await;
+        let mut proxies = self.proxies.lock().await;
+        for (nic_id, public_ip) in wanted {
+            match proxies.get(&nic_id) {
+                Some(proxy) if proxy.public_ip() == public_ip => {
+                    proxy.update(vpc.clone()).await;
+                }
+                _ => {
+                    let proxy =
+                        PublicProxy::start(public_ip, host.netns_path(&vpc.vpc_id), &nic_id, vpc.clone())
+                            .await;
+                    let ports = proxy.ports().await;
+                    tracing::info!(nic_id, %public_ip, ?ports, "public address answers");
+                    proxies.insert(nic_id, proxy);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn stop_proxies(&self, stop: impl Fn(&str) -> bool) {
+        self.proxies.lock().await.retain(|nic, _| !stop(nic));
+    }
+}
+
+/// A NIC as the plumbing describes it.
+fn nic_net(host: &HostNetwork, n: &NetworkInterfaceRecord) -> Result<NicNet> {
+    Ok(NicNet {
+        id: n.network_interface_id.clone(),
+        tap: host.tap_name(&n.network_interface_id),
+        mac: n.mac.parse::<MacAddr>().map_err(|e| Error::internal(format!("MAC {:?}: {e}", n.mac)))?,
+        ip: n.private_ip.parse().map_err(|e| Error::internal(format!("address {:?}: {e}", n.private_ip)))?,
+        vswitch_id: n.vswitch_id.clone(),
+        groups: n.security_group_ids.clone(),
+    })
+}
+
+/// A stored rule as the plumbing evaluates it (`None`: a row it cannot read, logged).
+fn rule_of(r: &SecurityGroupRuleRecord) -> Option<Rule> {
+    let direction = match r.direction {
+        RuleDirection::Ingress => Direction::Ingress,
+        RuleDirection::Egress => Direction::Egress,
+    };
+    let protocol = match r.ip_protocol {
+        IpProtocol::Tcp => Protocol::Tcp,
+        IpProtocol::Udp => Protocol::Udp,
+        IpProtocol::Icmp => Protocol::Icmp,
+        IpProtocol::All => Protocol::All,
+    };
+    let ports = match r.port_range.split_once('/') {
+        Some(("-1", "-1")) => PortRange::ALL,
+        Some((from, to)) => PortRange::new(from.parse().ok()?, to.parse().ok()?)?,
+        None => return None,
+    };
+    let peer = if r.peer_group_id.is_empty() {
+        Peer::Cidr(r.peer_cidr.parse().ok()?)
+    } else {
+        Peer::Group(r.peer_group_id.clone())
+    };
+    let policy = match r.policy {
+        RulePolicy::Accept => Policy::Accept,
+        RulePolicy::Drop => Policy::Drop,
+    };
+    let rule = Rule {
+        direction,
+        protocol,
+        ports,
+        peer,
+        policy,
+        priority: Priority::new(u8::try_from(r.priority).ok()?)?,
+    };
+    Some(rule)
+}
+
+/// Run blocking plumbing off the async threads.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| Error::internal(format!("network plumbing: {e}")))?
+}
+
+fn host_call<T>(result: std::result::Result<T, ecslab_net::NetError>) -> Result<T> {
+    result.map_err(|e| Error::internal(format!("network plumbing: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gateway_is_a_reserved_address() {
+        let block: Ipv4Net = "192.168.1.0/24".parse().unwrap();
+        assert_eq!(gateway_of(&block), Ipv4Addr::new(192, 168, 1, 253));
+        assert!(!crate::network::interfaces::usable_hosts(&block).any(|ip| ip == gateway_of(&block)));
+    }
+
+    #[test]
+    fn stored_rules_read_as_plumbing_rules() {
+        let stored = SecurityGroupRuleRecord {
+            rule_id: "sgr-1".into(),
+            security_group_id: "sg-1".into(),
+            direction: RuleDirection::Ingress,
+            ip_protocol: IpProtocol::Tcp,
+            port_range: "80/80".into(),
+            peer_cidr: "0.0.0.0/0".into(),
+            peer_group_id: String::new(),
+            policy: RulePolicy::Accept,
+            priority: 1,
+            description: String::new(),
+            created_at: String::new(),
+        };
+        let rule = rule_of(&stored).unwrap();
+        assert_eq!(
+            (rule.direction, rule.protocol, rule.ports),
+            (Direction::Ingress, Protocol::Tcp, PortRange::single(80).unwrap())
+        );
+        assert_eq!(rule.peer, Peer::Cidr("0.0.0.0/0".parse().unwrap()));
+        let icmp =
+            SecurityGroupRuleRecord { ip_protocol: IpProtocol::Icmp, port_range: "-1/-1".into(), ..stored };
+        assert_eq!(rule_of(&icmp).unwrap().ports, PortRange::ALL);
+    }
+}

@@ -1,0 +1,160 @@
+"""Real packets between real guests (issue 11's data path), on the driver under test (scripts/test
+runs this file on qemu and again on libvirt), through the official SDKs (VPC with both signature
+algorithms, ECS for instances and security groups).
+
+Two guests in VPC A (10.77.0.0/16, one security group with 80/tcp open to 0.0.0.0/0), one in VPC B
+with the same CIDR. The test guest gets its address by DHCP and serves a page naming it on port 80
+(docs/GUEST.md). Asserted: the DHCP address equals DescribeInstances' PrivateIpAddress; the host
+fetches each page at the instance's public address (127.16.0.0/12 by default, nothing leaves the
+host); A1 fetches A2's page at its private address (same group: allowed by default); B1 cannot
+reach it (different VPC, isolated although the CIDRs overlap); a revoked rule stops the host's
+fetch within seconds and an authorized one brings it back; all of it survives a server restart;
+DeleteVSwitch and DeleteVpc are refused while instances use them, then succeed, and the VPCs'
+network namespaces are gone.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import time
+import urllib.request
+
+import pytest
+from alibabacloud_ecs20140526 import models as m
+from alibabacloud_vpc20160428 import models as v
+
+import labkit
+from conftest import LIBVIRT_URI, TEST_DRIVER
+from labkit import REGION
+
+ZONE = f"{REGION}-a"
+CIDR, VSW_CIDR = "10.77.0.0/16", "10.77.1.0/24"
+
+
+@pytest.fixture(scope="module")
+def net_lab(prerequisites):
+    binary, image = prerequisites
+    extra = ["--stop-grace-secs", "5"]
+    if TEST_DRIVER == "libvirt":
+        extra += ["--libvirt-uri", LIBVIRT_URI]
+    lab = labkit.start_server(binary, image, driver=TEST_DRIVER, extra_args=extra, name="ecslab-net")
+    lab.extra["args"] = extra
+    try:
+        yield lab
+    finally:
+        labkit.stop_server(lab)
+
+
+def restart(lab: labkit.Lab) -> None:
+    """SIGTERM the server (its VMs keep running) and start it again on the same data dir and port."""
+    lab.process.send_signal(signal.SIGTERM)
+    lab.process.wait(timeout=30)
+    log = open(lab.log_path, "ab")
+    args = [str(labkit.server_binary()), "serve", "--listen", lab.endpoint, "--data-dir", str(lab.data_dir),
+            "--accel", "tcg", "--region", REGION, "--driver", lab.driver, *lab.extra["args"]]
+    lab.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    log.close()
+    deadline = time.monotonic() + 60
+    while not labkit._port_open(lab.port):
+        assert lab.process.poll() is None, lab.log_tail()
+        assert time.monotonic() < deadline, lab.log_tail()
+        time.sleep(0.1)
+
+
+def fetch(ip: str, timeout: float = 3) -> str:
+    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(f"http://{ip}/", timeout=timeout) as r:
+        return r.read().decode()
+
+
+def fetch_until(ip: str, ok: bool, limit: float = 10) -> float:
+    """Seconds until fetching `ip` succeeds (ok) or fails (not ok)."""
+    started = time.monotonic()
+    while True:
+        try:
+            fetch(ip, timeout=1)
+            worked = True
+        except OSError:
+            worked = False
+        if worked == ok:
+            return time.monotonic() - started
+        assert time.monotonic() - started < limit, f"fetching {ip} still {'fails' if ok else 'works'} after {limit} s"
+        time.sleep(0.2)
+
+
+def dhcp_address(ecs, instance_id: str) -> str:
+    text = labkit.wait_console(ecs, instance_id, "VMTEST-NET ip=", timeout=180)
+    return re.search(r"VMTEST-NET ip=([0-9.]+)/", text).group(1)
+
+
+def test_guests_on_the_network(net_lab):
+    ecs = net_lab.client("v2")
+    vpc_acs3, vpc_v2 = labkit.vpc_client(net_lab), labkit.vpc_client(net_lab, "v2")
+    networks = {}
+    for name, vpc in (("a", vpc_acs3), ("b", vpc_v2)):
+        vpc_id = vpc.create_vpc(v.CreateVpcRequest(region_id=REGION, cidr_block=CIDR)).body.vpc_id
+        vsw = vpc.create_vswitch(v.CreateVSwitchRequest(region_id=REGION, vpc_id=vpc_id, zone_id=ZONE,
+                                                        cidr_block=VSW_CIDR)).body.v_switch_id
+        sg = ecs.create_security_group(m.CreateSecurityGroupRequest(region_id=REGION, vpc_id=vpc_id)).body
+        networks[name] = (vpc_id, vsw, sg.security_group_id)
+    open_80 = dict(region_id=REGION, ip_protocol="tcp", port_range="80/80", source_cidr_ip="0.0.0.0/0")
+    for _, _, sg in networks.values():
+        ecs.authorize_security_group(m.AuthorizeSecurityGroupRequest(security_group_id=sg, **open_80))
+
+    guests = {}
+    for name, net in (("a1", "a"), ("a2", "a"), ("b1", "b")):
+        _, vsw, sg = networks[net]
+        guests[name] = labkit.run_instance(ecs, net_lab.image_id, v_switch_id=vsw, security_group_id=sg,
+                                           internet_max_bandwidth_out=1, instance_name=f"net-{name}")
+    private, public = {}, {}
+    for name, iid in guests.items():
+        labkit.wait_status(ecs, iid, "Running", timeout=120)
+        row = labkit.describe(ecs, iid)
+        private[name] = row.vpc_attributes.private_ip_address.ip_address[0]
+        public[name] = row.public_ip_address.ip_address[0]
+        assert dhcp_address(ecs, iid) == private[name], f"{name}: the guest's DHCP address is what ECS shows"
+    assert private["a1"] != private["a2"]
+
+    for name in ("a1", "a2", "b1"):
+        page = fetch(public[name], timeout=10)
+        assert f"VMTEST-HTTP ip={private[name]} " in page, page
+
+    def a1_reaches_a2():
+        labkit.run_guest_command(net_lab, ecs, guests["a1"], f"timeout 8 wget -qO- http://{private['a2']}/",
+                                 f"VMTEST-HTTP ip={private['a2']} ", timeout=30)
+
+    a1_reaches_a2()
+    # B1 sits in another VPC with the same CIDR: A2's address is nobody there.
+    marker = labkit.run_guest_command(
+        net_lab, ecs, guests["b1"], f"timeout 4 wget -qO- http://{private['a2']}/ || echo ISOLATED-$((40+2))",
+        "ISOLATED-42", timeout=30)
+    assert f"VMTEST-HTTP ip={private['a2']} " not in marker.split("ISOLATED")[0][-400:]
+
+    _, _, sg_a = networks["a"]
+    ecs.revoke_security_group(m.RevokeSecurityGroupRequest(security_group_id=sg_a, **open_80))
+    closed_after = fetch_until(public["a1"], ok=False)
+    ecs.authorize_security_group(m.AuthorizeSecurityGroupRequest(security_group_id=sg_a, **open_80))
+    open_after = fetch_until(public["a1"], ok=True)
+    print(f"\nrule revoked: host fetch fails after {closed_after:.2f} s; authorized again: works after {open_after:.2f} s")
+
+    restart(net_lab)
+    ecs = net_lab.client("v2")
+    fetch_until(public["a1"], ok=True, limit=30)
+    assert f"VMTEST-HTTP ip={private['a2']} " in fetch(public["a2"], timeout=10)
+    a1_reaches_a2()
+
+    vpc_a, vsw_a, _ = networks["a"]
+    e = labkit.sdk_error(vpc_acs3.delete_vswitch, v.DeleteVSwitchRequest(region_id=REGION, v_switch_id=vsw_a))
+    assert (e.status_code, e.code) == (400, "DependencyViolation")
+    e = labkit.sdk_error(vpc_v2.delete_vpc, v.DeleteVpcRequest(region_id=REGION, vpc_id=vpc_a))
+    assert (e.status_code, e.code) == (400, "DependencyViolation")
+    for iid in guests.values():
+        labkit.force_delete(ecs, iid)
+    for vpc_id, vsw, sg in networks.values():
+        ecs.delete_security_group(m.DeleteSecurityGroupRequest(region_id=REGION, security_group_id=sg))
+        vpc_acs3.delete_vswitch(v.DeleteVSwitchRequest(region_id=REGION, v_switch_id=vsw))
+        vpc_v2.delete_vpc(v.DeleteVpcRequest(region_id=REGION, vpc_id=vpc_id))
+    namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    for vpc_id, _, _ in networks.values():
+        assert vpc_id not in namespaces, namespaces
