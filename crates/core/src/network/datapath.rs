@@ -35,8 +35,8 @@ enum Mode {
 pub struct DataPath {
     store: Store,
     mode: Mode,
-    /// Public-address proxies of running instances, by NIC id.
-    proxies: tokio::sync::Mutex<HashMap<String, PublicProxy>>,
+    /// Public-address proxies of running instances, by NIC id, with their VPC.
+    proxies: tokio::sync::Mutex<HashMap<String, (String, PublicProxy)>>,
     /// One apply at a time: two applies of one VPC must not interleave.
     applying: tokio::sync::Mutex<()>,
 }
@@ -174,7 +174,7 @@ impl DataPath {
         let _one_at_a_time = self.applying.lock().await;
         let interfaces = self.store.interfaces_in_vpc(vpc_id).await?;
         if interfaces.is_empty() {
-            self.stop_proxies(|nic| interfaces.iter().all(|i| &i.network_interface_id != nic)).await;
+            self.stop_proxies(|_, vpc| vpc == vpc_id).await;
             let id = vpc_id.to_string();
             if host.vpcs().contains(&id) {
                 blocking(move || host_call(host.remove_vpc(&id))).await?;
@@ -271,8 +271,9 @@ impl DataPath {
         Ok(())
     }
 
-    async fn stop_proxies(&self, stop: impl Fn(&str) -> bool) {
-        self.proxies.lock().await.retain(|nic, _| !stop(nic));
+    /// Drop (close) the proxies `stop` picks, given their NIC and VPC.
+    async fn stop_proxies(&self, stop: impl Fn(&str, &str) -> bool) {
+        self.proxies.lock().await.retain(|nic, (vpc, _)| !stop(nic, vpc));
     }
 }
 
