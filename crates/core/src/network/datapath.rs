@@ -250,12 +250,11 @@ impl DataPath {
                 wanted.insert(interface.network_interface_id.clone(), ip);
             }
         }
-        let in_vpc: BTreeSet<&str> = interfaces.iter().map(|i| i.network_interface_id.as_str()).collect();
-        self.stop_proxies(|nic| in_vpc.contains(nic) && !wanted.contains_key(nic)).await;
+        self.stop_proxies(|nic, in_vpc| in_vpc == vpc.vpc_id && !wanted.contains_key(nic)).await;
         let mut proxies = self.proxies.lock().await;
         for (nic_id, public_ip) in wanted {
             match proxies.get(&nic_id) {
-                Some(proxy) if proxy.public_ip() == public_ip => {
+                Some((_, proxy)) if proxy.public_ip() == public_ip => {
                     proxy.update(vpc.clone()).await;
                 }
                 _ => {
@@ -264,7 +263,7 @@ impl DataPath {
                             .await;
                     let ports = proxy.ports().await;
                     tracing::info!(nic_id, %public_ip, ?ports, "public address answers");
-                    proxies.insert(nic_id, proxy);
+                    proxies.insert(nic_id, (vpc.vpc_id.clone(), proxy));
                 }
             }
         }
