@@ -158,3 +158,31 @@ def test_guests_on_the_network(net_lab):
     namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     for vpc_id, _, _ in networks.values():
         assert vpc_id not in namespaces, namespaces
+
+
+@pytest.mark.skipif(TEST_DRIVER == "libvirt", reason="libvirt 9.0 forwards no port of a user-mode NIC (docs/API.md)")
+def test_user_mode_fallback(prerequisites):
+    """`--network user` (what a server that cannot make namespaces falls back to): the guest still gets its
+    PrivateIpAddress by DHCP, and its public address answers the port its rules opened before it booted."""
+    binary, image = prerequisites
+    lab = labkit.start_server(binary, image, driver="qemu", extra_args=["--stop-grace-secs", "5", "--network", "user"],
+                              name="ecslab-usernet")
+    try:
+        ecs, vpc = lab.client(), labkit.vpc_client(lab, "v2")
+        vpc_id = vpc.create_vpc(v.CreateVpcRequest(region_id=REGION, cidr_block="192.168.0.0/16")).body.vpc_id
+        vsw = vpc.create_vswitch(v.CreateVSwitchRequest(region_id=REGION, vpc_id=vpc_id, zone_id=ZONE,
+                                                        cidr_block="192.168.9.0/24")).body.v_switch_id
+        sg = ecs.create_security_group(m.CreateSecurityGroupRequest(region_id=REGION, vpc_id=vpc_id)).body
+        ecs.authorize_security_group(m.AuthorizeSecurityGroupRequest(
+            region_id=REGION, security_group_id=sg.security_group_id, ip_protocol="tcp", port_range="80/80",
+            source_cidr_ip="0.0.0.0/0"))
+        iid = labkit.run_instance(ecs, lab.image_id, v_switch_id=vsw, security_group_id=sg.security_group_id,
+                                  private_ip_address="192.168.9.20", internet_max_bandwidth_out=1)
+        labkit.wait_status(ecs, iid, "Running", timeout=120)
+        row = labkit.describe(ecs, iid)
+        assert dhcp_address(ecs, iid) == "192.168.9.20" == row.vpc_attributes.private_ip_address.ip_address[0]
+        fetch_until(row.public_ip_address.ip_address[0], ok=True, limit=30)
+        assert "VMTEST-HTTP ip=192.168.9.20 " in fetch(row.public_ip_address.ip_address[0], timeout=10)
+        assert "user-mode networking" in lab.log_path.read_text()
+    finally:
+        labkit.stop_server(lab)

@@ -56,7 +56,7 @@ impl Cloud {
         let buckets =
             Arc::new(Buckets::new(config.buckets_dir(), config.bucket_scratch_dir(), &config.buckets)?);
         let images = Arc::new(Images::new(store.clone(), config.clone()));
-        let datapath = Arc::new(DataPath::new(store.clone(), &config.data_dir, !config.network_data_path));
+        let datapath = Arc::new(DataPath::new(store.clone(), &config.data_dir, config.network));
         let networks = Arc::new(Networks::new(
             store.clone(),
             config.region_id.clone(),

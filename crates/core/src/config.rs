@@ -35,9 +35,19 @@ pub struct CloudConfig {
     /// Where instances' public addresses come from (`--public-cidr`). The default is inside
     /// 127.0.0.0/8: the host reaches them, and nothing sent to them leaves the machine.
     pub public_cidr: ipnet::Ipv4Net,
-    /// Whether instances' networks are built on this host (namespaces, taps, DHCP, filters).
-    /// Off for the fake driver, whose VMs open no tap.
-    pub network_data_path: bool,
+    /// How instances' networks are built on this host.
+    pub network: NetworkBackend,
+}
+
+/// How instances' networks are built (`--network`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkBackend {
+    /// Namespaces, taps, DHCP and filters when this process can make them, else user mode.
+    Auto,
+    /// QEMU user-mode networking: each guest alone, reaching nothing, public ports fixed at boot.
+    UserMode,
+    /// No NIC at all (the fake driver, whose VMs open nothing).
+    Off,
 }
 
 /// The default public address pool: 127.16.0.0/12, away from 127.0.0.1 and its neighbours.
@@ -77,7 +87,7 @@ impl CloudConfig {
             insecure_registries: Vec::new(),
             mts: MtsConfig::default(),
             public_cidr: DEFAULT_PUBLIC_CIDR.parse().expect("a valid default"),
-            network_data_path: true,
+            network: NetworkBackend::Auto,
         }
     }
 

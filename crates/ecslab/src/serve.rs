@@ -5,6 +5,7 @@
 use clap::Args;
 use ecslab_api::{app, front, AppState, FrontOptions, ServerOptions};
 use ecslab_core::buckets::BucketsConfig;
+use ecslab_core::config::NetworkBackend;
 use ecslab_core::{Cloud, CloudConfig};
 use ecslab_store::{AccessKey, Store};
 use ecslab_vmm::accel::{choose_accel, AccelChoice, HostVirt};
@@ -97,6 +98,12 @@ pub struct ServeArgs {
     /// (see deploy/).
     #[arg(long, default_value = ecslab_core::config::DEFAULT_PUBLIC_CIDR, value_name = "CIDR")]
     public_cidr: ipnet::Ipv4Net,
+    /// How instances get their network: `auto` builds one network namespace per VPC (needs root,
+    /// nftables and dnsmasq) and falls back to `user` when it cannot; `user` is QEMU's user-mode
+    /// networking (each guest alone, its public address forwarding the ports its rules open at
+    /// boot; no traffic between instances). See deploy/networking.md.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "user"])]
+    network: String,
     /// Skip the timestamp window and nonce checks (only to replay recorded requests).
     #[arg(long, hide = true)]
     insecure_no_freshness_checks: bool,
@@ -137,7 +144,11 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     config.screenshot_min_interval = (args.screenshot_min_interval_secs > 0)
         .then(|| Duration::from_secs(args.screenshot_min_interval_secs));
     config.public_cidr = args.public_cidr;
-    config.network_data_path = args.driver != "fake";
+    config.network = match (args.driver.as_str(), args.network.as_str()) {
+        ("fake", _) => NetworkBackend::Off,
+        (_, "user") => NetworkBackend::UserMode,
+        _ => NetworkBackend::Auto,
+    };
     config.mts.workers = usize::try_from(args.mts_workers).map_err(|e| e.to_string())?;
     if let Some(captures) = args.mts_captures {
         config.mts.captures = usize::try_from(captures).map_err(|e| e.to_string())?;

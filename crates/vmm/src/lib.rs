@@ -22,7 +22,7 @@ pub mod spec;
 
 pub use accel::{choose_accel, Accel, AccelChoice};
 pub use frame::Frame;
-pub use spec::{DiskSpec, NicSpec, VmSpec};
+pub use spec::{DiskSpec, NicBackend, NicSpec, VmSpec};
 
 use async_trait::async_trait;
 use std::path::{Path, PathBuf};

@@ -13,17 +13,26 @@ pub struct DiskSpec {
     pub path: PathBuf,
 }
 
-/// One network interface: a virtio-net device with a fixed MAC, backed by a tap device that
-/// exists before the VM starts (made by ecslab's network plumbing; the driver only opens it, by
-/// name, and neither creates nor configures it).
+/// One network interface: a virtio-net device with a fixed MAC.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NicSpec {
     /// Stable id (`eni-...`); drivers use it for device ids.
     pub nic_id: String,
     /// `00:16:3e:xx:xx:xx`.
     pub mac: String,
-    /// The tap's name (at most 15 characters).
-    pub tap: String,
+    pub backend: NicBackend,
+}
+
+/// What is behind a NIC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NicBackend {
+    /// A tap that exists before the VM starts (made by ecslab's network plumbing; the driver
+    /// only opens it, by name, and neither creates nor configures it). At most 15 characters.
+    Tap { name: String },
+    /// QEMU's user-mode network (the fallback when the host cannot make namespaces): a private
+    /// network of one guest, which gets `dhcp_start` by DHCP, reaches nothing (`restrict=on`),
+    /// and is reached at `host_ip:port` for each forwarded TCP port.
+    User { net: String, gateway: String, dhcp_start: String, host_ip: String, tcp_ports: Vec<u16> },
 }
 
 /// Everything a driver needs to run one VM.

@@ -97,7 +97,7 @@ impl Lab {
         };
         store.create_account(&key.account_id, "admin", &key).await.unwrap();
         let mut config = CloudConfig::new(dir.path().to_path_buf(), region.to_string(), Accel::Tcg);
-        config.network_data_path = false;
+        config.network = ecslab_core::config::NetworkBackend::Off;
         let cloud = Cloud::start(store, Arc::new(FakeHypervisor::default()), config).await.unwrap();
         let router = app(AppState { cloud: cloud.clone(), options: ServerOptions { check_freshness } });
         Lab {

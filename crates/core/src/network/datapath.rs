@@ -9,8 +9,12 @@
 //!   and namespaces of VPCs this server no longer has are removed.
 //!
 //! When this process cannot make namespaces (not root, tools missing), it says so once at start
-//! and instances get no NIC (see docs/API.md).
+//! and falls back to QEMU's user-mode networking (or is told to, `--network user`): each guest
+//! alone on a private network with its private address by DHCP, reaching nothing, with its
+//! public address forwarding the TCP ports its rules open at boot (see docs/API.md for what
+//! that mode cannot do).
 
+use crate::config::NetworkBackend;
 use crate::{Error, Result};
 use ecslab_net::filter::{Direction, Peer, Policy, PortRange, Priority, Protocol, Rule};
 use ecslab_net::{GroupRules, HostNetwork, MacAddr, NicNet, PublicProxy, VSwitchNet, VpcNetwork};
@@ -18,17 +22,19 @@ use ecslab_store::{
     InstanceStatus, IpProtocol, NetworkInterfaceRecord, RuleDirection, RulePolicy, SecurityGroupRuleRecord,
     Store, VSwitchRecord,
 };
-use ecslab_vmm::NicSpec;
+use ecslab_vmm::{NicBackend, NicSpec};
 use ipnet::Ipv4Net;
 use std::collections::{BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::sync::Arc;
 
-/// Whether this host can carry instances' networks.
+/// How this host carries instances' networks.
 enum Mode {
     Namespaces(HostNetwork),
-    Unavailable(String),
+    /// QEMU user-mode networking (`HostNetwork` only names things here).
+    User(HostNetwork),
+    Off,
 }
 
 /// The data path of one server.
@@ -53,18 +59,22 @@ pub fn gateway_of(block: &Ipv4Net) -> Ipv4Addr {
 }
 
 impl DataPath {
-    /// Probe the host once; `disabled` (tests of pure logic, the fake driver) skips it.
-    pub(crate) fn new(store: Store, data_dir: &Path, disabled: bool) -> DataPath {
-        let mode = if disabled {
-            Mode::Unavailable("the fake driver runs no VM".into())
-        } else {
-            match HostNetwork::probe() {
-                Ok(()) => Mode::Namespaces(HostNetwork::new(data_dir)),
-                Err(e) => {
-                    tracing::warn!(reason = %e, "instances get no network: this process cannot make network namespaces");
-                    Mode::Unavailable(e.to_string())
-                }
+    /// Probe the host once (`NetworkBackend::Auto`).
+    pub(crate) fn new(store: Store, data_dir: &Path, backend: NetworkBackend) -> DataPath {
+        let naming = HostNetwork::new(data_dir);
+        let mode = match backend {
+            NetworkBackend::Off => Mode::Off,
+            NetworkBackend::UserMode => {
+                tracing::info!("instances use QEMU user-mode networking (--network user)");
+                Mode::User(naming)
             }
+            NetworkBackend::Auto => match HostNetwork::probe() {
+                Ok(()) => Mode::Namespaces(naming),
+                Err(e) => {
+                    tracing::warn!(reason = %e, "this process cannot make network namespaces: instances fall back to QEMU user-mode networking (no traffic between instances, public ports fixed at boot)");
+                    Mode::User(naming)
+                }
+            },
         };
         DataPath {
             store,
@@ -74,33 +84,58 @@ impl DataPath {
         }
     }
 
+    /// The namespaces' plumbing, when this host has it.
     fn host(&self) -> Option<&HostNetwork> {
         match &self.mode {
             Mode::Namespaces(host) => Some(host),
-            Mode::Unavailable(_) => None,
+            Mode::User(_) | Mode::Off => None,
         }
     }
 
-    /// Why instances get no network, if they do not.
-    pub fn unavailable_reason(&self) -> Option<&str> {
-        match &self.mode {
-            Mode::Namespaces(_) => None,
-            Mode::Unavailable(reason) => Some(reason),
-        }
-    }
-
-    /// The NICs a VM of `instance_id` gets (none when the host has no data path).
+    /// The NICs a VM of `instance_id` gets (none without a data path).
     pub async fn nic_specs(&self, instance_id: &str) -> Result<Vec<NicSpec>> {
-        let Some(host) = self.host() else { return Ok(Vec::new()) };
-        let interfaces = self.store.interfaces_of_instances(&[instance_id.to_string()]).await?;
-        Ok(interfaces
+        let interfaces = match &self.mode {
+            Mode::Off => return Ok(Vec::new()),
+            _ => self.store.interfaces_of_instances(&[instance_id.to_string()]).await?,
+        };
+        let mut specs = Vec::new();
+        for n in &interfaces {
+            let backend = match &self.mode {
+                Mode::Namespaces(host) => NicBackend::Tap { name: host.tap_name(&n.network_interface_id) },
+                Mode::User(naming) => self.user_mode(naming, n).await?,
+                Mode::Off => continue,
+            };
+            specs.push(NicSpec { nic_id: n.network_interface_id.clone(), mac: n.mac.clone(), backend });
+        }
+        Ok(specs)
+    }
+
+    /// A NIC on QEMU's user-mode network: its vSwitch's block, its address by DHCP, and its
+    /// public address forwarding the TCP ports its rules open to the host now.
+    async fn user_mode(&self, naming: &HostNetwork, n: &NetworkInterfaceRecord) -> Result<NicBackend> {
+        let vswitches = self.store.vswitches_in_vpc(&n.vpc_id).await?;
+        let interfaces = self.store.interfaces_in_vpc(&n.vpc_id).await?;
+        let vpc = self.desired(naming, &n.vpc_id, &vswitches, &interfaces).await?;
+        let block: Ipv4Net = vswitches
             .iter()
-            .map(|n| NicSpec {
-                nic_id: n.network_interface_id.clone(),
-                mac: n.mac.clone(),
-                tap: host.tap_name(&n.network_interface_id),
-            })
-            .collect())
+            .find(|v| v.vswitch_id == n.vswitch_id)
+            .ok_or_else(|| Error::internal(format!("the vSwitch of {} is gone", n.network_interface_id)))?
+            .cidr_block
+            .parse()
+            .map_err(Error::internal)?;
+        let nic = nic_net(naming, n)?;
+        let tcp_ports = if n.public_ip.is_empty() {
+            Vec::new()
+        } else {
+            ecslab_net::filter::open_ports(&vpc, &nic, Ipv4Addr::LOCALHOST).into_iter().collect()
+        };
+        Ok(NicBackend::User {
+            net: block.to_string(),
+            gateway: gateway_of(&block).to_string(),
+            dhcp_start: n.private_ip.clone(),
+            host_ip: n.public_ip.clone(),
+            tcp_ports,
+        })
     }
 
     /// Make the taps of an instance's NICs, before its VM starts and opens them.

@@ -18,7 +18,7 @@
 //!   `libvirt-qemu` user, and the server can read what QEMU and virtlogd write. See
 //!   `deploy/libvirt.md` for the alternative.
 
-use crate::{Accel, DiskOverlay, DiskSpec, VmSpec};
+use crate::{Accel, DiskOverlay, DiskSpec, NicBackend, VmSpec};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -196,10 +196,28 @@ pub fn domain_xml(spec: &VmSpec, uuid: Option<&str>, user: &QemuUser) -> Result<
         }
     }
     for nic in &spec.nics {
-        // An existing tap (ecslab's plumbing made it), opened by name, not managed by libvirt.
-        let _ = writeln!(x, "    <interface type='ethernet'>");
+        match &nic.backend {
+            // An existing tap (ecslab's plumbing made it), opened by name, not managed by libvirt.
+            NicBackend::Tap { name } => {
+                let _ = writeln!(x, "    <interface type='ethernet'>");
+                let _ = writeln!(x, "      <target dev='{}' managed='no'/>", esc(name));
+            }
+            // libvirt 9.0 sets neither the guest's DHCP address nor port forwards of a slirp
+            // interface (forwards need the passt backend, which Debian 12's QEMU lacks): the
+            // guest gets an address of its vSwitch's block by DHCP, and no public port (see
+            // docs/API.md).
+            NicBackend::User { net, .. } => {
+                let (address, prefix) = net.split_once('/').unwrap_or((net.as_str(), "24"));
+                let _ = writeln!(x, "    <interface type='user'>");
+                let _ = writeln!(
+                    x,
+                    "      <ip family='ipv4' address='{}' prefix='{}'/>",
+                    esc(address),
+                    esc(prefix)
+                );
+            }
+        }
         let _ = writeln!(x, "      <mac address='{}'/>", esc(&nic.mac));
-        let _ = writeln!(x, "      <target dev='{}' managed='no'/>", esc(&nic.tap));
         let _ = writeln!(x, "      <model type='virtio'/>");
         let _ = writeln!(x, "    </interface>");
     }

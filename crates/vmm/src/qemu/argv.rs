@@ -13,7 +13,7 @@
 //! Paths end up inside QEMU option strings, where a comma must be doubled; blockdev options are
 //! written as JSON, which needs no escaping of its own.
 
-use crate::{Accel, DiskSpec, NicSpec, VmSpec};
+use crate::{Accel, DiskSpec, NicBackend, NicSpec, VmSpec};
 use std::path::{Path, PathBuf};
 
 /// The chardev id of the guest agent's channel (QMP `query-chardev` tells whether it is open).
@@ -168,18 +168,40 @@ fn push_disk(args: &mut Argv, disk: &DiskSpec, bootindex: usize) -> Result<(), S
     Ok(())
 }
 
-/// A tap netdev opened by name (ecslab made the tap; QEMU runs no script on it) and the
-/// virtio-net device the guest sees, with the NIC's MAC.
+/// The NIC's netdev (a tap opened by name, which ecslab made and QEMU runs no script on; or
+/// user-mode networking) and the virtio-net device the guest sees, with the NIC's MAC.
 fn push_nic(args: &mut Argv, nic: &NicSpec) -> Result<(), String> {
     let safe =
         |v: &str| !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !safe(&nic.nic_id) || !safe(&nic.tap) || nic.tap.len() > 15 {
-        return Err(format!("invalid NIC id {:?} or tap name {:?}", nic.nic_id, nic.tap));
+    let address = |v: &str| v.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'/') && !v.is_empty();
+    if !safe(&nic.nic_id) {
+        return Err(format!("invalid NIC id {:?}", nic.nic_id));
     }
     if nic.mac.len() != 17 || !nic.mac.bytes().all(|b| b.is_ascii_hexdigit() || b == b':') {
         return Err(format!("invalid MAC {:?}", nic.mac));
     }
-    args.opt("-netdev", format!("tap,id=net-{},ifname={},script=no,downscript=no", nic.nic_id, nic.tap));
+    let netdev = match &nic.backend {
+        NicBackend::Tap { name } => {
+            if !safe(name) || name.len() > 15 {
+                return Err(format!("invalid tap name {name:?}"));
+            }
+            format!("tap,id=net-{},ifname={name},script=no,downscript=no", nic.nic_id)
+        }
+        NicBackend::User { net, gateway, dhcp_start, host_ip, tcp_ports } => {
+            if ![net, gateway, dhcp_start, host_ip].iter().all(|v| address(v)) {
+                return Err(format!("invalid user-mode network of NIC {}", nic.nic_id));
+            }
+            let mut netdev = format!(
+                "user,id=net-{},net={net},host={gateway},dhcpstart={dhcp_start},restrict=on",
+                nic.nic_id
+            );
+            for port in tcp_ports {
+                netdev.push_str(&format!(",hostfwd=tcp:{host_ip}:{port}-:{port}"));
+            }
+            netdev
+        }
+    };
+    args.opt("-netdev", netdev);
     args.opt(
         "-device",
         format!("virtio-net-pci,netdev=net-{id},id=nic-{id},mac={}", nic.mac, id = nic.nic_id),
