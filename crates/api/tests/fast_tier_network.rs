@@ -766,7 +766,11 @@ async fn two_products_share_ecs_version_and_unknown_actions_stay_unknown() {
     // ECS's own actions still reach the ECS product, security groups the other one.
     assert_ok(&ecs(&lab, "DescribeRegions", &[]).await);
     assert_ok(&ecs(&lab, "DescribeSecurityGroups", &[]).await);
+    // A third product of the version (instances' network interfaces) answers its own actions.
     let reply = ecs(&lab, "JoinSecurityGroup", &[("SecurityGroupId", "sg-1"), ("InstanceId", "i-1")]).await;
+    assert_error(&reply, 404, "InvalidInstanceId.NotFound");
+    let reply =
+        ecs(&lab, "ModifyInstanceVpcAttribute", &[("InstanceId", "i-1"), ("VSwitchId", "vsw-1")]).await;
     assert_error(&reply, 404, "InvalidAction.NotFound");
     // Each version knows only its own actions.
     assert_error(&vpc(&lab, "DescribeSecurityGroups", &[]).await, 404, "InvalidAction.NotFound");

@@ -38,7 +38,18 @@ pub struct CreateInstances {
     /// RunInstances starts them; CreateInstance leaves them Stopped.
     pub start: bool,
     /// VSwitchId, SecurityGroupId(s), PrivateIpAddress, InternetMaxBandwidthOut.
-    pub network: crate::network::InstanceNetwork,
+    pub network: InstanceNetwork,
+}
+
+/// Where RunInstances puts an instance on the network (parsed; the network service checks it against the records).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InstanceNetwork {
+    pub vswitch_id: Option<String>,
+    /// SecurityGroupId or SecurityGroupIds.N (empty: the VPC's default group).
+    pub security_group_ids: Vec<String>,
+    pub private_ip: Option<std::net::Ipv4Addr>,
+    /// InternetMaxBandwidthOut (Mbit/s): a public address when above 0.
+    pub internet_max_bandwidth_out: u32,
 }
 
 /// A tag filter: a key, and optionally the value it must have.

@@ -3,6 +3,7 @@
 //!
 //! Adding an action: see docs/adding-an-action.md.
 
+mod filters;
 mod parse;
 mod render;
 mod reply;

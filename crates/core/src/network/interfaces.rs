@@ -17,7 +17,7 @@
 use super::{cidr, Networks};
 use crate::ids::new_id;
 use crate::listing::{page_of, sort_key, window, Page};
-use crate::requests::Paging;
+use crate::requests::{InstanceNetwork, Paging};
 use crate::{Error, Result};
 use ecslab_store::{
     AddressRefusal, InterfaceQuery, NetworkInterfaceRecord, NetworkStatus, SecurityGroupRecord,
@@ -32,17 +32,6 @@ pub const GROUPS_PER_INTERFACE: i64 = 5;
 
 /// The block of the default vSwitch of a zone, inside the default VPC (the first free /20).
 const DEFAULT_VSWITCH_PREFIX: u8 = 20;
-
-/// Where RunInstances puts an instance on the network (parsed; checked against the records here).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct InstanceNetwork {
-    pub vswitch_id: Option<String>,
-    /// SecurityGroupId or SecurityGroupIds.N (empty: the VPC's default group).
-    pub security_group_ids: Vec<String>,
-    pub private_ip: Option<Ipv4Addr>,
-    /// InternetMaxBandwidthOut (Mbit/s): a public address when above 0.
-    pub internet_max_bandwidth_out: u32,
-}
 
 /// An interface decided but not stored: its record (private address empty when it is to be
 /// picked) and the blocks its addresses are picked from.

@@ -16,11 +16,12 @@ pub mod security_groups;
 pub mod vpcs;
 pub mod vswitches;
 
+pub use crate::requests::InstanceNetwork;
 pub use ecslab_store::{
     IpProtocol, ListedSecurityGroup, ListedVpc, NetworkStatus, RuleDirection, RulePolicy,
     SecurityGroupRecord, SecurityGroupRuleRecord, SecurityGroupType, VSwitchRecord, VpcRecord,
 };
-pub use interfaces::{InstanceNetwork, PlannedInterface};
+pub use interfaces::PlannedInterface;
 pub use security_groups::{
     CreateSecurityGroup, PortRange, RuleEnd, RuleSpec, SecurityGroupFilter, SecurityGroupView,
 };
