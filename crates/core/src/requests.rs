@@ -6,9 +6,6 @@
 
 use crate::InstanceStatus;
 use ecslab_store::{DiskStatus, DiskType, ImageStatus, SnapshotStatus, SnapshotUse, Tag};
-use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataDiskRequest {
@@ -182,52 +179,7 @@ pub struct CreateImage {
     pub dry_run: bool,
 }
 
-/// Write `ALL`, `as_str`, `Display`, `Serialize`, `Deserialize` and `FromStr` (the exact word)
-/// for an enum of request words from its list of (variant, word) pairs.
-macro_rules! words {
-    ($name:ident, $what:literal, [$($variant:ident => $word:literal),+ $(,)?]) => {
-        impl $name {
-            /// Every value, in declaration order.
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            /// The word ECS uses for this value.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $word),+
-                }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl Serialize for $name {
-            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.serialize_str(self.as_str())
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                String::deserialize(deserializer)?.parse().map_err(serde::de::Error::custom)
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
-                $name::ALL
-                    .iter()
-                    .copied()
-                    .find(|v| v.as_str() == s)
-                    .ok_or_else(|| format!(concat!("unknown ", $what, " {:?}"), s))
-            }
-        }
-    };
-}
+use ecslab_store::words;
 
 /// A snapshot's ECS `Usage`: what was made from it (DescribeSnapshots shows it and filters on
 /// it).

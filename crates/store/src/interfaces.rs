@@ -178,6 +178,17 @@ pub(crate) async fn interfaces_in_group(tx: &mut SqliteConnection, group_id: &st
         .map_err(db("counting a security group's interfaces"))
 }
 
+/// The groups an interface is in, inside `tx`.
+async fn groups_of(tx: &mut SqliteConnection, network_interface_id: &str) -> Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT security_group_id FROM interface_security_groups WHERE network_interface_id = ?",
+    )
+    .bind(network_interface_id)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db("reading an interface's groups"))
+}
+
 async fn public_ips(tx: &mut SqliteConnection) -> Result<Vec<String>> {
     sqlx::query_scalar("SELECT public_ip FROM network_interfaces WHERE public_ip <> ''")
         .fetch_all(&mut *tx)
@@ -320,13 +331,7 @@ impl Store {
         limit: i64,
     ) -> Result<std::result::Result<bool, i64>> {
         let mut tx = self.begin_write().await.map_err(db("begin"))?;
-        let groups: Vec<String> = sqlx::query_scalar(
-            "SELECT security_group_id FROM interface_security_groups WHERE network_interface_id = ?",
-        )
-        .bind(network_interface_id)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db("reading an interface's groups"))?;
+        let groups = groups_of(&mut tx, network_interface_id).await?;
         if groups.iter().any(|g| g == group_id) {
             return Ok(Ok(false));
         }
@@ -353,13 +358,7 @@ impl Store {
         group_id: &str,
     ) -> Result<std::result::Result<bool, ()>> {
         let mut tx = self.begin_write().await.map_err(db("begin"))?;
-        let groups: Vec<String> = sqlx::query_scalar(
-            "SELECT security_group_id FROM interface_security_groups WHERE network_interface_id = ?",
-        )
-        .bind(network_interface_id)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db("reading an interface's groups"))?;
+        let groups = groups_of(&mut tx, network_interface_id).await?;
         if !groups.iter().any(|g| g == group_id) {
             return Ok(Ok(false));
         }

@@ -8,10 +8,11 @@
 //! serialized as that number.
 
 use serde::Serialize;
-use std::fmt;
-use std::str::FromStr;
 
-/// Write `as_str`, `Display` and `FromStr` for an enum from its list of (variant, word) pairs.
+/// Write `ALL`, `as_str`, `Display`, `FromStr`, `Serialize` and `Deserialize` (the exact word)
+/// for an enum from its list of (variant, word) pairs. Exported: the domain's request words
+/// (filters, formats) are written the same way.
+#[macro_export]
 macro_rules! words {
     ($name:ident, $what:literal, [$($variant:ident => $word:literal),+ $(,)?]) => {
         impl $name {
@@ -26,21 +27,28 @@ macro_rules! words {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
 
-        impl Serialize for $name {
-            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        impl ::serde::Serialize for $name {
+            fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error> {
                 serializer.serialize_str(self.as_str())
             }
         }
 
-        impl FromStr for $name {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> ::std::result::Result<Self, D::Error> {
+                let word = <::std::string::String as ::serde::Deserialize>::deserialize(deserializer)?;
+                word.parse().map_err(::serde::de::Error::custom)
+            }
+        }
+
+        impl ::std::str::FromStr for $name {
+            type Err = ::std::string::String;
+            fn from_str(s: &str) -> ::std::result::Result<Self, ::std::string::String> {
                 $name::ALL
                     .iter()
                     .copied()
@@ -399,6 +407,9 @@ words!(SecurityGroupType, "security group type", [
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::Serialize;
+    use std::fmt;
+    use std::str::FromStr;
 
     use sqlx::{Row, SqlitePool};
 

@@ -29,23 +29,7 @@ impl Store {
         if let Err(e) = check(vpc.as_ref(), &siblings) {
             return Ok(Err(e));
         }
-        sqlx::query(
-            "INSERT INTO vswitches (vswitch_id, account_id, vpc_id, zone_id, name, description, cidr_block,
-                status, is_default, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&vswitch.vswitch_id)
-        .bind(&vswitch.account_id)
-        .bind(&vswitch.vpc_id)
-        .bind(&vswitch.zone_id)
-        .bind(&vswitch.name)
-        .bind(&vswitch.description)
-        .bind(&vswitch.cidr_block)
-        .bind(vswitch.status)
-        .bind(vswitch.is_default)
-        .bind(&vswitch.created_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(db("inserting a vSwitch"))?;
+        insert_vswitch_row(&mut tx, vswitch).await?;
         tx.commit().await.map_err(db("commit"))?;
         Ok(Ok(()))
     }
@@ -78,23 +62,7 @@ impl Store {
         let siblings = vswitches_of(&mut tx, &candidate.vpc_id).await?;
         let Some(cidr_block) = pick(&siblings) else { return Ok(None) };
         let vswitch = VSwitchRecord { cidr_block, ..candidate.clone() };
-        sqlx::query(
-            "INSERT INTO vswitches (vswitch_id, account_id, vpc_id, zone_id, name, description, cidr_block,
-                status, is_default, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&vswitch.vswitch_id)
-        .bind(&vswitch.account_id)
-        .bind(&vswitch.vpc_id)
-        .bind(&vswitch.zone_id)
-        .bind(&vswitch.name)
-        .bind(&vswitch.description)
-        .bind(&vswitch.cidr_block)
-        .bind(vswitch.status)
-        .bind(vswitch.is_default)
-        .bind(&vswitch.created_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(db("inserting a default vSwitch"))?;
+        insert_vswitch_row(&mut tx, &vswitch).await?;
         tx.commit().await.map_err(db("commit"))?;
         Ok(Some(vswitch))
     }
@@ -173,4 +141,26 @@ impl Store {
     }
 
     // ---- security groups ---------------------------------------------------------------------
+}
+
+/// One vSwitch row, inside the caller's transaction.
+async fn insert_vswitch_row(tx: &mut sqlx::SqliteConnection, vswitch: &VSwitchRecord) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO vswitches (vswitch_id, account_id, vpc_id, zone_id, name, description, cidr_block,
+            status, is_default, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&vswitch.vswitch_id)
+    .bind(&vswitch.account_id)
+    .bind(&vswitch.vpc_id)
+    .bind(&vswitch.zone_id)
+    .bind(&vswitch.name)
+    .bind(&vswitch.description)
+    .bind(&vswitch.cidr_block)
+    .bind(vswitch.status)
+    .bind(vswitch.is_default)
+    .bind(&vswitch.created_at)
+    .execute(&mut *tx)
+    .await
+    .map_err(db("inserting a vSwitch"))?;
+    Ok(())
 }
