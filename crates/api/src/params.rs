@@ -228,13 +228,17 @@ pub fn check_description(value: &str) -> Result<()> {
     }
 }
 
+/// Parameters from pairs, for the parsers' unit tests.
+#[cfg(test)]
+pub(crate) fn test_params(pairs: &[(&str, &str)]) -> Params {
+    Params::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn params(pairs: &[(&str, &str)]) -> Params {
-        Params::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
-    }
+    use crate::params::test_params as params;
 
     #[test]
     fn protocol_parameters_are_not_action_parameters() {

@@ -511,9 +511,7 @@ mod tests {
     use ecslab_core::requests::{DiskFilter, ImageFilter, ImageOwnerAlias, SnapshotFilter, SnapshotUsage};
     use ecslab_core::{DiskStatus, ImageStatus, SnapshotStatus};
 
-    fn params(pairs: &[(&str, &str)]) -> Params {
-        Params::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
-    }
+    use crate::params::test_params as params;
 
     #[test]
     fn unknown_actions_are_none() {

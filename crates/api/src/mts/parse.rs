@@ -412,9 +412,7 @@ fn add_pipeline(p: &Params) -> Result<NewPipeline> {
 mod tests {
     use super::*;
 
-    fn params(pairs: &[(&str, &str)]) -> Params {
-        Params::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
-    }
+    use crate::params::test_params as params;
 
     const OUT: &str =
         r#""OutputFile": {"Bucket": "out", "Location": "oss-local", "Object": "s/{Count}.jpg"}"#;

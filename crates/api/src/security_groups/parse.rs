@@ -210,9 +210,7 @@ fn delete(p: &Params) -> Result<SecurityGroupRequest> {
 mod tests {
     use super::*;
 
-    fn params(pairs: &[(&str, &str)]) -> Params {
-        Params::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
-    }
+    use crate::params::test_params as params;
 
     #[test]
     fn bad_input_gets_the_documented_codes() {

@@ -159,9 +159,7 @@ fn delete_vswitch(p: &Params) -> Result<VpcRequest> {
 mod tests {
     use super::*;
 
-    fn params(pairs: &[(&str, &str)]) -> Params {
-        Params::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
-    }
+    use crate::params::test_params as params;
 
     #[test]
     fn bad_input_gets_the_documented_codes() {
