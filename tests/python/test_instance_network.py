@@ -1,7 +1,7 @@
 """Instances on the network, as records (issue 11), through the official SDKs with both signature
 algorithms on the fake-driver server: RunInstances/CreateInstance with VSwitchId, SecurityGroupIds,
 PrivateIpAddress and InternetMaxBandwidthOut; the default VPC, vSwitch and security group made on
-first use; what DescribeInstances and DescribeNetworkInterfaces show; JoinSecurityGroup,
+first use; what DescribeInstances, DescribeInstanceAttribute and DescribeNetworkInterfaces show; JoinSecurityGroup,
 LeaveSecurityGroup, AllocatePublicIpAddress; DeleteVSwitch and DeleteSecurityGroup refused while
 instances use them. Codes and HTTP statuses as the SDK raises them.
 """
@@ -64,6 +64,15 @@ def test_instances_get_addresses_in_their_vswitch(fake_lab, fake_ecs, vpc):
     assert nic.network_interface_id.startswith("eni-") and nic.type == "Primary"
     assert nic.mac_address.startswith("00:16:3e:") and nic.primary_ip_address == "10.20.1.1"
     assert nic.mac_address != b.network_interfaces.network_interface[0].mac_address
+
+    attribute = fake_ecs.describe_instance_attribute(m.DescribeInstanceAttributeRequest(instance_id=second)).body
+    assert (attribute.instance_id, attribute.status) == (second, b.status)
+    assert attribute.vpc_attributes.vpc_id == vpc_id and attribute.vpc_attributes.v_switch_id == vsw
+    assert attribute.vpc_attributes.private_ip_address.ip_address == ["10.20.1.50"]
+    assert attribute.public_ip_address.ip_address == public and attribute.internet_max_bandwidth_out == 5
+    assert attribute.security_group_ids.security_group_id == [sg]
+    expect(fake_ecs.describe_instance_attribute, m.DescribeInstanceAttributeRequest(instance_id="i-nothere"), 404,
+           "InvalidInstanceId.NotFound")
 
     listed = interface_of(fake_ecs, first)
     assert (listed.network_interface_id, listed.mac_address, listed.private_ip_address) == \

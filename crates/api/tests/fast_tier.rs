@@ -290,6 +290,8 @@ const RPC_CASES: &[Case] = &[
         400,
         "InvalidParameter",
     ),
+    (ECS, "DescribeInstanceAttribute", &[], 400, "MissingParameter"),
+    (ECS, "DescribeInstanceAttribute", &[("InstanceId", "i-nope")], 404, "InvalidInstanceId.NotFound"),
     (ECS, "JoinSecurityGroup", &[("InstanceId", "i-nope")], 400, "MissingParameter"),
     (
         ECS,

@@ -65,6 +65,7 @@ pub enum EcsRequest {
     DeleteInstance { instance_id: String, force: bool, dry_run: bool },
     DescribeInstances { filter: InstanceFilter, paging: Paging, dry_run: bool },
     DescribeInstanceStatus { instance_ids: Vec<String>, paging: Paging },
+    DescribeInstanceAttribute { instance_id: String },
     DescribeInstanceTypes { type_ids: Vec<String>, family: Option<String> },
     GetInstanceScreenshot { instance_id: String, wake_up: bool },
     GetInstanceConsoleOutput { instance_id: String, remove_symbols: bool },
@@ -144,6 +145,22 @@ pub async fn execute(cloud: &Arc<Cloud>, account: &str, request: EcsRequest) -> 
             }
             let page = cloud.instances().describe_instances(account, &filter, &paging).await?;
             EcsReply::Instances(Box::new(render::instances(cloud, page)))
+        }
+        DescribeInstanceAttribute { instance_id } => {
+            let filter =
+                InstanceFilter { instance_ids: Some(vec![instance_id.clone()]), ..InstanceFilter::default() };
+            let page = cloud
+                .instances()
+                .describe_instances(account, &filter, &Paging::Pages { number: 1, size: 1 })
+                .await?;
+            let mut listed = render::instances(cloud, page).instances.items;
+            if listed.is_empty() {
+                return Err(ecslab_core::Error::NotFound {
+                    resource: ecslab_core::Resource::Instance,
+                    id: instance_id,
+                });
+            }
+            EcsReply::InstanceAttribute(Box::new(listed.remove(0)))
         }
         DescribeInstanceStatus { instance_ids, paging } => {
             let filter = InstanceFilter {

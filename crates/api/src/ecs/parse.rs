@@ -48,6 +48,9 @@ pub fn parse(action: &str, p: &Params) -> Option<Result<EcsRequest>> {
                 dry_run: dry_run(p)?,
             })
         }),
+        "DescribeInstanceAttribute" => {
+            with(|| Ok(EcsRequest::DescribeInstanceAttribute { instance_id: p.str("InstanceId")? }))
+        }
         "DescribeInstanceStatus" => with(|| {
             Ok(EcsRequest::DescribeInstanceStatus {
                 instance_ids: p.repeat_list("InstanceId", 100)?,

@@ -5,8 +5,8 @@
 use serde::Serialize;
 
 pub use super::render::{
-    ConsoleOutputReply, DiskPage, ImagePage, InstancePage, InstanceStatusPage, InstanceTypeList, RegionList,
-    SnapshotPage, TaskAttribute, TaskPage, ZoneList,
+    ConsoleOutputReply, DiskPage, ImagePage, Instance, InstancePage, InstanceStatusPage, InstanceTypeList,
+    RegionList, SnapshotPage, TaskAttribute, TaskPage, ZoneList,
 };
 
 /// The reply of each ECS action.
@@ -61,6 +61,9 @@ pub enum EcsReply {
         disk_id: String,
     },
     Instances(Box<InstancePage>),
+    /// DescribeInstanceAttribute: one instance's fields at the top level (the SDK's model reads
+    /// the ones it knows).
+    InstanceAttribute(Box<Instance>),
     InstanceStatuses(InstanceStatusPage),
     InstanceTypes(InstanceTypeList),
     ConsoleOutput(ConsoleOutputReply),
