@@ -31,8 +31,16 @@ pub enum NicBackend {
     Tap { name: String },
     /// QEMU's user-mode network (the fallback when the host cannot make namespaces): a private
     /// network of one guest, which gets `dhcp_start` by DHCP, reaches nothing (`restrict=on`),
-    /// and is reached at `host_ip:port` for each forwarded TCP port.
-    User { net: String, gateway: String, dhcp_start: String, host_ip: String, tcp_ports: Vec<u16> },
+    /// and is reached at `host_ip:port` for each forwarded TCP port. `gateway` and `dns` are
+    /// addresses of the block no guest gets (QEMU's defaults, x.2 and x.3, could be a guest's).
+    User {
+        net: String,
+        gateway: String,
+        dns: String,
+        dhcp_start: String,
+        host_ip: String,
+        tcp_ports: Vec<u16>,
+    },
 }
 
 /// Everything a driver needs to run one VM.

@@ -132,6 +132,8 @@ impl DataPath {
         Ok(NicBackend::User {
             net: block.to_string(),
             gateway: gateway_of(&block).to_string(),
+            // The second-last address: reserved by ECS, so no guest has it.
+            dns: Ipv4Addr::from(u32::from(block.broadcast()).saturating_sub(1)).to_string(),
             dhcp_start: n.private_ip.clone(),
             host_ip: n.public_ip.clone(),
             tcp_ports,

@@ -187,12 +187,12 @@ fn push_nic(args: &mut Argv, nic: &NicSpec) -> Result<(), String> {
             }
             format!("tap,id=net-{},ifname={name},script=no,downscript=no", nic.nic_id)
         }
-        NicBackend::User { net, gateway, dhcp_start, host_ip, tcp_ports } => {
-            if ![net, gateway, dhcp_start, host_ip].iter().all(|v| address(v)) {
+        NicBackend::User { net, gateway, dns, dhcp_start, host_ip, tcp_ports } => {
+            if ![net, gateway, dns, dhcp_start, host_ip].iter().all(|v| address(v)) {
                 return Err(format!("invalid user-mode network of NIC {}", nic.nic_id));
             }
             let mut netdev = format!(
-                "user,id=net-{},net={net},host={gateway},dhcpstart={dhcp_start},restrict=on",
+                "user,id=net-{},net={net},host={gateway},dns={dns},dhcpstart={dhcp_start},restrict=on",
                 nic.nic_id
             );
             for port in tcp_ports {
