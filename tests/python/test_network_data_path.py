@@ -119,6 +119,8 @@ def test_guests_on_the_network(net_lab):
     for name in ("a1", "a2", "b1"):
         page = fetch(public[name], timeout=10)
         assert f"VMTEST-HTTP ip={private[name]} " in page, page
+        # The guest reads its instance id from SMBIOS (serial), as an ECS instance's "Alibaba Cloud ECS" machine.
+        assert f" id={guests[name]} " in page, page
 
     def a1_reaches_a2():
         labkit.run_guest_command(net_lab, ecs, guests["a1"], f"timeout 8 wget -qO- http://{private['a2']}/",

@@ -4,6 +4,10 @@
 use crate::{Accel, VmError};
 use std::path::{Path, PathBuf};
 
+/// The SMBIOS system manufacturer and product every VM shows (those of an ECS instance).
+pub const SMBIOS_MANUFACTURER: &str = "Alibaba Cloud";
+pub const SMBIOS_PRODUCT: &str = "Alibaba Cloud ECS";
+
 /// One disk attached to a VM, in device order (the system disk first).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiskSpec {

@@ -18,6 +18,7 @@
 //!   `libvirt-qemu` user, and the server can read what QEMU and virtlogd write. See
 //!   `deploy/libvirt.md` for the alternative.
 
+use crate::spec::{SMBIOS_MANUFACTURER, SMBIOS_PRODUCT};
 use crate::{Accel, DiskOverlay, DiskSpec, NicBackend, VmSpec};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -180,7 +181,16 @@ pub fn domain_xml(spec: &VmSpec, uuid: Option<&str>, user: &QemuUser) -> Result<
     );
     let _ = writeln!(x, "  <memory unit='MiB'>{}</memory>", spec.memory_mib);
     let _ = writeln!(x, "  <vcpu>{}</vcpu>", spec.vcpus);
-    let _ = writeln!(x, "  <os>\n    <type arch='x86_64' machine='pc'>hvm</type>\n  </os>");
+    // What the guest reads about its machine, as on ECS; the serial is the instance id.
+    let _ = writeln!(x, "  <sysinfo type='smbios'>\n    <system>");
+    let _ = writeln!(x, "      <entry name='manufacturer'>{}</entry>", esc(SMBIOS_MANUFACTURER));
+    let _ = writeln!(x, "      <entry name='product'>{}</entry>", esc(SMBIOS_PRODUCT));
+    let _ = writeln!(x, "      <entry name='serial'>{}</entry>", esc(&spec.vm_id));
+    let _ = writeln!(x, "    </system>\n  </sysinfo>");
+    let _ = writeln!(
+        x,
+        "  <os>\n    <type arch='x86_64' machine='pc'>hvm</type>\n    <smbios mode='sysinfo'/>\n  </os>"
+    );
     let _ = writeln!(x, "  <features>\n    <acpi/>\n  </features>");
     if spec.accel == Accel::Kvm {
         let _ = writeln!(x, "  <cpu mode='host-passthrough'/>");

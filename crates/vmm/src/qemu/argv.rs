@@ -13,6 +13,7 @@
 //! Paths end up inside QEMU option strings, where a comma must be doubled; blockdev options are
 //! written as JSON, which needs no escaping of its own.
 
+use crate::spec::{SMBIOS_MANUFACTURER, SMBIOS_PRODUCT};
 use crate::{Accel, DiskSpec, NicBackend, NicSpec, VmSpec};
 use std::path::{Path, PathBuf};
 
@@ -143,6 +144,15 @@ fn push_machine(args: &mut Argv, spec: &VmSpec) -> Result<(), String> {
     }
     args.opt("-m", spec.memory_mib.to_string());
     args.opt("-smp", spec.vcpus.to_string());
+    // What the guest reads about its machine, as on ECS (cloud-init's AliYun datasource checks
+    // the product name); the serial is the instance id.
+    args.opt(
+        "-smbios",
+        format!(
+            "type=1,manufacturer={SMBIOS_MANUFACTURER},product={SMBIOS_PRODUCT},serial={}",
+            escape_opt(&spec.vm_id)
+        ),
+    );
     args.opt("-display", "none");
     args.opt("-vga", if spec.display { "std" } else { "none" });
     Ok(())
