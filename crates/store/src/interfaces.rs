@@ -7,9 +7,10 @@
 //! RunInstances therefore never get the same address, and a unique index backs it up.
 
 use crate::listing::{read_page, Clause, ListedTable};
+use crate::networks::id_args;
 use crate::{db, ListedPage, PageWindow, Result, Store, StoreError};
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
-use sqlx::{Arguments, Row, SqliteConnection};
+use sqlx::{Row, SqliteConnection};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetworkInterfaceRecord {
@@ -202,14 +203,10 @@ async fn with_groups(conn: &mut SqliteConnection, rows: &[SqliteRow]) -> Result<
         return Ok(Vec::new());
     }
     let ids: Vec<String> = rows.iter().map(|r| r.get("network_interface_id")).collect();
-    let mut args = SqliteArguments::default();
-    for id in &ids {
-        let _ = args.add(id.clone());
-    }
+    let (placeholders, args) = id_args(&ids);
     let sql = format!(
         "SELECT network_interface_id, security_group_id FROM interface_security_groups
-         WHERE network_interface_id IN ({}) ORDER BY rowid",
-        vec!["?"; ids.len()].join(", ")
+         WHERE network_interface_id IN ({placeholders}) ORDER BY rowid"
     );
     let memberships = sqlx::query_with(&sql, args)
         .fetch_all(&mut *conn)
@@ -262,39 +259,32 @@ impl Store {
         if instance_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut conn = self.reader().acquire().await.map_err(db("reading network interfaces"))?;
-        let mut args = SqliteArguments::default();
-        for id in instance_ids {
-            let _ = args.add(id.clone());
-        }
-        let sql = format!(
-            "SELECT * FROM network_interfaces WHERE instance_id IN ({}) ORDER BY created_at, network_interface_id",
-            vec!["?"; instance_ids.len()].join(", ")
-        );
-        let rows = sqlx::query_with(&sql, args)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db("reading network interfaces"))?;
-        with_groups(&mut conn, &rows).await
+        let (placeholders, args) = id_args(instance_ids);
+        self.interfaces_where(&format!("instance_id IN ({placeholders})"), args).await
     }
 
     /// The interfaces in a VPC (the data path builds the VPC's network from them).
     pub async fn interfaces_in_vpc(&self, vpc_id: &str) -> Result<Vec<NetworkInterfaceRecord>> {
-        let mut conn = self.reader().acquire().await.map_err(db("reading network interfaces"))?;
-        let rows = sqlx::query(
-            "SELECT * FROM network_interfaces WHERE vpc_id = ? ORDER BY created_at, network_interface_id",
-        )
-        .bind(vpc_id)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db("reading network interfaces"))?;
-        with_groups(&mut conn, &rows).await
+        let (placeholders, args) = id_args(&[vpc_id.to_string()]);
+        self.interfaces_where(&format!("vpc_id IN ({placeholders})"), args).await
     }
 
     /// Every interface of every account (the data path rebuilds the network from them at start).
     pub async fn all_interfaces(&self) -> Result<Vec<NetworkInterfaceRecord>> {
+        self.interfaces_where("1", SqliteArguments::default()).await
+    }
+
+    /// The interfaces matching `condition`, in list order, with their groups.
+    async fn interfaces_where(
+        &self,
+        condition: &str,
+        args: SqliteArguments<'static>,
+    ) -> Result<Vec<NetworkInterfaceRecord>> {
         let mut conn = self.reader().acquire().await.map_err(db("reading network interfaces"))?;
-        let rows = sqlx::query("SELECT * FROM network_interfaces ORDER BY created_at, network_interface_id")
+        let sql = format!(
+            "SELECT * FROM network_interfaces WHERE {condition} ORDER BY created_at, network_interface_id"
+        );
+        let rows = sqlx::query_with(&sql, args)
             .fetch_all(&mut *conn)
             .await
             .map_err(db("reading network interfaces"))?;

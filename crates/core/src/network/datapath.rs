@@ -155,47 +155,39 @@ impl DataPath {
     /// Remove the taps of an instance that is being deleted (wherever they are); returns the
     /// VPCs to apply once its records are gone.
     pub async fn release(&self, instance_id: &str) -> Vec<String> {
-        let interfaces = match self.store.interfaces_of_instances(&[instance_id.to_string()]).await {
-            Ok(list) => list,
-            Err(e) => {
-                tracing::warn!(instance_id, error = %e, "reading an instance's network interfaces failed");
-                return Vec::new();
-            }
-        };
-        let vpcs: BTreeSet<String> = interfaces.iter().map(|n| n.vpc_id.clone()).collect();
-        if let Some(host) = self.host() {
-            for interface in &interfaces {
-                let removed = match nic_net(host, interface) {
-                    Ok(nic) => {
-                        let host = host.clone();
-                        blocking(move || host_call(host.remove_nic(&nic))).await
-                    }
-                    Err(e) => Err(e),
-                };
-                if let Err(e) = removed {
-                    tracing::warn!(instance_id, error = %e.detail(), "removing a NIC's tap failed");
+        let Some(host) = self.host() else { return Vec::new() };
+        let interfaces = self.interfaces_logged(instance_id).await;
+        for interface in &interfaces {
+            let removed = match nic_net(host, interface) {
+                Ok(nic) => {
+                    let host = host.clone();
+                    blocking(move || host_call(host.remove_nic(&nic))).await
                 }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = removed {
+                tracing::warn!(instance_id, error = %e.detail(), "removing a NIC's tap failed");
             }
         }
-        vpcs.into_iter().collect()
+        vpcs_of(&interfaces)
     }
 
     /// Apply the VPCs of an instance's NICs (after its VM started or stopped).
     pub async fn sync_instance(&self, instance_id: &str) {
-        let vpcs: BTreeSet<String> = match self
-            .store
-            .interfaces_of_instances(&[instance_id.to_string()])
-            .await
-        {
-            Ok(list) => list.into_iter().map(|n| n.vpc_id).collect(),
-            Err(e) => {
-                tracing::warn!(instance_id, error = %e, "reading an instance's network interfaces failed");
-                return;
-            }
-        };
-        for vpc_id in vpcs {
+        if self.host().is_none() {
+            return;
+        }
+        for vpc_id in vpcs_of(&self.interfaces_logged(instance_id).await) {
             self.sync_logged(&vpc_id).await;
         }
+    }
+
+    /// An instance's interfaces for background work: none (logged) when they cannot be read.
+    async fn interfaces_logged(&self, instance_id: &str) -> Vec<NetworkInterfaceRecord> {
+        self.store.interfaces_of_instances(&[instance_id.to_string()]).await.unwrap_or_else(|e| {
+            tracing::warn!(instance_id, error = %e, "reading an instance's network interfaces failed");
+            Vec::new()
+        })
     }
 
     /// `sync_vpc`, with a failure logged rather than returned (background callers).
@@ -311,6 +303,11 @@ impl DataPath {
     async fn stop_proxies(&self, stop: impl Fn(&str, &str) -> bool) {
         self.proxies.lock().await.retain(|nic, (vpc, _)| !stop(nic, vpc));
     }
+}
+
+/// The VPCs of some interfaces, each once.
+fn vpcs_of(interfaces: &[NetworkInterfaceRecord]) -> Vec<String> {
+    interfaces.iter().map(|n| n.vpc_id.clone()).collect::<BTreeSet<_>>().into_iter().collect()
 }
 
 /// A NIC as the plumbing describes it.

@@ -305,7 +305,7 @@ fn security_group_clause(account_id: &str, q: &SecurityGroupQuery) -> Clause {
 }
 
 /// `SELECT … WHERE column IN (ids)` arguments for a page's ids.
-fn id_args(ids: &[String]) -> (String, SqliteArguments<'static>) {
+pub(crate) fn id_args(ids: &[String]) -> (String, SqliteArguments<'static>) {
     let mut args = SqliteArguments::default();
     for id in ids {
         let _ = args.add(id.clone());
