@@ -326,6 +326,7 @@ const RPC_CASES: &[Case] = &[
     ),
     (ECS, "DescribeNetworkInterfaces", &[("PageSize", "0")], 400, "InvalidParameter"),
     (ECS, "DescribeNetworkInterfaces", &[("Type", "Secondary")], 400, "InvalidParameter"),
+    (ECS, "DescribeNetworkInterfaces", &[("PrivateIpAddress.2", "10.0.0.2")], 400, "InvalidParameter"),
     (ECS, "StartInstance", &[], 400, "MissingParameter"),
     (ECS, "StartInstance", &[("InstanceId", "i-nope"), ("DryRun", "perhaps")], 400, "InvalidParameter"),
     (ECS, "StartInstance", &[("InstanceId", "i-nope")], 404, "InvalidInstanceId.NotFound"),

@@ -87,8 +87,10 @@ fn describe(p: &Params) -> Result<InterfaceRequest> {
         "Ipv6Address",
     ])?;
     let ids = p.repeat_list("NetworkInterfaceId", 100)?;
-    let private_ip =
-        p.opt_str("PrimaryIpAddress").or_else(|| p.repeat_list("PrivateIpAddress", 1).ok()?.pop());
+    let private_ip = match p.opt_str("PrimaryIpAddress") {
+        Some(ip) => Some(ip),
+        None => p.repeat_list("PrivateIpAddress", 1)?.pop(),
+    };
     Ok(InterfaceRequest::Describe {
         query: InterfaceQuery {
             network_interface_ids: (!ids.is_empty()).then_some(ids),
