@@ -15,6 +15,7 @@ use crate::image_changes::ImageChanges;
 use crate::images::Images;
 use crate::instance_snapshots::InstanceSnapshots;
 use crate::instances::Instances;
+use crate::metadata::Metadata;
 use crate::mts::ScreenshotJobs;
 use crate::network::datapath::DataPath;
 use crate::network::Networks;
@@ -56,7 +57,8 @@ impl Cloud {
         let buckets =
             Arc::new(Buckets::new(config.buckets_dir(), config.bucket_scratch_dir(), &config.buckets)?);
         let images = Arc::new(Images::new(store.clone(), config.clone()));
-        let datapath = Arc::new(DataPath::new(store.clone(), &config.data_dir, config.network));
+        let metadata = Arc::new(Metadata::new(store.clone(), config.region_id.clone()).await?);
+        let datapath = Arc::new(DataPath::new(store.clone(), &config.data_dir, config.network, metadata));
         let networks = Arc::new(Networks::new(
             store.clone(),
             config.region_id.clone(),

@@ -25,6 +25,7 @@ pub mod instance_snapshots;
 mod instances;
 pub mod listing;
 mod lookup;
+pub mod metadata;
 pub mod mts;
 pub mod network;
 pub mod oci;

@@ -17,7 +17,7 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
-use crate::{NicNet, VpcNetwork};
+use crate::{NicNet, VpcNetwork, METADATA_ADDR, METADATA_PORT};
 
 /// Which way a rule looks: ingress rules match the source of packets to the NIC, egress rules the destination of
 /// packets from it.
@@ -264,7 +264,8 @@ pub fn open_ports(vpc: &VpcNetwork, nic: &NicNet, from: Ipv4Addr) -> BTreeSet<u1
 /// The nftables transaction that replaces `table inet ecslab` of the VPC's namespace atomically (`nft -f -`):
 /// declare, delete, recreate, in one transaction, so there is never a moment without the table.
 ///
-/// Layout: `input` (the namespace itself: DHCP from guests, ICMP to the gateways, replies), `forward` (policy
+/// Layout: `input` (the namespace itself: DHCP from guests, ICMP to the gateways, each NIC's own requests to the
+/// metadata service, replies), `forward` (policy
 /// drop: established/related accepted, then the sender's `out_N` chain by `iifname`, then the receiver's `in_N`
 /// chain by `oifname`), one set `gN` of member addresses per group. Egress chains end flows with `drop` or let them
 /// on with `return`; ingress chains end with the same-group accept and a final `drop`.
@@ -305,6 +306,17 @@ pub fn render(vpc: &VpcNetwork) -> String {
         "    iifname \"lo\" accept\n",
         "    udp sport 68 udp dport 67 accept\n",
         "    icmp type echo-request accept\n",
+    ));
+    // The metadata service answers each NIC from its own tap and its own address only: a guest that forges
+    // another's address is dropped here, so the source address names the asker.
+    for nic in &vpc.nics {
+        let _ = writeln!(
+            s,
+            "    iifname \"{}\" ip saddr {} ip daddr {METADATA_ADDR} tcp dport {METADATA_PORT} accept",
+            nic.tap, nic.ip
+        );
+    }
+    s.push_str(concat!(
         "  }\n",
         "  chain forward {\n",
         "    type filter hook forward priority filter; policy drop;\n",
@@ -320,6 +332,8 @@ pub fn render(vpc: &VpcNetwork) -> String {
     s.push_str("  }\n");
     for (i, nic) in vpc.nics.iter().enumerate() {
         let _ = writeln!(s, "  chain out_{i} {{ # egress of {}", comment(&nic.id));
+        // No forged source addresses between guests.
+        let _ = writeln!(s, "    ip saddr != {} drop", nic.ip);
         for rule in ordered_rules(vpc, nic, Direction::Egress) {
             let _ = writeln!(s, "    {}", render_rule(rule, Direction::Egress, &set_of));
         }
@@ -574,7 +588,10 @@ mod tests {
                 "drop",
             ]
         );
-        assert!(text.contains("chain out_0 { # egress of a\n    ip daddr 10.0.0.9/32 udp dport 53 return # priority 2\n    return\n  }"));
+        assert!(text.contains("chain out_0 { # egress of a\n    ip saddr != 10.0.0.1 drop\n    ip daddr 10.0.0.9/32 udp dport 53 return # priority 2\n    return\n  }"));
+        // Each NIC asks the metadata service from its own tap and address only.
+        assert!(text
+            .contains("    iifname \"ta\" ip saddr 10.0.0.1 ip daddr 100.100.100.200 tcp dport 80 accept\n"));
         assert!(text.contains("    iifname \"ta\" jump out_0\n"));
         assert!(text.contains("    oifname \"td\" jump in_3\n"));
         // c is only in sg-db: its ingress has no web rules and accepts g1 only.

@@ -16,6 +16,7 @@
 mod cmd;
 pub mod dhcp;
 pub mod filter;
+pub mod metadata;
 pub mod netns;
 pub mod proxy;
 
@@ -33,6 +34,7 @@ pub use filter::{
     decide, decide_flow, open_ports, Direction, Packet, Peer, Policy, PortRange, Priority, Protocol, Rule,
     Verdict, L4,
 };
+pub use metadata::{metadata_listener, METADATA_ADDR, METADATA_PORT};
 pub use proxy::PublicProxy;
 
 /// Errors of the network plumbing.
@@ -353,6 +355,9 @@ impl HostNetwork {
             cmd::run("ip", &["netns", "add", ns])?;
         }
         cmd::run("ip", &["-n", ns, "link", "set", "dev", "lo", "up"])?;
+        // The metadata service's address, local to the namespace: guests reach it through their gateway.
+        let metadata = format!("{METADATA_ADDR}/32");
+        cmd::run("ip", &["-n", ns, "address", "replace", &metadata, "dev", "lo"])?;
         let values = [
             ("net/ipv4/ip_forward", "1"),
             ("net/ipv4/conf/all/rp_filter", "0"),

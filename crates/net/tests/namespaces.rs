@@ -458,3 +458,78 @@ fn probe_succeeds_as_root() {
     }
     HostNetwork::probe().unwrap();
 }
+
+/// Connects from inside `ns` to the metadata service with the source address `source`; returns what the test's
+/// server answered (the peer address it saw).
+fn metadata_from(ns: &Path, source: Ipv4Addr) -> std::io::Result<String> {
+    use socket2::{Domain, Socket, Type};
+    let stream = netns::in_netns(ns, move || -> std::io::Result<TcpStream> {
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+        socket.bind(&SocketAddr::from((source, 0)).into())?;
+        let target = SocketAddr::from((ecslab_net::METADATA_ADDR, ecslab_net::METADATA_PORT));
+        socket.connect_timeout(&target.into(), Duration::from_millis(500))?;
+        Ok(socket.into())
+    })??;
+    http_get(stream)
+}
+
+#[test]
+fn the_metadata_service_hears_each_nic_from_its_own_address_only() {
+    if !is_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let hn = HostNetwork::new(tmp.path().join("data"));
+    let _guard = VpcsGuard(hn.clone(), vec!["vpc-md".into()]);
+    let vpc = VpcNetwork {
+        vpc_id: "vpc-md".into(),
+        vswitches: vswitches(),
+        nics: vec![
+            nic(&hn, "eni-ma", "192.168.1.30", 0x1a, "sg-m"),
+            nic(&hn, "eni-mb", "192.168.1.31", 0x1b, "sg-m"),
+        ],
+        groups: vec![GroupRules { id: "sg-m".into(), rules: vec![] }],
+    };
+    let a = Guest::new("ma", &vpc.nics[0].tap, vpc.nics[0].mac, tmp.path());
+    let b = Guest::new("mb", &vpc.nics[1].tap, vpc.nics[1].mac, tmp.path());
+    hn.apply(&vpc).unwrap();
+    assert_eq!(a.dhcp(), ip("192.168.1.30"));
+    assert_eq!(b.dhcp(), ip("192.168.1.31"));
+
+    // A stand-in metadata service: answers each connection with the source address it sees.
+    let listener = ecslab_net::metadata_listener(&hn.netns_path("vpc-md")).unwrap();
+    listener.set_nonblocking(false).unwrap();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let peer = stream.peer_addr().map(|p| p.ip().to_string()).unwrap_or_default();
+            let mut head = [0u8; 256];
+            let _ = stream.read(&mut head);
+            let _ = stream.write_all(format!("HTTP/1.0 200 OK\r\n\r\nasker={peer}").as_bytes());
+        }
+    });
+
+    assert!(metadata_from(&a.path(), ip("192.168.1.30")).unwrap().ends_with("asker=192.168.1.30"));
+    assert!(metadata_from(&b.path(), ip("192.168.1.31")).unwrap().ends_with("asker=192.168.1.31"));
+    // A forges B's address: the namespace drops it (a timeout), so no instance can pass for another.
+    sh("ip", &["-n", &a.ns, "address", "add", "192.168.1.31/32", "dev", "eth0"]);
+    let forged = metadata_from(&a.path(), ip("192.168.1.31")).unwrap_err();
+    assert_eq!(forged.kind(), std::io::ErrorKind::TimedOut, "{forged}");
+    // Nor may it send other guests packets from an address that is not its own.
+    sh("ip", &["-n", &a.ns, "address", "del", "192.168.1.31/32", "dev", "eth0"]);
+    sh("ip", &["-n", &a.ns, "address", "add", "192.168.1.99/32", "dev", "eth0"]);
+    let mut b = b;
+    b.serve();
+    let from = |source: Ipv4Addr| {
+        netns::in_netns(&a.path(), move || -> std::io::Result<()> {
+            use socket2::{Domain, Socket, Type};
+            let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+            socket.bind(&SocketAddr::from((source, 0)).into())?;
+            let target = SocketAddr::from((ip("192.168.1.31"), HTTP_PORT));
+            socket.connect_timeout(&target.into(), Duration::from_millis(300))
+        })
+        .unwrap()
+    };
+    assert!(from(ip("192.168.1.30")).is_ok(), "from its own address A reaches B (same group)");
+    let forged = from(ip("192.168.1.99")).unwrap_err();
+    assert_eq!(forged.kind(), std::io::ErrorKind::TimedOut, "a forged source is not forwarded: {forged}");
+}

@@ -6,7 +6,9 @@
 //! - after it started, stopped or was deleted, and after any rule or membership change, the
 //!   VPC is applied again (`sync_vpc`), which also starts or stops public-address proxies;
 //! - at server start, every VPC is applied again (`sync_all`), so adopted VMs keep their network,
-//!   and namespaces of VPCs this server no longer has are removed.
+//!   and namespaces of VPCs this server no longer has are removed;
+//! - every VPC with NICs has the metadata service listening in its namespace (`crate::metadata`), started
+//!   with its first apply and stopped before its namespace is removed.
 //!
 //! When this process cannot make namespaces (not root, tools missing), it says so once at start
 //! and falls back to QEMU's user-mode networking (or is told to, `--network user`): each guest
@@ -15,6 +17,7 @@
 //! that mode cannot do).
 
 use crate::config::NetworkBackend;
+use crate::metadata::Metadata;
 use crate::{Error, Result};
 use ecslab_net::filter::{Direction, Peer, Policy, PortRange, Priority, Protocol, Rule};
 use ecslab_net::{GroupRules, HostNetwork, MacAddr, NicNet, PublicProxy, VSwitchNet, VpcNetwork};
@@ -45,6 +48,9 @@ pub struct DataPath {
     proxies: tokio::sync::Mutex<HashMap<String, (String, PublicProxy)>>,
     /// One apply at a time: two applies of one VPC must not interleave.
     applying: tokio::sync::Mutex<()>,
+    /// The metadata service, and its listener task in each VPC's namespace, by VPC id.
+    metadata: Arc<Metadata>,
+    metadata_servers: tokio::sync::Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for DataPath {
@@ -60,7 +66,12 @@ pub fn gateway_of(block: &Ipv4Net) -> Ipv4Addr {
 
 impl DataPath {
     /// Probe the host once (`NetworkBackend::Auto`).
-    pub(crate) fn new(store: Store, data_dir: &Path, backend: NetworkBackend) -> DataPath {
+    pub(crate) fn new(
+        store: Store,
+        data_dir: &Path,
+        backend: NetworkBackend,
+        metadata: Arc<Metadata>,
+    ) -> DataPath {
         let naming = HostNetwork::new(data_dir);
         let mode = match backend {
             NetworkBackend::Off => Mode::Off,
@@ -81,6 +92,8 @@ impl DataPath {
             mode,
             proxies: tokio::sync::Mutex::new(HashMap::new()),
             applying: tokio::sync::Mutex::new(()),
+            metadata,
+            metadata_servers: tokio::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -204,6 +217,7 @@ impl DataPath {
         let interfaces = self.store.interfaces_in_vpc(vpc_id).await?;
         if interfaces.is_empty() {
             self.stop_proxies(|_, vpc| vpc == vpc_id).await;
+            self.stop_metadata(vpc_id).await;
             let id = vpc_id.to_string();
             if host.vpcs().contains(&id) {
                 blocking(move || host_call(host.remove_vpc(&id))).await?;
@@ -218,7 +232,32 @@ impl DataPath {
             blocking(move || host_call(host.apply(&vpc))).await?
         };
         tracing::debug!(vpc_id, ?applied, "VPC network applied");
+        self.ensure_metadata(&host, vpc_id).await?;
         self.update_proxies(&host, &vpc, &interfaces).await
+    }
+
+    /// The metadata service listening in the VPC's namespace (once applied, the address is there).
+    async fn ensure_metadata(&self, host: &HostNetwork, vpc_id: &str) -> Result<()> {
+        let mut servers = self.metadata_servers.lock().await;
+        if servers.get(vpc_id).is_some_and(|task| !task.is_finished()) {
+            return Ok(());
+        }
+        let netns = host.netns_path(vpc_id);
+        let listener = blocking(move || host_call(ecslab_net::metadata_listener(&netns))).await?;
+        let task = crate::metadata::http::serve(listener, vpc_id.to_string(), self.metadata.clone());
+        tracing::info!(vpc_id, "the metadata service answers at 100.100.100.200 in the VPC");
+        servers.insert(vpc_id.to_string(), task);
+        Ok(())
+    }
+
+    /// Stop the VPC's metadata listener and wait until its socket is closed (an open socket would keep the
+    /// namespace alive).
+    async fn stop_metadata(&self, vpc_id: &str) {
+        let task = self.metadata_servers.lock().await.remove(vpc_id);
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await;
+        }
     }
 
     /// At start: apply every VPC that has NICs; remove the namespaces of VPCs without any.
