@@ -17,6 +17,11 @@ mod image_records;
 pub use image_records::*;
 mod jobs;
 pub use jobs::*;
+mod key_pairs;
+pub use key_pairs::{
+    AttributeChange, GuestSettings, InstanceSettings, KeyPairBinding, KeyPairDeletion, KeyPairInsert,
+    KeyPairRecord, SettingsChange, KEY_PAIR_QUOTA,
+};
 mod listing;
 pub use listing::{wildcard_to_glob, InstanceQuery, ListedPage, PageWindow};
 mod interfaces;
@@ -393,15 +398,15 @@ impl Store {
 
     // ---- instances and disks -------------------------------------------------------------------
 
-    /// Insert an instance together with its disks, atomically.
-    /// Insert a new instance with its disks and, when it is on the network, its interface (its
-    /// addresses picked in the same transaction). Nothing is written when the addresses cannot
-    /// be had.
+    /// Insert a new instance with its disks, its guest settings and, when it is on the network,
+    /// its interface (its addresses picked in the same transaction). Nothing is written when the
+    /// addresses cannot be had.
     pub async fn insert_instance(
         &self,
         instance: &InstanceRecord,
         disks: &[DiskRecord],
         interface: Option<&NewInterface<'_>>,
+        settings: &InstanceSettings,
     ) -> Result<std::result::Result<Option<NetworkInterfaceRecord>, AddressRefusal>> {
         let mut tx = self.begin_write().await.map_err(db("begin"))?;
         let interface = match interface {
@@ -437,6 +442,7 @@ impl Store {
         for disk in disks {
             insert_disk(&mut tx, disk).await?;
         }
+        key_pairs::insert_settings(&mut tx, &instance.account_id, &instance.instance_id, settings).await?;
         tx.commit().await.map_err(db("commit"))?;
         Ok(Ok(interface))
     }
@@ -547,6 +553,7 @@ impl Store {
         .await
         .map_err(db("detaching kept disks"))?;
         interfaces::delete_interfaces_of(&mut tx, instance_id).await?;
+        key_pairs::delete_settings(&mut tx, instance_id).await?;
         sqlx::query("DELETE FROM instances WHERE instance_id = ?")
             .bind(instance_id)
             .execute(&mut *tx)

@@ -289,7 +289,7 @@ mod tests {
     async fn store_with(n: usize) -> Store {
         let store = Store::open_in_memory().await.unwrap();
         for k in 0..n {
-            store.insert_instance(&instance(k), &[], None).await.unwrap().unwrap();
+            store.insert_instance(&instance(k), &[], None, &Default::default()).await.unwrap().unwrap();
         }
         store
     }

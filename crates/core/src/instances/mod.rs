@@ -9,6 +9,9 @@
 mod events;
 mod power;
 mod reading;
+mod settings;
+
+pub use settings::{InstanceUserData, ModifyInstanceAttribute};
 
 use crate::catalog::{self, InstanceType};
 use crate::config::CloudConfig;
@@ -34,6 +37,8 @@ pub struct InstanceView {
     pub disks: Vec<DiskRecord>,
     /// Its primary network interface (none for instances made before networking).
     pub interface: Option<NetworkInterfaceRecord>,
+    /// The SSH key pair bound to it.
+    pub key_pair_name: Option<String>,
 }
 
 /// GetInstanceConsoleOutput's answer.
@@ -119,6 +124,7 @@ impl Instances {
                 ),
             ));
         }
+        let settings = crate::guest_settings::new_settings(&self.store, account_id, &req.guest).await?;
         if req.dry_run {
             return Err(Error::DryRunOperation);
         }
@@ -162,7 +168,8 @@ impl Instances {
             };
             let disks =
                 self.disks.create_instance_disks(account_id, &instance_id, &image, system_gib, &req).await?;
-            let stored = match self.store.insert_instance(&record, &disks, Some(&interface)).await {
+            let stored = match self.store.insert_instance(&record, &disks, Some(&interface), &settings).await
+            {
                 Ok(Ok(stored)) => stored,
                 Ok(Err(refusal)) => {
                     crate::disks::remove_disk_files(&disks);
