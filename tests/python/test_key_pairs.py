@@ -155,6 +155,8 @@ def test_attach_detach_and_delete(fake_lab, fake_ecs):
         assert (results["i-nothere"].success, results["i-nothere"].code) == ("false", "InvalidInstanceId.NotFound")
         assert labkit.describe(fake_ecs, first).key_pair_name == name
         assert labkit.describe(fake_ecs, second).key_pair_name == name
+        filtered = labkit.list_instances(fake_ecs, key_pair_name=name)
+        assert {i.instance_id for i in filtered} == {first, second}, "DescribeInstances' KeyPairName filter"
 
         e = expect(fake_ecs.delete_key_pairs, m.DeleteKeyPairsRequest(region_id=REGION,
                                                                       key_pair_names=json.dumps([other, name])),

@@ -91,6 +91,8 @@ pub struct InstanceFilter {
     pub image_id: Option<String>,
     pub instance_type: Option<String>,
     pub zone_id: Option<String>,
+    /// KeyPairName: instances bound to this key pair.
+    pub key_pair_name: Option<String>,
 }
 
 /// ImportImage with one disk image taken from a local bucket.

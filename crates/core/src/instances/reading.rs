@@ -31,6 +31,7 @@ impl Instances {
             instance_type: filter.instance_type.clone(),
             zone_id: filter.zone_id.clone(),
             tags: filter.tags.iter().map(|t| (t.key.clone(), t.value.clone())).collect(),
+            key_pair_name: filter.key_pair_name.clone(),
         };
         let (listed, mut disks) = self.store.instances_page(account_id, &query, &window(paging)?).await?;
         let ids: Vec<String> = listed.items.iter().map(|r| r.instance_id.clone()).collect();
