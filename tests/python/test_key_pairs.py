@@ -314,3 +314,26 @@ def test_replace_system_disk_gives_the_new_disk_its_key_and_password(fake_lab, f
         assert b"Replaced123!" not in stored_bytes(fake_lab)
     finally:
         labkit.force_delete(fake_ecs, instance_id)
+
+
+def test_a_real_guest_boots_with_its_settings(lab, ecs, cleanup):
+    """On the driver under test: RunInstances with a key pair, password, host name and user data boots a real
+    guest; AttachKeyPair on the Running instance is accepted (in effect at the next boot, as on ECS);
+    the settings read back while it runs."""
+    name, other = unique(), unique()
+    for n in (name, other):
+        ecs.create_key_pair(m.CreateKeyPairRequest(region_id=REGION, key_pair_name=n))
+    user_data = base64.b64encode(b"#!/bin/sh\necho hello\n").decode()
+    instance_id = labkit.run_instance(ecs, lab.image_id, key_pair_name=name, password="RealGuest123!",
+                                      host_name="real-guest", user_data=user_data)
+    cleanup.append(instance_id)
+    labkit.wait_status(ecs, instance_id, "Running", timeout=120)
+    labkit.wait_console(ecs, instance_id, "VMTEST-GUEST-READY")
+    got = ecs.describe_user_data(m.DescribeUserDataRequest(region_id=REGION, instance_id=instance_id)).body
+    assert got.user_data == user_data
+    body = ecs.attach_key_pair(m.AttachKeyPairRequest(region_id=REGION, key_pair_name=other,
+                                                      instance_ids=json.dumps([instance_id]))).body
+    assert (body.total_count, body.fail_count) == ("1", "0")
+    inst = labkit.describe(ecs, instance_id)
+    assert (inst.status, inst.key_pair_name, inst.host_name) == ("Running", other, "real-guest")
+    assert b"RealGuest123!" not in stored_bytes(lab)

@@ -318,6 +318,19 @@ mod tests {
         }
         let ed = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl test";
         let key = parse_public_key(ed).unwrap();
-        assert_eq!(finger_print(&key).unwrap().len(), 47);
+        assert_eq!(key.to_openssh().unwrap(), ed, "the line is kept, comment included");
+    }
+
+    /// The expected values are `ssh-keygen -l -E md5 -f` of the same keys (OpenSSH 9.2).
+    #[test]
+    fn fingerprints_are_what_ssh_keygen_shows() {
+        let ed = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl test";
+        let rsa = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQClY22OT/f10HD7WrMGwn59Cku6yX9jVv16EaI2sbQh7NMZP6wpcprhRgR9\
+                   +vb/zFRRnDJGFqCww4jzvFTuFhPGtpma0ajAlYcX2A2y3RuYZ8TfZ0n2MtzSdYMqqhJBhuDkVAQzErqOUTOongIP3OT1ZQxjL0wk\
+                   12mFc83M7gV/hv+fbdnFKpcZFBOcaE8VKVSFli/G6xVFykcs/0wWVj8DKiGA5yIwzJmb+5IwFafqvIeDIxg4aczzWzh9mLXYlTLe\
+                   i0pcQIvfk9mR5ogKGUB8WPKGp9dRYVJ3P+eibSdNmgy1Vplt2KcqdposLfuKo7mu0D2iH0iAidLzj1vle1+R";
+        let print = |line: &str| finger_print(&parse_public_key(line).unwrap()).unwrap();
+        assert_eq!(print(ed), "65:96:2d:fc:e8:d5:a9:11:64:0c:0f:ea:00:6e:5b:bd");
+        assert_eq!(print(rsa), "74:50:74:d1:9d:7b:95:b5:4d:42:6a:28:88:aa:2c:0b");
     }
 }
