@@ -263,7 +263,9 @@ def test_modify_instance_attribute(fake_lab, fake_ecs):
     instance_id = labkit.create_instance(fake_ecs, fake_lab.image_id)  # Stopped
     try:
         before = stored_bytes(fake_lab).count(b"$6$")
-        user_data = base64.b64encode(b"#!/bin/sh\ntrue\n").decode()
+        # MIME-style wrapped base64 (several lines) is taken, and kept as given.
+        user_data = base64.encodebytes(b"#!/bin/sh\n" + b"true\n" * 40).decode()
+        assert user_data.count("\n") > 2
         fake_ecs.modify_instance_attribute(m.ModifyInstanceAttributeRequest(
             instance_id=instance_id, instance_name="renamed", description="new words", host_name="db-2",
             password="NewPass123!", user_data=user_data))

@@ -71,8 +71,11 @@ impl Password {
 pub struct UserData(String);
 
 impl UserData {
+    /// Line breaks and spaces inside the text are allowed (MIME-style wrapped base64, as
+    /// `base64.encodebytes` writes it); the text is kept as given.
     pub fn parse(encoded: &str) -> Result<UserData> {
-        let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).map_err(|_| {
+        let compact: String = encoded.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        let decoded = base64::engine::general_purpose::STANDARD.decode(&compact).map_err(|_| {
             Error::rejected(
                 "InvalidUserData.NotBase64",
                 "The specified parameter UserData is not valid base64 encoded.",
@@ -87,7 +90,13 @@ impl UserData {
                 ),
             ));
         }
-        Ok(UserData(encoded.trim().to_string()))
+        Ok(UserData(encoded.to_string()))
+    }
+
+    /// The decoded bytes (the text was checked to decode).
+    pub fn decoded(&self) -> Vec<u8> {
+        let compact: String = self.0.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        base64::engine::general_purpose::STANDARD.decode(compact).unwrap_or_default()
     }
 
     /// The base64 text, as given.
@@ -197,6 +206,10 @@ mod tests {
             "InvalidUserData.SizeExceeded"
         );
         assert_eq!(UserData::parse("not base64!").unwrap_err().code(), "InvalidUserData.NotBase64");
+        let wrapped = "IyEvYmluL3NoCmVjaG8g\naGVsbG8K\n";
+        let user_data = UserData::parse(wrapped).unwrap();
+        assert_eq!(user_data.as_base64(), wrapped, "kept as given");
+        assert_eq!(user_data.decoded(), b"#!/bin/sh\necho hello\n");
     }
 
     #[test]
