@@ -128,6 +128,14 @@ pub fn check_host_name(value: &str) -> Result<()> {
     }
 }
 
+/// `InvalidKeyPairName.NotFound` (404).
+pub fn key_pair_not_found(name: &str) -> Error {
+    Error::rejected(
+        "InvalidKeyPairName.NotFound",
+        format!("The specified KeyPairName {name:?} does not exist in our records."),
+    )
+}
+
 /// The settings a new instance stores for `request`: its key pair must exist in the account
 /// (`InvalidKeyPairName.NotFound`), its password is hashed.
 pub(crate) async fn new_settings(
@@ -152,10 +160,7 @@ pub(crate) async fn settings_change(
 ) -> Result<SettingsChange> {
     if let Some(name) = &request.key_pair_name {
         if store.key_pair(account_id, name).await?.is_none() {
-            return Err(Error::rejected(
-                "InvalidKeyPairName.NotFound",
-                format!("The specified KeyPairName {name:?} does not exist in our records."),
-            ));
+            return Err(key_pair_not_found(name));
         }
     }
     Ok(SettingsChange {

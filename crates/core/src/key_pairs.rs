@@ -251,10 +251,7 @@ impl KeyPairs {
 }
 
 fn not_found(name: &str) -> Error {
-    Error::rejected(
-        "InvalidKeyPairName.NotFound",
-        format!("The specified KeyPairName {name:?} does not exist in our records."),
-    )
+    crate::guest_settings::key_pair_not_found(name)
 }
 
 fn results(name: &str, instance_ids: &[String], outcomes: Vec<KeyPairBinding>) -> Vec<BindingResult> {

@@ -130,13 +130,19 @@ fn settings_from_row(r: &SqliteRow) -> InstanceSettings {
     }
 }
 
-/// Write an instance's settings row (inside the transaction that inserts the instance).
+/// Write an instance's settings row (inside the transaction that inserts the instance); false,
+/// writing nothing, when its key pair no longer exists (deleted by a racing DeleteKeyPairs).
 pub(crate) async fn insert_settings(
     tx: &mut Transaction<'static, Sqlite>,
     account_id: &str,
     instance_id: &str,
     settings: &InstanceSettings,
-) -> Result<()> {
+) -> Result<bool> {
+    if let Some(name) = &settings.key_pair_name {
+        if !key_pair_exists(tx, account_id, name).await? {
+            return Ok(false);
+        }
+    }
     sqlx::query(
         "INSERT INTO instance_settings (instance_id, account_id, key_pair_name, password_hash, user_data)
          VALUES (?, ?, ?, ?, ?)",
@@ -149,7 +155,7 @@ pub(crate) async fn insert_settings(
     .execute(&mut **tx)
     .await
     .map_err(db("inserting instance settings"))?;
-    Ok(())
+    Ok(true)
 }
 
 /// Remove an instance's settings (inside the transaction that deletes the instance).
@@ -540,6 +546,11 @@ mod tests {
         assert_eq!((bare.key_pair_name, bare.public_key, bare.user_data), (None, None, None));
 
         // The pair in use cannot go; detached it can, and the guest no longer gets it.
+        // A pair that is gone refuses the instance, which is then not stored at all.
+        let missing = InstanceSettings { key_pair_name: Some("gone".into()), ..InstanceSettings::default() };
+        let refused = store.insert_instance(&instance("acc", "i-3"), &[], None, &missing).await.unwrap();
+        assert!(matches!(refused, Err(crate::InstanceRefusal::KeyPairGone)), "{refused:?}");
+        assert_eq!(store.guest_settings("i-3").await.unwrap(), None);
         let names = vec!["kp".to_string()];
         assert_eq!(
             store.delete_key_pairs("acc", &names).await.unwrap(),

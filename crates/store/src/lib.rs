@@ -68,6 +68,15 @@ fn db(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| StoreError::Db { context, source }
 }
 
+/// Why a new instance was not stored (then nothing was written).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstanceRefusal {
+    /// Its interface's addresses cannot be had.
+    Address(AddressRefusal),
+    /// Its key pair was deleted after the request was checked.
+    KeyPairGone,
+}
+
 /// The result of claiming a ClientToken.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenClaim {
@@ -407,13 +416,13 @@ impl Store {
         disks: &[DiskRecord],
         interface: Option<&NewInterface<'_>>,
         settings: &InstanceSettings,
-    ) -> Result<std::result::Result<Option<NetworkInterfaceRecord>, AddressRefusal>> {
+    ) -> Result<std::result::Result<Option<NetworkInterfaceRecord>, InstanceRefusal>> {
         let mut tx = self.begin_write().await.map_err(db("begin"))?;
         let interface = match interface {
             None => None,
             Some(new) => match interfaces::insert_interface(&mut tx, new).await? {
                 Ok(record) => Some(record),
-                Err(refusal) => return Ok(Err(refusal)),
+                Err(refusal) => return Ok(Err(InstanceRefusal::Address(refusal))),
             },
         };
         sqlx::query(
@@ -442,7 +451,10 @@ impl Store {
         for disk in disks {
             insert_disk(&mut tx, disk).await?;
         }
-        key_pairs::insert_settings(&mut tx, &instance.account_id, &instance.instance_id, settings).await?;
+        if !key_pairs::insert_settings(&mut tx, &instance.account_id, &instance.instance_id, settings).await?
+        {
+            return Ok(Err(InstanceRefusal::KeyPairGone));
+        }
         tx.commit().await.map_err(db("commit"))?;
         Ok(Ok(interface))
     }

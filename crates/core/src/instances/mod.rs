@@ -23,7 +23,9 @@ use crate::network::Networks;
 use crate::requests::CreateInstances;
 use crate::status::{self, Admission, InstanceStatus, Request};
 use crate::{Error, Result};
-use ecslab_store::{now_rfc3339, DiskRecord, InstanceRecord, NetworkInterfaceRecord, NewInterface, Store};
+use ecslab_store::{
+    now_rfc3339, DiskRecord, InstanceRecord, InstanceRefusal, NetworkInterfaceRecord, NewInterface, Store,
+};
 use ecslab_vmm::Hypervisor;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -171,9 +173,15 @@ impl Instances {
             let stored = match self.store.insert_instance(&record, &disks, Some(&interface), &settings).await
             {
                 Ok(Ok(stored)) => stored,
-                Ok(Err(refusal)) => {
+                Ok(Err(InstanceRefusal::Address(refusal))) => {
                     crate::disks::remove_disk_files(&disks);
                     return Err(address_refusal(refusal, &planned));
+                }
+                Ok(Err(InstanceRefusal::KeyPairGone)) => {
+                    crate::disks::remove_disk_files(&disks);
+                    return Err(crate::guest_settings::key_pair_not_found(
+                        req.guest.key_pair_name.as_deref().unwrap_or_default(),
+                    ));
                 }
                 Err(e) => {
                     crate::disks::remove_disk_files(&disks);
