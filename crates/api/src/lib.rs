@@ -10,6 +10,7 @@ pub mod ecs;
 pub mod envelope;
 pub mod front;
 pub mod instance_network;
+pub mod key_pairs;
 pub mod mts;
 pub mod paidsw;
 pub mod params;

@@ -15,6 +15,7 @@ use crate::image_changes::ImageChanges;
 use crate::images::Images;
 use crate::instance_snapshots::InstanceSnapshots;
 use crate::instances::Instances;
+use crate::key_pairs::KeyPairs;
 use crate::metadata::Metadata;
 use crate::mts::ScreenshotJobs;
 use crate::network::datapath::DataPath;
@@ -39,6 +40,7 @@ pub struct Cloud {
     exports: Arc<Exports>,
     screenshot_jobs: Arc<ScreenshotJobs>,
     networks: Arc<Networks>,
+    key_pairs: Arc<KeyPairs>,
 }
 
 impl Cloud {
@@ -122,6 +124,7 @@ impl Cloud {
 
         let cloud = Arc::new(Cloud {
             networks,
+            key_pairs: Arc::new(KeyPairs::new(store.clone())),
             store,
             config,
             buckets,
@@ -181,6 +184,11 @@ impl Cloud {
     /// VPCs, vSwitches and security groups.
     pub fn networks(&self) -> &Arc<Networks> {
         &self.networks
+    }
+
+    /// SSH key pairs (CreateKeyPair, ImportKeyPair, ..., AttachKeyPair).
+    pub fn key_pairs(&self) -> &Arc<KeyPairs> {
+        &self.key_pairs
     }
 
     pub fn store(&self) -> &Store {

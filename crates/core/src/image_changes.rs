@@ -46,6 +46,9 @@ pub struct ImageChange {
     pub image_id: String,
     /// The new system disk's size; default: the old disk's size, or the image's if larger.
     pub system_disk_size_gib: Option<i64>,
+    /// ReplaceSystemDisk's KeyPairName and Password: the new system disk's guest gets them (they
+    /// replace the instance's; what is left out stays).
+    pub guest: crate::requests::GuestRequest,
 }
 
 /// How the caller wants a change run.
@@ -110,6 +113,7 @@ impl ImageChanges {
             }
         };
         let image = self.images.available_image(account_id, &change.image_id).await?;
+        let settings = crate::guest_settings::settings_change(&self.store, account_id, &change.guest).await?;
         let size_gib = new_system_disk_size(image.size_gib, old_disk.size_gib, change.system_disk_size_gib)?;
         let old_image_name = match self.store.image(account_id, &instance.image_id).await? {
             Some(old) => old.name,
@@ -160,6 +164,8 @@ impl ImageChanges {
             return Err(disk_busy());
         };
         op.record_seq = seq;
+        // Accepted: the instance boots the new disk only once the change is done, with these.
+        self.store.change_instance_settings(account_id, &op.instance_id, &settings).await?;
         tracing::info!(
             instance_id = %op.instance_id,
             old_disk = %op.old_disk_id,

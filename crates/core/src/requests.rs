@@ -36,6 +36,17 @@ pub struct CreateInstances {
     pub start: bool,
     /// VSwitchId, SecurityGroupId(s), PrivateIpAddress, InternetMaxBandwidthOut.
     pub network: InstanceNetwork,
+    /// KeyPairName, Password, UserData.
+    pub guest: GuestRequest,
+}
+
+/// What a request asks the guest to be given (RunInstances, ReplaceSystemDisk); checked by the
+/// parser, the key pair's existence by the service.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GuestRequest {
+    pub key_pair_name: Option<String>,
+    pub password: Option<crate::guest_settings::Password>,
+    pub user_data: Option<crate::guest_settings::UserData>,
 }
 
 /// Where RunInstances puts an instance on the network (parsed; the network service checks it against the records).
@@ -80,6 +91,8 @@ pub struct InstanceFilter {
     pub image_id: Option<String>,
     pub instance_type: Option<String>,
     pub zone_id: Option<String>,
+    /// KeyPairName: instances bound to this key pair.
+    pub key_pair_name: Option<String>,
 }
 
 /// ImportImage with one disk image taken from a local bucket.

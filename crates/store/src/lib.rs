@@ -17,6 +17,11 @@ mod image_records;
 pub use image_records::*;
 mod jobs;
 pub use jobs::*;
+mod key_pairs;
+pub use key_pairs::{
+    AttributeChange, GuestSettings, InstanceSettings, KeyPairBinding, KeyPairDeletion, KeyPairInsert,
+    KeyPairRecord, SettingsChange, KEY_PAIR_QUOTA,
+};
 mod listing;
 pub use listing::{wildcard_to_glob, InstanceQuery, ListedPage, PageWindow};
 mod interfaces;
@@ -61,6 +66,15 @@ type Result<T> = std::result::Result<T, StoreError>;
 
 fn db(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| StoreError::Db { context, source }
+}
+
+/// Why a new instance was not stored (then nothing was written).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstanceRefusal {
+    /// Its interface's addresses cannot be had.
+    Address(AddressRefusal),
+    /// Its key pair was deleted after the request was checked.
+    KeyPairGone,
 }
 
 /// The result of claiming a ClientToken.
@@ -393,22 +407,22 @@ impl Store {
 
     // ---- instances and disks -------------------------------------------------------------------
 
-    /// Insert an instance together with its disks, atomically.
-    /// Insert a new instance with its disks and, when it is on the network, its interface (its
-    /// addresses picked in the same transaction). Nothing is written when the addresses cannot
-    /// be had.
+    /// Insert a new instance with its disks, its guest settings and, when it is on the network,
+    /// its interface (its addresses picked in the same transaction). Nothing is written when the
+    /// addresses cannot be had.
     pub async fn insert_instance(
         &self,
         instance: &InstanceRecord,
         disks: &[DiskRecord],
         interface: Option<&NewInterface<'_>>,
-    ) -> Result<std::result::Result<Option<NetworkInterfaceRecord>, AddressRefusal>> {
+        settings: &InstanceSettings,
+    ) -> Result<std::result::Result<Option<NetworkInterfaceRecord>, InstanceRefusal>> {
         let mut tx = self.begin_write().await.map_err(db("begin"))?;
         let interface = match interface {
             None => None,
             Some(new) => match interfaces::insert_interface(&mut tx, new).await? {
                 Ok(record) => Some(record),
-                Err(refusal) => return Ok(Err(refusal)),
+                Err(refusal) => return Ok(Err(InstanceRefusal::Address(refusal))),
             },
         };
         sqlx::query(
@@ -436,6 +450,10 @@ impl Store {
         .map_err(db("inserting an instance"))?;
         for disk in disks {
             insert_disk(&mut tx, disk).await?;
+        }
+        if !key_pairs::insert_settings(&mut tx, &instance.account_id, &instance.instance_id, settings).await?
+        {
+            return Ok(Err(InstanceRefusal::KeyPairGone));
         }
         tx.commit().await.map_err(db("commit"))?;
         Ok(Ok(interface))
@@ -547,6 +565,7 @@ impl Store {
         .await
         .map_err(db("detaching kept disks"))?;
         interfaces::delete_interfaces_of(&mut tx, instance_id).await?;
+        key_pairs::delete_settings(&mut tx, instance_id).await?;
         sqlx::query("DELETE FROM instances WHERE instance_id = ?")
             .bind(instance_id)
             .execute(&mut *tx)

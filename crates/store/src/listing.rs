@@ -48,6 +48,8 @@ pub struct InstanceQuery {
     pub zone_id: Option<String>,
     /// (key, value): an instance must have a tag with this key (and this value, when given).
     pub tags: Vec<(String, Option<String>)>,
+    /// Instances bound to this SSH key pair.
+    pub key_pair_name: Option<String>,
 }
 
 /// A pattern where only `*` is special, as a GLOB pattern (`?` and `[` match themselves).
@@ -107,6 +109,12 @@ fn instance_clause(account_id: &str, q: &InstanceQuery) -> Clause {
     }
     if let Some(pattern) = &q.name_pattern {
         clause.and("name GLOB ?", [wildcard_to_glob(pattern)]);
+    }
+    if let Some(key_pair_name) = &q.key_pair_name {
+        clause.and(
+            "instance_id IN (SELECT instance_id FROM instance_settings WHERE key_pair_name = ?)",
+            [key_pair_name.clone()],
+        );
     }
     for (key, value) in &q.tags {
         clause.and_tag("instances", key, value.as_deref());
@@ -289,7 +297,7 @@ mod tests {
     async fn store_with(n: usize) -> Store {
         let store = Store::open_in_memory().await.unwrap();
         for k in 0..n {
-            store.insert_instance(&instance(k), &[], None).await.unwrap().unwrap();
+            store.insert_instance(&instance(k), &[], None, &Default::default()).await.unwrap().unwrap();
         }
         store
     }

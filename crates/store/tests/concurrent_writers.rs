@@ -102,7 +102,7 @@ async fn client(store: Arc<Store>, task: usize) -> Result<usize, String> {
             move |err: ecslab_store::StoreError| format!("{what} of {task}/{round}: {err:?}")
         };
         store
-            .insert_instance(&instance(&id), &[disk(&disk_id, &id)], None)
+            .insert_instance(&instance(&id), &[disk(&disk_id, &id)], None, &Default::default())
             .await
             .map_err(e("insert"))?
             .expect("no interface to refuse");

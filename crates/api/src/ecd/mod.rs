@@ -89,6 +89,7 @@ pub async fn execute(cloud: &Arc<Cloud>, account: &str, request: EcdRequest) -> 
                     instance_id: desktop_id.clone(),
                     image_id: image_id.clone(),
                     system_disk_size_gib: None,
+                    guest: Default::default(),
                 };
                 let (code, message) = match cloud
                     .image_changes()

@@ -25,6 +25,7 @@ pub(super) fn instance_filter(p: &Params) -> Result<InstanceFilter> {
         image_id: p.opt_str("ImageId"),
         instance_type: p.opt_str("InstanceType"),
         zone_id: p.opt_str("ZoneId"),
+        key_pair_name: p.opt_str("KeyPairName"),
     })
 }
 

@@ -22,7 +22,7 @@ use ecslab_core::requests::{
     CreateDisk, CreateImage, CreateInstances, CreateSnapshot, DiskFilter, ImageFilter, ImportImage,
     InstanceFilter, Paging, SnapshotFilter,
 };
-use ecslab_core::{Cloud, Result};
+use ecslab_core::{Cloud, ModifyInstanceAttribute, Result};
 use std::sync::Arc;
 
 pub const VERSION: &str = "2014-05-26";
@@ -89,6 +89,8 @@ pub enum EcsRequest {
     ExportImage(ExportImage),
     DescribeTaskAttribute { task_id: String },
     DescribeTasks { filter: TaskFilter, paging: Paging },
+    ModifyInstanceAttribute(ModifyInstanceAttribute),
+    DescribeUserData { instance_id: String },
 }
 
 impl EcsRequest {
@@ -145,6 +147,18 @@ pub async fn execute(cloud: &Arc<Cloud>, account: &str, request: EcsRequest) -> 
             }
             let page = cloud.instances().describe_instances(account, &filter, &paging).await?;
             EcsReply::Instances(Box::new(render::instances(cloud, page)))
+        }
+        ModifyInstanceAttribute(request) => {
+            cloud.instances().modify_attribute(account, request).await?;
+            EcsReply::Empty(Empty {})
+        }
+        DescribeUserData { instance_id } => {
+            let found = cloud.instances().user_data(account, &instance_id).await?;
+            EcsReply::UserData {
+                instance_id: found.instance_id,
+                user_data: found.user_data,
+                region_id: cloud.region_id().to_string(),
+            }
         }
         DescribeInstanceAttribute { instance_id } => {
             let filter =

@@ -4,11 +4,14 @@ use super::filters::{disk_filter, image_filter, instance_filter, snapshot_filter
 use super::EcsRequest;
 use crate::params::{check_description, check_name, Params};
 use ecslab_core::exports::{ExportImage, TaskFilter};
+use ecslab_core::guest_settings::{check_host_name, Password, UserData};
 use ecslab_core::image_changes::ImageChange;
 use ecslab_core::network::InstanceNetwork;
 use ecslab_core::requests::{
-    CreateDisk, CreateImage, CreateInstances, CreateSnapshot, DataDiskRequest, DiskImageFormat, ImportImage,
+    CreateDisk, CreateImage, CreateInstances, CreateSnapshot, DataDiskRequest, DiskImageFormat, GuestRequest,
+    ImportImage,
 };
+use ecslab_core::ModifyInstanceAttribute;
 use ecslab_core::{DiskType, Error, Result, TaskStatus};
 use std::collections::BTreeMap;
 
@@ -146,14 +149,16 @@ pub fn parse(action: &str, p: &Params) -> Option<Result<EcsRequest>> {
         "DescribeRegions" => Ok(EcsRequest::DescribeRegions),
         "DescribeZones" => Ok(EcsRequest::DescribeZones),
         "ReplaceSystemDisk" => replace_system_disk(p).map(EcsRequest::ReplaceSystemDisk),
+        "ModifyInstanceAttribute" => modify_instance_attribute(p).map(EcsRequest::ModifyInstanceAttribute),
+        "DescribeUserData" => with(|| Ok(EcsRequest::DescribeUserData { instance_id: p.str("InstanceId")? })),
         _ => return None,
     };
     Some(parsed)
 }
 
-/// ReplaceSystemDisk (FACTS §4.9). Password, KeyPairName and the like are accepted and ignored:
-/// ecslab's guests have no cloud-init to apply them. DiskId (an existing disk as the new system
-/// disk) is not supported.
+/// ReplaceSystemDisk (FACTS §4.9). Password and KeyPairName go to the new system disk's guest
+/// (stored on the instance like RunInstances'); PasswordInherit keeps the image's own. DiskId
+/// (an existing disk as the new system disk) is not supported.
 fn replace_system_disk(p: &Params) -> Result<ImageChange> {
     if p.opt_str("DiskId").is_some() && p.opt_str("ImageId").is_none() {
         return Err(Error::invalid(
@@ -175,7 +180,69 @@ fn replace_system_disk(p: &Params) -> Result<ImageChange> {
             }
         },
     };
-    Ok(ImageChange { instance_id, image_id, system_disk_size_gib })
+    p.refuse(&["SecurityEnhancementStrategy", "Architecture", "Platform", "EncryptAlgorithm", "KMSKeyId"])?;
+    Ok(ImageChange { instance_id, image_id, system_disk_size_gib, guest: guest_request(p, false)? })
+}
+
+/// KeyPairName, Password, PasswordInherit and (when `with_user_data`) UserData, checked as ECS
+/// checks them. PasswordInherit keeps the image's own password: ecslab then stores none.
+fn guest_request(p: &Params, with_user_data: bool) -> Result<GuestRequest> {
+    let password = p.opt_str("Password").map(|v| Password::parse(&v)).transpose()?;
+    if p.bool_or("PasswordInherit", false)? && password.is_some() {
+        return Err(Error::rejected(
+            "InvalidParameter.Conflict",
+            "Password and PasswordInherit=true cannot be given together.",
+        ));
+    }
+    let user_data =
+        if with_user_data { p.opt_str("UserData").map(|v| UserData::parse(&v)).transpose()? } else { None };
+    if !with_user_data {
+        p.refuse(&["UserData"])?;
+    }
+    let key_pair_name = p.opt_str("KeyPairName");
+    if let Some(name) = &key_pair_name {
+        check_name(name, "InvalidKeyPairName.Malformed", "KeyPairName")?;
+    }
+    Ok(GuestRequest { key_pair_name, password, user_data })
+}
+
+/// ModifyInstanceAttribute: InstanceName, Description, HostName, Password, UserData; the
+/// other attributes ECS has here are refused, not ignored.
+fn modify_instance_attribute(p: &Params) -> Result<ModifyInstanceAttribute> {
+    p.refuse(&[
+        "CreditSpecification",
+        "DeletionProtection",
+        "Recyclable",
+        "NetworkInterfaceQueueNumber",
+        "SecurityGroupIds",
+        "RemoteConnectionOptions",
+        "CpuOptions",
+        "EnableJumboFrame",
+        "EnableNetworkEncryption",
+        "PrivateDnsNameOptions",
+        "HostnameType",
+        "NestedVirtualization",
+    ])?;
+    let instance_name = p.opt_str("InstanceName");
+    if let Some(name) = &instance_name {
+        check_name(name, "InvalidInstanceName.Malformed", "InstanceName")?;
+    }
+    let description = p.opt_str("Description");
+    if let Some(description) = &description {
+        check_description(description)?;
+    }
+    let host_name = p.opt_str("HostName");
+    if let Some(host_name) = &host_name {
+        check_host_name(host_name)?;
+    }
+    Ok(ModifyInstanceAttribute {
+        instance_id: p.str("InstanceId")?,
+        instance_name,
+        description,
+        host_name,
+        password: p.opt_str("Password").map(|v| Password::parse(&v)).transpose()?,
+        user_data: p.opt_str("UserData").map(|v| UserData::parse(&v)).transpose()?,
+    })
 }
 
 fn with(build: impl FnOnce() -> Result<EcsRequest>) -> Result<EcsRequest> {
@@ -193,12 +260,10 @@ fn create_instances(p: &Params, start: bool) -> Result<CreateInstances> {
     }
     let description = p.opt_str("Description").unwrap_or_default();
     check_description(&description)?;
+    p.refuse(&["HostNames"])?;
     let host_name = p.opt_str("HostName").unwrap_or_default();
-    if !host_name.is_empty() && !(2..=64).contains(&host_name.len()) {
-        return Err(Error::rejected(
-            "InvalidHostName.Malformed",
-            "The specified HostName is wrongly formed.",
-        ));
+    if !host_name.is_empty() {
+        check_host_name(&host_name)?;
     }
     let amount = if start {
         match p.opt_int("Amount", i64::MIN, i64::MAX)? {
@@ -281,6 +346,7 @@ fn create_instances(p: &Params, start: bool) -> Result<CreateInstances> {
         dry_run: p.bool_or("DryRun", false)?,
         start,
         network: instance_network(p, amount)?,
+        guest: guest_request(p, true)?,
     })
 }
 

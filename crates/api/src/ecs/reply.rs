@@ -57,6 +57,12 @@ pub enum EcsReply {
         order_id: &'static str,
     },
     #[serde(rename_all = "PascalCase")]
+    UserData {
+        instance_id: String,
+        user_data: String,
+        region_id: String,
+    },
+    #[serde(rename_all = "PascalCase")]
     ReplaceSystemDisk {
         disk_id: String,
     },

@@ -9,6 +9,9 @@
 mod events;
 mod power;
 mod reading;
+mod settings;
+
+pub use settings::{InstanceUserData, ModifyInstanceAttribute};
 
 use crate::catalog::{self, InstanceType};
 use crate::config::CloudConfig;
@@ -20,7 +23,9 @@ use crate::network::Networks;
 use crate::requests::CreateInstances;
 use crate::status::{self, Admission, InstanceStatus, Request};
 use crate::{Error, Result};
-use ecslab_store::{now_rfc3339, DiskRecord, InstanceRecord, NetworkInterfaceRecord, NewInterface, Store};
+use ecslab_store::{
+    now_rfc3339, DiskRecord, InstanceRecord, InstanceRefusal, NetworkInterfaceRecord, NewInterface, Store,
+};
 use ecslab_vmm::Hypervisor;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -34,6 +39,8 @@ pub struct InstanceView {
     pub disks: Vec<DiskRecord>,
     /// Its primary network interface (none for instances made before networking).
     pub interface: Option<NetworkInterfaceRecord>,
+    /// The SSH key pair bound to it.
+    pub key_pair_name: Option<String>,
 }
 
 /// GetInstanceConsoleOutput's answer.
@@ -119,6 +126,7 @@ impl Instances {
                 ),
             ));
         }
+        let settings = crate::guest_settings::new_settings(&self.store, account_id, &req.guest).await?;
         if req.dry_run {
             return Err(Error::DryRunOperation);
         }
@@ -162,11 +170,18 @@ impl Instances {
             };
             let disks =
                 self.disks.create_instance_disks(account_id, &instance_id, &image, system_gib, &req).await?;
-            let stored = match self.store.insert_instance(&record, &disks, Some(&interface)).await {
+            let stored = match self.store.insert_instance(&record, &disks, Some(&interface), &settings).await
+            {
                 Ok(Ok(stored)) => stored,
-                Ok(Err(refusal)) => {
+                Ok(Err(InstanceRefusal::Address(refusal))) => {
                     crate::disks::remove_disk_files(&disks);
                     return Err(address_refusal(refusal, &planned));
+                }
+                Ok(Err(InstanceRefusal::KeyPairGone)) => {
+                    crate::disks::remove_disk_files(&disks);
+                    return Err(crate::guest_settings::key_pair_not_found(
+                        req.guest.key_pair_name.as_deref().unwrap_or_default(),
+                    ));
                 }
                 Err(e) => {
                     crate::disks::remove_disk_files(&disks);

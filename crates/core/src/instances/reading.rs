@@ -31,10 +31,12 @@ impl Instances {
             instance_type: filter.instance_type.clone(),
             zone_id: filter.zone_id.clone(),
             tags: filter.tags.iter().map(|t| (t.key.clone(), t.value.clone())).collect(),
+            key_pair_name: filter.key_pair_name.clone(),
         };
         let (listed, mut disks) = self.store.instances_page(account_id, &query, &window(paging)?).await?;
         let ids: Vec<String> = listed.items.iter().map(|r| r.instance_id.clone()).collect();
         let interfaces = self.store.interfaces_of_instances(&ids).await?;
+        let mut settings = self.store.instance_settings(account_id, &ids).await?;
         let mut views = Vec::with_capacity(listed.items.len());
         for record in listed.items {
             let instance_type = catalog::find(&record.instance_type)
@@ -45,7 +47,8 @@ impl Instances {
                 .partition(|d| d.instance_id.as_deref() == Some(record.instance_id.as_str()));
             disks = rest;
             let interface = interfaces.iter().find(|i| i.instance_id == record.instance_id).cloned();
-            views.push(InstanceView { record, instance_type, disks: own, interface });
+            let key_pair_name = settings.remove(&record.instance_id).and_then(|s| s.key_pair_name);
+            views.push(InstanceView { record, instance_type, disks: own, interface, key_pair_name });
         }
         let listed = ListedPage { items: views, total: listed.total, more: listed.more };
         Ok(page_of(listed, paging, |v| sort_key(&v.record.created_at, &v.record.instance_id)))

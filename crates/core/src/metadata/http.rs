@@ -57,7 +57,9 @@ pub fn serve(
                     let (vpc_id, metadata) = (vpc_id.clone(), metadata.clone());
                     async move { Ok::<_, Infallible>(respond(&metadata, &vpc_id, source, request).await) }
                 });
+                // half_close: a client may shut its side after the request (nc, HTTP/1.0) and still read the reply.
                 let served = http1::Builder::new()
+                    .half_close(true)
                     .timer(TokioTimer::new())
                     .header_read_timeout(HEAD_TIMEOUT)
                     .serve_connection(TokioIo::new(stream), service)

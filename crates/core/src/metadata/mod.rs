@@ -155,12 +155,16 @@ impl Metadata {
         let Some(instance) = self.store.instance_by_id(&nic.instance_id).await? else { return Ok(None) };
         let vpc = self.store.vpc(&nic.account_id, &nic.vpc_id).await?;
         let vswitch = self.store.vswitch(&nic.account_id, &nic.vswitch_id).await?;
-        let settings = PendingSettings::default(); // MERGE: self.store.guest_settings(&instance.instance_id).await?
+        let settings = self.store.guest_settings(&instance.instance_id).await?;
+        let (public_key, user_data, password_hash) = match settings {
+            Some(s) => (s.public_key, s.user_data, s.password_hash),
+            None => (None, None, None),
+        };
         let block: Option<Ipv4Net> = vswitch.as_ref().and_then(|v| v.cidr_block.parse().ok());
-        let user_data = settings.user_data.as_deref().and_then(|text| {
-            use base64::Engine;
-            base64::engine::general_purpose::STANDARD.decode(text).ok()
-        });
+        // Stored as given and checked to decode when it was set.
+        let user_data = user_data
+            .and_then(|text| crate::guest_settings::UserData::parse(&text).ok())
+            .map(|u| u.decoded());
         Ok(Some(GuestView {
             instance_id: instance.instance_id.clone(),
             instance_name: instance.name.clone(),
@@ -180,9 +184,9 @@ impl Metadata {
             vpc_cidr_block: vpc.map(|v| v.cidr_block).unwrap_or_default(),
             vswitch_id: nic.vswitch_id.clone(),
             vswitch_cidr_block: vswitch.map(|v| v.cidr_block).unwrap_or_default(),
-            public_keys: settings.public_key.into_iter().collect(),
+            public_keys: public_key.into_iter().collect(),
             user_data,
-            password_hash: settings.password_hash,
+            password_hash,
             tokens_required: false,
         }))
     }
@@ -197,13 +201,6 @@ impl Metadata {
             }
         }
     }
-}
-
-#[derive(Default)]
-struct PendingSettings {
-    public_key: Option<String>,
-    user_data: Option<String>,
-    password_hash: Option<String>,
 }
 
 #[cfg(test)]

@@ -86,6 +86,8 @@ pub struct Instance {
     pub instance_name: String,
     pub description: String,
     pub host_name: String,
+    /// The bound SSH key pair ("" when none), as DescribeInstances shows it.
+    pub key_pair_name: String,
     pub status: String,
     pub region_id: String,
     pub zone_id: String,
@@ -193,6 +195,7 @@ pub fn instances(cloud: &Cloud, page: Page<InstanceView>) -> InstancePage {
                 instance_name: r.name.clone(),
                 description: r.description.clone(),
                 host_name: r.host_name.clone(),
+                key_pair_name: v.key_pair_name.clone().unwrap_or_default(),
                 status: r.status.to_string(),
                 region_id: region.to_string(),
                 zone_id: r.zone_id.clone(),
