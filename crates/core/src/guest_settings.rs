@@ -148,6 +148,8 @@ pub(crate) async fn new_settings(
         key_pair_name: change.key_pair_name.flatten(),
         password_hash: change.password_hash.flatten(),
         user_data: change.user_data.flatten(),
+        http_endpoint: change.http_endpoint.unwrap_or_default(),
+        http_tokens: change.http_tokens.unwrap_or_default(),
     })
 }
 
@@ -167,6 +169,8 @@ pub(crate) async fn settings_change(
         key_pair_name: request.key_pair_name.clone().map(Some),
         password_hash: request.password.as_ref().map(Password::hash).transpose()?.map(Some),
         user_data: request.user_data.as_ref().map(|u| Some(u.as_base64().to_string())),
+        http_endpoint: request.metadata.http_endpoint,
+        http_tokens: request.metadata.http_tokens,
     })
 }
 

@@ -47,6 +47,16 @@ pub struct GuestRequest {
     pub key_pair_name: Option<String>,
     pub password: Option<crate::guest_settings::Password>,
     pub user_data: Option<crate::guest_settings::UserData>,
+    /// HttpEndpoint and HttpTokens (RunInstances only; `None`: enabled, optional).
+    pub metadata: MetadataOptions,
+}
+
+/// The metadata service's options for an instance (RunInstances, ModifyInstanceMetadataOptions); `None` leaves an
+/// option as it is (or, for a new instance, at its default).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MetadataOptions {
+    pub http_endpoint: Option<ecslab_store::MetadataEndpoint>,
+    pub http_tokens: Option<ecslab_store::MetadataTokens>,
 }
 
 /// Where RunInstances puts an instance on the network (parsed; the network service checks it against the records).

@@ -7,7 +7,8 @@
 //! instances of its account, at most [`KEY_PAIR_QUOTA`] per account) are checked inside the one
 //! `BEGIN IMMEDIATE` write transaction that makes the change, so racing requests cannot break them.
 
-use crate::{db, Result, Store};
+use crate::records::decode_column;
+use crate::{db, MetadataEndpoint, MetadataTokens, Result, Store};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 use std::collections::HashMap;
@@ -76,6 +77,8 @@ pub struct InstanceSettings {
     pub password_hash: Option<String>,
     /// Base64, as the caller gave it.
     pub user_data: Option<String>,
+    pub http_endpoint: MetadataEndpoint,
+    pub http_tokens: MetadataTokens,
 }
 
 /// A change to an instance's settings: `None` leaves a field as it is, `Some(None)` clears it.
@@ -84,11 +87,17 @@ pub struct SettingsChange {
     pub key_pair_name: Option<Option<String>>,
     pub password_hash: Option<Option<String>>,
     pub user_data: Option<Option<String>>,
+    pub http_endpoint: Option<MetadataEndpoint>,
+    pub http_tokens: Option<MetadataTokens>,
 }
 
 impl SettingsChange {
     pub fn is_empty(&self) -> bool {
-        self.key_pair_name.is_none() && self.password_hash.is_none() && self.user_data.is_none()
+        self.key_pair_name.is_none()
+            && self.password_hash.is_none()
+            && self.user_data.is_none()
+            && self.http_endpoint.is_none()
+            && self.http_tokens.is_none()
     }
 }
 
@@ -120,14 +129,19 @@ pub struct GuestSettings {
     /// Base64 as given.
     pub user_data: Option<String>,
     pub password_hash: Option<String>,
+    pub http_endpoint: MetadataEndpoint,
+    pub http_tokens: MetadataTokens,
 }
 
-fn settings_from_row(r: &SqliteRow) -> InstanceSettings {
-    InstanceSettings {
+fn settings_from_row(r: &SqliteRow) -> Result<InstanceSettings> {
+    let instance_id: String = r.get("instance_id");
+    Ok(InstanceSettings {
         key_pair_name: r.get("key_pair_name"),
         password_hash: r.get("password_hash"),
         user_data: r.get("user_data"),
-    }
+        http_endpoint: decode_column(r, "http_endpoint", &instance_id)?,
+        http_tokens: decode_column(r, "http_tokens", &instance_id)?,
+    })
 }
 
 /// Write an instance's settings row (inside the transaction that inserts the instance); false,
@@ -144,14 +158,17 @@ pub(crate) async fn insert_settings(
         }
     }
     sqlx::query(
-        "INSERT INTO instance_settings (instance_id, account_id, key_pair_name, password_hash, user_data)
-         VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO instance_settings (instance_id, account_id, key_pair_name, password_hash, user_data,
+             http_endpoint, http_tokens)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(instance_id)
     .bind(account_id)
     .bind(&settings.key_pair_name)
     .bind(&settings.password_hash)
     .bind(&settings.user_data)
+    .bind(settings.http_endpoint)
+    .bind(settings.http_tokens)
     .execute(&mut **tx)
     .await
     .map_err(db("inserting instance settings"))?;
@@ -380,7 +397,7 @@ impl Store {
             query = query.bind(id);
         }
         let rows = query.fetch_all(self.reader()).await.map_err(db("reading instance settings"))?;
-        Ok(rows.iter().map(|r| (r.get::<String, _>("instance_id"), settings_from_row(r))).collect())
+        rows.iter().map(|r| Ok((r.get::<String, _>("instance_id"), settings_from_row(r)?))).collect()
     }
 
     /// Change an instance's settings (fields left `None` in `change` stay as they are).
@@ -425,23 +442,30 @@ impl Store {
                 .await
                 .map_err(db("reading instance settings"))?
                 .map(|r| settings_from_row(&r))
+                .transpose()?
                 .unwrap_or_default();
             let next = InstanceSettings {
                 key_pair_name: change.key_pair_name.clone().unwrap_or(current.key_pair_name),
                 password_hash: change.password_hash.clone().unwrap_or(current.password_hash),
                 user_data: change.user_data.clone().unwrap_or(current.user_data),
+                http_endpoint: change.http_endpoint.unwrap_or(current.http_endpoint),
+                http_tokens: change.http_tokens.unwrap_or(current.http_tokens),
             };
             sqlx::query(
-                "INSERT INTO instance_settings (instance_id, account_id, key_pair_name, password_hash, user_data)
-                 VALUES (?, ?, ?, ?, ?)
+                "INSERT INTO instance_settings (instance_id, account_id, key_pair_name, password_hash, user_data,
+                     http_endpoint, http_tokens)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT(instance_id) DO UPDATE SET key_pair_name = excluded.key_pair_name,
-                     password_hash = excluded.password_hash, user_data = excluded.user_data",
+                     password_hash = excluded.password_hash, user_data = excluded.user_data,
+                     http_endpoint = excluded.http_endpoint, http_tokens = excluded.http_tokens",
             )
             .bind(instance_id)
             .bind(account_id)
             .bind(&next.key_pair_name)
             .bind(&next.password_hash)
             .bind(&next.user_data)
+            .bind(next.http_endpoint)
+            .bind(next.http_tokens)
             .execute(&mut *tx)
             .await
             .map_err(db("changing instance settings"))?;
@@ -455,7 +479,8 @@ impl Store {
     pub async fn guest_settings(&self, instance_id: &str) -> Result<Option<GuestSettings>> {
         let row = sqlx::query(
             "SELECT i.instance_id, i.host_name, i.image_id, s.key_pair_name, s.password_hash, s.user_data,
-                    k.public_key
+                    COALESCE(s.http_endpoint, 'enabled') AS http_endpoint,
+                    COALESCE(s.http_tokens, 'optional') AS http_tokens, k.public_key
              FROM instances i
              LEFT JOIN instance_settings s ON s.instance_id = i.instance_id
              LEFT JOIN key_pairs k ON k.account_id = i.account_id AND k.key_pair_name = s.key_pair_name
@@ -465,15 +490,21 @@ impl Store {
         .fetch_optional(self.reader())
         .await
         .map_err(db("reading guest settings"))?;
-        Ok(row.map(|r| GuestSettings {
-            instance_id: r.get("instance_id"),
-            host_name: r.get("host_name"),
-            image_id: r.get("image_id"),
-            key_pair_name: r.get("key_pair_name"),
-            public_key: r.get("public_key"),
-            user_data: r.get("user_data"),
-            password_hash: r.get("password_hash"),
-        }))
+        row.map(|r| {
+            let instance_id: String = r.get("instance_id");
+            Ok(GuestSettings {
+                host_name: r.get("host_name"),
+                image_id: r.get("image_id"),
+                key_pair_name: r.get("key_pair_name"),
+                public_key: r.get("public_key"),
+                user_data: r.get("user_data"),
+                password_hash: r.get("password_hash"),
+                http_endpoint: decode_column(&r, "http_endpoint", &instance_id)?,
+                http_tokens: decode_column(&r, "http_tokens", &instance_id)?,
+                instance_id,
+            })
+        })
+        .transpose()
     }
 }
 
@@ -521,6 +552,8 @@ mod tests {
             key_pair_name: Some("kp".into()),
             password_hash: Some("$6$salt$hash".into()),
             user_data: Some("ZWNobyBoaQ==".into()),
+            http_endpoint: MetadataEndpoint::Enabled,
+            http_tokens: MetadataTokens::Required,
         };
         store.insert_key_pair(&pair("acc", "kp")).await.unwrap();
         store.insert_instance(&instance("acc", "i-1"), &[], None, &settings).await.unwrap().unwrap();
@@ -540,10 +573,26 @@ mod tests {
                 public_key: Some("ssh-ed25519 AAAAkp".into()),
                 user_data: Some("ZWNobyBoaQ==".into()),
                 password_hash: Some("$6$salt$hash".into()),
+                http_endpoint: MetadataEndpoint::Enabled,
+                http_tokens: MetadataTokens::Required,
             }
         );
         let bare = store.guest_settings("i-2").await.unwrap().unwrap();
         assert_eq!((bare.key_pair_name, bare.public_key, bare.user_data), (None, None, None));
+        assert_eq!(
+            (bare.http_endpoint, bare.http_tokens),
+            (MetadataEndpoint::Enabled, MetadataTokens::Optional)
+        );
+        // Metadata options change alone, leaving the rest.
+        let change =
+            SettingsChange { http_endpoint: Some(MetadataEndpoint::Disabled), ..SettingsChange::default() };
+        store.change_instance_settings("acc", "i-1", &change).await.unwrap();
+        let changed = store.guest_settings("i-1").await.unwrap().unwrap();
+        assert_eq!(
+            (changed.http_endpoint, changed.http_tokens),
+            (MetadataEndpoint::Disabled, MetadataTokens::Required)
+        );
+        assert_eq!(changed.user_data.as_deref(), Some("ZWNobyBoaQ=="));
 
         // The pair in use cannot go; detached it can, and the guest no longer gets it.
         // A pair that is gone refuses the instance, which is then not stored at all.

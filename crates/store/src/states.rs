@@ -135,6 +135,35 @@ words!(DiskType, "disk type", [
     Data => "data",
 ]);
 
+/// Whether the instance's metadata service answers it at all (ECS's HttpEndpoint).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, sqlx::Type)]
+#[sqlx(rename_all = "lowercase")]
+pub enum MetadataEndpoint {
+    #[default]
+    Enabled,
+    Disabled,
+}
+
+words!(MetadataEndpoint, "metadata endpoint", [
+    Enabled => "enabled",
+    Disabled => "disabled",
+]);
+
+/// Whether reads of the instance's metadata need a session token (ECS's HttpTokens:
+/// security-hardening mode forced, or normal mode allowed too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, sqlx::Type)]
+#[sqlx(rename_all = "lowercase")]
+pub enum MetadataTokens {
+    #[default]
+    Optional,
+    Required,
+}
+
+words!(MetadataTokens, "metadata tokens", [
+    Optional => "optional",
+    Required => "required",
+]);
+
 /// A disk snapshot's status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
 #[sqlx(rename_all = "lowercase")]
@@ -437,6 +466,8 @@ mod tests {
         round_trips(&pool, InstanceStatus::ALL).await;
         round_trips(&pool, DiskStatus::ALL).await;
         round_trips(&pool, DiskType::ALL).await;
+        round_trips(&pool, MetadataEndpoint::ALL).await;
+        round_trips(&pool, MetadataTokens::ALL).await;
         round_trips(&pool, SnapshotStatus::ALL).await;
         round_trips(&pool, ImageStatus::ALL).await;
         round_trips(&pool, TaskStatus::ALL).await;

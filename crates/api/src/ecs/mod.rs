@@ -91,6 +91,7 @@ pub enum EcsRequest {
     DescribeTasks { filter: TaskFilter, paging: Paging },
     ModifyInstanceAttribute(ModifyInstanceAttribute),
     DescribeUserData { instance_id: String },
+    ModifyInstanceMetadataOptions { instance_id: String, options: ecslab_core::requests::MetadataOptions },
 }
 
 impl EcsRequest {
@@ -150,6 +151,10 @@ pub async fn execute(cloud: &Arc<Cloud>, account: &str, request: EcsRequest) -> 
         }
         ModifyInstanceAttribute(request) => {
             cloud.instances().modify_attribute(account, request).await?;
+            EcsReply::Empty(Empty {})
+        }
+        ModifyInstanceMetadataOptions { instance_id, options } => {
+            cloud.instances().modify_metadata_options(account, &instance_id, options).await?;
             EcsReply::Empty(Empty {})
         }
         DescribeUserData { instance_id } => {

@@ -9,7 +9,7 @@ use ecslab_core::image_changes::ImageChange;
 use ecslab_core::network::InstanceNetwork;
 use ecslab_core::requests::{
     CreateDisk, CreateImage, CreateInstances, CreateSnapshot, DataDiskRequest, DiskImageFormat, GuestRequest,
-    ImportImage,
+    ImportImage, MetadataOptions,
 };
 use ecslab_core::ModifyInstanceAttribute;
 use ecslab_core::{DiskType, Error, Result, TaskStatus};
@@ -151,6 +151,13 @@ pub fn parse(action: &str, p: &Params) -> Option<Result<EcsRequest>> {
         "ReplaceSystemDisk" => replace_system_disk(p).map(EcsRequest::ReplaceSystemDisk),
         "ModifyInstanceAttribute" => modify_instance_attribute(p).map(EcsRequest::ModifyInstanceAttribute),
         "DescribeUserData" => with(|| Ok(EcsRequest::DescribeUserData { instance_id: p.str("InstanceId")? })),
+        "ModifyInstanceMetadataOptions" => with(|| {
+            let options = metadata_options(p)?;
+            if options.http_endpoint.is_none() {
+                return Err(Error::missing("HttpEndpoint"));
+            }
+            Ok(EcsRequest::ModifyInstanceMetadataOptions { instance_id: p.str("InstanceId")?, options })
+        }),
         _ => return None,
     };
     Some(parsed)
@@ -203,7 +210,23 @@ fn guest_request(p: &Params, with_user_data: bool) -> Result<GuestRequest> {
     if let Some(name) = &key_pair_name {
         check_name(name, "InvalidKeyPairName.Malformed", "KeyPairName")?;
     }
-    Ok(GuestRequest { key_pair_name, password, user_data })
+    let metadata = if with_user_data { metadata_options(p)? } else { MetadataOptions::default() };
+    Ok(GuestRequest { key_pair_name, password, user_data, metadata })
+}
+
+/// HttpEndpoint (enabled | disabled) and HttpTokens (optional | required); the hop limit and
+/// metadata tags, not open on ECS, are refused.
+fn metadata_options(p: &Params) -> Result<MetadataOptions> {
+    p.refuse(&["HttpPutResponseHopLimit", "InstanceMetadataTags"])?;
+    fn word<T: std::str::FromStr>(p: &Params, name: &str, valid: &str) -> Result<Option<T>> {
+        p.opt_str(name)
+            .map(|v| v.parse().map_err(|_| Error::invalid(name, format!("{v:?} is not one of {valid}."))))
+            .transpose()
+    }
+    Ok(MetadataOptions {
+        http_endpoint: word(p, "HttpEndpoint", "enabled, disabled")?,
+        http_tokens: word(p, "HttpTokens", "optional, required")?,
+    })
 }
 
 /// ModifyInstanceAttribute: InstanceName, Description, HostName, Password, UserData; the

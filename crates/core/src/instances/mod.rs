@@ -41,6 +41,9 @@ pub struct InstanceView {
     pub interface: Option<NetworkInterfaceRecord>,
     /// The SSH key pair bound to it.
     pub key_pair_name: Option<String>,
+    /// Its metadata options (MetadataOptions in DescribeInstances).
+    pub http_endpoint: ecslab_store::MetadataEndpoint,
+    pub http_tokens: ecslab_store::MetadataTokens,
 }
 
 /// GetInstanceConsoleOutput's answer.

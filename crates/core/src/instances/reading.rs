@@ -47,8 +47,16 @@ impl Instances {
                 .partition(|d| d.instance_id.as_deref() == Some(record.instance_id.as_str()));
             disks = rest;
             let interface = interfaces.iter().find(|i| i.instance_id == record.instance_id).cloned();
-            let key_pair_name = settings.remove(&record.instance_id).and_then(|s| s.key_pair_name);
-            views.push(InstanceView { record, instance_type, disks: own, interface, key_pair_name });
+            let own_settings = settings.remove(&record.instance_id).unwrap_or_default();
+            views.push(InstanceView {
+                record,
+                instance_type,
+                disks: own,
+                interface,
+                key_pair_name: own_settings.key_pair_name,
+                http_endpoint: own_settings.http_endpoint,
+                http_tokens: own_settings.http_tokens,
+            });
         }
         let listed = ListedPage { items: views, total: listed.total, more: listed.more };
         Ok(page_of(listed, paging, |v| sort_key(&v.record.created_at, &v.record.instance_id)))

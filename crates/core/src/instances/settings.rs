@@ -2,9 +2,11 @@
 //! guest is given (host name, password, user data). The guest reads them at its next boot
 //! through the metadata service, so ECS's rules apply: a Running or Stopped instance takes a new
 //! host name or password (effective after a restart), user data only while Stopped.
+//! ModifyInstanceMetadataOptions: whether the metadata service answers the instance, and whether it needs a token.
 
 use super::Instances;
 use crate::guest_settings::{Password, UserData};
+use crate::requests::MetadataOptions;
 use crate::status::InstanceStatus;
 use crate::{Error, Result};
 use ecslab_store::{AttributeChange, SettingsChange};
@@ -55,8 +57,30 @@ impl Instances {
             key_pair_name: None,
             password_hash: request.password.as_ref().map(Password::hash).transpose()?.map(Some),
             user_data: request.user_data.map(|u| Some(u.into_base64())),
+            ..SettingsChange::default()
         };
         self.store.modify_instance(account_id, &instance.instance_id, &attributes, &settings).await?;
+        Ok(())
+    }
+
+    /// ModifyInstanceMetadataOptions: takes effect at once (the metadata service reads the options at each
+    /// request), in any status but a security lock's.
+    pub async fn modify_metadata_options(
+        &self,
+        account_id: &str,
+        instance_id: &str,
+        options: MetadataOptions,
+    ) -> Result<()> {
+        let instance = crate::lookup::instance(&self.store, account_id, instance_id).await?;
+        if instance.locked_for_security() {
+            return Err(Error::InstanceLockedForSecurity { instance_id: instance.instance_id });
+        }
+        let change = SettingsChange {
+            http_endpoint: options.http_endpoint,
+            http_tokens: options.http_tokens,
+            ..SettingsChange::default()
+        };
+        self.store.change_instance_settings(account_id, &instance.instance_id, &change).await?;
         Ok(())
     }
 

@@ -16,7 +16,7 @@ pub mod tree;
 use std::net::Ipv4Addr;
 use std::time::SystemTime;
 
-use ecslab_store::Store;
+use ecslab_store::{MetadataEndpoint, MetadataTokens, Store};
 use ipnet::Ipv4Net;
 
 use crate::network::datapath::gateway_of;
@@ -73,6 +73,12 @@ impl Reply {
 /// address, which the filter makes impossible for guests; answered 403).
 pub fn answer(view: Option<&GuestView>, key: &TokenKey, request: &Request, now: SystemTime) -> Reply {
     let Some(view) = view else { return Reply::error(403, "Forbidden: no instance has this source address") };
+    if view.endpoint_disabled {
+        return Reply::error(
+            403,
+            "Forbidden: the metadata endpoint of this instance is disabled (HttpEndpoint=disabled)",
+        );
+    }
     let path = request.path.split(['?', '#']).next().unwrap_or_default();
     let (version, rest) = match path.trim_start_matches('/').split_once('/') {
         Some((version, rest)) => (version, rest),
@@ -156,10 +162,9 @@ impl Metadata {
         let vpc = self.store.vpc(&nic.account_id, &nic.vpc_id).await?;
         let vswitch = self.store.vswitch(&nic.account_id, &nic.vswitch_id).await?;
         let settings = self.store.guest_settings(&instance.instance_id).await?;
-        let (public_key, user_data, password_hash) = match settings {
-            Some(s) => (s.public_key, s.user_data, s.password_hash),
-            None => (None, None, None),
-        };
+        let Some(settings) = settings else { return Ok(None) };
+        let (public_key, user_data, password_hash) =
+            (settings.public_key, settings.user_data, settings.password_hash);
         let block: Option<Ipv4Net> = vswitch.as_ref().and_then(|v| v.cidr_block.parse().ok());
         // Stored as given and checked to decode when it was set.
         let user_data = user_data
@@ -187,7 +192,8 @@ impl Metadata {
             public_keys: public_key.into_iter().collect(),
             user_data,
             password_hash,
-            tokens_required: false,
+            endpoint_disabled: settings.http_endpoint == MetadataEndpoint::Disabled,
+            tokens_required: settings.http_tokens == MetadataTokens::Required,
         }))
     }
 
@@ -261,5 +267,8 @@ mod tests {
         let required = GuestView { tokens_required: true, ..tree::tests::view() };
         assert_eq!(answer(Some(&required), &key, &get("/latest/meta-data/hostname"), now).status, 401);
         assert_eq!(answer(Some(&required), &key, &with(&token), now).status, 200);
+        let disabled = GuestView { endpoint_disabled: true, ..tree::tests::view() };
+        assert_eq!(answer(Some(&disabled), &key, &with(&token), now).status, 403);
+        assert_eq!(answer(Some(&disabled), &key, &put_token(Some("60")), now).status, 403);
     }
 }

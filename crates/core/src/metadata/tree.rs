@@ -34,6 +34,8 @@ pub struct GuestView {
     pub user_data: Option<Vec<u8>>,
     /// The root password's SHA-512 crypt hash, handed to cloud-init in vendor-data.
     pub password_hash: Option<String>,
+    /// HttpEndpoint=disabled: the service answers nothing but 403.
+    pub endpoint_disabled: bool,
     /// HttpTokens=required: reads without a token are refused.
     pub tokens_required: bool,
 }
@@ -223,6 +225,7 @@ pub(crate) mod tests {
             public_keys: vec!["ssh-ed25519 AAAA k".into()],
             user_data: Some(b"#!/bin/sh\necho hi\n".to_vec()),
             password_hash: None,
+            endpoint_disabled: false,
             tokens_required: false,
         }
     }

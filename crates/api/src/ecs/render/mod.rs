@@ -88,6 +88,7 @@ pub struct Instance {
     pub host_name: String,
     /// The bound SSH key pair ("" when none), as DescribeInstances shows it.
     pub key_pair_name: String,
+    pub metadata_options: MetadataOptions,
     pub status: String,
     pub region_id: String,
     pub zone_id: String,
@@ -170,6 +171,16 @@ pub struct PrivateIpSet {
     pub primary: bool,
 }
 
+/// The metadata service's options of an instance, as DescribeInstances shows them.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MetadataOptions {
+    pub http_endpoint: ecslab_core::store::MetadataEndpoint,
+    pub http_tokens: ecslab_core::store::MetadataTokens,
+    /// Not adjustable (ECS: "not publicly available"); one hop, the guest itself.
+    pub http_put_response_hop_limit: u32,
+}
+
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CpuOptions {
@@ -196,6 +207,11 @@ pub fn instances(cloud: &Cloud, page: Page<InstanceView>) -> InstancePage {
                 description: r.description.clone(),
                 host_name: r.host_name.clone(),
                 key_pair_name: v.key_pair_name.clone().unwrap_or_default(),
+                metadata_options: MetadataOptions {
+                    http_endpoint: v.http_endpoint,
+                    http_tokens: v.http_tokens,
+                    http_put_response_hop_limit: 1,
+                },
                 status: r.status.to_string(),
                 region_id: region.to_string(),
                 zone_id: r.zone_id.clone(),
