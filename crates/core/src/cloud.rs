@@ -6,6 +6,7 @@
 //! images ← disks (and snapshots) ← instances ← image changes, images + disks ← image builds ←
 //! instance snapshots, images ← exports. Screenshot jobs and networks stand beside them.
 
+use crate::assistant::CloudAssistant;
 use crate::buckets::Buckets;
 use crate::config::CloudConfig;
 use crate::disks::Disks;
@@ -38,6 +39,7 @@ pub struct Cloud {
     exports: Arc<Exports>,
     screenshot_jobs: Arc<ScreenshotJobs>,
     networks: Arc<Networks>,
+    assistant: Arc<CloudAssistant>,
 }
 
 impl Cloud {
@@ -117,9 +119,16 @@ impl Cloud {
         }
         .resume_all()
         .await?;
+        let assistant =
+            Arc::new(CloudAssistant::new(store.clone(), hypervisor.clone(), config.region_id.clone()));
+        let open_runs = assistant.resume().await?;
+        if open_runs > 0 {
+            tracing::info!(runs = open_runs, "resumed Cloud Assistant runs");
+        }
 
         let cloud = Arc::new(Cloud {
             networks,
+            assistant,
             store,
             config,
             buckets,
@@ -179,6 +188,11 @@ impl Cloud {
     /// VPCs, vSwitches and security groups.
     pub fn networks(&self) -> &Arc<Networks> {
         &self.networks
+    }
+
+    /// Cloud Assistant: commands and their invocations over the guest agent.
+    pub fn assistant(&self) -> &Arc<CloudAssistant> {
+        &self.assistant
     }
 
     pub fn store(&self) -> &Store {

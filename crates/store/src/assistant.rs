@@ -202,10 +202,10 @@ impl Store {
         row.as_ref().map(CommandRecord::from_row).transpose()
     }
 
-    /// An account's kept commands, newest first.
+    /// An account's kept commands, oldest first.
     pub async fn commands(&self, account_id: &str) -> Result<Vec<CommandRecord>> {
         let rows = sqlx::query(
-            "SELECT * FROM commands WHERE account_id = ? AND kept = 1 ORDER BY created_at DESC, command_id DESC",
+            "SELECT * FROM commands WHERE account_id = ? AND kept = 1 ORDER BY created_at, command_id",
         )
         .bind(account_id)
         .fetch_all(self.reader())
@@ -307,15 +307,13 @@ impl Store {
         row.as_ref().map(InvocationRecord::from_row).transpose()
     }
 
-    /// An account's invocations, newest first.
+    /// An account's invocations, oldest first.
     pub async fn invocations(&self, account_id: &str) -> Result<Vec<InvocationRecord>> {
-        let rows = sqlx::query(
-            "SELECT * FROM invocations WHERE account_id = ? ORDER BY created_at DESC, rowid DESC",
-        )
-        .bind(account_id)
-        .fetch_all(self.reader())
-        .await
-        .map_err(db("listing invocations"))?;
+        let rows = sqlx::query("SELECT * FROM invocations WHERE account_id = ? ORDER BY created_at, rowid")
+            .bind(account_id)
+            .fetch_all(self.reader())
+            .await
+            .map_err(db("listing invocations"))?;
         rows.iter().map(InvocationRecord::from_row).collect()
     }
 

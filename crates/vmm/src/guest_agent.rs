@@ -11,7 +11,7 @@ use crate::{Hypervisor, VmError};
 use qapi::qga;
 use std::time::Duration;
 
-pub use qapi::qga::{GuestExecStatus, GuestFsfreezeStatus};
+pub use qapi::qga::{GuestAgentInfo, GuestExecStatus, GuestFsfreezeStatus};
 
 /// How long a ping, a start of a process or a status query may take.
 pub const QUICK: Duration = Duration::from_secs(5);
@@ -41,6 +41,11 @@ impl<'a> GuestAgent<'a> {
     /// Whether an agent answers (`guest-ping`).
     pub async fn ping(&self) -> Result<(), VmError> {
         self.run(qga::guest_ping {}, QUICK).await.map(drop)
+    }
+
+    /// The agent's version and commands (`guest-info`); answers only when an agent runs.
+    pub async fn info(&self) -> Result<GuestAgentInfo, VmError> {
+        self.run(qga::guest_info {}, QUICK).await
     }
 
     /// Start `path` with `args` (stdin `input`, stdout and stderr captured); returns its pid in
