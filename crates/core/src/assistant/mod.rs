@@ -345,6 +345,41 @@ impl CloudAssistant {
         paginate(views, paging, |v| sort_key(&v.invocation.created_at, &v.invocation.invoke_id))
     }
 
+    /// DescribeInvocationResults: each run with its invocation, filtered by invocation,
+    /// instance, command and InvokeRecordStatus word, in creation then instance order.
+    pub async fn results(
+        &self,
+        account_id: &str,
+        invoke_id: Option<&str>,
+        instance_id: Option<&str>,
+        command_id: Option<&str>,
+        record_status: Option<&str>,
+        paging: &Paging,
+    ) -> Result<Page<(InvocationRecord, RunRecord)>> {
+        let invocations = match invoke_id {
+            Some(id) => self.store.invocation(account_id, id).await?.into_iter().collect(),
+            None => self.store.invocations(account_id).await?,
+        };
+        let mut results = Vec::new();
+        for invocation in invocations {
+            if command_id.is_some_and(|id| invocation.command_id != id) {
+                continue;
+            }
+            for run in self.store.runs(&invocation.invoke_id).await? {
+                if instance_id.is_some_and(|id| run.instance_id != id)
+                    || record_status
+                        .is_some_and(|w| !w.eq_ignore_ascii_case(status::record_status(run.status)))
+                {
+                    continue;
+                }
+                results.push((invocation.clone(), run));
+            }
+        }
+        paginate(results, paging, |(i, r)| {
+            format!("{}|{:04}", sort_key(&i.created_at, &i.invoke_id), r.position)
+        })
+    }
+
     /// StopInvocation: runs still Pending are Cancelled; Running ones go Stopping and their
     /// drivers kill them (on the instances named, or all). InvalidOperation.InvokeAlreadyFinished
     /// when nothing was left to stop.

@@ -194,7 +194,8 @@ impl Driver {
                 self.end(run, pending, failure(RunStatus::Error, DIRECTORY_NOT_EXISTS)).await?;
                 return Ok(None);
             }
-            Ok(_) | Err(_) => {
+            other => {
+                tracing::warn!(instance_id = %run.instance_id, outcome = ?other, "the preflight check in the guest failed");
                 self.end(run, pending, failure(RunStatus::Error, EXECUTION_EXCEPTION)).await?;
                 return Ok(None);
             }
