@@ -180,8 +180,8 @@ impl CloudAssistant {
     /// RunCommand: returns (CommandId, InvokeId).
     pub async fn run_command(&self, account_id: &str, request: RunCommand) -> Result<(String, String)> {
         let command = self.command_record(account_id, request.command, request.keep_command)?;
-        let instances = self.instances(account_id, &request.instance_ids).await?;
         let values = parameter_values(&command, &request.parameters)?;
+        let instances = self.instances(account_id, &request.instance_ids).await?;
         self.store.insert_command(&command).await?;
         let invoke_id = self.invoke(&command, instances, &values, None, None, None).await?;
         Ok((command.command_id, invoke_id))
@@ -189,8 +189,8 @@ impl CloudAssistant {
 
     pub async fn invoke_command(&self, account_id: &str, request: InvokeCommand) -> Result<String> {
         let command = self.command(account_id, &request.command_id).await?;
-        let instances = self.instances(account_id, &request.instance_ids).await?;
         let values = parameter_values(&command, &request.parameters)?;
+        let instances = self.instances(account_id, &request.instance_ids).await?;
         self.invoke(&command, instances, &values, request.username, request.working_dir, request.timeout_secs)
             .await
     }
