@@ -136,8 +136,9 @@ impl Driver {
                     .await?;
                     return Ok(());
                 }
-                // The agent no longer knows the pid: the guest restarted under the run.
-                Err(VmError::Agent { .. }) => {
+                // The agent no longer knows the pid: the guest restarted under the run. (Other
+                // refusals, such as commands disabled while a snapshot freezes the guest, pass.)
+                Err(VmError::Agent { reason, .. }) if reason.contains("'pid'") => {
                     self.end(
                         &current,
                         &[RunStatus::Running],
