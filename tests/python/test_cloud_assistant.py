@@ -280,6 +280,24 @@ def test_create_snapshot_freezes_the_guest_filesystems(ca_lab, guests):
     assert (result.invocation_status, output(result)) == ("Success", "thawed\n")
 
 
+def test_a_snapshot_during_a_command_leaves_it_running(ca_lab, guests):
+    """The guest is frozen while its command writes: the command waits out the freeze and ends well."""
+    running, _ = guests
+    client = ca_lab.client()
+    system_disk, _ = labkit.instance_disks(client, running)
+    invoke_id = run(client, [running], "rm -f /root/during; for i in $(seq 1 15); do echo $i >> /root/during; "
+                                       "sleep 0.2; done; wc -l < /root/during", timeout=60)
+    deadline = time.monotonic() + 30
+    while results(client, invoke_id)[0].invocation_status != "Running":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    snapshot_id = labkit.create_snapshot(client, system_disk)
+    inv = wait_done(client, invoke_id, timeout=60)
+    labkit.wait_snapshot(client, snapshot_id)
+    (result,) = results(client, invoke_id)
+    assert (inv.invocation_status, output(result).strip()) == ("Success", "15"), result.to_map()
+
+
 # ---- parameter errors, on the fake-driver server ------------------------------------------------
 
 
