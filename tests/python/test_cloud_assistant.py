@@ -342,3 +342,16 @@ def test_parameter_errors(fake_ecs, fake_lab):
     inv = invocation(fake_ecs, invoke_id)
     assert inv.invocation_status == "Failed"
     assert inv.invoke_instances.invoke_instance[0].error_code == "InstanceNotRunning"
+
+
+def test_status_counts_the_invocations(ca_lab, guests):
+    running, stopped = guests
+    body = ca_lab.client().describe_cloud_assistant_status(m.DescribeCloudAssistantStatusRequest(
+        region_id=REGION, instance_id=[running, stopped])).body
+    by_id = {s.instance_id: s for s in body.instance_cloud_assistant_status_set.instance_cloud_assistant_status}
+    run_ids = {r.invoke_id for r in ca_lab.client().describe_invocation_results(m.DescribeInvocationResultsRequest(
+        region_id=REGION, instance_id=running, page_size=50)).body.invocation.invocation_results.invocation_result}
+    assert by_id[running].invocation_count == len(run_ids) >= 10
+    assert by_id[running].active_task_count == 0 and by_id[running].last_invoked_time
+    assert by_id[running].cloud_assistant_version.startswith("7."), by_id[running].cloud_assistant_version
+    assert (by_id[stopped].cloud_assistant_status, by_id[stopped].invocation_count) == ("false", 2)

@@ -451,7 +451,13 @@ impl CloudAssistant {
             instance_ids.to_vec()
         };
         let instances = self.instances(account_id, &ids).await?;
-        let invocations = self.store.invocations(account_id).await?;
+        // Every run of the account once, with its invocation's time, by instance.
+        let mut runs_of: BTreeMap<String, Vec<(String, RunStatus)>> = BTreeMap::new();
+        for invocation in self.store.invocations(account_id).await? {
+            for run in self.store.runs(&invocation.invoke_id).await? {
+                runs_of.entry(run.instance_id).or_default().push((invocation.created_at.clone(), run.status));
+            }
+        }
         let mut answer = Vec::with_capacity(instances.len());
         for (instance_id, instance_status) in instances {
             let mut status = AssistantStatus {
@@ -463,14 +469,10 @@ impl CloudAssistant {
                 last_invoked_time: String::new(),
                 last_heartbeat_time: String::new(),
             };
-            for invocation in &invocations {
-                for run in self.store.runs(&invocation.invoke_id).await? {
-                    if run.instance_id == instance_id {
-                        status.invocation_count += 1;
-                        status.active_task_count += i64::from(!run.status.is_final());
-                        status.last_invoked_time = invocation.created_at.clone();
-                    }
-                }
+            for (created_at, run_status) in runs_of.get(&instance_id).into_iter().flatten() {
+                status.invocation_count += 1;
+                status.active_task_count += i64::from(!run_status.is_final());
+                status.last_invoked_time = created_at.clone();
             }
             if instance_status == InstanceStatus::Running {
                 let agent = GuestAgent::new(self.hypervisor.as_ref(), &instance_id);
