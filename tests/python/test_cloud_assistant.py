@@ -193,6 +193,11 @@ def test_missing_user_and_directory_are_errors(ca, guests):
     wait_done(ca, invoke_id)
     (result,) = results(ca, invoke_id)
     assert (result.invocation_status, result.error_code) == ("Error", "DirectoryNotExists")
+    # Another user than root: the script runs as that user (busybox su), in the directory asked.
+    invoke_id = run(ca, [running], "id -u; pwd", username="nobody", working_dir="/tmp")
+    wait_done(ca, invoke_id)
+    (result,) = results(ca, invoke_id)
+    assert (result.invocation_status, output(result), result.username) == ("Success", "65534\n/tmp\n", "nobody")
     invoke_id = run(ca, [running], "id", username="nobody-here")
     wait_done(ca, invoke_id)
     (result,) = results(ca, invoke_id)
