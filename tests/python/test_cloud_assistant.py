@@ -160,7 +160,8 @@ def test_parameters_working_dir_and_built_ins(ca, guests):
         region_id=REGION, name="greet", type="RunShellScript", enable_parameter=True,
         command_content=base64.b64encode(script.encode()).decode(), content_encoding="Base64",
         working_dir="/tmp", timeout=30)).body.command_id
-    listed = ca.describe_commands(m.DescribeCommandsRequest(region_id=REGION, command_id=command_id)).body
+    ca.modify_command(m.ModifyCommandRequest(region_id=REGION, command_id=command_id, description="greets"))
+    listed = ca.describe_commands(m.DescribeCommandsRequest(region_id=REGION, description="greets")).body
     (command,) = listed.commands.command
     assert command.parameter_names.parameter_name == ["dir", "greeting", "Name"]
     assert base64.b64decode(command.command_content).decode() == script and command.working_dir == "/tmp"
@@ -175,12 +176,19 @@ def test_parameters_working_dir_and_built_ins(ca, guests):
         region_id=REGION, command_id=command_id, instance_id=[running], parameters={"greeting": "hi"})).body.invoke_id
     wait_done(ca, invoke_id)
     assert output(results(ca, invoke_id)[0]).startswith("/root\nhi on ")
+    # InvokeCommand's own WorkingDir and Timeout win over the command's.
+    invoke_id = ca.invoke_command(m.InvokeCommandRequest(
+        region_id=REGION, command_id=command_id, instance_id=[running], working_dir="/proc",
+        timeout=20, parameters={"dir": "."})).body.invoke_id
+    inv = wait_done(ca, invoke_id)
+    assert (inv.working_dir, inv.timeout) == ("/proc", 20)
+    assert output(results(ca, invoke_id)[0]).startswith("/proc\n")
     # A key the command does not define.
     err = labkit.sdk_error(ca.invoke_command, m.InvokeCommandRequest(
         region_id=REGION, command_id=command_id, instance_id=[running], parameters={"other": "x"}))
     assert (err.code, err.status_code) == ("InvalidParameters.KeyNotMatch", 400)
     assert ca.describe_commands(m.DescribeCommandsRequest(
-        region_id=REGION, command_id=command_id)).body.commands.command[0].invoke_times == 2
+        region_id=REGION, command_id=command_id)).body.commands.command[0].invoke_times == 3
     ca.delete_command(m.DeleteCommandRequest(region_id=REGION, command_id=command_id))
     err = labkit.sdk_error(ca.invoke_command, m.InvokeCommandRequest(
         region_id=REGION, command_id=command_id, instance_id=[running]))

@@ -195,7 +195,7 @@ fn invoke_command(p: &Params) -> Result<AssistantRequest> {
         instance_ids: instance_ids(p)?,
         parameters: parameters(p)?,
         username: limited(p, "Username", 255, "Username.ExceedLimit")?,
-        working_dir: None,
+        working_dir: p.opt_str("WorkingDir"),
         timeout_secs: timeout(p)?,
     }))
 }
@@ -219,6 +219,7 @@ fn describe_commands(p: &Params) -> Result<AssistantRequest> {
         filter: CommandFilter {
             command_id: p.opt_str("CommandId"),
             name: p.opt_str("Name"),
+            description: p.opt_str("Description"),
             command_type: p.opt_str("Type"),
         },
         paging: p.paging(50)?,

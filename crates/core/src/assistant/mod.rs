@@ -84,6 +84,7 @@ pub struct ModifyCommand {
 pub struct CommandFilter {
     pub command_id: Option<String>,
     pub name: Option<String>,
+    pub description: Option<String>,
     pub command_type: Option<String>,
 }
 
@@ -276,6 +277,7 @@ impl CloudAssistant {
             .into_iter()
             .filter(|c| filter.command_id.as_ref().is_none_or(|id| &c.command_id == id))
             .filter(|c| filter.name.as_ref().is_none_or(|n| &c.name == n))
+            .filter(|c| filter.description.as_ref().is_none_or(|d| &c.description == d))
             .filter(|c| filter.command_type.as_ref().is_none_or(|t| &c.command_type == t))
             .collect();
         paginate(commands, paging, |c| sort_key(&c.created_at, &c.command_id))
