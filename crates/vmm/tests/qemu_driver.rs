@@ -387,6 +387,17 @@ async fn the_guest_agent_runs_processes_and_freezes_filesystems() {
     assert_eq!(agent.fsfreeze_freeze(limit).await.unwrap(), 1);
     assert_eq!(agent.fsfreeze_status().await.unwrap(), ecslab_vmm::guest_agent::GuestFsfreezeStatus::frozen);
     assert_eq!(agent.fsfreeze_thaw(limit).await.unwrap(), 1);
+    // A password set from its crypt hash lands in the guest's /etc/shadow.
+    agent.set_user_password_hash("root", "$6$vmtest$abc").await.unwrap();
+    let pid = agent.exec("/bin/sh", &["-c".into(), "grep ^root: /etc/shadow".into()], None).await.unwrap();
+    let shadow = loop {
+        let status = agent.exec_status(pid).await.unwrap();
+        if status.exited {
+            break String::from_utf8(status.out_data.unwrap_or_default()).unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(shadow.starts_with("root:$6$vmtest$abc:"), "{shadow}");
     // A command the agent does not know is refused, not hung on.
     let refused = driver.agent_command("i-agent", "guest-no-such", serde_json::json!({}), limit).await;
     assert!(matches!(refused, Err(VmError::Agent { .. })), "{refused:?}");
