@@ -175,6 +175,21 @@ pub fn status_for(code: &str, action: Option<&str>) -> StatusCode {
             _,
         ) => s(403),
         ("InvalidDiskSize.TooSmall", Some("CreateDisk")) => s(403),
+        // Cloud Assistant's limits and refusals (RunCommand, InvokeCommand, CreateCommand, ...).
+        (
+            "InvalidCmdType.NotFound"
+            | "CmdName.ExceedLimit"
+            | "CmdDesc.ExceedLimit"
+            | "Username.ExceedLimit"
+            | "InvalidCommandContent.LengthLimitExceeded"
+            | "InvalidParameters.CountLimitExceeded"
+            | "InvalidParameters.KeyLengthLimitExceeded"
+            | "InvalidParameters.ValueTypeUnsupported"
+            | "InvalidInstanceId.CountLimitExceeded"
+            | "InvalidInstanceId.OSTypeUnsupported"
+            | "InvalidOperation.InvokeAlreadyFinished",
+            _,
+        ) => s(403),
         (
             "IncorrectInstanceStatus"
             | "InstanceLockedForSecurity"
@@ -346,6 +361,9 @@ mod tests {
         assert_eq!(status_for("DependencyViolation", Some("DeleteSecurityGroup")), 403);
         assert_eq!(status_for("QuotaExceeded.VSwitch", Some("CreateVSwitch")), 400);
         assert_eq!(status_for("InvalidVpcId.NotFound", Some("CreateVSwitch")), 404);
+        assert_eq!(status_for("InvalidCmdType.NotFound", Some("RunCommand")), 403);
+        assert_eq!(status_for("InvalidInvokeId.NotFound", Some("StopInvocation")), 404);
+        assert_eq!(status_for("InvalidParameters.KeyNotMatch", Some("RunCommand")), 400);
         assert_eq!(status_for("InvalidCidrBlock.Overlapped", Some("CreateVSwitch")), 400);
         assert_eq!(status_for("OperationDenied", Some("AuthorizeSecurityGroup")), 400);
         assert_eq!(status_for("AuthorizationLimitExceed", Some("AuthorizeSecurityGroup")), 403);

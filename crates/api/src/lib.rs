@@ -5,6 +5,7 @@
 //! off the socket before the app sees it ([`front`]).
 
 pub mod auth;
+pub mod cloud_assistant;
 pub mod ecd;
 pub mod ecs;
 pub mod envelope;

@@ -4,7 +4,7 @@
 
 use crate::params::Params;
 use crate::product::{Mount, RestEntry, RpcEntry};
-use crate::{ecd, ecs, instance_network, key_pairs, mts, paidsw, security_groups, vpc};
+use crate::{cloud_assistant, ecd, ecs, instance_network, key_pairs, mts, paidsw, security_groups, vpc};
 
 /// RPC products, found by the signed Version and the action. Several products may share a
 /// version (ECS's instances and its security groups): the first that knows the action serves it.
@@ -13,6 +13,7 @@ pub(crate) static RPC: &[&dyn RpcEntry] = &[
     &Mount::<security_groups::SecurityGroups>::new(),
     &Mount::<instance_network::InstanceNetwork>::new(),
     &Mount::<key_pairs::KeyPairs>::new(),
+    &Mount::<cloud_assistant::CloudAssistantProduct>::new(),
     &Mount::<mts::Mts>::new(),
     &Mount::<ecd::Ecd>::new(),
     &Mount::<vpc::VpcProduct>::new(),

@@ -6,6 +6,7 @@
 //! images ← disks (and snapshots) ← instances ← image changes, images + disks ← image builds ←
 //! instance snapshots, images ← exports. Screenshot jobs and networks stand beside them.
 
+use crate::assistant::CloudAssistant;
 use crate::buckets::Buckets;
 use crate::config::CloudConfig;
 use crate::disks::Disks;
@@ -41,6 +42,7 @@ pub struct Cloud {
     screenshot_jobs: Arc<ScreenshotJobs>,
     networks: Arc<Networks>,
     key_pairs: Arc<KeyPairs>,
+    assistant: Arc<CloudAssistant>,
 }
 
 impl Cloud {
@@ -121,10 +123,17 @@ impl Cloud {
         }
         .resume_all()
         .await?;
+        let assistant =
+            Arc::new(CloudAssistant::new(store.clone(), hypervisor.clone(), config.region_id.clone()));
+        let open_runs = assistant.resume().await?;
+        if open_runs > 0 {
+            tracing::info!(runs = open_runs, "resumed Cloud Assistant runs");
+        }
 
         let cloud = Arc::new(Cloud {
             networks,
             key_pairs: Arc::new(KeyPairs::new(store.clone())),
+            assistant,
             store,
             config,
             buckets,
@@ -189,6 +198,11 @@ impl Cloud {
     /// SSH key pairs (CreateKeyPair, ImportKeyPair, ..., AttachKeyPair).
     pub fn key_pairs(&self) -> &Arc<KeyPairs> {
         &self.key_pairs
+    }
+
+    /// Cloud Assistant: commands and their invocations over the guest agent.
+    pub fn assistant(&self) -> &Arc<CloudAssistant> {
+        &self.assistant
     }
 
     pub fn store(&self) -> &Store {

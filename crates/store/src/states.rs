@@ -223,6 +223,51 @@ words!(TaskStatus, "task status", [
     Cancelled => "Cancelled",
 ]);
 
+/// Where a Cloud Assistant invocation stands on one instance: ECS's per-instance
+/// `InvocationStatus` words (ecslab writes all but Invalid and Scheduled, which it never needs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
+pub enum RunStatus {
+    /// Accepted, not yet started in the guest.
+    Pending,
+    Running,
+    /// StopInvocation asked; the process is being killed.
+    Stopping,
+    /// Exited with 0.
+    Success,
+    /// Exited with another code.
+    Failed,
+    /// Killed when its Timeout ran out.
+    Timeout,
+    /// Never reached the guest (instance not running, no agent answering).
+    Aborted,
+    /// Could not go on (user or directory missing, instance stopped under it).
+    Error,
+    /// Killed by StopInvocation.
+    Terminated,
+    /// Stopped before it started.
+    Cancelled,
+}
+
+words!(RunStatus, "invocation run status", [
+    Pending => "Pending",
+    Running => "Running",
+    Stopping => "Stopping",
+    Success => "Success",
+    Failed => "Failed",
+    Timeout => "Timeout",
+    Aborted => "Aborted",
+    Error => "Error",
+    Terminated => "Terminated",
+    Cancelled => "Cancelled",
+]);
+
+impl RunStatus {
+    /// Whether the run is over (nothing more happens to it).
+    pub fn is_final(self) -> bool {
+        !matches!(self, RunStatus::Pending | RunStatus::Running | RunStatus::Stopping)
+    }
+}
+
 /// A PAI-DSW instance snapshot's status: Creating → Pushing → Saved, or Failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
 pub enum InstanceSnapshotStatus {
@@ -471,6 +516,7 @@ mod tests {
         round_trips(&pool, SnapshotStatus::ALL).await;
         round_trips(&pool, ImageStatus::ALL).await;
         round_trips(&pool, TaskStatus::ALL).await;
+        round_trips(&pool, RunStatus::ALL).await;
         round_trips(&pool, InstanceSnapshotStatus::ALL).await;
         round_trips(&pool, JobState::ALL).await;
         round_trips(&pool, NotifyState::ALL).await;

@@ -15,6 +15,7 @@
 pub mod accel;
 pub mod fake;
 pub mod frame;
+pub mod guest_agent;
 pub mod libvirt;
 mod log_tail;
 pub mod qemu;
@@ -22,10 +23,12 @@ pub mod spec;
 
 pub use accel::{choose_accel, Accel, AccelChoice};
 pub use frame::Frame;
+pub use guest_agent::GuestAgent;
 pub use spec::{DiskSpec, NicBackend, NicSpec, VmSpec};
 
 use async_trait::async_trait;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use tokio::sync::broadcast;
 
 /// What a driver reports about a VM's process.
@@ -85,6 +88,12 @@ pub enum VmError {
     Disk { vm_id: String, disk_id: String, reason: String },
     #[error("libvirt call {call} for VM {vm_id} failed: {reason}")]
     Libvirt { vm_id: String, call: String, reason: String },
+    /// No guest agent listens in the VM (none installed, not started yet, or it hangs).
+    #[error("no guest agent answers in VM {vm_id}")]
+    NoAgent { vm_id: String },
+    /// The guest agent answered the command with an error.
+    #[error("guest agent command {command} in VM {vm_id} failed: {reason}")]
+    Agent { vm_id: String, command: String, reason: String },
 }
 
 impl VmError {
@@ -191,6 +200,20 @@ pub trait Hypervisor: Send + Sync + 'static {
         _progress: ProgressFn<'_>,
     ) -> Result<(), VmError> {
         Err(VmError::Unsupported { driver: self.name(), what: "merge disk layers live" })
+    }
+
+    /// Run one command of the guest agent (qemu-guest-agent on the virtio-serial port
+    /// `org.qemu.guest_agent.0`) and return its `return` value; [`GuestAgent`] is the typed
+    /// client over this. [`VmError::NoAgent`] when no agent answers, [`VmError::Timeout`] when it
+    /// takes longer than `limit`, [`VmError::Agent`] when it refuses the command.
+    async fn agent_command(
+        &self,
+        vm_id: &str,
+        _command: &str,
+        _arguments: serde_json::Value,
+        _limit: Duration,
+    ) -> Result<serde_json::Value, VmError> {
+        Err(VmError::NoAgent { vm_id: vm_id.to_string() })
     }
 
     /// Hot-plug a disk into a running VM, after its other disks.

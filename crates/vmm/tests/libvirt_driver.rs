@@ -270,12 +270,23 @@ async fn live_snapshot_commit_hotplug_and_resize() {
     driver.snapshot_disks(vm.id(), &[overlay]).await.unwrap(); // already taken: nothing to do
     let (_, snapshots) = virsh(&vm.uri, &["snapshot-list", "--name", vm.id()]);
     assert!(snapshots.trim().is_empty(), "libvirt keeps no snapshot metadata: {snapshots:?}");
-    // The guest agent channel is there, but this guest runs no agent: the freeze was skipped
-    // (libvirt refuses it at once) and the snapshot taken all the same.
+    // The test guest runs qemu-ga on the agent channel (started before READY): libvirt holds
+    // the connection, the snapshot froze through it, and everything is thawed again.
     let (_, xml) = virsh(&vm.uri, &["dumpxml", vm.id()]);
-    assert!(xml.contains("name='org.qemu.guest_agent.0' state='disconnected'"), "{xml}");
-    let (frozen, why) = virsh(&vm.uri, &["domfsfreeze", vm.id()]);
-    assert!(!frozen && why.contains("not connected"), "{why}");
+    assert!(xml.contains("name='org.qemu.guest_agent.0' state='connected'"), "{xml}");
+    let agent = ecslab_vmm::GuestAgent::new(&driver, vm.id());
+    assert_eq!(agent.fsfreeze_status().await.unwrap(), ecslab_vmm::guest_agent::GuestFsfreezeStatus::thawed);
+    // Agent commands pass through libvirt (virDomainQemuAgentCommand): a process in the guest.
+    agent.ping().await.unwrap();
+    let pid = agent.exec("/bin/sh", &["-c".into(), "echo agent; exit 4".into()], None).await.unwrap();
+    let status = loop {
+        let status = agent.exec_status(pid).await.unwrap();
+        if status.exited {
+            break status;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!((status.exitcode, status.out_data.as_deref()), (Some(4), Some(&b"agent\n"[..])));
 
     // Merge the frozen layer into base; the new top then reads through base.
     let seen = std::sync::Mutex::new(Vec::new());

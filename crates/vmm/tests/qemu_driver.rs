@@ -360,3 +360,47 @@ async fn full_hd_screenshots_are_fast() {
     eprintln!("timing: screenshot 1920x1080 (screendump + read + parse) p50 {p50:.1} ms, max {max:.1} ms");
     driver.kill("i-fullhd").await.unwrap();
 }
+
+#[tokio::test]
+async fn the_guest_agent_runs_processes_and_freezes_filesystems() {
+    let vm = TestVm::new("i-agent", "guest.qcow2", false).await;
+    let driver = driver();
+    driver.start(&vm.spec).await.unwrap();
+    wait_console(&driver, "i-agent", READY, 1).await;
+    let agent = ecslab_vmm::GuestAgent::new(&driver, "i-agent");
+    agent.ping().await.unwrap();
+    assert!(agent.info().await.unwrap().version.starts_with("7."));
+    // A process with input, output and an exit code; its status is kept until read.
+    let pid =
+        agent.exec("/bin/sh", &["-c".into(), "cat; exit 5".into()], Some(b"stdin\n".to_vec())).await.unwrap();
+    let status = loop {
+        let status = agent.exec_status(pid).await.unwrap();
+        if status.exited {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!((status.exitcode, status.out_data.as_deref()), (Some(5), Some(&b"stdin\n"[..])));
+    assert!(matches!(agent.exec_status(pid).await, Err(VmError::Agent { .. })), "read once, then forgotten");
+    // Freeze and thaw the root filesystem.
+    let limit = Duration::from_secs(20);
+    assert_eq!(agent.fsfreeze_freeze(limit).await.unwrap(), 1);
+    assert_eq!(agent.fsfreeze_status().await.unwrap(), ecslab_vmm::guest_agent::GuestFsfreezeStatus::frozen);
+    assert_eq!(agent.fsfreeze_thaw(limit).await.unwrap(), 1);
+    // A password set from its crypt hash lands in the guest's /etc/shadow.
+    agent.set_user_password_hash("root", "$6$vmtest$abc").await.unwrap();
+    let pid = agent.exec("/bin/sh", &["-c".into(), "grep ^root: /etc/shadow".into()], None).await.unwrap();
+    let shadow = loop {
+        let status = agent.exec_status(pid).await.unwrap();
+        if status.exited {
+            break String::from_utf8(status.out_data.unwrap_or_default()).unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(shadow.starts_with("root:$6$vmtest$abc:"), "{shadow}");
+    // A command the agent does not know is refused, not hung on.
+    let refused = driver.agent_command("i-agent", "guest-no-such", serde_json::json!({}), limit).await;
+    assert!(matches!(refused, Err(VmError::Agent { .. })), "{refused:?}");
+    driver.kill("i-agent").await.unwrap();
+    assert!(matches!(agent.ping().await, Err(VmError::NotRunning { .. })));
+}

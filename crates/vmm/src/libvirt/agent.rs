@@ -7,6 +7,8 @@
 //! Whether an agent listens is read from the live XML the snapshot fetches anyway (the
 //! channel's `state`, as the qemu driver reads QMP's `query-chardev`), so guests without one pay
 //! nothing; should libvirt not say, it is asked and answers "QEMU guest agent is not connected".
+//! Other agent commands (Cloud Assistant's `guest-exec`, ...) go through
+//! `virDomainQemuAgentCommand`, libvirt's pass-through, in [`command`].
 //! The snapshot flag `VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE` is not used: it fails the whole
 //! snapshot when the agent fails, while ecslab (both drivers) takes it unfrozen then and
 //! logs a warning. The `virt` crate has no wrapper for these calls, hence the raw bindings.
@@ -19,6 +21,46 @@ use virt::sys;
 
 /// How long libvirt waits for the agent (a freeze flushes the guest's dirty data).
 const AGENT_TIMEOUT_SECS: i32 = 20;
+
+/// One agent command through libvirt (which syncs with the agent itself); its `return` value.
+/// Blocking. libvirt's timeout is whole seconds, at least one.
+pub fn command(
+    dom: &Domain,
+    vm_id: &str,
+    command: &str,
+    arguments: serde_json::Value,
+    limit: std::time::Duration,
+) -> Result<serde_json::Value, crate::VmError> {
+    let mut request = serde_json::json!({ "execute": command });
+    if arguments.as_object().is_some_and(|o| !o.is_empty()) {
+        request["arguments"] = arguments;
+    }
+    let seconds = limit.as_secs().clamp(1, i32::MAX as u64);
+    let failed = |reason: String| crate::VmError::Agent {
+        vm_id: vm_id.to_string(),
+        command: command.to_string(),
+        reason,
+    };
+    let reply = match dom.qemu_agent_command(&request.to_string(), seconds as i32, 0) {
+        Ok(reply) => reply,
+        Err(e) if e.code().is(ErrorNumber::AgentUnresponsive) && e.message().contains("not connected") => {
+            return Err(crate::VmError::NoAgent { vm_id: vm_id.to_string() })
+        }
+        Err(e) if e.code().is(ErrorNumber::AgentUnresponsive) => {
+            return Err(crate::VmError::Timeout {
+                vm_id: vm_id.to_string(),
+                what: format!("answer the guest agent command {command} ({})", e.message()),
+                seconds,
+            })
+        }
+        Err(e) => return Err(failed(e.message().to_string())),
+    };
+    let mut reply: serde_json::Value = serde_json::from_str(&reply).map_err(|e| failed(e.to_string()))?;
+    match reply.get_mut("return") {
+        Some(value) => Ok(value.take()),
+        None => Err(failed(format!("no return value in {reply}"))),
+    }
+}
 
 /// What freezing the guest's filesystems came to.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -354,6 +354,21 @@ impl Hypervisor for LibvirtDriver {
         .await
     }
 
+    async fn agent_command(
+        &self,
+        vm_id: &str,
+        command: &str,
+        arguments: serde_json::Value,
+        limit: Duration,
+    ) -> Result<serde_json::Value, VmError> {
+        let (id, command) = (vm_id.to_string(), command.to_string());
+        self.call(vm_id, move |inner| {
+            let dom = inner.running(&id)?;
+            agent::command(&dom, &id, &command, arguments, limit)
+        })
+        .await
+    }
+
     async fn screenshot(&self, vm_id: &str) -> Result<Frame, VmError> {
         self.screenshot_live(vm_id).await
     }

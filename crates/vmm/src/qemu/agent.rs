@@ -6,11 +6,13 @@
 
 use super::argv::AGENT_CHARDEV;
 use super::{LiveVm, QemuDriver};
+use crate::VmError;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
+use tokio::sync::OwnedMutexGuard;
 
 /// How long the agent may take to answer a sync.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(2);
@@ -21,6 +23,8 @@ const FREEZE_TIMEOUT: Duration = Duration::from_secs(20);
 pub struct Agent {
     reader: BufReader<tokio::net::unix::OwnedReadHalf>,
     writer: tokio::net::unix::OwnedWriteHalf,
+    /// The VM's agent lock, held for as long as the connection is (see `LiveVm::agent_lock`).
+    _turn: Option<OwnedMutexGuard<()>>,
 }
 
 impl Agent {
@@ -30,7 +34,7 @@ impl Agent {
             .await
             .map_err(|e| format!("connecting to {}: {e}", socket.display()))?;
         let (read, writer) = stream.into_split();
-        let mut agent = Agent { reader: BufReader::new(read), writer };
+        let mut agent = Agent { reader: BufReader::new(read), writer, _turn: None };
         let id = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_micros() as u64)
@@ -102,14 +106,61 @@ impl QemuDriver {
             .any(|c| c["label"] == AGENT_CHARDEV && c["frontend-open"] == true)
     }
 
+    /// Our turn on the VM's agent socket and a synced connection; `None` when no agent listens
+    /// or none answers within the limit (a command in flight holds the socket for at most its
+    /// own limit).
+    async fn agent_turn(&self, live: &LiveVm, wait: Duration) -> Result<Option<Agent>, String> {
+        if !self.agent_listening(live).await {
+            return Ok(None);
+        }
+        let turn = tokio::time::timeout(wait, live.agent_lock.clone().lock_owned())
+            .await
+            .map_err(|_| format!("the agent stayed busy for {wait:?}"))?;
+        let mut agent = Agent::connect(&live.shared.paths.agent).await?;
+        agent._turn = Some(turn);
+        Ok(Some(agent))
+    }
+
+    /// One agent command in a running VM (see [`crate::Hypervisor::agent_command`]).
+    pub(super) async fn agent_command_live(
+        &self,
+        vm_id: &str,
+        command: &str,
+        arguments: Value,
+        limit: Duration,
+    ) -> Result<Value, VmError> {
+        let live = self.running(vm_id)?;
+        let no_agent = || VmError::NoAgent { vm_id: vm_id.to_string() };
+        let mut agent = match self.agent_turn(&live, limit.max(SYNC_TIMEOUT)).await {
+            Ok(Some(agent)) => agent,
+            Ok(None) => return Err(no_agent()),
+            Err(e) => {
+                tracing::debug!(vm_id, error = %e, "the guest agent did not answer");
+                return Err(no_agent());
+            }
+        };
+        let arguments = Some(arguments).filter(|a| a.as_object().is_none_or(|o| !o.is_empty()));
+        // The outer limit decides, so a slow answer is a timeout and not a refusal.
+        let answer =
+            tokio::time::timeout(limit, agent.execute(command, arguments, limit + SYNC_TIMEOUT)).await;
+        let answer = answer.map_err(|_| VmError::Timeout {
+            vm_id: vm_id.to_string(),
+            what: format!("answer the guest agent command {command}"),
+            seconds: limit.as_secs(),
+        })?;
+        answer.map_err(|reason| VmError::Agent {
+            vm_id: vm_id.to_string(),
+            command: command.to_string(),
+            reason,
+        })
+    }
+
     /// Freeze the guest's filesystems if it runs an agent; `None` when there is nothing to thaw.
     pub(super) async fn freeze_guest(&self, live: &LiveVm) -> Option<Agent> {
-        if !self.agent_listening(live).await {
-            return None;
-        }
         let vm_id = &live.shared.vm_id;
-        let mut agent = match Agent::connect(&live.shared.paths.agent).await {
-            Ok(agent) => agent,
+        let mut agent = match self.agent_turn(live, FREEZE_TIMEOUT).await {
+            Ok(Some(agent)) => agent,
+            Ok(None) => return None,
             Err(e) => {
                 tracing::warn!(vm_id, error = %e, "the guest agent did not answer; taking the snapshot without freezing");
                 return None;

@@ -84,6 +84,8 @@ struct VmEntry {
 struct LiveVm {
     qmp: QmpClient,
     shared: Arc<VmShared>,
+    /// QEMU's agent socket takes one client at a time: whoever talks to the agent holds this.
+    agent_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The QEMU driver.
@@ -139,7 +141,7 @@ impl QemuDriver {
         };
         let shared = VmShared::new(vm_id, pid, paths.clone());
         tokio::spawn(monitor::watch_vm(shared.clone(), notices, self.events.clone()));
-        let live = Arc::new(LiveVm { qmp, shared });
+        let live = Arc::new(LiveVm { qmp, shared, agent_lock: Arc::default() });
         if let Some(entry) = self.vms().get_mut(vm_id) {
             entry.live = Some(live.clone());
         }
@@ -395,6 +397,16 @@ impl Hypervisor for QemuDriver {
         }
         let keys = json!({"keys": [{"type": "qcode", "data": "shift"}]});
         self.command(&live, "send-key", Some(keys)).await.map(drop)
+    }
+
+    async fn agent_command(
+        &self,
+        vm_id: &str,
+        command: &str,
+        arguments: Value,
+        limit: Duration,
+    ) -> Result<Value, VmError> {
+        self.agent_command_live(vm_id, command, arguments, limit).await
     }
 
     async fn screenshot(&self, vm_id: &str) -> Result<Frame, VmError> {
