@@ -15,8 +15,8 @@ data, Cloud Assistant, snapshot, screenshot) as RPC HMAC-SHA1.
    DescribeUserData gives back the UserData as sent.
 5. RunCommand `cat /etc/os-release; id` -> Success, ExitCode 0 and the output; `exit 3` -> Failed, ExitCode 3;
    `sleep 60` with Timeout 5 -> Timeout (ExecutionTimeout) within seconds, and the sleep is gone from the guest.
-6. CreateSnapshot of the system disk while the guest writes: qemu-guest-agent's journal shows the freeze and the
-   thaw, and the writer goes on afterwards.
+6. CreateSnapshot of the system disk while the guest writes: qemu-guest-agent's journal shows the freeze
+   ("guest-fsfreeze called"; qemu-ga 7.2 logs no line for the thaw), and the writer goes on afterwards (thawed).
 
 Skipped when the cloud image has not been built (scripts/build-cloud-guest; cached per machine) or with
 ECSLAB_SKIP_CLOUD_GUEST=1. ECSLAB_CLOUD_GUEST=path/to/image.qcow2 tests another image.
@@ -232,7 +232,6 @@ def test_debian_cloud_guest_end_to_end(cloud_lab):
         assert snap.startswith("s-")
         journal = guest.run("journalctl -u qemu-guest-agent --no-pager -o cat")[1]
         assert "guest-fsfreeze called" in journal, journal[-2000:]
-        assert "guest-fsthaw called" in journal, journal[-2000:]
         lines_before = int(guest.run("wc -l < /root/writes")[1])
         time.sleep(2)
         assert int(guest.run("wc -l < /root/writes")[1]) > lines_before, "the guest stopped writing: not thawed?"
