@@ -191,9 +191,18 @@ def test_debian_cloud_guest_end_to_end(cloud_lab):
     timings["login prompt"] = time.monotonic() - t0
 
     # ---- 3. the screenshot shows the console's text ----------------------------------------------------
-    shot = v2.get_instance_screenshot(m.GetInstanceScreenshotRequest(region_id=REGION, instance_id=iid)).body
-    has_text, summary = screen_has_text(base64.b64decode(shot.screenshot, validate=True))
-    assert has_text, f"the screenshot shows no console text: {summary}"
+    # getty on tty1 starts with the serial one: give it a few seconds (and respect the screenshot throttle).
+    def screenshot_with_text():
+        shot = v2.get_instance_screenshot(m.GetInstanceScreenshotRequest(region_id=REGION, instance_id=iid)).body
+        has_text, summary = screen_has_text(base64.b64decode(shot.screenshot, validate=True))
+        screens.append(summary)
+        return has_text
+
+    screens: list[str] = []
+    try:
+        wait_until("console text on the screenshot", screenshot_with_text, 30, every=3)
+    except AssertionError as e:
+        raise AssertionError(f"{e}; screenshots seen: {screens}") from None
 
     # ---- 4. SSH with the key pair: cloud-init, host name, user data ------------------------------------
     wait_until(f"sshd at {public_ip}:22", lambda: ssh_banner(public_ip), BOOT_TIMEOUT)
