@@ -145,7 +145,7 @@ def screen_has_text(jpeg: bytes) -> tuple[bool, str]:
     from PIL import Image
 
     img = Image.open(io.BytesIO(jpeg)).convert("L")
-    pixels = list(img.getdata())
+    pixels = img.tobytes()  # one byte per pixel in mode "L"
     bright = sum(1 for p in pixels if p >= 128) / len(pixels)
     levels = len(set(pixels))
     summary = f"{img.width}x{img.height}, bright {bright:.2%}, {levels} grey levels"

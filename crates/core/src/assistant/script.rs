@@ -242,9 +242,11 @@ pub fn exec_argv(script: &str, username: &str, working_dir: &str) -> (String, Ve
     ("setsid".to_string(), args)
 }
 
-/// The shell line that kills a run's process group (the pid is its session leader).
+/// The shell line that kills a run's process group (the pid is its session leader). No `--`
+/// before the group: dash, Debian's /bin/sh, takes `kill -KILL -PID` but refuses `kill -KILL --
+/// -PID` ("Illegal number"), which left a timed-out script running on the Debian guest.
 pub fn kill_line(pid: i64) -> String {
-    format!("kill -KILL -- -{pid} 2>/dev/null; kill -KILL {pid} 2>/dev/null; true")
+    format!("kill -KILL -{pid} 2>/dev/null; kill -KILL {pid} 2>/dev/null; true")
 }
 
 /// Keep at most [`OUTPUT_LIMIT`] bytes of output; returns them and how many were dropped.
@@ -311,6 +313,11 @@ mod tests {
             command_id: "c-1",
         };
         assert_eq!(fill_built_ins(&filled, &b), "echo Jack on i-1 {{x");
+    }
+
+    #[test]
+    fn the_kill_line_names_the_group_as_dash_and_busybox_take_it() {
+        assert_eq!(kill_line(42), "kill -KILL -42 2>/dev/null; kill -KILL 42 2>/dev/null; true");
     }
 
     #[test]
