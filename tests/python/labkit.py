@@ -656,3 +656,33 @@ def registry_get(address: str, path: str, accept: str | None = None) -> tuple[in
             return response.status, response.read(), dict(response.headers)
     except urllib.error.HTTPError as e:
         return e.code, e.read(), dict(e.headers)
+
+
+# Per-instance Cloud Assistant statuses after which nothing changes.
+FINAL_INVOCATION_STATUSES = {"Success", "Failed", "Timeout", "Error", "Invalid", "Aborted", "Cancelled",
+                             "Terminated", "Stopped"}
+
+
+def run_command(client: EcsClient, instance_id: str, content: str, timeout: int = 60):
+    """RunCommand (RunShellScript) on one instance; the finished DescribeInvocationResults row and the seconds
+    from the call to the final status."""
+    started = time.monotonic()
+    invoke_id = client.run_command(ecs_models.RunCommandRequest(
+        region_id=REGION, type="RunShellScript", command_content=content, instance_id=[instance_id],
+        timeout=timeout)).body.invoke_id
+    assert invoke_id
+    deadline = started + timeout + 60
+    while True:
+        body = client.describe_invocation_results(ecs_models.DescribeInvocationResultsRequest(
+            region_id=REGION, invoke_id=invoke_id)).body
+        rows = body.invocation.invocation_results.invocation_result
+        assert len(rows) == 1 and rows[0].instance_id == instance_id, rows
+        if rows[0].invocation_status in FINAL_INVOCATION_STATUSES:
+            return rows[0], time.monotonic() - started
+        assert time.monotonic() < deadline, f"invocation {invoke_id} ({content!r}) not finished"
+        time.sleep(0.5)
+
+
+def command_output(row) -> str:
+    """A DescribeInvocationResults row's Output, decoded."""
+    return base64.b64decode(row.output or "").decode(errors="replace")

@@ -46,7 +46,6 @@ from labkit import REGION
 ZONE = f"{REGION}-a"
 HOST_NAME = "cloud-e2e"
 BOOT_TIMEOUT = 600  # seconds: a Debian boot under TCG on a busy 2-core machine
-FINAL_STATUSES = {"Success", "Failed", "Timeout", "Error", "Invalid", "Aborted", "Cancelled", "Terminated", "Stopped"}
 
 
 def cloud_image() -> Path | None:
@@ -118,26 +117,6 @@ class Guest:
 
     def close(self):
         self.client.close()
-
-
-def run_command(ecs, instance_id: str, content: str, timeout: int = 60):
-    """RunCommand (RunShellScript) on one instance; the finished DescribeInvocationResults row and the seconds
-    from the call to the final status."""
-    started = time.monotonic()
-    invoke_id = ecs.run_command(m.RunCommandRequest(
-        region_id=REGION, type="RunShellScript", command_content=content, instance_id=[instance_id],
-        timeout=timeout)).body.invoke_id
-    assert invoke_id
-
-    def finished():
-        body = ecs.describe_invocation_results(m.DescribeInvocationResultsRequest(
-            region_id=REGION, invoke_id=invoke_id)).body
-        rows = body.invocation.invocation_results.invocation_result
-        assert len(rows) == 1 and rows[0].instance_id == instance_id, rows
-        return rows[0] if rows[0].invocation_status in FINAL_STATUSES else None
-
-    row = wait_until(f"invocation {invoke_id} ({content!r})", finished, timeout + 60, every=1)
-    return row, time.monotonic() - started
 
 
 def screen_has_text(jpeg: bytes) -> tuple[bool, str]:
@@ -219,16 +198,16 @@ def test_debian_cloud_guest_end_to_end(cloud_lab):
         assert (body.instance_id, body.user_data) == (iid, user_data)
 
         # ---- 5. Cloud Assistant over the guest agent ---------------------------------------------------
-        ok, _ = run_command(v2, iid, "cat /etc/os-release; id")
+        ok, _ = labkit.run_command(v2, iid, "cat /etc/os-release; id")
         output = base64.b64decode(ok.output).decode()
         assert (ok.invocation_status, ok.exit_code) == ("Success", 0), (ok.invocation_status, ok.error_code, output)
         assert 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"' in output and "uid=0(root)" in output, output
 
-        failed, _ = run_command(v2, iid, "echo before-exit; exit 3")
+        failed, _ = labkit.run_command(v2, iid, "echo before-exit; exit 3")
         assert (failed.invocation_status, failed.exit_code, failed.error_code) == ("Failed", 3, "ExitCodeNonzero")
         assert "before-exit" in base64.b64decode(failed.output).decode()
 
-        slow, took = run_command(v2, iid, "sleep 60", timeout=5)
+        slow, took = labkit.run_command(v2, iid, "sleep 60", timeout=5)
         assert (slow.invocation_status, slow.error_code) == ("Timeout", "ExecutionTimeout"), slow.to_map()
         assert took < 40, f"a 5 s Timeout took {took:.0f} s to show"
         assert guest.run("pgrep -x sleep -a | grep 'sleep 60' || echo none")[1].strip() == "none"

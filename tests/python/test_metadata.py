@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import base64
 import re
+import time
+import warnings
 
 import pytest
 from alibabacloud_ecs20140526 import models as m
@@ -87,3 +89,105 @@ def test_each_guest_reads_its_own_metadata_and_runs_its_user_data(md_lab):
     for iid in (asker, quiet):
         labkit.force_delete(ecs, iid)
     assert re.match(r"^i-", asker)
+
+
+# Run through Cloud Assistant in the tiny guest: what a read of the instance id answers, without and with a token.
+PROBE = r"""MD=http://100.100.100.200
+plain=$(timeout 5 wget -q -O - $MD/latest/meta-data/instance-id 2>&1) && echo "plain=$plain" || echo "plain=refused"
+tok=$(printf 'PUT /latest/api/token HTTP/1.0\r\nX-aliyun-ecs-metadata-token-ttl-seconds: 30\r\n\r\n' \
+    | timeout 5 nc 100.100.100.200 80 | tail -n 1)
+with=$(timeout 5 wget -q -O - --header "X-aliyun-ecs-metadata-token: $tok" $MD/latest/meta-data/instance-id 2>&1) \
+    && echo "token=$with" || echo "token=refused"
+"""
+
+
+def probe(ecs, instance_id: str) -> dict[str, str]:
+    row, _ = labkit.run_command(ecs, instance_id, PROBE, timeout=30)
+    assert row.invocation_status == "Success", (row.invocation_status, labkit.command_output(row))
+    return dict(line.split("=", 1) for line in labkit.command_output(row).split() if "=" in line)
+
+
+def metadata_options(ecs, instance_id: str) -> tuple[str, str]:
+    row = labkit.describe(ecs, instance_id)
+    return row.metadata_options.http_endpoint, row.metadata_options.http_tokens
+
+
+def test_http_tokens_and_endpoint_as_on_ecs(md_lab):
+    """RunInstances HttpTokens=required: the guest's plain reads are refused, token reads answered;
+    ModifyInstanceMetadataOptions turns normal mode back on, then the endpoint off; DescribeInstances shows it."""
+    ecs = md_lab.client()
+    v2 = md_lab.client("v2")
+    vpc = labkit.vpc_client(md_lab)
+    vpc_id = vpc.create_vpc(v.CreateVpcRequest(region_id=REGION, cidr_block="10.89.0.0/16")).body.vpc_id
+    vsw = vpc.create_vswitch(v.CreateVSwitchRequest(region_id=REGION, vpc_id=vpc_id, zone_id=ZONE,
+                                                    cidr_block="10.89.1.0/24")).body.v_switch_id
+    bad = labkit.sdk_error(ecs.run_instances, m.RunInstancesRequest(
+        region_id=REGION, image_id=md_lab.image_id, instance_type="ecs.lab.tiny", v_switch_id=vsw,
+        http_tokens="sometimes"))
+    assert (bad.code, bad.status_code) == ("InvalidParameter", 400), bad
+    iid = labkit.run_instance(ecs, md_lab.image_id, v_switch_id=vsw, http_tokens="required", http_endpoint="enabled")
+    assert metadata_options(v2, iid) == ("enabled", "required")
+    # The boot-time plain read of vmtest-userdata is refused too.
+    assert "VMTEST-META unreachable" in labkit.wait_console(ecs, iid, "VMTEST-META", timeout=180)
+    assert probe(ecs, iid) == {"plain": "refused", "token": iid}
+
+    v2.modify_instance_metadata_options(m.ModifyInstanceMetadataOptionsRequest(
+        region_id=REGION, instance_id=iid, http_endpoint="enabled", http_tokens="optional"))
+    assert metadata_options(ecs, iid) == ("enabled", "optional")
+    assert probe(ecs, iid) == {"plain": iid, "token": iid}, "in effect at once, no restart"
+
+    ecs.modify_instance_metadata_options(m.ModifyInstanceMetadataOptionsRequest(
+        region_id=REGION, instance_id=iid, http_endpoint="disabled"))
+    assert metadata_options(v2, iid) == ("disabled", "optional"), "HttpTokens left out stays as it was"
+    assert probe(ecs, iid) == {"plain": "refused", "token": "refused"}
+
+    for request, code, status in (
+        (m.ModifyInstanceMetadataOptionsRequest(region_id=REGION, instance_id=iid), "MissingParameter", 400),
+        (m.ModifyInstanceMetadataOptionsRequest(region_id=REGION, instance_id=iid, http_endpoint="off"),
+         "InvalidParameter", 400),
+        (m.ModifyInstanceMetadataOptionsRequest(region_id=REGION, instance_id=iid, http_endpoint="enabled",
+                                                http_put_response_hop_limit=2), "InvalidParameter", 400),
+        (m.ModifyInstanceMetadataOptionsRequest(region_id=REGION, instance_id="i-nothere", http_endpoint="enabled"),
+         "InvalidInstanceId.NotFound", 404),
+    ):
+        err = labkit.sdk_error(v2.modify_instance_metadata_options, request)
+        assert (err.code, err.status_code) == (code, status), (request.to_map(), err)
+    labkit.force_delete(ecs, iid)
+
+
+def root_hash(ecs, instance_id: str) -> str:
+    row, _ = labkit.run_command(ecs, instance_id, "grep '^root:' /etc/shadow | cut -d: -f2", timeout=30)
+    return labkit.command_output(row).strip() if row.invocation_status == "Success" else ""
+
+
+def wait_for_password(ecs, instance_id: str, password: str, timeout: float = 120) -> None:
+    """Until the guest's /etc/shadow holds a SHA-512 crypt hash of `password` for root."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt
+    deadline = time.monotonic() + timeout
+    while True:
+        got = root_hash(ecs, instance_id)
+        if got.startswith("$6$") and crypt.crypt(password, got) == got:
+            return
+        assert time.monotonic() < deadline, f"root's password in {instance_id} is not {password!r}: {got!r}"
+        time.sleep(1)
+
+
+def test_a_password_reaches_the_guest_at_each_boot(md_lab):
+    """RunInstances' Password, then ModifyInstanceAttribute's after a restart, through the guest agent
+    (the guest has no cloud-init): the guest's shadow entry verifies the password, the server keeps only a hash."""
+    ecs = md_lab.client()
+    first, second = "Lab-Pass-2026!", "Second#Pass9"
+    iid = labkit.run_instance(ecs, md_lab.image_id, password=first)
+    labkit.wait_status(ecs, iid, "Running", timeout=120)
+    wait_for_password(ecs, iid, first)
+    ecs.stop_instance(m.StopInstanceRequest(instance_id=iid))
+    labkit.wait_status(ecs, iid, "Stopped", timeout=120)
+    ecs.modify_instance_attribute(m.ModifyInstanceAttributeRequest(instance_id=iid, password=second))
+    ecs.start_instance(m.StartInstanceRequest(instance_id=iid))
+    labkit.wait_status(ecs, iid, "Running", timeout=120)
+    wait_for_password(ecs, iid, second)
+    stores = list(md_lab.data_dir.glob("*.db*"))
+    assert stores and not any(p.encode() in f.read_bytes() for f in stores for p in (first, second))
+    labkit.force_delete(ecs, iid)

@@ -159,8 +159,8 @@ pub(crate) async fn insert_settings(
     }
     sqlx::query(
         "INSERT INTO instance_settings (instance_id, account_id, key_pair_name, password_hash, user_data,
-             http_endpoint, http_tokens)
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
+             http_endpoint, http_tokens, password_pending)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(instance_id)
     .bind(account_id)
@@ -169,6 +169,7 @@ pub(crate) async fn insert_settings(
     .bind(&settings.user_data)
     .bind(settings.http_endpoint)
     .bind(settings.http_tokens)
+    .bind(settings.password_hash.is_some())
     .execute(&mut **tx)
     .await
     .map_err(db("inserting instance settings"))?;
@@ -453,11 +454,12 @@ impl Store {
             };
             sqlx::query(
                 "INSERT INTO instance_settings (instance_id, account_id, key_pair_name, password_hash, user_data,
-                     http_endpoint, http_tokens)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)
+                     http_endpoint, http_tokens, password_pending)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT(instance_id) DO UPDATE SET key_pair_name = excluded.key_pair_name,
                      password_hash = excluded.password_hash, user_data = excluded.user_data,
-                     http_endpoint = excluded.http_endpoint, http_tokens = excluded.http_tokens",
+                     http_endpoint = excluded.http_endpoint, http_tokens = excluded.http_tokens,
+                     password_pending = MAX(password_pending, excluded.password_pending)",
             )
             .bind(instance_id)
             .bind(account_id)
@@ -466,12 +468,40 @@ impl Store {
             .bind(&next.user_data)
             .bind(next.http_endpoint)
             .bind(next.http_tokens)
+            .bind(matches!(change.password_hash, Some(Some(_))))
             .execute(&mut *tx)
             .await
             .map_err(db("changing instance settings"))?;
         }
         tx.commit().await.map_err(db("commit"))?;
         Ok(())
+    }
+
+    /// The password hash waiting to be set in the instance's guest (by its agent, at boot).
+    pub async fn pending_password(&self, instance_id: &str) -> Result<Option<String>> {
+        sqlx::query_scalar(
+            "SELECT password_hash FROM instance_settings
+             WHERE instance_id = ? AND password_pending = 1 AND password_hash IS NOT NULL",
+        )
+        .bind(instance_id)
+        .fetch_optional(self.reader())
+        .await
+        .map_err(db("reading a pending password"))
+    }
+
+    /// The guest has `hash` now: no longer pending, unless the password changed meanwhile.
+    pub async fn password_applied(&self, instance_id: &str, hash: &str) -> Result<bool> {
+        let done = self
+            .write(
+                sqlx::query(
+                    "UPDATE instance_settings SET password_pending = 0 WHERE instance_id = ? AND password_hash = ?",
+                )
+                .bind(instance_id)
+                .bind(hash),
+            )
+            .await
+            .map_err(db("marking a password applied"))?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// What the metadata service gives an instance's guest; `None` when no such instance exists.
@@ -583,6 +613,16 @@ mod tests {
             (bare.http_endpoint, bare.http_tokens),
             (MetadataEndpoint::Enabled, MetadataTokens::Optional)
         );
+        // A new password is pending until the guest has it; a newer one stays pending.
+        assert_eq!(store.pending_password("i-1").await.unwrap().as_deref(), Some("$6$salt$hash"));
+        assert_eq!(store.pending_password("i-2").await.unwrap(), None);
+        assert!(!store.password_applied("i-1", "$6$other").await.unwrap());
+        assert!(store.password_applied("i-1", "$6$salt$hash").await.unwrap());
+        assert_eq!(store.pending_password("i-1").await.unwrap(), None);
+        let newer =
+            SettingsChange { password_hash: Some(Some("$6$new$h".into())), ..SettingsChange::default() };
+        store.change_instance_settings("acc", "i-1", &newer).await.unwrap();
+        assert_eq!(store.pending_password("i-1").await.unwrap().as_deref(), Some("$6$new$h"));
         // Metadata options change alone, leaving the rest.
         let change =
             SettingsChange { http_endpoint: Some(MetadataEndpoint::Disabled), ..SettingsChange::default() };
@@ -593,6 +633,11 @@ mod tests {
             (MetadataEndpoint::Disabled, MetadataTokens::Required)
         );
         assert_eq!(changed.user_data.as_deref(), Some("ZWNobyBoaQ=="));
+        assert_eq!(
+            store.pending_password("i-1").await.unwrap().as_deref(),
+            Some("$6$new$h"),
+            "still pending"
+        );
 
         // The pair in use cannot go; detached it can, and the guest no longer gets it.
         // A pair that is gone refuses the instance, which is then not stored at all.

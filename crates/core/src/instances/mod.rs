@@ -7,6 +7,7 @@
 //! transitional status (`Pending`, `Starting`, `Stopping`) until it is done.
 
 mod events;
+mod password;
 mod power;
 mod reading;
 mod settings;

@@ -46,7 +46,10 @@ impl Instances {
     }
 
     pub(crate) fn spawn_boot(self: Arc<Self>, instance_id: String) {
-        tokio::spawn(async move { self.boot(&instance_id).await });
+        tokio::spawn(async move {
+            self.boot(&instance_id).await;
+            self.deliver_pending_password(&instance_id).await;
+        });
     }
 
     /// Pending/Starting → start the VM → Running (or back to Stopped if it cannot start).
@@ -154,6 +157,7 @@ impl Instances {
                             InstanceStatus::Running,
                         )
                         .await;
+                    self.deliver_pending_password(instance_id).await;
                     return;
                 }
                 Err(e) => tracing::warn!(instance_id, error = %e, "reset failed; restarting the VM instead"),
@@ -163,6 +167,7 @@ impl Instances {
             tracing::error!(instance_id, error = %e, "powering off for the reboot failed");
         }
         self.boot(instance_id).await;
+        self.deliver_pending_password(instance_id).await;
     }
 }
 
