@@ -137,6 +137,7 @@ def start_server(binary: Path, image: Path, *, driver: str = "qemu", extra_args:
     log.close()
     lab = Lab(endpoint=endpoint, access_key_id="", access_key_secret="", data_dir=data_dir,
               process=process, log_path=log_path, driver=driver)
+    lab.extra["serve_args"] = args
     try:
         creds_path = data_dir / "admin-credentials.json"
         deadline = time.monotonic() + 30
@@ -686,3 +687,18 @@ def run_command(client: EcsClient, instance_id: str, content: str, timeout: int 
 def command_output(row) -> str:
     """A DescribeInvocationResults row's Output, decoded."""
     return base64.b64decode(row.output or "").decode(errors="replace")
+
+
+def restart_server(lab: Lab) -> None:
+    """SIGTERM the server (its VMs keep running) and start it again with the same arguments, data dir and port."""
+    lab.process.send_signal(signal.SIGTERM)
+    lab.process.wait(timeout=30)
+    log = open(lab.log_path, "ab")
+    lab.process = subprocess.Popen(lab.extra["serve_args"], stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL)
+    log.close()
+    deadline = time.monotonic() + 60
+    while not _port_open(lab.port):
+        assert lab.process.poll() is None, lab.log_tail()
+        assert time.monotonic() < deadline, lab.log_tail()
+        time.sleep(0.1)

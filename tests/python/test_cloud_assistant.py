@@ -13,8 +13,6 @@ filesystems through the agent. Parameter errors are checked on the fake-driver s
 from __future__ import annotations
 
 import base64
-import signal
-import subprocess
 import time
 
 import pytest
@@ -32,7 +30,6 @@ def ca_lab(prerequisites):
     if TEST_DRIVER == "libvirt":
         extra += ["--libvirt-uri", LIBVIRT_URI]
     lab = labkit.start_server(binary, image, driver=TEST_DRIVER, extra_args=extra, name="ecslab-ca")
-    lab.extra["args"] = extra
     try:
         yield lab
     finally:
@@ -241,22 +238,6 @@ def test_stop_invocation_terminates_the_run(ca, guests):
     assert (err.code, err.status_code) == ("InvalidOperation.InvokeAlreadyFinished", 403)
 
 
-def restart(lab: labkit.Lab) -> None:
-    """SIGTERM the server (its VMs keep running) and start it again on the same data dir and port."""
-    lab.process.send_signal(signal.SIGTERM)
-    lab.process.wait(timeout=30)
-    log = open(lab.log_path, "ab")
-    args = [str(labkit.server_binary()), "serve", "--listen", lab.endpoint, "--data-dir", str(lab.data_dir),
-            "--accel", "tcg", "--region", REGION, "--driver", lab.driver, *lab.extra["args"]]
-    lab.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    log.close()
-    deadline = time.monotonic() + 60
-    while not labkit._port_open(lab.port):
-        assert lab.process.poll() is None, lab.log_tail()
-        assert time.monotonic() < deadline, lab.log_tail()
-        time.sleep(0.1)
-
-
 def test_a_server_restart_loses_no_invocation(ca_lab, guests):
     running, _ = guests
     client = ca_lab.client()
@@ -265,7 +246,7 @@ def test_a_server_restart_loses_no_invocation(ca_lab, guests):
     while results(client, invoke_id)[0].invocation_status != "Running":
         assert time.monotonic() < deadline
         time.sleep(0.2)
-    restart(ca_lab)
+    labkit.restart_server(ca_lab)
     client = ca_lab.client()
     assert results(client, invoke_id)[0].invocation_status == "Running", "still running across the restart"
     inv = wait_done(client, invoke_id, timeout=60)

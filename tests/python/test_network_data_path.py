@@ -16,7 +16,6 @@ network namespaces are gone.
 from __future__ import annotations
 
 import re
-import signal
 import subprocess
 import time
 import urllib.request
@@ -40,27 +39,10 @@ def net_lab(prerequisites):
     if TEST_DRIVER == "libvirt":
         extra += ["--libvirt-uri", LIBVIRT_URI]
     lab = labkit.start_server(binary, image, driver=TEST_DRIVER, extra_args=extra, name="ecslab-net")
-    lab.extra["args"] = extra
     try:
         yield lab
     finally:
         labkit.stop_server(lab)
-
-
-def restart(lab: labkit.Lab) -> None:
-    """SIGTERM the server (its VMs keep running) and start it again on the same data dir and port."""
-    lab.process.send_signal(signal.SIGTERM)
-    lab.process.wait(timeout=30)
-    log = open(lab.log_path, "ab")
-    args = [str(labkit.server_binary()), "serve", "--listen", lab.endpoint, "--data-dir", str(lab.data_dir),
-            "--accel", "tcg", "--region", REGION, "--driver", lab.driver, *lab.extra["args"]]
-    lab.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    log.close()
-    deadline = time.monotonic() + 60
-    while not labkit._port_open(lab.port):
-        assert lab.process.poll() is None, lab.log_tail()
-        assert time.monotonic() < deadline, lab.log_tail()
-        time.sleep(0.1)
 
 
 def fetch(ip: str, timeout: float = 3) -> str:
@@ -140,7 +122,7 @@ def test_guests_on_the_network(net_lab):
     open_after = fetch_until(public["a1"], ok=True)
     print(f"\nrule revoked: host fetch fails after {closed_after:.2f} s; authorized again: works after {open_after:.2f} s")
 
-    restart(net_lab)
+    labkit.restart_server(net_lab)
     ecs = net_lab.client("v2")
     fetch_until(public["a1"], ok=True, limit=30)
     assert f"VMTEST-HTTP ip={private['a2']} " in fetch(public["a2"], timeout=10)

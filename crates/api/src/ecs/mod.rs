@@ -5,7 +5,7 @@
 
 mod filters;
 mod parse;
-mod render;
+pub(crate) mod render;
 mod reply;
 
 pub use parse::parse;

@@ -9,7 +9,7 @@ mod reply;
 pub use parse::parse;
 pub use reply::KeyPairReply;
 
-use reply::{BindingResult, BindingResults, KeyPairItem, KeyPairList, KeyPairPage, Tags};
+use reply::{BindingResult, BindingResults, KeyPairItem, KeyPairList, KeyPairPage};
 
 use crate::envelope::ApiError;
 use crate::params::Params;
@@ -113,7 +113,7 @@ pub async fn execute(cloud: &Arc<Cloud>, account: &str, request: KeyPairRequest)
                     public_key: with_key.then_some(p.public_key),
                     creation_time: creation_time(&p.created_at),
                     resource_group_id: String::new(),
-                    tags: Tags::default(),
+                    tags: Vec::new().into(),
                 })
                 .collect();
             KeyPairReply::Describe(KeyPairPage {

@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+use crate::ecs::render::Tags;
+
 /// The reply of each key pair action.
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
@@ -59,19 +61,6 @@ pub struct KeyPairItem {
     pub creation_time: String,
     pub resource_group_id: String,
     pub tags: Tags,
-}
-
-#[derive(Debug, Default, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Tags {
-    pub tag: Vec<Tag>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Tag {
-    pub tag_key: String,
-    pub tag_value: String,
 }
 
 #[derive(Debug, Serialize)]

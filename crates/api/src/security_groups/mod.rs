@@ -10,7 +10,7 @@ mod reply;
 pub use parse::parse;
 pub use reply::SecurityGroupReply;
 
-use reply::{Group, GroupAttribute, GroupList, GroupPage, Permission, PermissionList, Tags};
+use reply::{Group, GroupAttribute, GroupList, GroupPage, Permission, PermissionList};
 
 use crate::envelope::ApiError;
 use crate::params::Params;
@@ -103,7 +103,7 @@ pub async fn execute(
                         ecs_count: 0,
                         resource_group_id: String::new(),
                         service_managed: false,
-                        tags: Tags::default(),
+                        tags: Vec::new().into(),
                     }
                 })
                 .collect();

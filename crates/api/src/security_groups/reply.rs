@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+use crate::ecs::render::Tags;
+
 /// The reply of each security group action.
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
@@ -50,19 +52,6 @@ pub struct Group {
     pub resource_group_id: String,
     pub service_managed: bool,
     pub tags: Tags,
-}
-
-#[derive(Debug, Default, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Tags {
-    pub tag: Vec<Tag>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Tag {
-    pub tag_key: String,
-    pub tag_value: String,
 }
 
 #[derive(Debug, Serialize)]

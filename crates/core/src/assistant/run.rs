@@ -127,18 +127,13 @@ impl Driver {
                     return Ok(());
                 }
                 Ok(_) => silent_since = None,
-                Err(VmError::NotRunning { .. }) => {
-                    self.end(
-                        &current,
-                        &[RunStatus::Running],
-                        failure(RunStatus::Error, EXECUTION_INTERRUPTED),
-                    )
-                    .await?;
-                    return Ok(());
-                }
-                // The agent no longer knows the pid: the guest restarted under the run. (Other
-                // refusals, such as commands disabled while a snapshot freezes the guest, pass.)
-                Err(VmError::Agent { reason, .. }) if reason.contains("'pid'") => {
+                // The VM is gone, or the agent no longer knows the pid: the guest restarted under
+                // the run. (Other refusals, such as commands disabled while a snapshot freezes the
+                // guest, pass.)
+                Err(e)
+                    if matches!(&e, VmError::NotRunning { .. })
+                        || matches!(&e, VmError::Agent { reason, .. } if reason.contains("'pid'")) =>
+                {
                     self.end(
                         &current,
                         &[RunStatus::Running],
