@@ -122,6 +122,18 @@ def vpc_client(lab: Lab, algorithm: str | None = None):
     return VpcClient(open_api_models.Config(**kwargs))
 
 
+def make_network(lab: Lab, cidr: str, vswitch_cidr: str, algorithm: str | None = None) -> tuple[str, str, str]:
+    """A VPC, a vSwitch in the region's zone and a security group in the VPC (through the SDKs); their ids."""
+    from alibabacloud_vpc20160428 import models as vpc_models
+    vpc = vpc_client(lab, algorithm)
+    vpc_id = vpc.create_vpc(vpc_models.CreateVpcRequest(region_id=REGION, cidr_block=cidr)).body.vpc_id
+    vsw = vpc.create_vswitch(vpc_models.CreateVSwitchRequest(region_id=REGION, vpc_id=vpc_id, zone_id=f"{REGION}-a",
+                                                             cidr_block=vswitch_cidr)).body.v_switch_id
+    sg = lab.client(algorithm).create_security_group(
+        ecs_models.CreateSecurityGroupRequest(region_id=REGION, vpc_id=vpc_id)).body.security_group_id
+    return vpc_id, vsw, sg
+
+
 def start_server(binary: Path, image: Path, *, driver: str = "qemu", extra_args: list[str] = (),
                  name: str = "ecslab") -> Lab:
     """Start a server on a free port in a fresh data dir, wait for it, import the guest image."""

@@ -36,14 +36,12 @@ from pathlib import Path
 
 import pytest
 from alibabacloud_ecs20140526 import models as m
-from alibabacloud_vpc20160428 import models as v
 from cryptography.hazmat.primitives import serialization
 
 import labkit
 from conftest import LIBVIRT_URI, TEST_DRIVER
 from labkit import REGION
 
-ZONE = f"{REGION}-a"
 HOST_NAME = "cloud-e2e"
 BOOT_TIMEOUT = 600  # seconds: a Debian boot under TCG on a busy 2-core machine
 
@@ -135,7 +133,6 @@ def test_debian_cloud_guest_end_to_end(cloud_lab):
     import paramiko
 
     acs3, v2 = cloud_lab.client(), cloud_lab.client("v2")
-    vpc = labkit.vpc_client(cloud_lab)
     timings = {}
 
     # ---- 1. key pair, network, security group ----------------------------------------------------------
@@ -146,12 +143,9 @@ def test_debian_cloud_guest_end_to_end(cloud_lab):
     key = paramiko.RSAKey(key=serialization.load_pem_private_key(pair.private_key_body.encode(), None))
     assert pair.key_pair_finger_print == ":".join(f"{b:02x}" for b in hashlib.md5(key.asbytes()).digest())
 
-    vpc_id = vpc.create_vpc(v.CreateVpcRequest(region_id=REGION, cidr_block="10.88.0.0/16")).body.vpc_id
-    vsw = vpc.create_vswitch(v.CreateVSwitchRequest(region_id=REGION, vpc_id=vpc_id, zone_id=ZONE,
-                                                    cidr_block="10.88.1.0/24")).body.v_switch_id
-    sg = acs3.create_security_group(m.CreateSecurityGroupRequest(region_id=REGION, vpc_id=vpc_id)).body
+    _, vsw, sg_id = labkit.make_network(cloud_lab, "10.88.0.0/16", "10.88.1.0/24")
     acs3.authorize_security_group(m.AuthorizeSecurityGroupRequest(
-        region_id=REGION, security_group_id=sg.security_group_id, ip_protocol="tcp", port_range="22/22",
+        region_id=REGION, security_group_id=sg_id, ip_protocol="tcp", port_range="22/22",
         source_cidr_ip="0.0.0.0/0"))
 
     # ---- 2. RunInstances with the key pair and a user-data script ---------------------------------------
@@ -160,7 +154,7 @@ def test_debian_cloud_guest_end_to_end(cloud_lab):
     user_data = base64.b64encode(script.encode()).decode()
     t0 = time.monotonic()
     iid = labkit.run_instance(acs3, cloud_lab.extra["cloud_image_id"], instance_type="ecs.lab.small",
-                              v_switch_id=vsw, security_group_id=sg.security_group_id, internet_max_bandwidth_out=1,
+                              v_switch_id=vsw, security_group_id=sg_id, internet_max_bandwidth_out=1,
                               key_pair_name="cloud-e2e-key", host_name=HOST_NAME, user_data=user_data,
                               instance_name="debian-cloud-e2e")
     row = labkit.wait_status(acs3, iid, "Running", timeout=180)

@@ -19,13 +19,11 @@ import warnings
 
 import pytest
 from alibabacloud_ecs20140526 import models as m
-from alibabacloud_vpc20160428 import models as v
 
 import labkit
 from conftest import LIBVIRT_URI, TEST_DRIVER
 from labkit import REGION
 
-ZONE = f"{REGION}-a"
 
 # Runs in the guest (busybox sh). The token request is raw HTTP through nc: busybox wget cannot PUT.
 USER_DATA = r"""#!/bin/sh
@@ -59,15 +57,11 @@ def md_lab(prerequisites):
 
 def test_each_guest_reads_its_own_metadata_and_runs_its_user_data(md_lab):
     ecs = md_lab.client()
-    vpc = labkit.vpc_client(md_lab, "v2")
-    vpc_id = vpc.create_vpc(v.CreateVpcRequest(region_id=REGION, cidr_block="10.88.0.0/16")).body.vpc_id
-    vsw = vpc.create_vswitch(v.CreateVSwitchRequest(region_id=REGION, vpc_id=vpc_id, zone_id=ZONE,
-                                                    cidr_block="10.88.3.0/24")).body.v_switch_id
-    sg = ecs.create_security_group(m.CreateSecurityGroupRequest(region_id=REGION, vpc_id=vpc_id)).body
+    _, vsw, sg = labkit.make_network(md_lab, "10.88.0.0/16", "10.88.3.0/24", "v2")
     encoded = base64.b64encode(USER_DATA.encode()).decode()
-    asker = labkit.run_instance(ecs, md_lab.image_id, v_switch_id=vsw, security_group_id=sg.security_group_id,
+    asker = labkit.run_instance(ecs, md_lab.image_id, v_switch_id=vsw, security_group_id=sg,
                                 host_name="md-asker", user_data=encoded)
-    quiet = labkit.run_instance(ecs, md_lab.image_id, v_switch_id=vsw, security_group_id=sg.security_group_id,
+    quiet = labkit.run_instance(ecs, md_lab.image_id, v_switch_id=vsw, security_group_id=sg,
                                 host_name="md-quiet")
 
     text = labkit.wait_console(ecs, asker, "VMTEST-USERDATA", timeout=180)
@@ -117,10 +111,7 @@ def test_http_tokens_and_endpoint_as_on_ecs(md_lab):
     ModifyInstanceMetadataOptions turns normal mode back on, then the endpoint off; DescribeInstances shows it."""
     ecs = md_lab.client()
     v2 = md_lab.client("v2")
-    vpc = labkit.vpc_client(md_lab)
-    vpc_id = vpc.create_vpc(v.CreateVpcRequest(region_id=REGION, cidr_block="10.89.0.0/16")).body.vpc_id
-    vsw = vpc.create_vswitch(v.CreateVSwitchRequest(region_id=REGION, vpc_id=vpc_id, zone_id=ZONE,
-                                                    cidr_block="10.89.1.0/24")).body.v_switch_id
+    _, vsw, _ = labkit.make_network(md_lab, "10.89.0.0/16", "10.89.1.0/24")
     bad = labkit.sdk_error(ecs.run_instances, m.RunInstancesRequest(
         region_id=REGION, image_id=md_lab.image_id, instance_type="ecs.lab.tiny", v_switch_id=vsw,
         http_tokens="sometimes"))
