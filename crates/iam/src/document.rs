@@ -11,7 +11,7 @@
 //! NotResource. Length: at most 6,144 characters for a custom policy, 2,048 for an STS session policy, counting
 //! every character, whitespace included.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::action::{Action, ActionPattern};
 use crate::arn::{Arn, ResourcePattern};
@@ -26,12 +26,15 @@ pub enum DocumentKind {
     Policy,
     /// The inline `Policy` of an STS AssumeRole: 2,048 characters.
     SessionPolicy,
+    /// A role's trust policy (CreateRole's AssumeRolePolicyDocument): RAM documents no limit of its own, so the
+    /// custom policy's 6,144 characters apply.
+    TrustPolicy,
 }
 
 impl DocumentKind {
     pub fn max_chars(self) -> usize {
         match self {
-            DocumentKind::Policy => 6144,
+            DocumentKind::Policy | DocumentKind::TrustPolicy => 6144,
             DocumentKind::SessionPolicy => 2048,
         }
     }
@@ -94,38 +97,70 @@ impl PolicyDocument {
     }
 
     pub fn parse_as(text: &str, kind: DocumentKind) -> Result<PolicyDocument, IamError> {
-        let len = text.chars().count();
-        if len > kind.max_chars() {
-            return Err(IamError::DocumentTooLong { len, max: kind.max_chars() });
-        }
-        let value: Value = serde_json::from_str(text).map_err(|e| IamError::NotJson(e.to_string()))?;
-        let top = value.as_object().ok_or(IamError::NotAnObject)?;
-        if let Some(other) = top.keys().find(|k| !matches!(k.as_str(), "Version" | "Statement")) {
-            return Err(IamError::UnknownTopLevelElement(other.clone()));
-        }
-        match top.get("Version") {
-            None => return Err(IamError::MissingVersion),
-            Some(Value::String(v)) if v == "1" => {}
-            Some(v) => return Err(IamError::BadVersion(v.to_string())),
-        }
-        let list = match top.get("Statement") {
-            None => return Err(IamError::MissingStatement),
-            Some(Value::Array(list)) if !list.is_empty() => list,
-            Some(_) => return Err(IamError::BadStatementList),
-        };
-        let statements = list.iter().enumerate().map(|(i, s)| statement(i, s)).collect::<Result<_, _>>()?;
+        let values = statement_values(text, kind)?;
+        let statements = values.iter().enumerate().map(|(i, s)| statement(i, s)).collect::<Result<_, _>>()?;
         Ok(PolicyDocument { statements })
     }
 }
 
-fn statement(i: StatementIndex, value: &Value) -> Result<Statement, IamError> {
-    let obj = value.as_object().ok_or(IamError::StatementNotAnObject(i))?;
-    if let Some(other) = obj
-        .keys()
-        .find(|k| !matches!(k.as_str(), "Sid" | "Effect" | "Action" | "NotAction" | "Resource" | "Condition"))
-    {
-        return Err(IamError::UnknownElement(i, other.clone()));
+/// The length check and the top level (`Version`, `Statement`) every kind of document shares: the statements' JSON.
+pub(crate) fn statement_values(text: &str, kind: DocumentKind) -> Result<Vec<Value>, IamError> {
+    let len = text.chars().count();
+    if len > kind.max_chars() {
+        return Err(IamError::DocumentTooLong { len, max: kind.max_chars() });
     }
+    let value: Value = serde_json::from_str(text).map_err(|e| IamError::NotJson(e.to_string()))?;
+    let Value::Object(mut top) = value else { return Err(IamError::NotAnObject) };
+    if let Some(other) = top.keys().find(|k| !matches!(k.as_str(), "Version" | "Statement")) {
+        return Err(IamError::UnknownTopLevelElement(other.clone()));
+    }
+    match top.get("Version") {
+        None => return Err(IamError::MissingVersion),
+        Some(Value::String(v)) if v == "1" => {}
+        Some(v) => return Err(IamError::BadVersion(v.to_string())),
+    }
+    match top.remove("Statement") {
+        None => Err(IamError::MissingStatement),
+        Some(Value::Array(list)) if !list.is_empty() => Ok(list),
+        Some(_) => Err(IamError::BadStatementList),
+    }
+}
+
+fn statement(i: StatementIndex, value: &Value) -> Result<Statement, IamError> {
+    let obj = statement_object(i, value, &["Sid", "Effect", "Action", "NotAction", "Resource", "Condition"])?;
+    let Common { sid, effect, actions, condition } = common(i, obj)?;
+    let resources = match obj.get("Resource") {
+        None => return Err(IamError::MissingResource(i)),
+        Some(v) => strings(i, "Resource", v)?
+            .into_iter()
+            .map(|r| ResourcePattern::parse(r).ok_or_else(|| IamError::BadResource(i, r.to_owned())))
+            .collect::<Result<_, _>>()?,
+    };
+    Ok(Statement { sid, effect, actions, resources, condition })
+}
+
+/// A statement's object, refusing elements other than `known`.
+pub(crate) fn statement_object<'a>(
+    i: StatementIndex,
+    value: &'a Value,
+    known: &[&str],
+) -> Result<&'a Map<String, Value>, IamError> {
+    let obj = value.as_object().ok_or(IamError::StatementNotAnObject(i))?;
+    match obj.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(other) => Err(IamError::UnknownElement(i, other.clone())),
+        None => Ok(obj),
+    }
+}
+
+/// The elements every kind of statement has.
+pub(crate) struct Common {
+    pub sid: Option<String>,
+    pub effect: Effect,
+    pub actions: Actions,
+    pub condition: Option<Condition>,
+}
+
+pub(crate) fn common(i: StatementIndex, obj: &Map<String, Value>) -> Result<Common, IamError> {
     let sid = match obj.get("Sid") {
         None => None,
         Some(Value::String(s)) => Some(s.clone()),
@@ -143,15 +178,8 @@ fn statement(i: StatementIndex, value: &Value) -> Result<Statement, IamError> {
         (Some(v), None) => Actions::Only(action_list(i, "Action", v)?),
         (None, Some(v)) => Actions::AllBut(action_list(i, "NotAction", v)?),
     };
-    let resources = match obj.get("Resource") {
-        None => return Err(IamError::MissingResource(i)),
-        Some(v) => strings(i, "Resource", v)?
-            .into_iter()
-            .map(|r| ResourcePattern::parse(r).ok_or_else(|| IamError::BadResource(i, r.to_owned())))
-            .collect::<Result<_, _>>()?,
-    };
     let condition = obj.get("Condition").map(|c| Condition::parse(i, c)).transpose()?;
-    Ok(Statement { sid, effect, actions, resources, condition })
+    Ok(Common { sid, effect, actions, condition })
 }
 
 fn action_list(
@@ -166,7 +194,11 @@ fn action_list(
 }
 
 /// A string or a non-empty list of strings.
-fn strings<'a>(i: StatementIndex, element: &'static str, value: &'a Value) -> Result<Vec<&'a str>, IamError> {
+pub(crate) fn strings<'a>(
+    i: StatementIndex,
+    element: &'static str,
+    value: &'a Value,
+) -> Result<Vec<&'a str>, IamError> {
     match value {
         Value::String(s) => Ok(vec![s.as_str()]),
         Value::Array(items) if !items.is_empty() => {

@@ -48,6 +48,10 @@ pub enum IamError {
     MissingResource(StatementIndex),
     #[error("Statement {0}: the resource {1:?} is not \"*\" or acs:<ram-code>:<region>:<account-id>:<relative-id>.")]
     BadResource(StatementIndex, String),
+    #[error("Add a Principal element to the trust policy statement ({0}).")]
+    MissingPrincipal(StatementIndex),
+    #[error("Statement {0}: the principal {1:?} is not an account ID, acs:ram::<account-id>:root|user/<name>|role/<name>, a service or an identity provider.")]
+    BadPrincipal(StatementIndex, String),
     #[error("Statement {0}: the Condition element must be an object of operators, each an object of keys.")]
     BadConditionShape(StatementIndex),
     #[error("Statement {0}: the condition operator {1} is not one RAM supports.")]

@@ -7,7 +7,7 @@
 //!
 //! Modules: `wildcard` (the `*`/`?` match), `action` and `arn` (what requests name and statements match),
 //! `condition` (operators, typed values), `document` (the grammar and its limits), `context` (the request),
-//! `eval` (the decision), `detail` (what a denial tells the caller), `system` (the embedded system policies),
+//! `eval` (the decision), `trust` (who may assume a role), `detail` (what a denial tells the caller), `system` (the embedded system policies),
 //! `error` (the one error enum).
 
 pub mod action;
@@ -19,6 +19,7 @@ pub mod document;
 pub mod error;
 pub mod eval;
 pub mod system;
+pub mod trust;
 pub mod wildcard;
 
 pub use action::{Action, ActionPattern};
@@ -33,3 +34,4 @@ pub use eval::{
     StatementRef,
 };
 pub use system::{system_policies, system_policy, SystemPolicy, SYSTEM_POLICIES};
+pub use trust::{AssumingPrincipal, TrustPolicy, TrustStatement, TrustedPrincipal};
