@@ -16,7 +16,8 @@
 
 use crate::arn::Arn;
 use crate::context::{Caller, RequestContext, Resource};
-use crate::document::{Effect, PolicyDocument};
+use crate::document::{DocumentKind, Effect, PolicyDocument};
+use crate::error::IamError;
 
 /// Where a policy came from, for AccessDeniedDetail and the audit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +36,17 @@ pub struct AttachedPolicy {
     pub name: String,
     pub source: PolicySource,
     pub document: PolicyDocument,
+}
+
+impl AttachedPolicy {
+    /// Parse a policy's text with the limits of its source (a session policy's 2,048 characters, else 6,144).
+    pub fn parse(name: &str, source: PolicySource, text: &str) -> Result<AttachedPolicy, IamError> {
+        let kind = match source {
+            PolicySource::Session => DocumentKind::SessionPolicy,
+            PolicySource::System | PolicySource::Custom => DocumentKind::Policy,
+        };
+        Ok(AttachedPolicy { name: name.to_owned(), source, document: PolicyDocument::parse_as(text, kind)? })
+    }
 }
 
 /// The policies that apply to one caller.

@@ -1,6 +1,7 @@
 //! Property checks over generated policies (a fixed-seed generator, so failures reproduce): a Deny that applies
 //! denies wherever it sits, nothing is allowed without an Allow, the order of policies and statements does not
-//! matter, a session policy never widens, NotAction is Action's complement, and the root key always passes.
+//! matter, a session policy never widens, NotAction is Action's complement, the root key always passes, and
+//! mangled documents are refused or accepted, never a panic.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -218,4 +219,45 @@ fn the_root_key_always_passes_in_its_account() {
         let p = attached("p".into(), &[r#"{"Effect":"Deny","Action":"*","Resource":"*"}"#.to_owned()]);
         assert!(evaluate(&ctx, Policies { identity: &[&p], session: None }).is_allowed());
     }
+}
+
+/// The parser's answer to mangled documents is a decision, never a panic (the seed of the fuzz target issue 13
+/// asks for): valid documents with characters deleted, duplicated or replaced, and documents cut short.
+#[test]
+fn mangled_documents_never_panic() {
+    let mut rng = Rng(0xbad_c0de);
+    let alphabet: Vec<char> = "{}[]\":,*?/ acsAllowDenyStatementVersion1é\\".chars().collect();
+    let (mut ok, mut refused) = (0, 0);
+    for _ in 0..ROUNDS {
+        let statements = random_statements(&mut rng, false);
+        let text = format!(r#"{{"Version":"1","Statement":[{}]}}"#, statements.join(","));
+        let mut chars: Vec<char> = text.chars().collect();
+        for _ in 0..1 + rng.below(4) {
+            let at = rng.below(chars.len());
+            match rng.below(4) {
+                0 => {
+                    chars.remove(at);
+                }
+                1 => chars.insert(at, chars[at]),
+                2 => chars[at] = alphabet[rng.below(alphabet.len())],
+                _ => chars.truncate(at),
+            }
+            if chars.is_empty() {
+                break;
+            }
+        }
+        let mangled: String = chars.into_iter().collect();
+        match PolicyDocument::parse(&mangled) {
+            Ok(doc) => {
+                ok += 1;
+                let p = AttachedPolicy { name: "m".into(), source: PolicySource::Custom, document: doc };
+                let _ = evaluate(&random_request(&mut rng), Policies { identity: &[&p], session: None });
+            }
+            Err(e) => {
+                refused += 1;
+                assert!(!e.to_string().is_empty() && !e.code().is_empty());
+            }
+        }
+    }
+    assert!(ok > 0 && refused > 0, "ok {ok}, refused {refused}");
 }
