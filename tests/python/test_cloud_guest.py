@@ -117,6 +117,16 @@ class Guest:
         self.client.close()
 
 
+def ssh_login(ip: str, key) -> Guest | None:
+    """A session, or None while sshd is not ready: cloud-init restarts sshd during first boot (its ssh and
+    set-passwords modules), so a connection made then can be reset."""
+    import paramiko
+    try:
+        return Guest(ip, key)
+    except (paramiko.SSHException, OSError):
+        return None
+
+
 def screen_has_text(jpeg: bytes) -> tuple[bool, str]:
     """Text on the VGA console: some bright pixels (glyphs), most dark (background), more than a few colours."""
     from PIL import Image
@@ -180,7 +190,7 @@ def test_debian_cloud_guest_end_to_end(cloud_lab):
     # ---- 4. SSH with the key pair: cloud-init, host name, user data ------------------------------------
     wait_until(f"sshd at {public_ip}:22", lambda: ssh_banner(public_ip), BOOT_TIMEOUT)
     timings["sshd"] = time.monotonic() - t0
-    guest = Guest(public_ip, key)
+    guest = wait_until("an SSH login as root with the key pair", lambda: ssh_login(public_ip, key), BOOT_TIMEOUT)
     try:
         marker = wait_until("the user-data marker", lambda: guest.run("cat /root/ecslab-marker 2>/dev/null")[1],
                             BOOT_TIMEOUT)
