@@ -17,6 +17,7 @@ import json
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -160,6 +161,7 @@ def world(tenants):
     system_disk = labkit.instance_disks(la.client(), instance_id)[0]
     disk_id = ok(la, ECS, "CreateDisk", {"ZoneId": f"{REGION}-a", "Size": "20"})["DiskId"]
     snapshot_id = labkit.snapshot_now(la.client(), system_disk)
+    pai_snapshot_id = pai_snapshot(la, instance_id)
     pipeline_id = ok(la, MTS, "AddPipeline", {"Name": "a-pipe"})["Pipeline"]["Id"]
     job_id = ok(la, MTS, "SubmitSnapshotJob", {
         "PipelineId": pipeline_id,
@@ -173,7 +175,7 @@ def world(tenants):
     ids = {"InstanceId": instance_id, "DiskId": disk_id, "SnapshotId": snapshot_id, "ImageId": image_id,
            "VpcId": vpc_id, "VSwitchId": vsw_id, "SecurityGroupId": sg_id, "KeyPairName": key_name,
            "CommandId": command_id, "InvokeId": invoke_id, "PipelineId": pipeline_id, "SnapshotJobId": job_id,
-           "TaskId": task_id, "SystemDiskId": system_disk}
+           "TaskId": task_id, "SystemDiskId": system_disk, "PaiSnapshotId": pai_snapshot_id}
     return la, ids
 
 
@@ -276,3 +278,83 @@ def test_owner_still_has_everything(tenants, world):
         assert body["TotalCount"] == expected, (action, body)
     assert ok(la, VPC, "DescribeVpcs", {"VpcId": ids["VpcId"]})["TotalCount"] == 1
     assert ok(la, ECS, "DescribeSecurityGroups", {"SecurityGroupId": ids["SecurityGroupId"]})["TotalCount"] == 1
+
+
+ID_KEYS = ["InstanceId", "InstanceId.1", "InstanceIds", "DesktopId.1", "DesktopId", "DiskId", "DiskIds", "SnapshotId",
+           "SnapshotIds", "ImageId", "VpcId", "VSwitchId", "SecurityGroupId", "KeyPairName", "KeyPairNames",
+           "CommandId", "InvokeId", "PipelineId", "PipelineIds", "SnapshotJobIds", "TaskId", "TaskIds"]
+
+
+def never_existed(value: str) -> str:
+    """An id of the same shape that no account has (JSON lists keep their shape)."""
+    if value.startswith("["):
+        return json.dumps([never_existed(v) for v in json.loads(value)])
+    head, _, tail = value.rpartition("-")
+    return f"{head}-{'z' * len(tail)}" if head else "z" * len(value)
+
+
+def outcome(status, body):
+    if status == 200:
+        return 200, bool(leaked(body))
+    return status, body["Code"]
+
+
+@pytest.mark.parametrize("version, action", [va for va in actions() if va[1] not in NO_ID])
+def test_another_accounts_id_is_like_one_that_never_existed(tenants, world, version, action):
+    """One of A's ids at a time, everything else a filler: B's answer is the answer for an id that
+    never existed (same status and code; a listing as empty), so no lookup behind the first one
+    tells B anything either."""
+    lab, _, b = tenants
+    _, ids = world
+    lb = as_account(lab, b)
+    params = id_params(ids)
+    fillers = {k: v for k, v in params.items() if k not in ID_KEYS}
+    fillers["Egress" in action and "DestCidrIp" or "SourceCidrIp"] = "10.9.0.0/16"
+    differ = []
+    for key in ID_KEYS:
+        theirs = outcome(*rpc(lb, version, action, {**fillers, key: params[key]}))
+        nobodys = outcome(*rpc(lb, version, action, {**fillers, key: never_existed(params[key])}))
+        if theirs != nobodys or theirs[0] == 403:
+            differ.append((key, theirs, nobodys))
+    assert not differ, (action, differ)
+
+
+def pai(lab):
+    from alibabacloud_pai_dsw20220101.client import Client as PaiClient
+    return PaiClient(open_api_models.Config(access_key_id=lab.access_key_id, access_key_secret=lab.access_key_secret,
+                                            region_id=REGION, endpoint=lab.endpoint, protocol="http"))
+
+
+def pai_snapshot(la, instance_id) -> str:
+    """A PAI-DSW snapshot of A's instance (its system disk saved into an image), finished."""
+    from alibabacloud_pai_dsw20220101 import models as pm
+    client = pai(la)
+    snapshot_id = client.create_instance_snapshot(instance_id, pm.CreateInstanceSnapshotRequest(
+        snapshot_name="a-dsw", image_url="a-dsw:v1")).body.snapshot_id
+    deadline = time.monotonic() + 60
+    while client.get_instance_snapshot(instance_id, snapshot_id).body.status not in ("Saved", "Failed"):
+        assert time.monotonic() < deadline, snapshot_id
+        time.sleep(0.1)
+    return snapshot_id
+
+
+def test_paidsw_snapshots_of_another_account(tenants, world):
+    """PAI-DSW (REST): A's instance and its snapshot do not exist for B, whichever route."""
+    from alibabacloud_pai_dsw20220101 import models as pm
+    lab, _, b = tenants
+    la, ids = world
+    instance_id, snapshot_id = ids["InstanceId"], ids["PaiSnapshotId"]
+    pb = pai(as_account(lab, b))
+    calls = {
+        "ListInstanceSnapshot": lambda i, s: pb.list_instance_snapshot(i, pm.ListInstanceSnapshotRequest()),
+        "GetInstanceSnapshot": lambda i, s: pb.get_instance_snapshot(i, s),
+        "DeleteInstanceSnapshot": lambda i, s: pb.delete_instance_snapshot(i, s),
+        "CreateInstanceSnapshot": lambda i, s: pb.create_instance_snapshot(i, pm.CreateInstanceSnapshotRequest(
+            snapshot_name="b-dsw", image_url="b-dsw:v1")),
+    }
+    for name, call in calls.items():
+        theirs = labkit.sdk_error(call, instance_id, snapshot_id)
+        nobodys = labkit.sdk_error(call, never_existed(instance_id), never_existed(snapshot_id))
+        assert (theirs.status_code, theirs.code) == (nobodys.status_code, nobodys.code), name
+        assert theirs.status_code == 404 and "NotFound" in theirs.code, (name, theirs.code)
+    assert pai(la).get_instance_snapshot(instance_id, snapshot_id).body.snapshot_id == snapshot_id
