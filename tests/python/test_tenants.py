@@ -267,19 +267,6 @@ def test_action_on_another_accounts_ids_is_not_found(tenants, world, version, ac
     assert status in (400, 404), (action, status, body)
 
 
-def test_owner_still_has_everything(tenants, world):
-    """Run after the cross-tenant calls (pytest keeps file order): nothing of A was touched."""
-    la, ids = world
-    inst = labkit.describe(la.client(), ids["InstanceId"])
-    assert inst is not None and inst.status == "Stopped"
-    for action, key, expected in [("DescribeDisks", "DiskIds", 1), ("DescribeSnapshots", "SnapshotIds", 1),
-                                  ("DescribeKeyPairs", "KeyPairName", 1)]:
-        body = ok(la, ECS, action, {key: id_params(ids)[key]})
-        assert body["TotalCount"] == expected, (action, body)
-    assert ok(la, VPC, "DescribeVpcs", {"VpcId": ids["VpcId"]})["TotalCount"] == 1
-    assert ok(la, ECS, "DescribeSecurityGroups", {"SecurityGroupId": ids["SecurityGroupId"]})["TotalCount"] == 1
-
-
 ID_KEYS = ["InstanceId", "InstanceId.1", "InstanceIds", "DesktopId.1", "DesktopId", "DiskId", "DiskIds", "SnapshotId",
            "SnapshotIds", "ImageId", "VpcId", "VSwitchId", "SecurityGroupId", "KeyPairName", "KeyPairNames",
            "CommandId", "InvokeId", "PipelineId", "PipelineIds", "SnapshotJobIds", "TaskId", "TaskIds"]
@@ -358,3 +345,28 @@ def test_paidsw_snapshots_of_another_account(tenants, world):
         assert (theirs.status_code, theirs.code) == (nobodys.status_code, nobodys.code), name
         assert theirs.status_code == 404 and "NotFound" in theirs.code, (name, theirs.code)
     assert pai(la).get_instance_snapshot(instance_id, snapshot_id).body.snapshot_id == snapshot_id
+
+
+def test_names_are_per_account(tenants, world):
+    """A's names and address ranges do not exist for B either: B may use the same ones."""
+    lab, _, b = tenants
+    lb = as_account(lab, b)
+    ok(lb, ECS, "CreateKeyPair", {"KeyPairName": "a-key"})
+    assert labkit.import_image(lb, labkit.server_binary(), labkit.guest_image(), "a-image").startswith("m-")
+    vpc_id, _, _ = labkit.make_network(lb, "10.0.0.0/16", "10.0.1.0/24")
+    assert vpc_id != world[1]["VpcId"]
+    ok(lb, ECS, "CreateCommand", {"Name": "a-cmd", "Type": "RunShellScript",
+                                  "CommandContent": base64.b64encode(b"echo b").decode()})
+
+
+def test_owner_still_has_everything(tenants, world):
+    """Last (pytest keeps file order), after every cross-tenant call: nothing of A was touched."""
+    la, ids = world
+    inst = labkit.describe(la.client(), ids["InstanceId"])
+    assert inst is not None and inst.status == "Stopped"
+    for action, key, expected in [("DescribeDisks", "DiskIds", 1), ("DescribeSnapshots", "SnapshotIds", 1),
+                                  ("DescribeKeyPairs", "KeyPairName", 1)]:
+        body = ok(la, ECS, action, {key: id_params(ids)[key]})
+        assert body["TotalCount"] == expected, (action, body)
+    assert ok(la, VPC, "DescribeVpcs", {"VpcId": ids["VpcId"]})["TotalCount"] == 1
+    assert ok(la, ECS, "DescribeSecurityGroups", {"SecurityGroupId": ids["SecurityGroupId"]})["TotalCount"] == 1
