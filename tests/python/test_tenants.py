@@ -370,3 +370,8 @@ def test_owner_still_has_everything(tenants, world):
         assert body["TotalCount"] == expected, (action, body)
     assert ok(la, VPC, "DescribeVpcs", {"VpcId": ids["VpcId"]})["TotalCount"] == 1
     assert ok(la, ECS, "DescribeSecurityGroups", {"SecurityGroupId": ids["SecurityGroupId"]})["TotalCount"] == 1
+    assert ok(la, ECS, "DescribeCommands", {"CommandId": ids["CommandId"]})["TotalCount"] == 1
+    assert ok(la, ECS, "DescribeInvocations", {"InvokeId": ids["InvokeId"]})["TotalCount"] == 1
+    assert len(ok(la, MTS, "QueryPipelineList", {"PipelineIds": ids["PipelineId"]})["PipelineList"]["Pipeline"]) == 1
+    assert ok(la, ECS, "DescribeImages", {"ImageId": ids["ImageId"]})["TotalCount"] == 1
+    assert pai(la).get_instance_snapshot(ids["InstanceId"], ids["PaiSnapshotId"]).body.snapshot_id
