@@ -359,6 +359,17 @@ def test_names_are_per_account(tenants, world):
                                   "CommandContent": base64.b64encode(b"echo b").decode()})
 
 
+@pytest.mark.xfail(strict=True, reason="buckets are server-wide, not per account: another account imports "
+                                       "(or ExportImage's) objects from them; see docs/API.md, Accounts")
+def test_another_accounts_bucket_objects_are_not_found(tenants, world):
+    """A's uploaded image file (`ecslab images import` put it into `ecslab-images`) is no object for B."""
+    lab, _, b = tenants
+    status, body = rpc(as_account(lab, b), ECS, "ImportImage", {
+        "ImageName": "not-mine", "DiskDeviceMapping.1.OSSBucket": "ecslab-images",
+        "DiskDeviceMapping.1.OSSObject": "a-image.qcow2"})
+    assert (status, body.get("Code")) == (404, "InvalidOSSObject.NotFound"), (status, body)
+
+
 def test_owner_still_has_everything(tenants, world):
     """Last (pytest keeps file order), after every cross-tenant call: nothing of A was touched."""
     la, ids = world
