@@ -44,7 +44,8 @@ pub enum AdminCommand {
 pub enum AccountsCommand {
     /// Create an account and print its root key on stdout as JSON:
     /// {"AccountId": ..., "AccessKeyId": ..., "AccessKeySecret": ...}. The secret is shown once.
-    /// Each account sees only its own resources.
+    /// Each account sees only its own resources. Needs the server admin's key (the one in
+    /// admin-credentials.json); any other key is refused with Forbidden.AdminOnly.
     Create {
         /// The account's name: 1 to 50 lowercase letters, digits and hyphens (-), no hyphen first
         /// or last, no two in a row (RAM's account alias rules); unique on the server.
