@@ -132,6 +132,9 @@ pub fn status_for(code: &str, action: Option<&str>) -> StatusCode {
         ("ServiceUnavailable", _) => s(503),
         ("OperationConflict", _) => s(409),
         ("InvalidAccessKeyId.NotFound", _) => s(404),
+        // ecslab's admin product (crate::admin): another key than the server admin's; a name in use.
+        ("Forbidden.AdminOnly", _) => s(403),
+        ("EntityAlreadyExists.Account", _) => s(409),
         // The VPC product (2016-04-28) answers 400 for its dependency and quota refusals.
         ("DependencyViolation", Some("DeleteVpc" | "DeleteVSwitch")) => s(400),
         ("QuotaExceeded.VSwitch" | "QuotaExceeded.Vpc", _) => s(400),

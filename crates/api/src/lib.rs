@@ -4,6 +4,7 @@
 //! that ties them together ([`server`]), and the connection front that reads every HTTP request
 //! off the socket before the app sees it ([`front`]).
 
+pub mod admin;
 pub mod auth;
 pub mod cloud_assistant;
 pub mod ecd;

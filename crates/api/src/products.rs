@@ -4,7 +4,9 @@
 
 use crate::params::Params;
 use crate::product::{Mount, RestEntry, RpcEntry};
-use crate::{cloud_assistant, ecd, ecs, instance_network, key_pairs, mts, paidsw, security_groups, vpc};
+use crate::{
+    admin, cloud_assistant, ecd, ecs, instance_network, key_pairs, mts, paidsw, security_groups, vpc,
+};
 
 /// RPC products, found by the signed Version and the action. Several products may share a
 /// version (ECS's instances and its security groups): the first that knows the action serves it.
@@ -17,6 +19,7 @@ pub(crate) static RPC: &[&dyn RpcEntry] = &[
     &Mount::<mts::Mts>::new(),
     &Mount::<ecd::Ecd>::new(),
     &Mount::<vpc::VpcProduct>::new(),
+    &Mount::<admin::Admin>::new(),
 ];
 
 /// REST products, found by the path's prefix.

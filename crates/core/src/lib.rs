@@ -7,6 +7,7 @@
 //! [`requests`], calls the owning service's method with the caller's account, and maps the
 //! [`Error`] it may return into Alibaba's envelope.
 
+pub mod accounts;
 pub mod assistant;
 pub mod buckets;
 pub mod catalog;

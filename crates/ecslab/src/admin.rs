@@ -1,7 +1,10 @@
-//! `ecslab admin`: operator commands that act on the data directory's store directly, so they
-//! work whether or not the server runs (the server reads locks from the store on each request).
+//! `ecslab admin`: operator commands. `lock`/`unlock` act on the data directory's store
+//! directly, so they work whether or not the server runs (the server reads locks from the store
+//! on each request). `accounts create` goes through the running server's API (the private
+//! `ecslab-admin` product), signed with the admin key, like `ecslab images import`.
 
 use clap::{Args, Subcommand};
+use ecslab::client::{Client, Connection};
 use ecslab_store::{OperationLock, Store};
 use std::path::PathBuf;
 
@@ -32,10 +35,31 @@ pub enum AdminCommand {
         #[command(flatten)]
         target: LockTarget,
     },
+    /// Manage accounts (tenants) through the running server, with the admin key.
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AccountsCommand {
+    /// Create an account and print its root key on stdout as JSON:
+    /// {"AccountId": ..., "AccessKeyId": ..., "AccessKeySecret": ...}. The secret is shown once.
+    /// Each account sees only its own resources. Needs the server admin's key (the one in
+    /// admin-credentials.json); any other key is refused with Forbidden.AdminOnly.
+    Create {
+        /// The account's name: 1 to 50 lowercase letters, digits and hyphens (-), no hyphen first
+        /// or last, no two in a row (RAM's account alias rules); unique on the server.
+        name: String,
+        #[command(flatten)]
+        connection: Connection,
+    },
 }
 
 pub async fn run(command: AdminCommand) -> Result<(), String> {
     let (target, lock) = match command {
+        AdminCommand::Accounts(AccountsCommand::Create { name, connection }) => {
+            return create_account(connection, &name).await;
+        }
         AdminCommand::Lock { target, message } => {
             let lock = OperationLock { reason: target.reason.clone(), message };
             (target, Some(lock))
@@ -57,5 +81,29 @@ pub async fn run(command: AdminCommand) -> Result<(), String> {
         target.instance_id,
         locks.iter().map(|l| &l.reason).collect::<Vec<_>>()
     );
+    Ok(())
+}
+
+/// Call `CreateAccount` of the `ecslab-admin` product and print the root key.
+async fn create_account(connection: Connection, name: &str) -> Result<(), String> {
+    let reply = Client::new(connection)
+        .call("ecslab-admin", "CreateAccount", &[("AccountName", name.into())])
+        .await?;
+    if !(200..300).contains(&reply.status) {
+        return Err(format!(
+            "CreateAccount failed: {} {}: {}",
+            reply.status,
+            reply.code(),
+            reply.body["Message"].as_str().unwrap_or("")
+        ));
+    }
+    let field =
+        |k: &str| reply.body[k].as_str().map(str::to_string).ok_or(format!("CreateAccount returned no {k}"));
+    let key = serde_json::json!({
+        "AccountId": field("AccountId")?,
+        "AccessKeyId": field("AccessKeyId")?,
+        "AccessKeySecret": field("AccessKeySecret")?,
+    });
+    println!("{key}");
     Ok(())
 }

@@ -26,7 +26,7 @@ enum Command {
     /// Manage images through the API (import a disk image file).
     #[command(subcommand)]
     Images(images::ImagesCommand),
-    /// Operator commands that act on the data directory directly (operation locks, keys).
+    /// Operator commands: operation locks (on the data directory), accounts (through the API).
     #[command(subcommand)]
     Admin(admin::AdminCommand),
 }

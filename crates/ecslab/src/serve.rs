@@ -225,7 +225,7 @@ async fn bootstrap_admin(store: &Store, data_dir: &Path) -> Result<(), String> {
     let key = AccessKey {
         access_key_id: format!("LTAI{}", random_string(20)),
         access_key_secret: random_string(30),
-        account_id: "1000000000000001".into(),
+        account_id: ecslab_store::ADMIN_ACCOUNT_ID.into(),
         enabled: true,
     };
     store

@@ -5,6 +5,8 @@
 //! `sqlx` calls in a portable SQL subset, so a PostgreSQL pool can be added behind the same
 //! methods for several API servers sharing one store.
 
+mod accounts;
+pub use accounts::{AccountCreation, ADMIN_ACCOUNT_ID};
 mod assistant;
 pub use assistant::{CommandRecord, InvocationRecord, RunRecord, RunUpdate};
 mod disk_snapshot_pages;
