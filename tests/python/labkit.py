@@ -180,12 +180,12 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def import_image(lab: Lab, binary: Path, image: Path, name: str) -> str:
+def import_image(lab: Lab, binary: Path, image: Path, name: str, bucket: str | None = None) -> str:
     env = dict(os.environ, ALIBABA_CLOUD_ACCESS_KEY_ID=lab.access_key_id,
                ALIBABA_CLOUD_ACCESS_KEY_SECRET=lab.access_key_secret)
     out = subprocess.run(
         [str(binary), "images", "import", "--name", name, "--data-dir", str(lab.data_dir),
-         "--endpoint", lab.endpoint, str(image)],
+         "--endpoint", lab.endpoint, *(["--bucket", bucket] if bucket else []), str(image)],
         env=env, capture_output=True, text=True, timeout=120)
     if out.returncode != 0:
         raise RuntimeError(f"ecslab images import failed ({out.returncode}): {out.stderr}\n{lab.log_tail()}")

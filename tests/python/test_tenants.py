@@ -352,22 +352,40 @@ def test_names_are_per_account(tenants, world):
     lab, _, b = tenants
     lb = as_account(lab, b)
     ok(lb, ECS, "CreateKeyPair", {"KeyPairName": "a-key"})
-    assert labkit.import_image(lb, labkit.server_binary(), labkit.guest_image(), "a-image").startswith("m-")
+    # A bucket of its own: `ecslab-images` is A's now (test_another_accounts_bucket_does_not_exist_for_it).
+    assert labkit.import_image(lb, labkit.server_binary(), labkit.guest_image(), "a-image", "b-images").startswith("m-")
     vpc_id, _, _ = labkit.make_network(lb, "10.0.0.0/16", "10.0.1.0/24")
     assert vpc_id != world[1]["VpcId"]
     ok(lb, ECS, "CreateCommand", {"Name": "a-cmd", "Type": "RunShellScript",
                                   "CommandContent": base64.b64encode(b"echo b").decode()})
 
 
-@pytest.mark.xfail(strict=True, reason="buckets are server-wide, not per account: another account imports "
-                                       "(or ExportImage's) objects from them; see docs/API.md, Accounts")
-def test_another_accounts_bucket_objects_are_not_found(tenants, world):
-    """A's uploaded image file (`ecslab images import` put it into `ecslab-images`) is no object for B."""
+def test_another_accounts_bucket_does_not_exist_for_it(tenants, world):
+    """A used `ecslab-images` first (`ecslab images import` with A's key), so it is A's: to B it answers exactly as
+    a bucket that does not exist, in ImportImage and SubmitSnapshotJob; the admin (the operator) still uses it."""
     lab, _, b = tenants
-    status, body = rpc(as_account(lab, b), ECS, "ImportImage", {
-        "ImageName": "not-mine", "DiskDeviceMapping.1.OSSBucket": "ecslab-images",
-        "DiskDeviceMapping.1.OSSObject": "a-image.qcow2"})
-    assert (status, body.get("Code")) == (404, "InvalidOSSObject.NotFound"), (status, body)
+    lb = as_account(lab, b)
+
+    def import_from(bucket: str):
+        return rpc(lb, ECS, "ImportImage", {"ImageName": "not-mine", "DiskDeviceMapping.1.OSSBucket": bucket,
+                                            "DiskDeviceMapping.1.OSSObject": "a-image.qcow2"})
+
+    def snapshots_of(bucket: str):
+        return rpc(lb, MTS, "SubmitSnapshotJob", {
+            "Input": json.dumps({"Bucket": bucket, "Location": "oss-local", "Object": "none.mp4"}),
+            "SnapshotConfig": json.dumps({"OutputFile": {"Bucket": "b-frames", "Location": "oss-local",
+                                                          "Object": "b-{Count}.jpg"}, "Time": "1000"})})
+
+    # ImportImage: exactly what a bucket nobody has answers.
+    status, body = import_from("ecslab-images")
+    assert (status, body.get("Code")) == (404, "InvalidOSSBucket.NotFound"), body
+    assert (status, body["Code"]) == (lambda s, b: (s, b.get("Code")))(*import_from("nobody-has-this-bucket"))
+    # SubmitSnapshotJob: refused at once (a bucket nobody has fails the job later, when it runs).
+    status, body = snapshots_of("ecslab-images")
+    assert (status, body.get("Code")) == (404, "InvalidParameter.ResourceNotFound"), body
+    status, body = rpc(lab, ECS, "ImportImage", {"ImageName": "admin-copy", "DiskDeviceMapping.1.OSSBucket":
+                                                 "ecslab-images", "DiskDeviceMapping.1.OSSObject": "a-image.qcow2"})
+    assert status == 200 and body["ImageId"].startswith("m-"), body
 
 
 def test_owner_still_has_everything(tenants, world):

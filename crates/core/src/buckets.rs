@@ -7,6 +7,29 @@
 //! checked before anything is touched, so that no name can reach outside its bucket (no `..`,
 //! no `.` segments, no absolute keys, no NUL). Failures are [`BucketError`]s, which each API
 //! maps to its own codes (ECS through `From<BucketError> for Error`, MTS in `mts::codes`).
+//!
+//! Buckets are server-wide, their objects are not: [`claim`] gives a bucket to the first tenant
+//! that uses it, and to every other tenant it does not exist (the admin uses them all).
+
+/// Whether `account_id` may use `bucket`, called by every action that names one (ImportImage,
+/// ExportImage, SubmitSnapshotJob) before it touches it. The server's admin (the operator) uses
+/// every bucket and claims none; any other account owns the buckets it used first, and another
+/// account's bucket is to it a bucket that does not exist (`NoSuchBucket`: never "forbidden",
+/// as for every other resource of another account). The outer error is the store's.
+pub async fn claim(store: &ecslab_store::Store, account_id: &str, bucket: &str) -> Result<BucketResult<()>> {
+    if !is_bucket_name(bucket) {
+        return Ok(Err(BucketError::InvalidBucketName { bucket: bucket.to_string() }));
+    }
+    if account_id == ecslab_store::ADMIN_ACCOUNT_ID {
+        return Ok(Ok(()));
+    }
+    let owner = store.claim_bucket(bucket, account_id).await?;
+    Ok(if owner == account_id {
+        Ok(())
+    } else {
+        Err(BucketError::NoSuchBucket { bucket: bucket.to_string() })
+    })
+}
 
 pub mod config;
 mod local;

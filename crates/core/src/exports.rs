@@ -76,6 +76,7 @@ impl Exports {
         }
         let object = format!("{}{}_system.{}", req.prefix, image.image_id, req.format);
         check_object_name(&object)?;
+        crate::buckets::claim(&self.store, account_id, &req.bucket).await??;
         self.buckets.check_bucket(&req.bucket).await?;
         if req.dry_run {
             return Err(Error::DryRunOperation);

@@ -20,7 +20,8 @@ pub enum ImagesCommand {
         /// The server's data directory (the local buckets live under it).
         #[arg(long, env = "ECSLAB_DATA_DIR", default_value = "./var")]
         data_dir: PathBuf,
-        /// Bucket to put the file into.
+        /// Bucket to put the file into. A bucket belongs to the first account (other than the admin) that uses it:
+        /// a tenant names one of its own.
         #[arg(long, default_value = "ecslab-images")]
         bucket: String,
         /// Format of the file: qcow2, raw or vhd; detected from the file when omitted.

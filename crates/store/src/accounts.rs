@@ -95,3 +95,39 @@ mod tests {
         assert_eq!(store.access_key("LTAIb").await.unwrap().unwrap().account_id, "1000000000000003");
     }
 }
+
+impl Store {
+    /// The account that owns `bucket`: `account_id` claims it when no account has yet (one
+    /// transaction, so two first users cannot both win). Not for the admin, who claims nothing.
+    pub async fn claim_bucket(&self, bucket: &str, account_id: &str) -> Result<String> {
+        let mut tx = self.begin_write().await.map_err(db("begin"))?;
+        sqlx::query("INSERT OR IGNORE INTO bucket_owners (bucket, account_id, claimed_at) VALUES (?, ?, ?)")
+            .bind(bucket)
+            .bind(account_id)
+            .bind(now_rfc3339())
+            .execute(&mut *tx)
+            .await
+            .map_err(db("claiming a bucket"))?;
+        let owner: String = sqlx::query_scalar("SELECT account_id FROM bucket_owners WHERE bucket = ?")
+            .bind(bucket)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db("reading a bucket's owner"))?;
+        tx.commit().await.map_err(db("commit"))?;
+        Ok(owner)
+    }
+}
+
+#[cfg(test)]
+mod bucket_owner_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_first_user_owns_a_bucket() {
+        let store = Store::open_in_memory().await.unwrap();
+        assert_eq!(store.claim_bucket("media", "2").await.unwrap(), "2");
+        assert_eq!(store.claim_bucket("media", "3").await.unwrap(), "2", "a later user does not take it");
+        assert_eq!(store.claim_bucket("media", "2").await.unwrap(), "2");
+        assert_eq!(store.claim_bucket("other", "3").await.unwrap(), "3");
+    }
+}

@@ -48,6 +48,7 @@ impl ImageBuilds {
 
 impl ImageBuilds {
     pub async fn import_image(self: &Arc<Self>, account_id: &str, req: ImportImage) -> Result<String> {
+        crate::buckets::claim(&self.store, account_id, &req.bucket).await??;
         let Some(size) = self.buckets.head(&req.bucket, &req.object).await? else {
             return Err(
                 BucketError::NoSuchObject { bucket: req.bucket.clone(), key: req.object.clone() }.into()

@@ -122,6 +122,9 @@ impl ScreenshotJobs {
         if !pipeline_id.is_empty() && self.store.pipeline(account_id, &pipeline_id).await?.is_none() {
             return Err(codes::not_found(&pipeline_id));
         }
+        for bucket in req.spec.buckets() {
+            crate::buckets::claim(&self.store, account_id, bucket).await?.map_err(codes::from_bucket)?;
+        }
         let sync = req.spec.config.is_sync();
         let record = SnapshotJobRecord {
             seq: 0,

@@ -157,6 +157,21 @@ pub struct SnapshotJobSpec {
     pub config: SnapshotConfig,
 }
 
+impl SnapshotJobSpec {
+    /// Every bucket the job reads or writes: the input video's, the output's, the tile sheets'.
+    pub fn buckets(&self) -> Vec<&str> {
+        let mut buckets = Vec::new();
+        if let JobInput::Video(video) = &self.input {
+            buckets.push(video.bucket.as_str());
+        }
+        buckets.push(self.config.output.bucket.as_str());
+        if let Some(tiles) = &self.config.tile_output {
+            buckets.push(tiles.bucket.as_str());
+        }
+        buckets
+    }
+}
+
 /// SubmitSnapshotJob as the API parsed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubmitSnapshotJob {
