@@ -40,27 +40,39 @@ impl Store {
                 .map_err(db("reading account ids"))?;
         let base: i64 = ADMIN_ACCOUNT_ID.parse().unwrap_or(1_000_000_000_000_001);
         let account_id = (highest.unwrap_or(base - 1).max(base - 1) + 1).to_string();
-        sqlx::query("INSERT INTO accounts (account_id, name, created_at) VALUES (?, ?, ?)")
-            .bind(&account_id)
-            .bind(name)
-            .bind(now_rfc3339())
-            .execute(&mut *tx)
-            .await
-            .map_err(db("inserting an account"))?;
-        sqlx::query(
-            "INSERT INTO access_keys (access_key_id, access_key_secret, account_id, enabled, created_at)
-             VALUES (?, ?, ?, 1, ?)",
-        )
-        .bind(access_key_id)
-        .bind(access_key_secret)
-        .bind(&account_id)
-        .bind(now_rfc3339())
-        .execute(&mut *tx)
-        .await
-        .map_err(db("inserting an access key"))?;
+        insert_account_and_key(&mut tx, &account_id, name, access_key_id, access_key_secret).await?;
         tx.commit().await.map_err(db("commit"))?;
         Ok(AccountCreation::Created { account_id })
     }
+}
+
+/// An account row and its root access key (inside the caller's write transaction).
+pub(crate) async fn insert_account_and_key(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    account_id: &str,
+    name: &str,
+    access_key_id: &str,
+    access_key_secret: &str,
+) -> Result<()> {
+    sqlx::query("INSERT INTO accounts (account_id, name, created_at) VALUES (?, ?, ?)")
+        .bind(account_id)
+        .bind(name)
+        .bind(now_rfc3339())
+        .execute(&mut **tx)
+        .await
+        .map_err(db("inserting an account"))?;
+    sqlx::query(
+        "INSERT INTO access_keys (access_key_id, access_key_secret, account_id, enabled, created_at)
+         VALUES (?, ?, ?, 1, ?)",
+    )
+    .bind(access_key_id)
+    .bind(access_key_secret)
+    .bind(account_id)
+    .bind(now_rfc3339())
+    .execute(&mut **tx)
+    .await
+    .map_err(db("inserting an access key"))?;
+    Ok(())
 }
 
 #[cfg(test)]

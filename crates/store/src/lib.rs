@@ -187,24 +187,14 @@ impl Store {
     /// Create an account with one access key.
     pub async fn create_account(&self, account_id: &str, name: &str, key: &AccessKey) -> Result<()> {
         let mut tx = self.begin_write().await.map_err(db("begin"))?;
-        sqlx::query("INSERT INTO accounts (account_id, name, created_at) VALUES (?, ?, ?)")
-            .bind(account_id)
-            .bind(name)
-            .bind(now_rfc3339())
-            .execute(&mut *tx)
-            .await
-            .map_err(db("inserting an account"))?;
-        sqlx::query(
-            "INSERT INTO access_keys (access_key_id, access_key_secret, account_id, enabled, created_at)
-             VALUES (?, ?, ?, 1, ?)",
+        accounts::insert_account_and_key(
+            &mut tx,
+            account_id,
+            name,
+            &key.access_key_id,
+            &key.access_key_secret,
         )
-        .bind(&key.access_key_id)
-        .bind(&key.access_key_secret)
-        .bind(account_id)
-        .bind(now_rfc3339())
-        .execute(&mut *tx)
-        .await
-        .map_err(db("inserting an access key"))?;
+        .await?;
         tx.commit().await.map_err(db("commit"))
     }
 
