@@ -230,6 +230,23 @@ def test_debian_cloud_guest_end_to_end(cloud_lab):
     finally:
         guest.close()
 
+    # ---- 7. AttachKeyPair while Running takes effect at the next boot, as on ECS (through the guest agent) ----
+    other = acs3.create_key_pair(m.CreateKeyPairRequest(region_id=REGION, key_pair_name="cloud-e2e-key-2")).body
+    other_key = paramiko.RSAKey(key=serialization.load_pem_private_key(other.private_key_body.encode(), None))
+    attached = v2.attach_key_pair(m.AttachKeyPairRequest(region_id=REGION, key_pair_name="cloud-e2e-key-2",
+                                                         instance_ids=json.dumps([iid]))).body
+    assert (attached.total_count, attached.fail_count) == ("1", "0"), attached.to_map()
+    t0 = time.monotonic()
+    acs3.reboot_instance(m.RebootInstanceRequest(instance_id=iid))
+    renewed = wait_until("an SSH login with the newly attached key pair", lambda: ssh_login(public_ip, other_key),
+                         BOOT_TIMEOUT)
+    timings["reboot until the new key logs in"] = time.monotonic() - t0
+    try:
+        assert renewed.run("cat /root/ecslab-marker")[1].strip() == f"ECSLAB-MARKER {iid}"
+    finally:
+        renewed.close()
+    assert ssh_login(public_ip, key) is None, "the replaced key pair no longer logs in"
+
     print(f"\n[test_cloud_guest] driver {TEST_DRIVER}: " + ", ".join(f"{k} {t:.0f} s" for k, t in timings.items()))
     labkit.force_delete(acs3, iid)
     e = labkit.sdk_error(acs3.describe_instance_attribute,

@@ -115,6 +115,15 @@ impl AttributeChange {
     }
 }
 
+/// A key pair change waiting for the guest agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyDelivery {
+    /// The attached pair's public key (None: detached).
+    pub wanted: Option<String>,
+    /// The key the guest was given last (by cloud-init at first boot or the agent since).
+    pub delivered: Option<String>,
+}
+
 /// Everything the metadata service tells a guest about itself, found by instance id alone (the
 /// service knows the instance from the network interface a request came in on, not from an
 /// access key).
@@ -159,8 +168,9 @@ pub(crate) async fn insert_settings(
     }
     sqlx::query(
         "INSERT INTO instance_settings (instance_id, account_id, key_pair_name, password_hash, user_data,
-             http_endpoint, http_tokens, password_pending)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             http_endpoint, http_tokens, password_pending, delivered_public_key)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?,
+             (SELECT public_key FROM key_pairs WHERE account_id = ? AND key_pair_name = ?))",
     )
     .bind(instance_id)
     .bind(account_id)
@@ -170,6 +180,8 @@ pub(crate) async fn insert_settings(
     .bind(settings.http_endpoint)
     .bind(settings.http_tokens)
     .bind(settings.password_hash.is_some())
+    .bind(account_id)
+    .bind(&settings.key_pair_name)
     .execute(&mut **tx)
     .await
     .map_err(db("inserting instance settings"))?;
@@ -195,8 +207,8 @@ async fn bind_key_pair(
     key_pair_name: Option<&str>,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO instance_settings (instance_id, account_id, key_pair_name) VALUES (?, ?, ?)
-         ON CONFLICT(instance_id) DO UPDATE SET key_pair_name = excluded.key_pair_name",
+        "INSERT INTO instance_settings (instance_id, account_id, key_pair_name, keys_pending) VALUES (?, ?, ?, 1)
+         ON CONFLICT(instance_id) DO UPDATE SET key_pair_name = excluded.key_pair_name, keys_pending = 1",
     )
     .bind(instance_id)
     .bind(account_id)
@@ -459,7 +471,8 @@ impl Store {
                  ON CONFLICT(instance_id) DO UPDATE SET key_pair_name = excluded.key_pair_name,
                      password_hash = excluded.password_hash, user_data = excluded.user_data,
                      http_endpoint = excluded.http_endpoint, http_tokens = excluded.http_tokens,
-                     password_pending = MAX(password_pending, excluded.password_pending)",
+                     password_pending = MAX(password_pending, excluded.password_pending),
+                     keys_pending = MAX(keys_pending, ?)",
             )
             .bind(instance_id)
             .bind(account_id)
@@ -469,6 +482,7 @@ impl Store {
             .bind(next.http_endpoint)
             .bind(next.http_tokens)
             .bind(matches!(change.password_hash, Some(Some(_))))
+            .bind(change.key_pair_name.is_some())
             .execute(&mut *tx)
             .await
             .map_err(db("changing instance settings"))?;
@@ -487,6 +501,42 @@ impl Store {
         .fetch_optional(self.reader())
         .await
         .map_err(db("reading a pending password"))
+    }
+
+    /// When the instance's key pair changed since its guest last got one: the key it should have
+    /// (None: none) and the key it has.
+    pub async fn pending_keys(&self, instance_id: &str) -> Result<Option<KeyDelivery>> {
+        let row = sqlx::query(
+            "SELECT k.public_key AS wanted, s.delivered_public_key AS delivered
+             FROM instance_settings s
+             LEFT JOIN key_pairs k ON k.account_id = s.account_id AND k.key_pair_name = s.key_pair_name
+             WHERE s.instance_id = ? AND s.keys_pending = 1",
+        )
+        .bind(instance_id)
+        .fetch_optional(self.reader())
+        .await
+        .map_err(db("reading pending keys"))?;
+        Ok(row.map(|r| KeyDelivery { wanted: r.get("wanted"), delivered: r.get("delivered") }))
+    }
+
+    /// The guest has `wanted` now (and not the key it had): no longer pending, unless the pair
+    /// changed meanwhile.
+    pub async fn keys_delivered(&self, instance_id: &str, wanted: Option<&str>) -> Result<bool> {
+        let done = self
+            .write(
+                sqlx::query(
+                    "UPDATE instance_settings SET keys_pending = 0, delivered_public_key = ?
+                     WHERE instance_id = ? AND COALESCE(?, '') = COALESCE((SELECT k.public_key FROM key_pairs k
+                         WHERE k.account_id = instance_settings.account_id
+                           AND k.key_pair_name = instance_settings.key_pair_name), '')",
+                )
+                .bind(wanted)
+                .bind(instance_id)
+                .bind(wanted),
+            )
+            .await
+            .map_err(db("marking keys delivered"))?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// The guest has `hash` now: no longer pending, unless the password changed meanwhile.
@@ -613,6 +663,8 @@ mod tests {
             (bare.http_endpoint, bare.http_tokens),
             (MetadataEndpoint::Enabled, MetadataTokens::Optional)
         );
+        // The first boot's key is the one cloud-init installs: nothing pending.
+        assert_eq!(store.pending_keys("i-1").await.unwrap(), None);
         // A new password is pending until the guest has it; a newer one stays pending.
         assert_eq!(store.pending_password("i-1").await.unwrap().as_deref(), Some("$6$salt$hash"));
         assert_eq!(store.pending_password("i-2").await.unwrap(), None);
@@ -660,6 +712,11 @@ mod tests {
             KeyPairDeletion::Deleted { count: 1 }
         );
         assert_eq!(store.guest_settings("i-1").await.unwrap().unwrap().key_pair_name, None);
+        // The detached key waits for the guest agent to take it away, once.
+        let pending = store.pending_keys("i-1").await.unwrap().unwrap();
+        assert_eq!((pending.wanted, pending.delivered.as_deref()), (None, Some("ssh-ed25519 AAAAkp")));
+        assert!(store.keys_delivered("i-1", None).await.unwrap());
+        assert_eq!(store.pending_keys("i-1").await.unwrap(), None);
         // Another account's pair of the same name is not found; settings go with the instance.
         store.insert_key_pair(&pair("other", "kp")).await.unwrap();
         assert_eq!(store.attach_key_pair("acc", "kp", &ids).await.unwrap(), None);

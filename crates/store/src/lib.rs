@@ -23,8 +23,8 @@ mod jobs;
 pub use jobs::*;
 mod key_pairs;
 pub use key_pairs::{
-    AttributeChange, GuestSettings, InstanceSettings, KeyPairBinding, KeyPairDeletion, KeyPairInsert,
-    KeyPairRecord, SettingsChange, KEY_PAIR_QUOTA,
+    AttributeChange, GuestSettings, InstanceSettings, KeyDelivery, KeyPairBinding, KeyPairDeletion,
+    KeyPairInsert, KeyPairRecord, SettingsChange, KEY_PAIR_QUOTA,
 };
 mod listing;
 pub use listing::{wildcard_to_glob, InstanceQuery, ListedPage, PageWindow};

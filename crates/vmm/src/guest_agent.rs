@@ -91,6 +91,19 @@ impl<'a> GuestAgent<'a> {
         };
         self.run(command, QUICK).await.map(drop)
     }
+
+    /// Add OpenSSH public keys to a user's `~/.ssh/authorized_keys` (keys already there are kept once).
+    pub async fn ssh_add_authorized_keys(&self, username: &str, keys: Vec<String>) -> Result<(), VmError> {
+        let command =
+            qga::guest_ssh_add_authorized_keys { username: username.to_string(), keys, reset: None };
+        self.run(command, QUICK).await.map(drop)
+    }
+
+    /// Remove OpenSSH public keys from a user's `~/.ssh/authorized_keys` (absent ones are no error).
+    pub async fn ssh_remove_authorized_keys(&self, username: &str, keys: Vec<String>) -> Result<(), VmError> {
+        let command = qga::guest_ssh_remove_authorized_keys { username: username.to_string(), keys };
+        self.run(command, QUICK).await.map(drop)
+    }
 }
 
 #[cfg(test)]

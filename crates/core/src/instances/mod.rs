@@ -7,7 +7,7 @@
 //! transitional status (`Pending`, `Starting`, `Stopping`) until it is done.
 
 mod events;
-mod password;
+mod guest_delivery;
 mod power;
 mod reading;
 mod settings;

@@ -48,7 +48,7 @@ impl Instances {
     pub(crate) fn spawn_boot(self: Arc<Self>, instance_id: String) {
         tokio::spawn(async move {
             self.boot(&instance_id).await;
-            self.deliver_pending_password(&instance_id).await;
+            self.deliver_pending_settings(&instance_id).await;
         });
     }
 
@@ -157,7 +157,7 @@ impl Instances {
                             InstanceStatus::Running,
                         )
                         .await;
-                    self.deliver_pending_password(instance_id).await;
+                    self.deliver_pending_settings(instance_id).await;
                     return;
                 }
                 Err(e) => tracing::warn!(instance_id, error = %e, "reset failed; restarting the VM instead"),
@@ -167,7 +167,7 @@ impl Instances {
             tracing::error!(instance_id, error = %e, "powering off for the reboot failed");
         }
         self.boot(instance_id).await;
-        self.deliver_pending_password(instance_id).await;
+        self.deliver_pending_settings(instance_id).await;
     }
 }
 
