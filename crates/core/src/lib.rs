@@ -33,6 +33,7 @@ pub mod metadata;
 pub mod mts;
 pub mod network;
 pub mod oci;
+pub mod principal;
 pub mod requests;
 mod runner;
 pub mod screen;
@@ -56,6 +57,7 @@ pub use instance_snapshots::InstanceSnapshots;
 pub use instances::Instances;
 pub use instances::{ConsoleOutput, InstanceUserData, InstanceView, ModifyInstanceAttribute};
 pub use mts::ScreenshotJobs;
+pub use principal::{Identity, Principal};
 pub use status::InstanceStatus;
 
 pub use ecslab_store as store;

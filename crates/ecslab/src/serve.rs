@@ -227,6 +227,7 @@ async fn bootstrap_admin(store: &Store, data_dir: &Path) -> Result<(), String> {
         access_key_secret: random_string(30),
         account_id: ecslab_store::ADMIN_ACCOUNT_ID.into(),
         enabled: true,
+        user_id: None,
     };
     store
         .create_account(&key.account_id, "admin", &key)

@@ -89,6 +89,7 @@ mod tests {
             access_key_secret: "s".into(),
             account_id: ADMIN_ACCOUNT_ID.into(),
             enabled: true,
+            user_id: None,
         };
         store.create_account(ADMIN_ACCOUNT_ID, "admin", &admin).await.unwrap();
         let a = store.create_named_account("team-a", "LTAIa", "sa").await.unwrap();

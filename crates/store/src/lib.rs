@@ -207,7 +207,7 @@ impl Store {
 
     pub async fn access_key(&self, access_key_id: &str) -> Result<Option<AccessKey>> {
         let row = sqlx::query(
-            "SELECT access_key_id, access_key_secret, account_id, enabled FROM access_keys WHERE access_key_id = ?",
+            "SELECT access_key_id, access_key_secret, account_id, enabled, user_id FROM access_keys WHERE access_key_id = ?",
         )
         .bind(access_key_id)
         .fetch_optional(self.reader())
@@ -218,6 +218,7 @@ impl Store {
             access_key_secret: r.get(1),
             account_id: r.get(2),
             enabled: r.get::<i64, _>(3) != 0,
+            user_id: r.get(4),
         }))
     }
 

@@ -11,6 +11,8 @@ pub struct AccessKey {
     pub access_key_secret: String,
     pub account_id: String,
     pub enabled: bool,
+    /// The RAM user whose key this is; `None` for the account's root key.
+    pub user_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
