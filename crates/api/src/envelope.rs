@@ -42,6 +42,16 @@ pub enum ApiError {
     BodyTooLarge,
     /// Refused by the connection front before the pipeline saw the request.
     Wire(WireError),
+    /// The caller's policies do not allow the action (403, with the AccessDeniedDetail).
+    Denied(Box<Denied>),
+}
+
+/// A request the authorization step refused: the product's code for it (`Forbidden.RAM` on ECS, `NoPermission`
+/// on RAM and STS) and the detail current Alibaba services return.
+#[derive(Debug)]
+pub struct Denied {
+    pub code: &'static str,
+    pub detail: ecslab_core::iam::AccessDeniedDetail,
 }
 
 impl From<Error> for ApiError {
@@ -87,6 +97,16 @@ impl ApiError {
             ),
             ApiError::BodyTooLarge => ("InvalidParameter".into(), "The request body is too large.".into()),
             ApiError::Wire(e) => (e.code().into(), e.to_string()),
+            ApiError::Denied(denied) => {
+                let message = format!(
+                    "User not authorized to operate on the specified resource, or this API doesn't support RAM. \
+                     {} is not allowed to perform {} ({:?}).",
+                    denied.detail.auth_principal_display_name,
+                    denied.detail.auth_action,
+                    denied.detail.no_permission_type
+                );
+                return (StatusCode::FORBIDDEN, denied.code.to_string(), message);
+            }
         };
         (status_for(&code, action), code, message)
     }
@@ -250,7 +270,8 @@ pub fn error(
     format: Format,
 ) -> Response {
     let (status, code, message) = err.parts(action);
-    let map = error_fields(request_id, host_id, &code, message);
+    let mut map = error_fields(request_id, host_id, &code, message);
+    add_access_denied_detail(&mut map, err);
     let mut response = render(status, "Error", Value::Object(map), format, request_id);
     response.extensions_mut().insert(ErrorCode(code));
     response
@@ -295,11 +316,21 @@ pub fn roa_error(request_id: &str, host_id: &str, action: Option<&str>, err: &Ap
         _ => code,
     };
     let mut map = error_fields(request_id, host_id, &code, message);
+    add_access_denied_detail(&mut map, err);
     map.insert("Success".into(), Value::Bool(false));
     map.insert("HttpStatusCode".into(), Value::from(status.as_u16()));
     let mut response = render(status, "Error", Value::Object(map), Format::Json, request_id);
     response.extensions_mut().insert(ErrorCode(code));
     response
+}
+
+/// A denial's `AccessDeniedDetail`, beside Code and Message as Alibaba's services put it.
+fn add_access_denied_detail(map: &mut Map<String, Value>, err: &ApiError) {
+    if let ApiError::Denied(denied) = err {
+        if let Ok(detail) = serde_json::to_value(&denied.detail) {
+            map.insert("AccessDeniedDetail".into(), detail);
+        }
+    }
 }
 
 /// The error code of a reply, for the access log.

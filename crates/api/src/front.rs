@@ -241,7 +241,7 @@ pub async fn serve(
             Ok(slot) => {
                 let (app, options, stop) = (app.clone(), options.clone(), stop_rx.clone());
                 tokio::spawn(async move {
-                    Connection { stream, buf: Vec::new(), received: 0, app, options, stop }.run().await;
+                    Connection { stream, peer, buf: Vec::new(), received: 0, app, options, stop }.run().await;
                     drop(slot);
                 });
             }
@@ -323,6 +323,8 @@ async fn linger(mut stream: TcpStream) {
 /// One client connection and the bytes read from it but not consumed yet.
 struct Connection {
     stream: TcpStream,
+    /// The client's address, handed to the app with each request (RAM's `acs:SourceIp`).
+    peer: std::net::SocketAddr,
     buf: Vec<u8>,
     /// Bytes received so far, blank lines included (to tell silence from a slow head).
     received: u64,
@@ -470,6 +472,7 @@ impl Connection {
         *request.uri_mut() = head.uri;
         *request.version_mut() = head.version;
         *request.headers_mut() = head.headers;
+        request.extensions_mut().insert(axum::extract::ConnectInfo(self.peer));
         let response: Response<Body> = match self.app.clone().oneshot(request).await {
             Ok(r) => r,
             Err(never) => match never {},

@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod authorization;
 pub mod cloud_assistant;
 pub mod ecd;
 pub mod ecs;

@@ -2,14 +2,17 @@
 //! what it serves and how to parse, execute and render one request through [`Product`], plus
 //! [`RpcProduct`] (requests named by the signed Action) or [`RestProduct`] (requests routed by
 //! method and path). Everything between authentication and the envelope that is the same for all
-//! of them lives here, written once: the unknown-action check, the RegionId check, and the
+//! of them lives here, written once: the unknown-action check, the RegionId check, the
+//! authorization step (`authorization.rs`: RAM policies on the action and its resources), and the
 //! ClientToken idempotency step. The server picks a product from the table in
 //! `products.rs` and never names one itself.
 
+pub use crate::authorization::ResourceName;
+use crate::authorization::{self, Call, Subject};
 use crate::envelope::ApiError;
 use crate::params::Params;
 use ecslab_core::store::TokenClaim;
-use ecslab_core::{Cloud, Error};
+use ecslab_core::{Cloud, Error, Principal};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -27,6 +30,17 @@ pub trait Product: Send + Sync + 'static {
     type Request: Send;
     /// What executing a request produced, before it is rendered.
     type Response: Serialize + Send;
+    /// The product's service code in RAM: actions are `{RAM_CODE}:{Action}`, resources
+    /// `acs:{RAM_CODE}:{region}:{account}:{kind}/{id}`.
+    const RAM_CODE: &'static str;
+    /// The code a request refused by RAM policy is answered with (HTTP 403).
+    const DENIED_CODE: &'static str = "Forbidden.RAM";
+
+    /// The resources a request acts on, for RAM's Resource element. None: the action has no
+    /// resource-level permission and is checked against `acs:{RAM_CODE}:*:{account}:*`.
+    fn resources(_request: &Self::Request) -> Vec<ResourceName> {
+        Vec::new()
+    }
 
     /// Whether a ClientToken on this request makes it idempotent (none, unless a product says so).
     fn honours_client_token(_request: &Self::Request) -> bool {
@@ -39,6 +53,16 @@ pub trait Product: Send + Sync + 'static {
         account: &str,
         request: Self::Request,
     ) -> impl Future<Output = Result<Self::Response, ApiError>> + Send;
+
+    /// Run a parsed request for an authenticated caller. Products that only need the account
+    /// (nearly all) implement [`Product::execute`]; STS needs to know who calls.
+    fn execute_as(
+        cloud: &Arc<Cloud>,
+        principal: &Principal,
+        request: Self::Request,
+    ) -> impl Future<Output = Result<Self::Response, ApiError>> + Send {
+        Self::execute(cloud, &principal.account_id, request)
+    }
 
     /// The reply body, without RequestId (the envelope adds it).
     fn render(response: Self::Response) -> Result<Value, ApiError> {
@@ -79,7 +103,7 @@ pub(crate) trait RpcEntry: Sync {
     fn serve<'a>(
         &self,
         cloud: &'a Arc<Cloud>,
-        account: &'a str,
+        call: &'a Call,
         action: &'a str,
         params: &'a Params,
     ) -> Reply<'a>;
@@ -92,7 +116,7 @@ pub(crate) trait RestEntry: Sync {
     fn serve<'a>(
         &self,
         cloud: &'a Arc<Cloud>,
-        account: &'a str,
+        caller: &'a Call,
         call: &'a RestCall<'a>,
     ) -> Option<(&'static str, Reply<'a>)>;
 }
@@ -128,7 +152,7 @@ impl<P: RpcProduct> RpcEntry for Mount<P> {
     fn serve<'a>(
         &self,
         cloud: &'a Arc<Cloud>,
-        account: &'a str,
+        call: &'a Call,
         action: &'a str,
         params: &'a Params,
     ) -> Reply<'a> {
@@ -136,7 +160,8 @@ impl<P: RpcProduct> RpcEntry for Mount<P> {
             let request = P::parse(action, params)
                 .ok_or_else(|| ApiError::UnknownAction { action: action.to_string() })??;
             cloud.check_region(params.get("RegionId").filter(|r| !r.is_empty()))?;
-            run::<P>(cloud, account, action, params, request).await
+            authorize::<P>(cloud, call, action, P::resources(&request), params).await?;
+            run::<P>(cloud, &call.principal, action, params, request).await
         })
     }
 }
@@ -149,7 +174,7 @@ impl<P: RestProduct> RestEntry for Mount<P> {
     fn serve<'a>(
         &self,
         cloud: &'a Arc<Cloud>,
-        account: &'a str,
+        caller: &'a Call,
         call: &'a RestCall<'a>,
     ) -> Option<(&'static str, Reply<'a>)> {
         let (action, parsed) = P::route(call.method, call.raw_path, &call.query, call.body)?;
@@ -160,22 +185,39 @@ impl<P: RestProduct> RestEntry for Mount<P> {
                 Some(v) if v == P::VERSION => {}
                 Some(other) => return Err(ApiError::UnknownVersion { version: other.to_string() }),
             }
-            run::<P>(cloud, account, action, &call.query, request).await
+            authorize::<P>(cloud, caller, action, P::resources(&request), &call.query).await?;
+            run::<P>(cloud, &caller.principal, action, &call.query, request).await
         });
         Some((action, reply))
     }
 }
 
+/// The authorization step for one parsed request of product `P` (the root key needs none).
+async fn authorize<P: Product>(
+    cloud: &Arc<Cloud>,
+    call: &Call,
+    action: &str,
+    resources: Vec<ResourceName>,
+    params: &Params,
+) -> Result<(), ApiError> {
+    if call.principal.is_root() {
+        return Ok(());
+    }
+    let subject = Subject { ram_code: P::RAM_CODE, denied_code: P::DENIED_CODE, action, resources };
+    authorization::authorize(cloud, call, subject, params).await
+}
+
 /// Execute and render a parsed request, at most once per ClientToken when it honours one.
 async fn run<P: Product>(
     cloud: &Arc<Cloud>,
-    account: &str,
+    principal: &Principal,
     action: &str,
     params: &Params,
     request: P::Request,
 ) -> Result<Value, ApiError> {
+    let account = principal.account_id.as_str();
     let token = params.opt_str("ClientToken").filter(|_| P::honours_client_token(&request));
-    let once = async { P::render(P::execute(cloud, account, request).await?) };
+    let once = async { P::render(P::execute_as(cloud, principal, request).await?) };
     match token {
         None => once.await,
         Some(token) => idempotent(cloud, account, action, &token, params, once).await,

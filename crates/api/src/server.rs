@@ -14,6 +14,7 @@
 //! 5. Wrap the result, or the error, in the envelope: JSON or XML (RPC), PAI's JSON (REST).
 
 use crate::auth::{self, RawRequest, SignedClaims};
+use crate::authorization::Call;
 use crate::envelope::{self, ApiError, ErrorCode, Format};
 use crate::params::Params;
 use crate::product::RestCall;
@@ -23,7 +24,8 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use axum::Router;
 use chrono::Utc;
-use ecslab_core::{Cloud, Error};
+use ecslab_core::{Cloud, Error, Identity, Principal};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument;
@@ -92,6 +94,7 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response {
 
 async fn serve(state: &AppState, request_id: &str, request: Request) -> Outcome {
     let (parts, body) = request.into_parts();
+    let source_ip = parts.extensions.get::<axum::extract::ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let host_id = parts.headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("ecslab").to_string();
     let body = match to_bytes(Body::new(body), crate::wire::MAX_BODY_BYTES).await {
         Ok(b) => b,
@@ -113,8 +116,8 @@ async fn serve(state: &AppState, request_id: &str, request: Request) -> Outcome 
     // REST (ROA) products are routed by path; everything else is RPC on `/`.
     let roa = raw.raw_path != "/";
     let result = async {
-        let claims = authenticate(state, &raw).await?;
-        let (account_id, claims) = claims;
+        let (principal, claims) = authenticate(state, &raw).await?;
+        let caller = Call { principal, source_ip, secure_transport: false };
         if roa {
             let call = RestCall {
                 method: raw.method,
@@ -126,7 +129,7 @@ async fn serve(state: &AppState, request_id: &str, request: Request) -> Outcome 
             let unknown =
                 || ApiError::UnknownRoute { method: raw.method.to_string(), path: raw.raw_path.to_string() };
             let product = products::rest(raw.raw_path).ok_or_else(unknown)?;
-            let (name, reply) = product.serve(&state.cloud, &account_id, &call).ok_or_else(unknown)?;
+            let (name, reply) = product.serve(&state.cloud, &caller, &call).ok_or_else(unknown)?;
             action = Some(name.to_string());
             return reply.await;
         }
@@ -139,7 +142,7 @@ async fn serve(state: &AppState, request_id: &str, request: Request) -> Outcome 
             None if version.is_empty() => return Err(Error::missing("Version").into()),
             None => return Err(ApiError::UnknownVersion { version }),
         };
-        product.serve(&state.cloud, &account_id, &name, &params).await
+        product.serve(&state.cloud, &caller, &name, &params).await
     }
     .await;
     let response = match result {
@@ -162,7 +165,7 @@ async fn serve(state: &AppState, request_id: &str, request: Request) -> Outcome 
 }
 
 /// Steps 2: who is calling, proven by the signature.
-async fn authenticate(state: &AppState, raw: &RawRequest<'_>) -> Result<(String, SignedClaims), ApiError> {
+async fn authenticate(state: &AppState, raw: &RawRequest<'_>) -> Result<(Principal, SignedClaims), ApiError> {
     let claims = auth::parse_claims(raw)?;
     let store = state.cloud.store();
     let key = store
@@ -189,5 +192,18 @@ async fn authenticate(state: &AppState, raw: &RawRequest<'_>) -> Result<(String,
             return Err(ApiError::NonceUsed);
         }
     }
-    Ok((key.account_id, claims))
+    let identity = match &key.user_id {
+        None => Identity::Root,
+        Some(user_id) => {
+            let user_name = state
+                .cloud
+                .ram()
+                .user_name(&key.account_id, user_id)
+                .await?
+                .ok_or(ApiError::AccessKeyNotFound)?;
+            Identity::User { user_id: user_id.clone(), user_name }
+        }
+    };
+    let principal = Principal { account_id: key.account_id, access_key_id: key.access_key_id, identity };
+    Ok((principal, claims))
 }

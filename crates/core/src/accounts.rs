@@ -2,11 +2,11 @@
 //!
 //! An account's name follows RAM's account alias rules: 1 to 50 characters, lowercase letters,
 //! digits and hyphens, no hyphen first or last, no two hyphens in a row. The caller must be the
-//! server's admin account (`ADMIN_ACCOUNT_ID`, whose root key `ecslab serve` writes on first
+//! server's admin account's root key (`ADMIN_ACCOUNT_ID`, whose root key `ecslab serve` writes on first
 //! start); every other account is refused with `Forbidden.AdminOnly`. Isolation needs nothing
 //! here: every row carries its account, and every lookup filters by it (see `lookup.rs`).
 
-use crate::{Error, Result};
+use crate::{Error, Principal, Result};
 use ecslab_store::{AccountCreation, Store, ADMIN_ACCOUNT_ID};
 use rand::distributions::Alphanumeric;
 use rand::Rng;
@@ -20,9 +20,10 @@ pub struct NewAccount {
     pub access_key_secret: String,
 }
 
-/// Refuse every caller but the server admin's account.
-pub fn require_admin(caller_account: &str) -> Result<()> {
-    if caller_account == ADMIN_ACCOUNT_ID {
+/// Refuse every caller but the server admin's account's root key (not even a RAM user of the admin account with
+/// AdministratorAccess: making tenants is not a RAM action).
+pub fn require_admin(caller: &Principal) -> Result<()> {
+    if caller.account_id == ADMIN_ACCOUNT_ID && caller.is_root() {
         Ok(())
     } else {
         Err(Error::rejected(
@@ -50,8 +51,8 @@ pub fn validate_name(name: &str) -> Result<()> {
 }
 
 /// Create an account named `name` with a fresh root key, as the caller `caller_account`.
-pub async fn create(store: &Store, caller_account: &str, name: &str) -> Result<NewAccount> {
-    require_admin(caller_account)?;
+pub async fn create(store: &Store, caller: &Principal, name: &str) -> Result<NewAccount> {
+    require_admin(caller)?;
     validate_name(name)?;
     let access_key_id = format!("LTAI{}", random_string(20));
     let access_key_secret = random_string(30);
@@ -73,6 +74,7 @@ fn random_string(len: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Identity;
 
     #[test]
     fn names_follow_the_account_alias_rules() {
@@ -85,8 +87,16 @@ mod tests {
     }
 
     #[test]
-    fn only_the_admin_account_passes() {
-        assert!(require_admin(ADMIN_ACCOUNT_ID).is_ok());
-        assert_eq!(require_admin("1000000000000002").unwrap_err().code(), "Forbidden.AdminOnly");
+    fn only_the_admin_accounts_root_key_passes() {
+        let caller = |account: &str, identity: Identity| Principal {
+            account_id: account.into(),
+            access_key_id: "LTAIx".into(),
+            identity,
+        };
+        assert!(require_admin(&caller(ADMIN_ACCOUNT_ID, Identity::Root)).is_ok());
+        let other = caller("1000000000000002", Identity::Root);
+        assert_eq!(require_admin(&other).unwrap_err().code(), "Forbidden.AdminOnly");
+        let user = Identity::User { user_id: "1".into(), user_name: "ops".into() };
+        assert_eq!(require_admin(&caller(ADMIN_ACCOUNT_ID, user)).unwrap_err().code(), "Forbidden.AdminOnly");
     }
 }

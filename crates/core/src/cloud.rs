@@ -43,6 +43,7 @@ pub struct Cloud {
     networks: Arc<Networks>,
     key_pairs: Arc<KeyPairs>,
     assistant: Arc<CloudAssistant>,
+    ram: Arc<crate::ram::Ram>,
 }
 
 impl Cloud {
@@ -134,6 +135,7 @@ impl Cloud {
             networks,
             key_pairs: Arc::new(KeyPairs::new(store.clone())),
             assistant,
+            ram: Arc::default(),
             store,
             config,
             buckets,
@@ -207,6 +209,10 @@ impl Cloud {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    pub fn ram(&self) -> &crate::ram::Ram {
+        &self.ram
     }
 
     pub fn config(&self) -> &CloudConfig {

@@ -34,6 +34,7 @@ pub mod mts;
 pub mod network;
 pub mod oci;
 pub mod principal;
+pub mod ram;
 pub mod requests;
 mod runner;
 pub mod screen;
@@ -44,6 +45,7 @@ pub use cloud::Cloud;
 pub use config::CloudConfig;
 pub use disks::Disks;
 pub use disks::ListedSnapshot;
+pub use ecslab_iam as iam;
 pub use ecslab_store::{
     DiskStatus, DiskType, ImageStatus, InstanceSnapshotStatus, SnapshotStatus, TaskStatus,
 };

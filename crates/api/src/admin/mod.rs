@@ -7,7 +7,7 @@
 use crate::envelope::ApiError;
 use crate::params::Params;
 use crate::product::{Product, RpcProduct};
-use ecslab_core::{accounts, Cloud, Result};
+use ecslab_core::{accounts, Cloud, Principal, Result};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -35,17 +35,27 @@ pub struct Admin;
 
 impl Product for Admin {
     const VERSION: &'static str = VERSION;
+    const RAM_CODE: &'static str = "ecslab";
     type Request = AdminRequest;
     type Response = AccountReply;
 
     async fn execute(
+        _cloud: &Arc<Cloud>,
+        _account: &str,
+        _request: AdminRequest,
+    ) -> std::result::Result<AccountReply, ApiError> {
+        Err(ecslab_core::Error::internal("the admin product runs only through execute_as").into())
+    }
+
+    /// CreateAccount needs to know that the admin account's root key calls, not only the account.
+    async fn execute_as(
         cloud: &Arc<Cloud>,
-        account: &str,
+        principal: &Principal,
         request: AdminRequest,
     ) -> std::result::Result<AccountReply, ApiError> {
         match request {
             AdminRequest::CreateAccount { name } => {
-                let new = accounts::create(cloud.store(), account, &name).await?;
+                let new = accounts::create(cloud.store(), principal, &name).await?;
                 Ok(AccountReply {
                     account_id: new.account_id,
                     account_name: new.account_name,

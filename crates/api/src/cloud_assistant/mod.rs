@@ -93,6 +93,7 @@ pub struct CloudAssistantProduct;
 
 impl Product for CloudAssistantProduct {
     const VERSION: &'static str = crate::ecs::VERSION;
+    const RAM_CODE: &'static str = "ecs";
     type Request = AssistantRequest;
     type Response = AssistantReply;
 

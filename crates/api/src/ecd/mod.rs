@@ -57,6 +57,7 @@ pub struct Ecd;
 
 impl Product for Ecd {
     const VERSION: &'static str = VERSION;
+    const RAM_CODE: &'static str = "ecd";
     type Request = EcdRequest;
     type Response = EcdReply;
 

@@ -32,6 +32,7 @@ pub struct Ecs;
 
 impl Product for Ecs {
     const VERSION: &'static str = VERSION;
+    const RAM_CODE: &'static str = "ecs";
     type Request = EcsRequest;
     type Response = EcsReply;
 

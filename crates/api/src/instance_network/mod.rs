@@ -32,6 +32,7 @@ pub struct InstanceNetwork;
 
 impl Product for InstanceNetwork {
     const VERSION: &'static str = crate::ecs::VERSION;
+    const RAM_CODE: &'static str = "ecs";
     type Request = InterfaceRequest;
     type Response = InterfaceReply;
 

@@ -35,6 +35,7 @@ pub struct KeyPairs;
 
 impl Product for KeyPairs {
     const VERSION: &'static str = crate::ecs::VERSION;
+    const RAM_CODE: &'static str = "ecs";
     type Request = KeyPairRequest;
     type Response = KeyPairReply;
 

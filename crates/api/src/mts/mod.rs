@@ -32,6 +32,7 @@ pub struct Mts;
 
 impl Product for Mts {
     const VERSION: &'static str = VERSION;
+    const RAM_CODE: &'static str = "mts";
     type Request = MtsRequest;
     type Response = MtsReply;
 

@@ -24,6 +24,7 @@ pub struct PaiDsw;
 
 impl Product for PaiDsw {
     const VERSION: &'static str = VERSION;
+    const RAM_CODE: &'static str = "paidsw";
     type Request = PaiRequest;
     type Response = PaiReply;
 

@@ -37,6 +37,7 @@ pub struct SecurityGroups;
 
 impl Product for SecurityGroups {
     const VERSION: &'static str = crate::ecs::VERSION;
+    const RAM_CODE: &'static str = "ecs";
     type Request = SecurityGroupRequest;
     type Response = SecurityGroupReply;
 

@@ -44,6 +44,7 @@ pub struct VpcProduct;
 
 impl Product for VpcProduct {
     const VERSION: &'static str = VERSION;
+    const RAM_CODE: &'static str = "vpc";
     type Request = VpcRequest;
     type Response = VpcReply;
 
