@@ -41,6 +41,12 @@ impl ConditionKey {
         &self.0
     }
 
+    /// Whether the key may read a resource's tags (`acs:ResourceTag/K`, `<ram-code>:tag/K`): only then does the
+    /// API layer need to look the resources' tags up.
+    pub fn reads_resource_tags(&self) -> bool {
+        matches!(self.tag(), Some((TagSource::Resource | TagSource::ResourceThenRequest, _)))
+    }
+
     /// The tag key of a tag condition key, with which kind of tag it names.
     fn tag(&self) -> Option<(TagSource, &str)> {
         let (head, tag) = self.0.split_once('/')?;
@@ -206,5 +212,29 @@ mod tests {
         for bad in ["SourceIp", ":x", "acs:", "acs:a:b", "ecs:tag/"] {
             assert!(ConditionKey::parse(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn only_resource_tag_keys_read_resource_tags() {
+        let reads = |k: &str| ConditionKey::parse(k).unwrap().reads_resource_tags();
+        assert!(reads("ecs:tag/team"));
+        assert!(reads("acs:ResourceTag/team"));
+        assert!(!reads("acs:RequestTag/team"));
+        assert!(!reads("acs:SourceIp"));
+    }
+
+    #[test]
+    fn a_document_reads_resource_tags_when_a_condition_names_one() {
+        use crate::PolicyDocument;
+        let with = |condition: &str| {
+            PolicyDocument::parse(&format!(
+                r#"{{"Version":"1","Statement":[{{"Effect":"Allow","Action":"ecs:*","Resource":"*"{condition}}}]}}"#
+            ))
+            .unwrap()
+            .reads_resource_tags()
+        };
+        assert!(!with(""));
+        assert!(with(r#","Condition":{"StringEquals":{"ecs:tag/team":"a"}}"#));
+        assert!(!with(r#","Condition":{"IpAddress":{"acs:SourceIp":"127.0.0.0/8"}}"#));
     }
 }

@@ -91,6 +91,14 @@ pub struct PolicyDocument {
 }
 
 impl PolicyDocument {
+    /// Whether some statement's Condition reads a resource's tags (so the caller's resources' tags must be known).
+    pub fn reads_resource_tags(&self) -> bool {
+        self.statements
+            .iter()
+            .filter_map(|s| s.condition.as_ref())
+            .any(|c| c.clauses.iter().any(|clause| clause.key.reads_resource_tags()))
+    }
+
     /// A custom policy's document (at most 6,144 characters).
     pub fn parse(text: &str) -> Result<PolicyDocument, IamError> {
         PolicyDocument::parse_as(text, DocumentKind::Policy)

@@ -6,6 +6,7 @@
 
 mod parse;
 mod reply;
+mod resources;
 
 pub use parse::parse;
 pub use reply::AssistantReply;
@@ -96,6 +97,10 @@ impl Product for CloudAssistantProduct {
     const RAM_CODE: &'static str = "ecs";
     type Request = AssistantRequest;
     type Response = AssistantReply;
+
+    fn resources(request: &AssistantRequest) -> Vec<crate::product::ResourceName> {
+        resources::resources(request)
+    }
 
     fn honours_client_token(request: &AssistantRequest) -> bool {
         matches!(

@@ -9,6 +9,7 @@
 
 mod parse;
 mod reply;
+mod resources;
 mod token;
 
 pub use parse::parse;
@@ -60,6 +61,10 @@ impl Product for Ecd {
     const RAM_CODE: &'static str = "ecd";
     type Request = EcdRequest;
     type Response = EcdReply;
+
+    fn resources(request: &EcdRequest) -> Vec<crate::product::ResourceName> {
+        resources::resources(request)
+    }
 
     async fn execute(
         cloud: &Arc<Cloud>,

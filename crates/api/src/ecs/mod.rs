@@ -7,6 +7,7 @@ mod filters;
 mod parse;
 pub(crate) mod render;
 mod reply;
+mod resources;
 
 pub use parse::parse;
 pub use reply::EcsReply;
@@ -15,7 +16,7 @@ use reply::{Empty, InstanceIdSets};
 
 use crate::envelope::ApiError;
 use crate::params::Params;
-use crate::product::{Product, RpcProduct};
+use crate::product::{Product, ResourceName, RpcProduct};
 use ecslab_core::exports::{ExportImage, TaskFilter};
 use ecslab_core::image_changes::{ChangeMode, ImageChange};
 use ecslab_core::requests::{
@@ -35,6 +36,10 @@ impl Product for Ecs {
     const RAM_CODE: &'static str = "ecs";
     type Request = EcsRequest;
     type Response = EcsReply;
+
+    fn resources(request: &EcsRequest) -> Vec<ResourceName> {
+        resources::resources(request)
+    }
 
     fn honours_client_token(request: &EcsRequest) -> bool {
         request.honours_client_token()

@@ -5,6 +5,7 @@
 //! `ecslab_core::network::interfaces`.
 
 mod reply;
+mod resources;
 
 pub use reply::InterfaceReply;
 
@@ -35,6 +36,10 @@ impl Product for InstanceNetwork {
     const RAM_CODE: &'static str = "ecs";
     type Request = InterfaceRequest;
     type Response = InterfaceReply;
+
+    fn resources(request: &InterfaceRequest) -> Vec<crate::product::ResourceName> {
+        resources::resources(request)
+    }
 
     async fn execute(
         cloud: &Arc<Cloud>,

@@ -5,6 +5,7 @@
 
 mod parse;
 mod reply;
+mod resources;
 
 pub use parse::parse;
 pub use reply::KeyPairReply;
@@ -38,6 +39,10 @@ impl Product for KeyPairs {
     const RAM_CODE: &'static str = "ecs";
     type Request = KeyPairRequest;
     type Response = KeyPairReply;
+
+    fn resources(request: &KeyPairRequest) -> Vec<crate::product::ResourceName> {
+        resources::resources(request)
+    }
 
     async fn execute(
         cloud: &Arc<Cloud>,

@@ -5,6 +5,7 @@
 
 mod parse;
 mod render;
+mod resources;
 
 pub use parse::parse;
 pub use render::MtsReply;
@@ -35,6 +36,10 @@ impl Product for Mts {
     const RAM_CODE: &'static str = "mts";
     type Request = MtsRequest;
     type Response = MtsReply;
+
+    fn resources(request: &MtsRequest) -> Vec<crate::product::ResourceName> {
+        resources::resources(request)
+    }
 
     async fn execute(
         cloud: &Arc<Cloud>,

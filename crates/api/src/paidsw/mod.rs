@@ -7,6 +7,7 @@
 
 mod parse;
 mod reply;
+mod resources;
 
 pub use parse::{route, PaiRequest};
 pub use reply::{PaiReply, Snapshot, SnapshotIds, SnapshotList};
@@ -27,6 +28,10 @@ impl Product for PaiDsw {
     const RAM_CODE: &'static str = "paidsw";
     type Request = PaiRequest;
     type Response = PaiReply;
+
+    fn resources(request: &PaiRequest) -> Vec<crate::product::ResourceName> {
+        resources::resources(request)
+    }
 
     async fn execute(cloud: &Arc<Cloud>, account: &str, request: PaiRequest) -> Result<PaiReply, ApiError> {
         execute(cloud, account, request).await

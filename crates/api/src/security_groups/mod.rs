@@ -6,6 +6,7 @@
 
 mod parse;
 mod reply;
+mod resources;
 
 pub use parse::parse;
 pub use reply::SecurityGroupReply;
@@ -40,6 +41,10 @@ impl Product for SecurityGroups {
     const RAM_CODE: &'static str = "ecs";
     type Request = SecurityGroupRequest;
     type Response = SecurityGroupReply;
+
+    fn resources(request: &SecurityGroupRequest) -> Vec<crate::product::ResourceName> {
+        resources::resources(request)
+    }
 
     fn honours_client_token(request: &SecurityGroupRequest) -> bool {
         matches!(request, SecurityGroupRequest::Create(_) | SecurityGroupRequest::Authorize { .. })

@@ -6,6 +6,7 @@
 
 mod parse;
 mod reply;
+mod resources;
 
 pub use parse::parse;
 pub use reply::VpcReply;
@@ -47,6 +48,10 @@ impl Product for VpcProduct {
     const RAM_CODE: &'static str = "vpc";
     type Request = VpcRequest;
     type Response = VpcReply;
+
+    fn resources(request: &VpcRequest) -> Vec<crate::product::ResourceName> {
+        resources::resources(request)
+    }
 
     fn honours_client_token(request: &VpcRequest) -> bool {
         matches!(

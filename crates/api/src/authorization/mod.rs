@@ -14,6 +14,8 @@
 //! [`Product::resources`]: crate::product::Product::resources
 //! [`Product::DENIED_CODE`]: crate::product::Product::DENIED_CODE
 
+mod resource_tags;
+
 use crate::envelope::{ApiError, Denied};
 use crate::params::Params;
 use base64::Engine;
@@ -34,16 +36,33 @@ pub struct Call {
 }
 
 /// A resource a request acts on, named as the relative part of its ARN: `instance/i-123` is
-/// `ResourceName { kind: "instance", id: "i-123" }`.
+/// `ResourceName { kind: "instance", id: "i-123", service: None }`. `service` names another product's RAM code when
+/// RAM's docs put the resource there (RunInstances' vSwitch is `acs:vpc:…:vswitch/{id}`); `None` is the product's own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceName {
     pub kind: &'static str,
     pub id: String,
+    pub service: Option<&'static str>,
 }
 
 impl ResourceName {
     pub fn new(kind: &'static str, id: impl Into<String>) -> ResourceName {
-        ResourceName { kind, id: id.into() }
+        ResourceName { kind, id: id.into(), service: None }
+    }
+
+    /// A resource of another product (`ResourceName::of("vpc", "vswitch", id)`).
+    pub fn of(service: &'static str, kind: &'static str, id: impl Into<String>) -> ResourceName {
+        ResourceName { kind, id: id.into(), service: Some(service) }
+    }
+
+    /// Every resource of a kind the request creates (`instance/*`).
+    pub fn any(kind: &'static str) -> ResourceName {
+        ResourceName::new(kind, "*")
+    }
+
+    /// The relative part of the ARN, `kind/id`.
+    pub fn relative(&self) -> String {
+        format!("{}/{}", self.kind, self.id)
     }
 }
 
@@ -80,19 +99,27 @@ pub async fn authorize(
     for (key, value) in request_tags(params) {
         ctx = ctx.request_tag(&key, &value);
     }
-    let region = cloud.region_id();
-    for resource in &subject.resources {
-        let relative = format!("{}/{}", resource.kind, resource.id);
-        let arn = Arn::new(subject.ram_code, region, &principal.account_id, &relative)
-            .map_err(|e| Error::internal(format!("the resource {relative} has no ARN: {e}")))?;
-        ctx = ctx.resource(Resource::new(arn));
-    }
     let identity = cloud.ram().identity_policies(&principal.account_id, &principal.identity).await?;
     let identity: Vec<_> = identity.iter().map(|p| p.as_ref()).collect();
     let session = match &principal.identity {
         ecslab_core::Identity::Role { session_policy, .. } => session_policy.as_deref(),
         _ => None,
     };
+    let needs_tags = identity.iter().copied().chain(session).any(|p| p.document.reads_resource_tags());
+    let region = cloud.region_id();
+    for resource in &subject.resources {
+        let relative = resource.relative();
+        let service = resource.service.unwrap_or(subject.ram_code);
+        let arn = Arn::new(service, region, &principal.account_id, &relative)
+            .map_err(|e| Error::internal(format!("the resource {relative} has no ARN: {e}")))?;
+        let mut resource_in_context = Resource::new(arn);
+        if needs_tags {
+            for tag in resource_tags::lookup(cloud, &principal.account_id, service, resource).await? {
+                resource_in_context = resource_in_context.with_tag(&tag.key, &tag.value);
+            }
+        }
+        ctx = ctx.resource(resource_in_context);
+    }
     match evaluate(&ctx, Policies { identity: &identity, session }) {
         Decision::Allowed(_) => Ok(()),
         Decision::Denied(denial) => {

@@ -1,0 +1,20 @@
+//! The resources each instance-network request acts on, for RAM: JoinSecurityGroup and LeaveSecurityGroup name
+//! the instance and the group, AllocatePublicIpAddress the instance, DescribeNetworkInterfaces every network
+//! interface (`networkinterface/*`), as ECS's RAM rules name them.
+
+use super::InterfaceRequest;
+use crate::product::ResourceName;
+
+/// The resources of one parsed instance-network request.
+pub fn resources(request: &InterfaceRequest) -> Vec<ResourceName> {
+    match request {
+        InterfaceRequest::Join { instance_id, group_id }
+        | InterfaceRequest::Leave { instance_id, group_id } => {
+            vec![ResourceName::new("instance", instance_id), ResourceName::new("securitygroup", group_id)]
+        }
+        InterfaceRequest::AllocatePublicIp { instance_id } => {
+            vec![ResourceName::new("instance", instance_id)]
+        }
+        InterfaceRequest::Describe { .. } => vec![ResourceName::any("networkinterface")],
+    }
+}
