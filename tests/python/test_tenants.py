@@ -12,27 +12,16 @@ answers a NotFound code, never a permission error. A's resources are intact afte
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
-import os
 import re
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
-from alibabacloud_tea_openapi import utils_models as open_api_models
 
 import labkit
+from accountkit import ECD, ECS, MTS, VPC, actions, as_account, cli, create_account, id_params, ok, pai, rpc
 from labkit import REGION
-
-API_SRC = labkit.ROOT / "crates" / "api" / "src"
-ECS, VPC, MTS, ECD = "2014-05-26", "2016-04-28", "2014-06-18", "2020-09-30"
-# Product module -> the RPC version it serves (the sources are the list of actions).
-MODULES = {"ecs/parse.rs": ECS, "security_groups/parse.rs": ECS, "instance_network/mod.rs": ECS,
-           "key_pairs/parse.rs": ECS, "cloud_assistant/parse.rs": ECS, "vpc/parse.rs": VPC,
-           "mts/parse.rs": MTS, "ecd/parse.rs": ECD}
-ARM = re.compile(r'^\s*"([A-Z][A-Za-z]+)"\s*=>', re.M)
 
 # Actions that list: B gets an empty list (TotalCount 0), with and without A's ids as filters.
 LISTINGS = {"DescribeInstances", "DescribeInstanceStatus", "DescribeImages", "DescribeTasks", "DescribeSnapshots",
@@ -48,56 +37,6 @@ NO_ID = {"DescribeInstanceTypes", "DescribeRegions", "DescribeZones", "CreateVpc
 ABSENT_IS_SKIPPED = {"DeleteKeyPairs"}
 # Lists in a listing's reply that may hold something for B: the ids it asked for that do not exist.
 NOT_LISTED = re.compile(r"NonExist", re.I)
-
-
-def actions() -> list[tuple[str, str]]:
-    found = []
-    for module, version in MODULES.items():
-        text = (API_SRC / module).read_text()
-        found += [(version, a) for a in ARM.findall(text)]
-    return sorted(set(found))
-
-
-@dataclasses.dataclass
-class Account:
-    account_id: str
-    key_id: str
-    secret: str
-
-
-def cli(lab, *args, key_id=None, secret=None):
-    env = dict(os.environ, ALIBABA_CLOUD_ACCESS_KEY_ID=key_id or lab.access_key_id,
-               ALIBABA_CLOUD_ACCESS_KEY_SECRET=secret or lab.access_key_secret, ECSLAB_ENDPOINT=lab.endpoint)
-    return subprocess.run([str(labkit.server_binary()), *args], env=env, capture_output=True, text=True, timeout=60)
-
-
-def create_account(lab, name) -> Account:
-    out = cli(lab, "admin", "accounts", "create", name)
-    assert out.returncode == 0, out.stderr
-    key = json.loads(out.stdout)
-    assert set(key) == {"AccountId", "AccessKeyId", "AccessKeySecret"}, key
-    return Account(key["AccountId"], key["AccessKeyId"], key["AccessKeySecret"])
-
-
-def as_account(lab, account: Account):
-    return dataclasses.replace(lab, access_key_id=account.key_id, access_key_secret=account.secret)
-
-
-def rpc(lab, version, action, query=None, algorithm=None):
-    """Any RPC action through the official SDK's generic call_api; (status, body or error)."""
-    from darabonba.exceptions import DaraException
-    client = lab.client(algorithm)
-    try:
-        body = labkit.call_action(client, action, {k: str(v) for k, v in (query or {}).items()}, version=version)
-        return body["statusCode"], body["body"]
-    except DaraException as e:
-        return e.status_code if hasattr(e, "status_code") else e.statusCode, {"Code": e.code, "Message": e.message}
-
-
-def ok(lab, version, action, query=None):
-    status, body = rpc(lab, version, action, query)
-    assert status == 200, (action, body)
-    return body
 
 
 @pytest.fixture(scope="module")
@@ -177,31 +116,6 @@ def world(tenants):
            "CommandId": command_id, "InvokeId": invoke_id, "PipelineId": pipeline_id, "SnapshotJobId": job_id,
            "TaskId": task_id, "SystemDiskId": system_disk, "PaiSnapshotId": pai_snapshot_id}
     return la, ids
-
-
-def id_params(ids: dict) -> dict:
-    """Every way an action names a resource, all filled with A's ids, plus harmless fillers for the
-    other parameters an action checks before it looks anything up."""
-    i = ids
-    return {
-        "InstanceId": i["InstanceId"], "InstanceId.1": i["InstanceId"], "InstanceIds": json.dumps([i["InstanceId"]]),
-        "DesktopId.1": i["InstanceId"], "DesktopId": i["InstanceId"], "DiskId": i["DiskId"], "DiskIds": json.dumps([i["DiskId"]]),
-        "SnapshotId": i["SnapshotId"], "SnapshotIds": json.dumps([i["SnapshotId"]]), "ImageId": i["ImageId"],
-        "VpcId": i["VpcId"], "VSwitchId": i["VSwitchId"], "SecurityGroupId": i["SecurityGroupId"],
-        "KeyPairName": i["KeyPairName"],
-        "KeyPairNames": json.dumps([i["KeyPairName"]]), "CommandId": i["CommandId"], "InvokeId": i["InvokeId"],
-        "PipelineId": i["PipelineId"], "PipelineIds": i["PipelineId"], "SnapshotJobIds": i["SnapshotJobId"],
-        "TaskId": i["TaskId"], "TaskIds": i["TaskId"],
-        # fillers
-        "InstanceType": "ecs.lab.tiny", "ZoneId": f"{REGION}-a", "Size": "30", "IpProtocol": "tcp",
-        "PortRange": "22/22", "CidrBlock": "10.0.2.0/24",
-        "Type": "RunShellScript", "CommandContent": base64.b64encode(b"echo b").decode(), "Name": "b",
-        "OSSBucket": "ecslab-images", "OSSPrefix": "b", "Device": "/dev/xvdb", "NewSize": "40",
-        "HttpEndpoint": "enabled",
-        "Input": json.dumps({"Bucket": "ecslab-images", "Location": "oss-local", "Object": "none.mp4"}),
-        "SnapshotConfig": json.dumps({"OutputFile": {"Bucket": "ecslab-images", "Location": "oss-local",
-                                                      "Object": "b.jpg"}, "Time": "1000"}),
-    }
 
 
 def listing_filters(ids: dict) -> dict:
@@ -304,12 +218,6 @@ def test_another_accounts_id_is_like_one_that_never_existed(tenants, world, vers
         if theirs != nobodys or theirs[0] == 403:
             differ.append((key, theirs, nobodys))
     assert not differ, (action, differ)
-
-
-def pai(lab):
-    from alibabacloud_pai_dsw20220101.client import Client as PaiClient
-    return PaiClient(open_api_models.Config(access_key_id=lab.access_key_id, access_key_secret=lab.access_key_secret,
-                                            region_id=REGION, endpoint=lab.endpoint, protocol="http"))
 
 
 def pai_snapshot(la, instance_id) -> str:
