@@ -66,7 +66,7 @@ pub async fn create(store: &Store, caller_account: &str, name: &str) -> Result<N
     }
 }
 
-fn random_string(len: usize) -> String {
+pub(crate) fn random_string(len: usize) -> String {
     rand::thread_rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
 }
 

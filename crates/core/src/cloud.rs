@@ -21,6 +21,7 @@ use crate::metadata::Metadata;
 use crate::mts::ScreenshotJobs;
 use crate::network::datapath::DataPath;
 use crate::network::Networks;
+use crate::ram::Ram;
 use crate::runner::Runner;
 use crate::{Error, Result};
 use ecslab_store::Store;
@@ -42,6 +43,7 @@ pub struct Cloud {
     screenshot_jobs: Arc<ScreenshotJobs>,
     networks: Arc<Networks>,
     key_pairs: Arc<KeyPairs>,
+    ram: Arc<Ram>,
     assistant: Arc<CloudAssistant>,
 }
 
@@ -133,6 +135,7 @@ impl Cloud {
         let cloud = Arc::new(Cloud {
             networks,
             key_pairs: Arc::new(KeyPairs::new(store.clone())),
+            ram: Arc::new(Ram::new(store.clone())),
             assistant,
             store,
             config,
@@ -198,6 +201,11 @@ impl Cloud {
     /// SSH key pairs (CreateKeyPair, ImportKeyPair, ..., AttachKeyPair).
     pub fn key_pairs(&self) -> &Arc<KeyPairs> {
         &self.key_pairs
+    }
+
+    /// RAM: users, access keys, groups, policies, roles; the policies that apply to a caller.
+    pub fn ram(&self) -> &Arc<Ram> {
+        &self.ram
     }
 
     /// Cloud Assistant: commands and their invocations over the guest agent.

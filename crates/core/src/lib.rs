@@ -34,6 +34,7 @@ pub mod mts;
 pub mod network;
 pub mod oci;
 pub mod principal;
+pub mod ram;
 pub mod requests;
 mod runner;
 pub mod screen;
