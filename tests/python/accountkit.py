@@ -24,14 +24,14 @@ import labkit
 from labkit import REGION
 
 API_SRC = labkit.ROOT / "crates" / "api" / "src"
-ECS, VPC, MTS, ECD = "2014-05-26", "2016-04-28", "2014-06-18", "2020-09-30"
+ECS, VPC, MTS, ECD, RAM = "2014-05-26", "2016-04-28", "2014-06-18", "2020-09-30", "2015-05-01"
 # Product module -> the RPC version it serves (the sources are the list of actions).
 MODULES = {"ecs/parse.rs": ECS, "security_groups/parse.rs": ECS, "instance_network/mod.rs": ECS,
            "key_pairs/parse.rs": ECS, "cloud_assistant/parse.rs": ECS, "vpc/parse.rs": VPC,
            "mts/parse.rs": MTS, "ecd/parse.rs": ECD}
 ARM = re.compile(r'^\s*"([A-Z][A-Za-z]+)"\s*=>', re.M)
 # The RAM service code of each RPC version (actions are `{code}:{Action}`).
-RAM_CODES = {ECS: "ecs", VPC: "vpc", MTS: "mts", ECD: "ecd"}
+RAM_CODES = {ECS: "ecs", VPC: "vpc", MTS: "mts", ECD: "ecd", RAM: "ram"}
 # PAI-DSW's REST actions (routes in crates/api/src/paidsw/parse.rs), RAM code `paidsw`.
 PAI_ROUTE = re.compile(r'=>\s*[({]\s*\(?\s*"([A-Z][A-Za-z]+)"')
 PAI_RAM_CODE = "paidsw"
@@ -43,6 +43,12 @@ def actions() -> list[tuple[str, str]]:
         text = (API_SRC / module).read_text()
         found += [(version, a) for a in ARM.findall(text)]
     return sorted(set(found))
+
+
+def ram_actions() -> list[tuple[str, str]]:
+    """RAM's own actions (crates/api/src/ram/parse.rs): account-level, so apart from `actions()`."""
+    return sorted({(RAM, a) for a in ARM.findall((API_SRC / "ram" / "parse.rs").read_text())} - {(RAM, "Active"),
+                  (RAM, "Inactive"), (RAM, "System"), (RAM, "Custom")})
 
 
 def pai_actions() -> list[str]:

@@ -2,7 +2,7 @@
 
 A fake-driver server of its own. The account's root key makes RAM users with the official RAM SDK
 (`alibabacloud-ram20150501`: CreateUser, CreateAccessKey, CreatePolicy, AttachPolicyToUser, CreatePolicyVersion).
-Every action of every product (ECS's modules, VPC, MTS and ECD over RPC, enumerated from the product sources by
+Every action of every product (ECS's modules, VPC, MTS, ECD and RAM over RPC, enumerated from the product sources by
 accountkit; PAI-DSW's routes through its REST SDK) is then called with made-up ids by each user:
 
 - `allow`: a policy allowing a list of actions, each by its exact RAM name, on `*`;
@@ -30,17 +30,26 @@ from alibabacloud_ecs20140526 import models as ecs_models
 from alibabacloud_tea_openapi import utils_models as open_api_models
 
 import labkit
-from accountkit import ECS, PAI_RAM_CODE, RAM_CODES, actions, as_key, id_params, pai, pai_actions, rpc, sdk_error
+from accountkit import (ECS, PAI_RAM_CODE, RAM, RAM_CODES, actions, as_key, id_params, pai, pai_actions, ram_actions,
+                        rpc, sdk_error)
 from labkit import REGION
 
 # The code a denial answers with, per RAM code (crates/api/src/*/mod.rs `DENIED_CODE`).
 DENIED_CODES = {"ecs": "Forbidden.RAM", "vpc": "Forbidden.RAM", "mts": "Forbidden.RAM", "ecd": "Forbidden.RAM",
-                "paidsw": "Forbidden.RAM"}
+                "paidsw": "Forbidden.RAM", "ram": "NoPermission"}
 MADE_UP = {"InstanceId": "i-ramnone00000001", "DiskId": "d-ramnone00000001", "SnapshotId": "s-ramnone00000001",
            "ImageId": "m-ramnone00000001", "VpcId": "vpc-ramnone0000001", "VSwitchId": "vsw-ramnone000001",
            "SecurityGroupId": "sg-ramnone00000001", "KeyPairName": "ram-none-pair", "CommandId": "c-ramnone0000001",
            "InvokeId": "t-ramnone0000001", "PipelineId": "ramnone0000000000000000000000001",
            "SnapshotJobId": "ramnone0000000000000000000000002", "TaskId": "t-ramnonetask0001"}
+# RAM's own actions name made-up users, groups, policies, roles and keys (the matrix users are never named).
+RAM_QUERY = {"UserName": "ram-none-user", "GroupName": "ram-none-group", "PolicyName": "ram-none-policy",
+             "PolicyType": "Custom", "RoleName": "ram-none-role", "UserAccessKeyId": "LTAIramnone0000000000001",
+             "Status": "Inactive",
+             "PolicyDocument": json.dumps({"Version": "1", "Statement": [
+                 {"Effect": "Allow", "Action": "ecs:DescribeRegions", "Resource": "*"}]}),
+             "AssumeRolePolicyDocument": json.dumps({"Version": "1", "Statement": [
+                 {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"RAM": ["acs:ram::1000000000000001:root"]}}]})}
 # What some actions need beside id_params to get past their parse (authorization comes after it); None removes
 # a filler the action refuses.
 EXTRA = {"ImportImage": {"DiskDeviceMapping.1.OSSBucket": "ecslab-images",
@@ -103,10 +112,13 @@ def matrix_lab(prerequisites):
 
 def every_action() -> list[tuple[str, str | None, str]]:
     """(RAM code, RPC version or None for PAI-DSW's REST routes, action) for every action of every product."""
-    return [(RAM_CODES[v], v, a) for v, a in actions()] + [(PAI_RAM_CODE, None, a) for a in pai_actions()]
+    rpc_actions = actions() + ram_actions()
+    return [(RAM_CODES[v], v, a) for v, a in rpc_actions] + [(PAI_RAM_CODE, None, a) for a in pai_actions()]
 
 
-def rpc_query(action: str) -> dict:
+def rpc_query(version: str, action: str) -> dict:
+    if version == RAM:
+        return dict(RAM_QUERY)
     query = id_params(MADE_UP)
     query["DestCidrIp" if "Egress" in action else "SourceCidrIp"] = "10.9.0.0/16"
     for key, value in EXTRA.get(action, {}).items():
@@ -139,7 +151,7 @@ def call(lab, item, algorithm):
     code, version, action = item
     if version is None:
         return call_pai(lab, action, algorithm)
-    return rpc(lab, version, action, rpc_query(action), algorithm)
+    return rpc(lab, version, action, rpc_query(version, action), algorithm)
 
 
 def is_denial(status, body) -> bool:
@@ -160,10 +172,11 @@ def check_denied(item, status, body, kind: str, user: str) -> str | None:
 
 def check_allowed(item, status, body, user: str) -> str | None:
     """None when the action ran: a success, the NotFound of a made-up id, or a name a repeated creation already
-    took (never a permission error)."""
-    ran = status == 200 or (status in (400, 404, 409) and re.search(r"NotFound|AlreadyExist", body.get("Code", "")))
+    took or still uses (never a permission error)."""
+    code = body.get("Code", "")
+    ran = status == 200 or (status in (400, 404, 409) and re.search(r"NotFound|NotExist|AlreadyExist|DeleteConflict", code))
     if is_denial(status, body) or not ran:
-        return f"{user} {item[2]}: wanted the action to run (200, a NotFound or an AlreadyExist), got {status} {body}"
+        return f"{user} {item[2]}: wanted the action to run (200, a NotFound, an AlreadyExist or a DeleteConflict), got {status} {body}"
     return None
 
 
