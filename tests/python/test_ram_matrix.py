@@ -325,3 +325,21 @@ def test_root_key_passes_every_check(matrix_lab):
         replies = list(pool.map(lambda ni: call(lab, ni[1], ("v2", None)[ni[0] % 2]), enumerate(items)))
     problems = [check_allowed(item, s, b, "root") for item, (s, b) in zip(items, replies)]
     assert not any(problems), [p for p in problems if p]
+
+
+def test_request_tag_condition_on_run_instances(matrix_lab):
+    """`ecs:tag/team` on a creation reads the tags the request sets (Tag.N), the new instance having none yet."""
+    lab, ram = matrix_lab
+    text = document(allow("ecs:RunInstances", "*", {"StringEquals": {"ecs:tag/team": "a"}}))
+    user = make_user(ram, lab, "runs-team-a", text).client("v2")
+
+    def run(team):
+        tags = [ecs_models.RunInstancesRequestTag(key="team", value=team)] if team else None
+        return sdk(user.run_instances, ecs_models.RunInstancesRequest(
+            region_id=REGION, image_id=lab.image_id, instance_type="ecs.lab.tiny", tag=tags))
+
+    status, body = run("a")
+    assert status == 200 and len(body["InstanceIdSets"]["InstanceIdSet"]) == 1, body
+    for team in ("b", None):
+        status, body = run(team)
+        assert check_denied(("ecs", ECS, "RunInstances"), status, body, "ImplicitDeny", "runs-team-a") is None, body

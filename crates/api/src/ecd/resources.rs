@@ -19,3 +19,19 @@ pub fn resources(request: &EcdRequest) -> Vec<ResourceName> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::params::Params;
+
+    #[test]
+    fn rebuild_names_each_desktop_and_the_image() {
+        let params = Params::from_pairs(
+            [("DesktopId.1", "i-1"), ("DesktopId.2", "i-2"), ("ImageId", "m-1")]
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        let request = super::super::parse("RebuildDesktops", &params).unwrap().unwrap();
+        let got: Vec<String> = super::resources(&request).iter().map(|r| r.relative()).collect();
+        assert_eq!(got, ["desktop/i-1", "desktop/i-2", "image/m-1"]);
+    }
+}

@@ -18,3 +18,18 @@ pub fn resources(request: &InterfaceRequest) -> Vec<ResourceName> {
         InterfaceRequest::Describe { .. } => vec![ResourceName::any("networkinterface")],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::params::Params;
+
+    #[test]
+    fn join_names_the_instance_and_the_group() {
+        let params = Params::from_pairs(
+            [("InstanceId", "i-1"), ("SecurityGroupId", "sg-1")].map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        let request = super::super::parse("JoinSecurityGroup", &params).unwrap().unwrap();
+        let got: Vec<String> = super::resources(&request).iter().map(|r| r.relative()).collect();
+        assert_eq!(got, ["instance/i-1", "securitygroup/sg-1"]);
+    }
+}

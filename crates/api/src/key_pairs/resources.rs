@@ -20,3 +20,23 @@ pub fn resources(request: &KeyPairRequest) -> Vec<ResourceName> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::params::Params;
+
+    fn names(action: &str, params: &[(&str, &str)]) -> Vec<String> {
+        let params = Params::from_pairs(params.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let request =
+            super::super::parse::parse(action, &params).expect("a key-pair action").expect("parses");
+        super::resources(&request).iter().map(|r| r.relative()).collect()
+    }
+
+    #[test]
+    fn attach_names_the_pair_and_each_instance_and_create_any_pair() {
+        let got = names("AttachKeyPair", &[("KeyPairName", "ops"), ("InstanceIds", r#"["i-1","i-2"]"#)]);
+        assert_eq!(got, ["keypair/ops", "instance/i-1", "instance/i-2"]);
+        assert_eq!(names("CreateKeyPair", &[("KeyPairName", "ops")]), ["keypair/*"]);
+        assert_eq!(names("DeleteKeyPairs", &[("KeyPairNames", r#"["a","b"]"#)]), ["keypair/a", "keypair/b"]);
+    }
+}

@@ -18,3 +18,16 @@ pub fn resources(request: &MtsRequest) -> Vec<ResourceName> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::params::Params;
+
+    #[test]
+    fn pipeline_listing_names_each_pipeline() {
+        let params = Params::from_pairs([("PipelineIds".to_string(), "p1,p2".to_string())]);
+        let request = super::super::parse::parse("QueryPipelineList", &params).unwrap().unwrap();
+        let got: Vec<String> = super::resources(&request).iter().map(|r| r.relative()).collect();
+        assert_eq!(got, ["pipeline/p1", "pipeline/p2"]);
+    }
+}
