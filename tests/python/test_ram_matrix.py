@@ -14,13 +14,15 @@ Two phases: the list is half of the actions, then the other half (CreatePolicyVe
 action is once inside the list and once outside: allowed (any reply but a permission error, e.g. NotFound for a
 made-up id) and denied for lack of an Allow (403, the product's code, AccessDeniedDetail with ImplicitDeny and
 AuthAction `{code}:{Action}`), denied by an explicit Deny (ExplicitDeny) and allowed beside it, refused on a
-resource that does not match (ImplicitDeny), allowed on the account's resources. Each request's signature
+resource that does not match (ImplicitDeny, its EncodedDiagnosticMessage naming the ARN the product built, checked
+for one action of each kind), allowed on the account's resources. Each request's signature
 alternates between ACS3 and V2 across the phases. Then the real-world cases: AliyunECSReadOnlyAccess,
 CreateSnapshot on one disk, an `ecs:tag/team` condition, `acs:SourceIp`, and the root key.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -180,6 +182,27 @@ def check_allowed(item, status, body, user: str) -> str | None:
     return None
 
 
+def diagnostic(body) -> dict:
+    """The decoded EncodedDiagnosticMessage of a denial (URL-safe base64 of RAM's diagnostic JSON)."""
+    text = body["AccessDeniedDetail"]["EncodedDiagnosticMessage"]
+    return json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+
+
+# The resource a mismatch denial names first, for a few actions: the ARNs the products build, end to end.
+FIRST_RESOURCE = {
+    "CreateSnapshot": f"acs:ecs:{REGION}:{{account}}:disk/{MADE_UP['DiskId']}",
+    "RunInstances": f"acs:ecs:{REGION}:{{account}}:instance/*",
+    "DescribeRegions": "acs:ecs:*:{account}:*",
+    "AttachKeyPair": f"acs:ecs:{REGION}:{{account}}:keypair/{MADE_UP['KeyPairName']}",
+    "InvokeCommand": f"acs:ecs:{REGION}:{{account}}:command/{MADE_UP['CommandId']}",
+    "CreateVSwitch": f"acs:vpc:{REGION}:{{account}}:vpc/{MADE_UP['VpcId']}",
+    "SubmitSnapshotJob": f"acs:mts:{REGION}:{{account}}:pipeline/{MADE_UP['PipelineId']}",
+    "RebuildDesktops": f"acs:ecd:{REGION}:{{account}}:desktop/{MADE_UP['InstanceId']}",
+    "GetInstanceSnapshot": f"acs:paidsw:{REGION}:{{account}}:instance/dsw-ramnone0000001",
+    "CreateUser": "acs:ram:*:{account}:*",
+}
+
+
 def phase_policies(listed: list[str]) -> dict[str, str]:
     return {
         "allow": document(allow(listed)),
@@ -204,7 +227,7 @@ def test_every_action_four_ways(matrix_lab):
     for user in USERS[1:]:
         users[user] = make_user(ram, lab, f"matrix-{user}", first[user].replace("{account}", account))
 
-    problems = []
+    problems, checked_resources = [], set()
     with ThreadPoolExecutor(max_workers=8) as pool:
         for phase, half in enumerate(halves):
             if phase:
@@ -227,9 +250,14 @@ def test_every_action_four_ways(matrix_lab):
                         check_allowed(item, status, body, name)
                 else:
                     p = check_denied(item, status, body, "ImplicitDeny", name)
+                    wanted = FIRST_RESOURCE.get(item[2], "").replace("{account}", account)
+                    if not p and wanted and diagnostic(body)["AuthResource"] != wanted:
+                        p = f"{name} {item[2]}: denied on {diagnostic(body)['AuthResource']}, wanted {wanted}"
+                    checked_resources.add(item[2])
                 if p:
                     problems.append(f"phase {phase}: {p}")
     assert not problems, "\n".join(problems[:40]) + f"\n({len(problems)} in all)"
+    assert set(FIRST_RESOURCE) <= checked_resources, set(FIRST_RESOURCE) - checked_resources
 
 
 # ---- real-world policies ---------------------------------------------------------------------------------------
