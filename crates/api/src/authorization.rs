@@ -34,16 +34,33 @@ pub struct Call {
 }
 
 /// A resource a request acts on, named as the relative part of its ARN: `instance/i-123` is
-/// `ResourceName { kind: "instance", id: "i-123" }`.
+/// `ResourceName::new("instance", "i-123")`, in the product's service and the server's region, of the caller's
+/// account. Global resources (RAM's users and roles) have no region: `ResourceName::global("ram", "role", "ops")`
+/// is `acs:ram::{account}:role/ops`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceName {
-    pub kind: &'static str,
-    pub id: String,
+    kind: &'static str,
+    id: String,
+    /// Another service than the product's (STS's AssumeRole names a RAM role).
+    service: Option<&'static str>,
+    global: bool,
 }
 
 impl ResourceName {
     pub fn new(kind: &'static str, id: impl Into<String>) -> ResourceName {
-        ResourceName { kind, id: id.into() }
+        ResourceName { kind, id: id.into(), service: None, global: false }
+    }
+
+    pub fn global(service: &'static str, kind: &'static str, id: impl Into<String>) -> ResourceName {
+        ResourceName { kind, id: id.into(), service: Some(service), global: true }
+    }
+
+    /// The ARN of this resource in `account`.
+    fn arn(&self, product_service: &str, region: &str, account: &str) -> Result<Arn, Error> {
+        let relative = format!("{}/{}", self.kind, self.id);
+        let region = if self.global { "" } else { region };
+        Arn::new(self.service.unwrap_or(product_service), region, account, &relative)
+            .map_err(|e| Error::internal(format!("the resource {relative} has no ARN: {e}")))
     }
 }
 
@@ -82,10 +99,7 @@ pub async fn authorize(
     }
     let region = cloud.region_id();
     for resource in &subject.resources {
-        let relative = format!("{}/{}", resource.kind, resource.id);
-        let arn = Arn::new(subject.ram_code, region, &principal.account_id, &relative)
-            .map_err(|e| Error::internal(format!("the resource {relative} has no ARN: {e}")))?;
-        ctx = ctx.resource(Resource::new(arn));
+        ctx = ctx.resource(Resource::new(resource.arn(subject.ram_code, region, &principal.account_id)?));
     }
     let identity = cloud.ram().identity_policies(&principal.account_id, &principal.identity).await?;
     let identity: Vec<_> = identity.iter().map(|p| p.as_ref()).collect();

@@ -21,6 +21,7 @@ pub mod product;
 mod products;
 pub mod security_groups;
 pub mod server;
+pub mod sts;
 pub mod vpc;
 pub mod wire;
 mod xml;

@@ -44,6 +44,7 @@ pub struct Cloud {
     key_pairs: Arc<KeyPairs>,
     assistant: Arc<CloudAssistant>,
     ram: Arc<crate::ram::Ram>,
+    sts: Arc<crate::sts::Sts>,
 }
 
 impl Cloud {
@@ -131,11 +132,13 @@ impl Cloud {
             tracing::info!(runs = open_runs, "resumed Cloud Assistant runs");
         }
 
+        let sts = Arc::new(crate::sts::Sts::new(&store).await?);
         let cloud = Arc::new(Cloud {
             networks,
             key_pairs: Arc::new(KeyPairs::new(store.clone())),
             assistant,
             ram: Arc::default(),
+            sts,
             store,
             config,
             buckets,
@@ -213,6 +216,10 @@ impl Cloud {
 
     pub fn ram(&self) -> &crate::ram::Ram {
         &self.ram
+    }
+
+    pub fn sts(&self) -> &crate::sts::Sts {
+        &self.sts
     }
 
     pub fn config(&self) -> &CloudConfig {
