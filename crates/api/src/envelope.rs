@@ -231,6 +231,10 @@ pub fn status_for(code: &str, action: Option<&str>) -> StatusCode {
         // MTS (2014-06-18): a missing pipeline; a resource MTS may not touch.
         ("InvalidParameter.ResourceNotFound", _) => s(404),
         (c, _) if c.starts_with("PermissionDenied.") => s(403),
+        // RAM (2015-05-01): a missing entity 404; an existing one, a dependency or a limit 409.
+        (c, _) if c.starts_with("EntityNotExist.") => s(404),
+        (c, _) if c.starts_with("EntityAlreadyExists.") || c.starts_with("DeleteConflict.") => s(409),
+        (c, _) if c.starts_with("LimitExceeded.") => s(409),
         (c, _) if c.ends_with(".NotFound") => s(404),
         _ => s(400),
     }
@@ -385,6 +389,11 @@ mod tests {
         }
         assert_eq!(status_for("DryRunOperation", Some("RunInstances")), 400);
         assert_eq!(status_for("InvalidRegionId.NotFound", None), 404);
+        assert_eq!(status_for("EntityNotExist.User.Policy", Some("DetachPolicyFromUser")), 404);
+        assert_eq!(status_for("EntityAlreadyExists.User", Some("CreateUser")), 409);
+        assert_eq!(status_for("DeleteConflict.Policy.Version", Some("DeletePolicy")), 409);
+        assert_eq!(status_for("LimitExceeded.User.AccessKey", Some("CreateAccessKey")), 409);
+        assert_eq!(status_for("MalformedPolicyDocument", Some("CreatePolicy")), 400);
         assert_eq!(status_for("IncorrectDiskStatus.NeverAttached", Some("CreateSnapshot")), 403);
         assert_eq!(status_for("QuotaExceed.Snapshot", Some("CreateSnapshot")), 403);
         assert_eq!(status_for("IncorrectInstanceStatus", Some("CreateSnapshot")), 400);

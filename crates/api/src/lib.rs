@@ -19,6 +19,7 @@ pub mod paidsw;
 pub mod params;
 pub mod product;
 mod products;
+pub mod ram;
 pub mod security_groups;
 pub mod server;
 pub mod sts;

@@ -67,7 +67,7 @@ pub async fn create(store: &Store, caller: &Principal, name: &str) -> Result<New
     }
 }
 
-fn random_string(len: usize) -> String {
+pub(crate) fn random_string(len: usize) -> String {
     rand::thread_rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
 }
 

@@ -21,6 +21,7 @@ use crate::metadata::Metadata;
 use crate::mts::ScreenshotJobs;
 use crate::network::datapath::DataPath;
 use crate::network::Networks;
+use crate::ram::Ram;
 use crate::runner::Runner;
 use crate::{Error, Result};
 use ecslab_store::Store;
@@ -42,8 +43,8 @@ pub struct Cloud {
     screenshot_jobs: Arc<ScreenshotJobs>,
     networks: Arc<Networks>,
     key_pairs: Arc<KeyPairs>,
+    ram: Arc<Ram>,
     assistant: Arc<CloudAssistant>,
-    ram: Arc<crate::ram::Ram>,
     sts: Arc<crate::sts::Sts>,
 }
 
@@ -136,8 +137,8 @@ impl Cloud {
         let cloud = Arc::new(Cloud {
             networks,
             key_pairs: Arc::new(KeyPairs::new(store.clone())),
+            ram: Arc::new(Ram::new(store.clone())),
             assistant,
-            ram: Arc::default(),
             sts,
             store,
             config,
@@ -205,6 +206,11 @@ impl Cloud {
         &self.key_pairs
     }
 
+    /// RAM: users, access keys, groups, policies, roles; the policies that apply to a caller.
+    pub fn ram(&self) -> &Arc<Ram> {
+        &self.ram
+    }
+
     /// Cloud Assistant: commands and their invocations over the guest agent.
     pub fn assistant(&self) -> &Arc<CloudAssistant> {
         &self.assistant
@@ -212,10 +218,6 @@ impl Cloud {
 
     pub fn store(&self) -> &Store {
         &self.store
-    }
-
-    pub fn ram(&self) -> &crate::ram::Ram {
-        &self.ram
     }
 
     pub fn sts(&self) -> &crate::sts::Sts {

@@ -36,6 +36,12 @@ pub use networks::{
     SecurityGroupRecord, SecurityGroupRuleRecord, VSwitchDeletion, VSwitchQuery, VSwitchRecord, VpcChange,
     VpcDeletion, VpcQuery, VpcRecord,
 };
+mod ram;
+pub use ram::{
+    NewPolicyVersion, RamAttachmentRow, RamGroupRow, RamIdentityKey, RamIdentityPolicyRow, RamMembershipRow,
+    RamOutcome, RamPolicyRow, RamPolicyType, RamPolicyVersionRow, RamPrincipalKind, RamRefusal, RamRoleRow,
+    RamUserChange, RamUserKeyRow, RamUserRow,
+};
 mod records;
 mod snapshots;
 mod states;
