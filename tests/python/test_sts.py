@@ -230,7 +230,7 @@ def test_bad_tokens_are_refused_with_the_real_codes(sts_lab, algorithm):
     # A token this server signed whose time has passed.
     expired = sign_token(server_key(env["lab"]), dict(claims, expires_at=int(dt.datetime.now().timestamp()) - 1))
     err = with_token(expired)
-    assert (err.code, err.message) == ("InvalidSecurityToken.Expired", "Specified SecurityToken is expired."), err
+    assert err.code == "InvalidSecurityToken.Expired" and "Specified SecurityToken is expired." in err.message, err
     # The same forging with the expiry in the future is accepted: only the time refused it.
     fresh = sign_token(server_key(env["lab"]), dict(claims, expires_at=int(dt.datetime.now().timestamp()) + 60))
     ecs = client(EcsClient, env["lab"], creds.access_key_id, creds.access_key_secret, algorithm, fresh)
