@@ -62,6 +62,21 @@ TEST_DRIVER = os.environ.get("ECSLAB_TEST_DRIVER", "qemu")
 LIBVIRT_URI = os.environ.get("ECSLAB_TEST_LIBVIRT_URI", "qemu:///system")
 
 
+def pytest_collection_modifyitems(config, items):
+    """The libvirt pass (ECSLAB_TEST_DRIVER=libvirt) reruns only what the driver can change: tests on the `lab`
+    server, and tests of modules whose own server takes the test driver (those import TEST_DRIVER from here). The
+    rest (fake-driver servers: tenants, RAM, STS, the matrix, fuzzing, error tables) ran in the first pass."""
+    if TEST_DRIVER != "libvirt":
+        return
+    keep, drop = [], []
+    for item in items:
+        driven = "lab" in item.fixturenames or getattr(item.module, "TEST_DRIVER", None) is not None
+        (keep if driven else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 def _virsh(*args: str) -> str:
     out = subprocess.run(["virsh", "-c", LIBVIRT_URI, *args], capture_output=True, text=True)
     return out.stdout

@@ -21,7 +21,7 @@ from alibabacloud_ram20150501.client import Client as RamClient
 from alibabacloud_tea_openapi import utils_models as open_api_models
 
 import labkit
-from test_tenants import create_account
+from accountkit import create_account
 
 SNAP_ONLY = json.dumps({"Version": "1", "Statement": [
     {"Effect": "Allow", "Action": "ecs:CreateSnapshot", "Resource": "*"}]})

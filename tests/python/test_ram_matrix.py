@@ -199,7 +199,7 @@ FIRST_RESOURCE = {
     "SubmitSnapshotJob": f"acs:mts:{REGION}:{{account}}:pipeline/{MADE_UP['PipelineId']}",
     "RebuildDesktops": f"acs:ecd:{REGION}:{{account}}:desktop/{MADE_UP['InstanceId']}",
     "GetInstanceSnapshot": f"acs:paidsw:{REGION}:{{account}}:instance/dsw-ramnone0000001",
-    "CreateUser": "acs:ram:*:{account}:*",
+    "CreateUser": "acs:ram::{account}:user/ram-none-user",
 }
 
 

@@ -155,6 +155,8 @@ pub fn status_for(code: &str, action: Option<&str>) -> StatusCode {
         // ecslab's admin product (crate::admin): another key than the server admin's; a name in use.
         ("Forbidden.AdminOnly", _) => s(403),
         ("EntityAlreadyExists.Account", _) => s(409),
+        // STS (crate::sts): a role the caller may not assume, or the root key trying to.
+        ("NoPermission", _) => s(403),
         // The VPC product (2016-04-28) answers 400 for its dependency and quota refusals.
         ("DependencyViolation", Some("DeleteVpc" | "DeleteVSwitch")) => s(400),
         ("QuotaExceeded.VSwitch" | "QuotaExceeded.Vpc", _) => s(400),

@@ -22,6 +22,7 @@ mod products;
 pub mod ram;
 pub mod security_groups;
 pub mod server;
+pub mod sts;
 pub mod vpc;
 pub mod wire;
 mod xml;

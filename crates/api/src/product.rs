@@ -42,6 +42,12 @@ pub trait Product: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// Whether any authenticated caller may make this request whatever its policies say (STS's
+    /// GetCallerIdentity, as on Alibaba Cloud).
+    fn open_to_all(_request: &Self::Request) -> bool {
+        false
+    }
+
     /// Whether a ClientToken on this request makes it idempotent (none, unless a product says so).
     fn honours_client_token(_request: &Self::Request) -> bool {
         false
@@ -160,7 +166,7 @@ impl<P: RpcProduct> RpcEntry for Mount<P> {
             let request = P::parse(action, params)
                 .ok_or_else(|| ApiError::UnknownAction { action: action.to_string() })??;
             cloud.check_region(params.get("RegionId").filter(|r| !r.is_empty()))?;
-            authorize::<P>(cloud, call, action, P::resources(&request), params).await?;
+            authorize::<P>(cloud, call, action, subject_resources::<P>(&request), params).await?;
             run::<P>(cloud, &call.principal, action, params, request).await
         })
     }
@@ -185,26 +191,32 @@ impl<P: RestProduct> RestEntry for Mount<P> {
                 Some(v) if v == P::VERSION => {}
                 Some(other) => return Err(ApiError::UnknownVersion { version: other.to_string() }),
             }
-            authorize::<P>(cloud, caller, action, P::resources(&request), &call.query).await?;
+            authorize::<P>(cloud, caller, action, subject_resources::<P>(&request), &call.query).await?;
             run::<P>(cloud, &caller.principal, action, &call.query, request).await
         });
         Some((action, reply))
     }
 }
 
-/// The authorization step for one parsed request of product `P` (the root key needs none).
+/// The authorization step for one parsed request of product `P` on `resources`; none when the request
+/// is open to all (the root key needs none either).
 async fn authorize<P: Product>(
     cloud: &Arc<Cloud>,
     call: &Call,
     action: &str,
-    resources: Vec<ResourceName>,
+    resources: Option<Vec<ResourceName>>,
     params: &Params,
 ) -> Result<(), ApiError> {
-    if call.principal.is_root() {
+    let Some(resources) = resources.filter(|_| !call.principal.is_root()) else {
         return Ok(());
-    }
+    };
     let subject = Subject { ram_code: P::RAM_CODE, denied_code: P::DENIED_CODE, action, resources };
     authorization::authorize(cloud, call, subject, params).await
+}
+
+/// The resources to authorize a request on; `None` when it is open to all.
+fn subject_resources<P: Product>(request: &P::Request) -> Option<Vec<ResourceName>> {
+    (!P::open_to_all(request)).then(|| P::resources(request))
 }
 
 /// Execute and render a parsed request, at most once per ClientToken when it honours one.

@@ -5,7 +5,8 @@
 use crate::params::Params;
 use crate::product::{Mount, RestEntry, RpcEntry};
 use crate::{
-    admin, cloud_assistant, ecd, ecs, instance_network, key_pairs, mts, paidsw, ram, security_groups, vpc,
+    admin, cloud_assistant, ecd, ecs, instance_network, key_pairs, mts, paidsw, ram, security_groups, sts,
+    vpc,
 };
 
 /// RPC products, found by the signed Version and the action. Several products may share a
@@ -20,6 +21,7 @@ pub(crate) static RPC: &[&dyn RpcEntry] = &[
     &Mount::<ecd::Ecd>::new(),
     &Mount::<vpc::VpcProduct>::new(),
     &Mount::<ram::RamProduct>::new(),
+    &Mount::<sts::Sts>::new(),
     &Mount::<admin::Admin>::new(),
 ];
 

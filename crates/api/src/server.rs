@@ -2,14 +2,16 @@
 //!
 //! 1. Give it a RequestId (returned in the body and the `x-acs-request-id` header, and recorded
 //!    in every log line of the request through a tracing span).
-//! 2. Authenticate: detect the signature scheme, find the access key (its account scopes
-//!    everything that follows), verify the signature byte-exactly, check the ±15 min window and
+//! 2. Authenticate: detect the signature scheme, find the access key (the account's root key, a
+//!    RAM user's key, or an STS session's key proven by its SecurityToken: its principal and account
+//!    scope everything that follows), verify the signature byte-exactly, check the ±15 min window and
 //!    refuse a reused nonce (every scheme must carry one; nonces are kept in the store for
 //!    `NONCE_MEMORY_SECS`, two windows, so a restart forgets none that could still be replayed).
 //! 3. Pick the product from the table in `products.rs` (by the signed Version on `/`, RPC; by the
 //!    path elsewhere, REST) and let it parse the request into its typed form (no I/O); RPC
 //!    requests also have their RegionId checked against this server's region.
-//! 4. Execute it through the steps every product shares (`product.rs`): the ClientToken
+//! 4. Execute it through the steps every product shares (`product.rs`): authorization (the
+//!    caller's RAM policies on the action and its resources, `authorization.rs`), the ClientToken
 //!    idempotency record when the request honours one, then the typed reply rendered to JSON.
 //! 5. Wrap the result, or the error, in the envelope: JSON or XML (RPC), PAI's JSON (REST).
 
@@ -164,19 +166,38 @@ async fn serve(state: &AppState, request_id: &str, request: Request) -> Outcome 
     Outcome { response, action }
 }
 
-/// Steps 2: who is calling, proven by the signature.
+/// Steps 2: who is calling, proven by the signature: the account's root key, a RAM user's key, or an
+/// STS session's `STS.` key with its SecurityToken (whose secret is derived, never stored).
 async fn authenticate(state: &AppState, raw: &RawRequest<'_>) -> Result<(Principal, SignedClaims), ApiError> {
     let claims = auth::parse_claims(raw)?;
     let store = state.cloud.store();
-    let key = store
-        .access_key(&claims.access_key_id)
-        .await
-        .map_err(Error::from)?
-        .ok_or(ApiError::AccessKeyNotFound)?;
-    if !key.enabled {
-        return Err(ApiError::AccessKeyDisabled);
-    }
-    auth::verify(raw, &claims, &key.access_key_secret)?;
+    let (principal, secret) = if claims.access_key_id.starts_with(ecslab_core::sts::STS_KEY_PREFIX) {
+        state.cloud.sts().authenticate(&claims.access_key_id, claims.security_token.as_deref())?
+    } else {
+        let key = store
+            .access_key(&claims.access_key_id)
+            .await
+            .map_err(Error::from)?
+            .ok_or(ApiError::AccessKeyNotFound)?;
+        if !key.enabled {
+            return Err(ApiError::AccessKeyDisabled);
+        }
+        let identity = match &key.user_id {
+            None => Identity::Root,
+            Some(user_id) => {
+                let user_name = state
+                    .cloud
+                    .ram()
+                    .user_name(&key.account_id, user_id)
+                    .await?
+                    .ok_or(ApiError::AccessKeyNotFound)?;
+                Identity::User { user_id: user_id.clone(), user_name }
+            }
+        };
+        let principal = Principal { account_id: key.account_id, access_key_id: key.access_key_id, identity };
+        (principal, key.access_key_secret)
+    };
+    auth::verify(raw, &claims, &secret)?;
     if state.options.check_freshness {
         let now = Utc::now();
         if let Some(ts) = claims.timestamp {
@@ -192,18 +213,5 @@ async fn authenticate(state: &AppState, raw: &RawRequest<'_>) -> Result<(Princip
             return Err(ApiError::NonceUsed);
         }
     }
-    let identity = match &key.user_id {
-        None => Identity::Root,
-        Some(user_id) => {
-            let user_name = state
-                .cloud
-                .ram()
-                .user_name(&key.account_id, user_id)
-                .await?
-                .ok_or(ApiError::AccessKeyNotFound)?;
-            Identity::User { user_id: user_id.clone(), user_name }
-        }
-    };
-    let principal = Principal { account_id: key.account_id, access_key_id: key.access_key_id, identity };
     Ok((principal, claims))
 }

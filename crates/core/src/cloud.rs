@@ -45,6 +45,7 @@ pub struct Cloud {
     key_pairs: Arc<KeyPairs>,
     ram: Arc<Ram>,
     assistant: Arc<CloudAssistant>,
+    sts: Arc<crate::sts::Sts>,
 }
 
 impl Cloud {
@@ -132,11 +133,13 @@ impl Cloud {
             tracing::info!(runs = open_runs, "resumed Cloud Assistant runs");
         }
 
+        let sts = Arc::new(crate::sts::Sts::new(&store).await?);
         let cloud = Arc::new(Cloud {
             networks,
             key_pairs: Arc::new(KeyPairs::new(store.clone())),
             ram: Arc::new(Ram::new(store.clone())),
             assistant,
+            sts,
             store,
             config,
             buckets,
@@ -215,6 +218,10 @@ impl Cloud {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    pub fn sts(&self) -> &crate::sts::Sts {
+        &self.sts
     }
 
     pub fn config(&self) -> &CloudConfig {

@@ -39,6 +39,7 @@ pub mod requests;
 mod runner;
 pub mod screen;
 pub mod status;
+pub mod sts;
 mod work;
 
 pub use cloud::Cloud;

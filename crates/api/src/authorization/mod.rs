@@ -36,33 +36,62 @@ pub struct Call {
 }
 
 /// A resource a request acts on, named as the relative part of its ARN: `instance/i-123` is
-/// `ResourceName { kind: "instance", id: "i-123", service: None }`. `service` names another product's RAM code when
-/// RAM's docs put the resource there (RunInstances' vSwitch is `acs:vpc:…:vswitch/{id}`); `None` is the product's own.
+/// `ResourceName::new("instance", "i-123")`, in the product's service and the server's region, of the caller's
+/// account. Global resources (RAM's users and roles) have no region: `ResourceName::global("ram", "role", "ops")`
+/// is `acs:ram::{account}:role/ops`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceName {
-    pub kind: &'static str,
-    pub id: String,
-    pub service: Option<&'static str>,
+    kind: &'static str,
+    id: String,
+    /// Another service than the product's (STS's AssumeRole names a RAM role).
+    service: Option<&'static str>,
+    global: bool,
 }
 
 impl ResourceName {
     pub fn new(kind: &'static str, id: impl Into<String>) -> ResourceName {
-        ResourceName { kind, id: id.into(), service: None }
+        ResourceName { kind, id: id.into(), service: None, global: false }
     }
 
-    /// A resource of another product (`ResourceName::of("vpc", "vswitch", id)`).
+    pub fn global(service: &'static str, kind: &'static str, id: impl Into<String>) -> ResourceName {
+        ResourceName { kind, id: id.into(), service: Some(service), global: true }
+    }
+
+    /// A resource of another product in this region (`ResourceName::of("vpc", "vswitch", id)`: RunInstances'
+    /// vSwitch is `acs:vpc:{region}:{account}:vswitch/{id}`).
     pub fn of(service: &'static str, kind: &'static str, id: impl Into<String>) -> ResourceName {
-        ResourceName { kind, id: id.into(), service: Some(service) }
+        ResourceName { kind, id: id.into(), service: Some(service), global: false }
     }
 
-    /// Every resource of a kind the request creates (`instance/*`).
+    /// Every resource of a kind, for what a request creates or lists (`instance/*`).
     pub fn any(kind: &'static str) -> ResourceName {
         ResourceName::new(kind, "*")
+    }
+
+    /// The service it belongs to when not the product's own.
+    pub fn service(&self) -> Option<&'static str> {
+        self.service
+    }
+
+    pub fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     /// The relative part of the ARN, `kind/id`.
     pub fn relative(&self) -> String {
         format!("{}/{}", self.kind, self.id)
+    }
+
+    /// The ARN of this resource in `account`.
+    fn arn(&self, product_service: &str, region: &str, account: &str) -> Result<Arn, Error> {
+        let relative = self.relative();
+        let region = if self.global { "" } else { region };
+        Arn::new(self.service.unwrap_or(product_service), region, account, &relative)
+            .map_err(|e| Error::internal(format!("the resource {relative} has no ARN: {e}")))
     }
 }
 
@@ -105,20 +134,19 @@ pub async fn authorize(
         ecslab_core::Identity::Role { session_policy, .. } => session_policy.as_deref(),
         _ => None,
     };
+    // Resource tags cost a store read per resource: looked up only when a policy of the caller reads them.
     let needs_tags = identity.iter().copied().chain(session).any(|p| p.document.reads_resource_tags());
     let region = cloud.region_id();
     for resource in &subject.resources {
-        let relative = resource.relative();
-        let service = resource.service.unwrap_or(subject.ram_code);
-        let arn = Arn::new(service, region, &principal.account_id, &relative)
-            .map_err(|e| Error::internal(format!("the resource {relative} has no ARN: {e}")))?;
-        let mut resource_in_context = Resource::new(arn);
+        let arn = resource.arn(subject.ram_code, region, &principal.account_id)?;
+        let mut in_context = Resource::new(arn);
         if needs_tags {
+            let service = resource.service.unwrap_or(subject.ram_code);
             for tag in resource_tags::lookup(cloud, &principal.account_id, service, resource).await? {
-                resource_in_context = resource_in_context.with_tag(&tag.key, &tag.value);
+                in_context = in_context.with_tag(&tag.key, &tag.value);
             }
         }
-        ctx = ctx.resource(resource_in_context);
+        ctx = ctx.resource(in_context);
     }
     match evaluate(&ctx, Policies { identity: &identity, session }) {
         Decision::Allowed(_) => Ok(()),

@@ -90,7 +90,7 @@ mod tests {
         let request = super::super::parse(action, &params).expect("an ECS action").expect("parses");
         resources(&request)
             .iter()
-            .map(|r: &ResourceName| format!("{}:{}", r.service.unwrap_or("ecs"), r.relative()))
+            .map(|r: &ResourceName| format!("{}:{}", r.service().unwrap_or("ecs"), r.relative()))
             .collect()
     }
 

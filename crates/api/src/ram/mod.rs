@@ -4,6 +4,7 @@
 
 mod parse;
 mod reply;
+mod resources;
 
 pub use parse::parse;
 pub use reply::RamReply;
@@ -16,7 +17,7 @@ use reply::{
 
 use crate::envelope::ApiError;
 use crate::params::Params;
-use crate::product::{Product, RpcProduct};
+use crate::product::{Product, ResourceName, RpcProduct};
 use ecslab_core::ram::{
     AccessKeyStatus, NewRole, NewUser, PolicyType, PolicyView, PrincipalKind, RoleRecord,
 };
@@ -123,10 +124,13 @@ pub struct RamProduct;
 impl Product for RamProduct {
     const VERSION: &'static str = VERSION;
     const RAM_CODE: &'static str = "ram";
-    /// RAM refuses a caller without permission with `NoPermission` (403).
     const DENIED_CODE: &'static str = "NoPermission";
     type Request = RamRequest;
     type Response = RamReply;
+
+    fn resources(request: &RamRequest) -> Vec<ResourceName> {
+        resources::resources(request)
+    }
 
     async fn execute(
         cloud: &Arc<Cloud>,

@@ -21,7 +21,7 @@ pub fn resources(request: &SecurityGroupRequest) -> Vec<ResourceName> {
         | SecurityGroupRequest::Revoke { group_id, rules } => {
             let mut names = vec![group(group_id)];
             for other in rules.iter().filter_map(other_group) {
-                if !names.iter().any(|n| n.id == other) {
+                if !names.iter().any(|n| n.id() == other) {
                     names.push(group(other));
                 }
             }
@@ -50,7 +50,7 @@ mod tests {
         let request = super::super::parse(action, &params).expect("a group action").expect("parses");
         super::resources(&request)
             .iter()
-            .map(|r| format!("{}:{}", r.service.unwrap_or("ecs"), r.relative()))
+            .map(|r| format!("{}:{}", r.service().unwrap_or("ecs"), r.relative()))
             .collect()
     }
 

@@ -260,3 +260,42 @@ async fn lists_page_with_markers() {
     assert!(ram.list_policies(B, Some(PolicyType::Custom), None, 10).await.unwrap().policies.is_empty());
     assert_eq!(ram.list_users(A, Some("!!"), 2).await.unwrap_err().code(), "InvalidParameter.Marker");
 }
+
+/// What a cached answer costs against a store read and parse: a user with 10 custom policies of 10 statements each
+/// (100 statements). Prints p50 figures; `cargo test -p ecslab-core --release identity_policies_cost -- --ignored
+/// --nocapture`.
+#[tokio::test]
+#[ignore]
+async fn identity_policies_cost() {
+    let ram = ram().await;
+    let alice = user(&ram, A, "alice").await;
+    let statement = r#"{"Effect":"Allow","Action":["ecs:Describe*","ecs:CreateSnapshot"],"Resource":"acs:ecs:*:*:instance/*","Condition":{"IpAddress":{"acs:SourceIp":"10.0.0.0/8"}}}"#;
+    let document = format!(r#"{{"Version":"1","Statement":[{}]}}"#, [statement; 10].join(","));
+    for n in 0..10 {
+        let name = format!("p{n}");
+        ram.create_policy(A, &name, &document, "").await.unwrap();
+        ram.change_attachment(A, PrincipalKind::User, "alice", PolicyType::Custom, &name, true)
+            .await
+            .unwrap();
+    }
+    let p50 = |mut v: Vec<std::time::Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let (mut misses, mut hits) = (Vec::new(), Vec::new());
+    for _ in 0..200 {
+        ram.changed(A);
+        let t = std::time::Instant::now();
+        let got = ram.identity_policies(A, &alice).await.unwrap();
+        misses.push(t.elapsed());
+        assert_eq!(got.iter().map(|p| p.document.statements.len()).sum::<usize>(), 100);
+        let t = std::time::Instant::now();
+        ram.identity_policies(A, &alice).await.unwrap();
+        hits.push(t.elapsed());
+    }
+    println!(
+        "{{\"statements\":100,\"miss_p50_us\":{},\"hit_p50_us\":{}}}",
+        p50(misses).as_micros(),
+        p50(hits).as_micros()
+    );
+}
