@@ -18,6 +18,11 @@ resource that does not match (ImplicitDeny, its EncodedDiagnosticMessage naming 
 for one action of each kind), allowed on the account's resources. Each request's signature
 alternates between ACS3 and V2 across the phases. Then the real-world cases: AliyunECSReadOnlyAccess,
 CreateSnapshot on one disk, an `ecs:tag/team` condition, `acs:SourceIp`, and the root key.
+
+STS's two actions are not in the matrix: GetCallerIdentity needs no permission (any caller gets an answer), and
+AssumeRole's own refusal of a made-up role is NoPermission too, so "allowed" could not be told from "denied" by the
+code; tests/python/test_sts.py covers both (a user without sts:AssumeRole is refused with AccessDeniedDetail, one
+with AliyunSTSAssumeRoleAccess gets credentials).
 """
 
 from __future__ import annotations
