@@ -130,7 +130,8 @@ def params_for(rng: random.Random, names: list[str], valid: list[str]) -> list[t
         shape = rng.random()
         if shape < 0.15:
             name = f"{name}.{rng.choice(['1', '2', '0', '-1', '21', '101', 'x', '1.Key', '1.Value', '3.Field'])}"
-        pairs.append((name, value(rng, valid)))
+        id_like = name.endswith(("Id", "Ids", "Name", "Type")) and rng.random() < 0.4
+        pairs.append((name, rng.choice(valid) if id_like else value(rng, valid)))
         if rng.random() < 0.05:
             pairs.append((name, value(rng, valid)))  # repeated
     if rng.random() < 0.7:
