@@ -1,4 +1,4 @@
-//! ACS3-HMAC-SHA256 (`Authorization: ACS3-HMAC-SHA256 Credential=…,SignedHeaders=…,Signature=…`):
+//! ACS3-HMAC-SHA256 (`Authorization: ACS3-HMAC-SHA256 Credential=…,SignedHeaders=…,Signature=…`): the SDK captures mutated, or
 //! the Authorization built from arbitrary parts or taken as arbitrary text, the `x-acs-*`
 //! headers each present, absent or arbitrary, a content hash that matches the body or not,
 //! arbitrary query, headers, path and body. Property: see `ecslab_fuzz::check_signed`.
@@ -6,8 +6,21 @@
 
 use arbitrary::Arbitrary;
 use ecslab_api::auth::acs3;
-use ecslab_fuzz::{check_signed, Method, Wire};
+use ecslab_fuzz::{captures, check_capture, check_signed, Capture, Method, Mutation, Wire};
 use libfuzzer_sys::fuzz_target;
+use std::sync::OnceLock;
+
+/// A request built from parts, or one an SDK really sent, mutated.
+#[derive(Debug, Clone, Arbitrary)]
+enum Case {
+    Built(Input),
+    Captured { index: u8, mutations: Vec<Mutation> },
+}
+
+fn recorded() -> &'static [Capture] {
+    static CAPTURES: OnceLock<Vec<Capture>> = OnceLock::new();
+    CAPTURES.get_or_init(|| captures("ACS3-HMAC-SHA256"))
+}
 
 #[derive(Debug, Clone, Arbitrary)]
 enum Value {
@@ -94,7 +107,11 @@ impl Input {
     }
 }
 
-fuzz_target!(|input: Input| {
+fuzz_target!(|case: Case| {
+    let input = match case {
+        Case::Built(input) => input,
+        Case::Captured { index, mutations } => return check_capture(recorded(), index, &mutations),
+    };
     check_signed(&input.wire(), |claims, signature| {
         let mut signed = input.clone();
         signed.authorization = Authorization::Text(format!(

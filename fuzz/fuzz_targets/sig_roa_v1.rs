@@ -1,12 +1,25 @@
-//! ROA V1 (`Authorization: acs AK:signature`, HMAC-SHA1 over headers and the resource): the
+//! ROA V1 (`Authorization: acs AK:signature`, HMAC-SHA1 over headers and the resource): the SDK captures mutated, or the
 //! Authorization built from parts or arbitrary text, `Date` and the `x-acs-*` headers each
 //! present, absent or arbitrary, arbitrary path (PAI-DSW's and any other), query, headers and
 //! body. Property: see `ecslab_fuzz::check_signed`.
 #![no_main]
 
 use arbitrary::Arbitrary;
-use ecslab_fuzz::{check_signed, Method, Wire};
+use ecslab_fuzz::{captures, check_capture, check_signed, Capture, Method, Mutation, Wire};
 use libfuzzer_sys::fuzz_target;
+use std::sync::OnceLock;
+
+/// A request built from parts, or one an SDK really sent, mutated.
+#[derive(Debug, Clone, Arbitrary)]
+enum Case {
+    Built(Input),
+    Captured { index: u8, mutations: Vec<Mutation> },
+}
+
+fn recorded() -> &'static [Capture] {
+    static CAPTURES: OnceLock<Vec<Capture>> = OnceLock::new();
+    CAPTURES.get_or_init(|| captures("ROA-HMAC-SHA1"))
+}
 
 #[derive(Debug, Clone, Arbitrary)]
 enum Value {
@@ -72,7 +85,11 @@ impl Input {
     }
 }
 
-fuzz_target!(|input: Input| {
+fuzz_target!(|case: Case| {
+    let input = match case {
+        Case::Built(input) => input,
+        Case::Captured { index, mutations } => return check_capture(recorded(), index, &mutations),
+    };
     check_signed(&input.wire(), |claims, signature| {
         let mut signed = input.clone();
         signed.authorization = Authorization::Parts {
