@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 /// A request built from parts, or one an SDK really sent, mutated.
 #[derive(Debug, Clone, Arbitrary)]
 enum Case {
-    Built(Input),
+    Built(Box<Input>),
     Captured { index: u8, mutations: Vec<Mutation> },
 }
 
@@ -92,7 +92,7 @@ impl Input {
 
 fuzz_target!(|case: Case| {
     let input = match case {
-        Case::Built(input) => input,
+        Case::Built(input) => *input,
         Case::Captured { index, mutations } => return check_capture(recorded(), index, &mutations),
     };
     check_signed(&input.wire(), |_claims, signature| {
