@@ -40,13 +40,13 @@ from pathlib import Path
 import pytest
 
 import labkit
+from conftest import _serve
 from labkit import REGION
 
 SEED = int(os.environ.get("ECSLAB_FUZZ_SEED", "20261313"))
 REQUESTS = int(os.environ.get("ECSLAB_FUZZ_REQUESTS", "10000"))
 RAW_SHARE = 0.04  # of REQUESTS: raw malformed HTTP on a fresh socket
 THREADS = 6
-SITE = Path(labkit.__file__).resolve().parents[2] / ".venv"
 
 # (SDK package, API version) of every RPC product the server serves, plus ecslab's own admin product.
 RPC_PRODUCTS = [
@@ -459,8 +459,8 @@ def send_raw(lab, n: int, results: Results) -> None:
 
 @pytest.fixture(scope="module")
 def fuzz_lab(prerequisites):
-    yield from __import__("conftest")._serve(prerequisites, driver="fake", extra_args=["--stop-grace-secs", "5"],
-                                             name="ecslab-pyfuzz")
+    """A fake-driver server of its own: the fuzz creates and deletes at random, so it shares no server."""
+    yield from _serve(prerequisites, driver="fake", extra_args=["--stop-grace-secs", "5"], name="ecslab-pyfuzz")
 
 
 def catalog_of(lab, results: Results) -> dict:
