@@ -81,7 +81,7 @@ NUMBERS = ["-1", "0", "-0", "1", "2147483647", "2147483648", "-2147483649", "922
            "9223372036854775808", "-9223372036854775809", "99999999999999999999999999", "1e9", "1.5", "NaN",
            "Infinity", "0x10", " 7 ", "+3", "007", "١٢٣"]
 JSONISH = ["[", "]", "{}", "[]", '["a"', '["i-1","i-2"]', '[1,2,3]', '{"a":', '[' + '"x",' * 200 + '"y"]',
-           '[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]',
+           "[" * 64 + "]" * 64,
            '{"Key":"k","Value":"v"}', "null", "true", '"str"', '[null]', "[" * 5000]
 ODD = ["", " ", "%", "%%", "%zz", "%00", "%FF%FE", "+", "&", "=", "==", "a=b&c=d", "?", "#", "../../etc/passwd",
        "..", "' OR 1=1 --", "<script>x</script>", "${jndi}", "\\", "*", "?*", "true", "True", "FALSE", "yes",
@@ -184,7 +184,8 @@ def now_iso(rng: random.Random) -> str:
     return (datetime.now(timezone.utc) + skew).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-RANDOM_HEADERS = [("x-acs-foo", "bar"), ("accept", "application/xml"), ("accept", "*/*"), ("x-forwarded-for", "1.2.3.4"),
+RANDOM_HEADERS = [("x-acs-foo", "bar"), ("accept", "application/xml"), ("accept", "*/*"),
+                  ("x-forwarded-for", "1.2.3.4"),
                   ("user-agent", "fuzz/" + "u" * 3000), ("content-type", "application/json"),
                   ("content-type", "text/plain; charset=utf-16"), ("accept-encoding", "gzip, br"),
                   ("x-acs-security-token", "tok"), ("cookie", "a=b"), ("expect", "100-continue"),
@@ -270,17 +271,21 @@ def build_pai(rng: random.Random, lab) -> Request:
     instance = instance if instance.startswith("%") else pct(instance)
     tail = rng.choice(["snapshots", "snapshots/" + pct(defuse(rng.choice(ODD) or "x")), "snapshots/", "", "x/y/z",
                        "snapshots/s-1/extra", "idleinstanceculler"])
-    path = f"/api/v2/instances/{instance}/{tail}" if rng.random() < 0.95 else rng.choice(["/api/v2/instances", "/api/v2/"])
+    path = f"/api/v2/instances/{instance}/{tail}"
+    if rng.random() < 0.05:
+        path = rng.choice(["/api/v2/instances", "/api/v2/"])
     method = rng.choice(["GET", "POST", "DELETE", "PUT"])
     query = encode_pairs([(rng.choice(["PageNumber", "PageSize", "SortBy", "Order", "x", "Labels"]),
                            value(rng, ["1", "10"])) for _ in range(rng.choice([0, 1, 3]))])
-    fields = {"SnapshotName": rng.choice(["s-1", value(rng, [])]), "ImageUrl": defuse(rng.choice(["img:v1", value(rng, [])])),
+    fields = {"SnapshotName": rng.choice(["s-1", value(rng, [])]),
+              "ImageUrl": defuse(rng.choice(["img:v1", value(rng, [])])),
               "ExcludePaths": rng.choice([["/tmp/x"], [value(rng, [])] * 3, "nope", None, 5]),
               "Labels": rng.choice([[{"Key": "k", "Value": "v"}], [{"Key": value(rng, [])}], {}, None]),
               "Overwrite": rng.choice([True, False, "yes", 1, None])}
     body_kind = rng.random()
     if method in ("POST", "PUT") and body_kind < 0.7:
-        body = json.dumps({k: v for k, v in fields.items() if rng.random() < 0.8}, ensure_ascii=rng.random() < 0.5).encode()
+        sent = {k: v for k, v in fields.items() if rng.random() < 0.8}
+        body = json.dumps(sent, ensure_ascii=rng.random() < 0.5).encode()
     elif method in ("POST", "PUT") and body_kind < 0.85:
         body = rng.choice([b"{", b"[]", b"null", b"\xff\xfe", b'{"SnapshotName":' + b"[" * 3000, b"x" * 70000])
     else:
