@@ -7,7 +7,8 @@ percent-encodings), random extra headers, bad signatures, PAI-DSW REST paths, an
 HTTP on a socket.
 
 Asserted for every reply: no 5xx (the wire front's 501/505 for a raw request it cannot frame
-aside), and a well-formed envelope (JSON or, for Format=XML, XML) carrying a RequestId. Afterwards
+aside), and a well-formed envelope (JSON or, for Format=XML, XML) carrying a RequestId, which the
+`x-acs-request-id` header repeats; errors carry Code and Message. Afterwards
 the server is alive, still answers DescribeRegions through the SDK, and its log has no panic.
 
 Deterministic: request n is built from random.Random(SEED, n) alone, whatever thread sends it;
@@ -349,14 +350,16 @@ def raw_request(n: int, lab) -> bytes:
 
 # ---- checks --------------------------------------------------------------------------------------------------
 
-def envelope_problem(status: int, content_type: str, body: bytes) -> str | None:
-    """Why a reply is not a well-formed envelope with a RequestId, or None."""
+def envelope_problem(status: int, content_type: str, body: bytes, header_id: str | None) -> str | None:
+    """Why a reply is not a well-formed envelope whose RequestId the x-acs-request-id header repeats, or None."""
     if content_type.startswith("text/xml") or content_type.startswith("application/xml"):
         try:
             root = ET.fromstring(body)
         except ET.ParseError as e:
             return f"XML that does not parse ({e})"
-        return None if root.findtext("RequestId") else "XML without RequestId"
+        if not root.findtext("RequestId"):
+            return "XML without RequestId"
+        return None if header_id == root.findtext("RequestId") else f"x-acs-request-id {header_id!r}"
     if not content_type.startswith("application/json"):
         return f"content-type {content_type!r}"
     try:
@@ -367,7 +370,7 @@ def envelope_problem(status: int, content_type: str, body: bytes) -> str | None:
         return "JSON without RequestId"
     if status >= 400 and not (doc.get("Code") and isinstance(doc.get("Message"), str)):
         return "an error without Code and Message"
-    return None
+    return None if header_id == doc["RequestId"] else f"x-acs-request-id {header_id!r}"
 
 
 class Results:
@@ -378,13 +381,14 @@ class Results:
         self.failures: list[str] = []
         self.closed = 0  # raw requests the server answered by closing the connection
 
-    def record(self, what: str, status: int, content_type: str, body: bytes, *, raw: bool = False):
+    def record(self, what: str, status: int, content_type: str, body: bytes, header_id: str | None, *,
+               raw: bool = False):
         problem = None
         allowed_5xx = {501, 505} if raw else set()
         if status >= 500 and status not in allowed_5xx:
             problem = f"status {status}"
         else:
-            problem = envelope_problem(status, content_type, body)
+            problem = envelope_problem(status, content_type, body, header_id)
         code = ""
         if content_type.startswith("application/json"):
             try:
@@ -414,7 +418,7 @@ def send_all(lab, catalog, indices: list[int], results: Results) -> None:
                 resp = conn.getresponse()
                 body = resp.read()
                 results.record(f"#{n} {req.method} {req.target[:120]}", resp.status,
-                               resp.getheader("content-type", ""), body)
+                               resp.getheader("content-type", ""), body, resp.getheader("x-acs-request-id"))
                 if resp.getheader("connection", "").lower() == "close":
                     conn.close()
                     conn = None
@@ -457,7 +461,8 @@ def send_raw(lab, n: int, results: Results) -> None:
         return
     fields = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
     length = int(fields.get("content-length", len(body)))
-    results.record(f"raw #{n} {data[:60]!r}", int(m.group(1)), fields.get("content-type", ""), body[:length], raw=True)
+    results.record(f"raw #{n} {data[:60]!r}", int(m.group(1)), fields.get("content-type", ""), body[:length],
+                   fields.get("x-acs-request-id"), raw=True)
 
 
 # ---- the test ----------------------------------------------------------------------------------------------
@@ -485,7 +490,8 @@ def catalog_of(lab, results: Results) -> dict:
         conn.request("GET", "/?" + urllib.parse.urlencode(p, quote_via=urllib.parse.quote))
         resp = conn.getresponse()
         body = resp.read()
-        results.record(f"probe {version} {action}", resp.status, resp.getheader("content-type", ""), body)
+        results.record(f"probe {version} {action}", resp.status, resp.getheader("content-type", ""), body,
+                       resp.getheader("x-acs-request-id"))
         if json.loads(body).get("Code") not in ("InvalidAction.NotFound", "InvalidVersion"):
             served.append((version, action))
     conn.close()
