@@ -12,7 +12,8 @@ aside), and a well-formed envelope (JSON or, for Format=XML, XML) carrying a Req
 the server is alive, still answers DescribeRegions through the SDK, and its log has no panic.
 
 Deterministic: request n is built from random.Random(SEED, n) alone, whatever thread sends it;
-the seed is printed (ECSLAB_FUZZ_SEED to change it, ECSLAB_FUZZ_REQUESTS for the count).
+the seed is printed (ECSLAB_FUZZ_SEED to change it, ECSLAB_FUZZ_REQUESTS for the count,
+ECSLAB_FUZZ_THREADS for the senders).
 
 Traffic: only to the server on loopback. Values that a server could read as a host are defused
 (see `defuse`): no `://` and no `host.name/...` or `host:port/...`, so no value can name a
@@ -47,7 +48,7 @@ from labkit import REGION
 SEED = int(os.environ.get("ECSLAB_FUZZ_SEED", "20261313"))
 REQUESTS = int(os.environ.get("ECSLAB_FUZZ_REQUESTS", "10000"))
 RAW_SHARE = 0.04  # of REQUESTS: raw malformed HTTP on a fresh socket
-THREADS = 6
+THREADS = int(os.environ.get("ECSLAB_FUZZ_THREADS", "6"))
 
 # (SDK package, API version) of every RPC product the server serves, plus ecslab's own admin product.
 RPC_PRODUCTS = [
