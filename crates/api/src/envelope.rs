@@ -129,6 +129,10 @@ fn auth_parts(e: &AuthError) -> (String, String) {
             "InvalidTimeStamp.Format".into(),
             format!("Specified time stamp or date value is not well formatted. {detail}"),
         ),
+        // The variant's own text already says "does not conform"; only its detail follows the prefix.
+        AuthError::IncompleteSignature(detail) => {
+            ("IncompleteSignature".into(), format!("The request signature does not conform to Aliyun standards. {detail}"))
+        }
         other => ("IncompleteSignature".into(), format!("The request signature does not conform to Aliyun standards. {other}")),
     }
 }
@@ -360,6 +364,21 @@ fn render(status: StatusCode, root: &str, body: Value, format: Format, request_i
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the HTTP fuzz: the prefix appeared twice ("... standards. the request signature does not conform
+    /// to Aliyun standards: parameter Action given more than once").
+    #[test]
+    fn incomplete_signature_message_says_it_once() {
+        let (code, message) =
+            auth_parts(&AuthError::IncompleteSignature("parameter Action given more than once".into()));
+        assert_eq!(code, "IncompleteSignature");
+        assert_eq!(
+            message,
+            "The request signature does not conform to Aliyun standards. parameter Action given more than once"
+        );
+        let (_, message) = auth_parts(&AuthError::HeaderParamMismatch("x-acs-action".into()));
+        assert_eq!(message.matches("does not conform").count(), 1, "{message}");
+    }
 
     #[test]
     fn statuses_follow_the_ecs_tables() {

@@ -28,4 +28,6 @@ pub mod wire;
 mod xml;
 
 pub use front::FrontOptions;
+#[doc(hidden)]
+pub use products::parse_with_every_rpc_product;
 pub use server::{app, AppState, ServerOptions};

@@ -41,3 +41,10 @@ pub(crate) fn rpc(version: &str, action: &str, params: &Params) -> Option<&'stat
 pub(crate) fn rest(raw_path: &str) -> Option<&'static dyn RestEntry> {
     REST.iter().copied().find(|p| raw_path.starts_with(p.path_prefix()))
 }
+
+/// For fuzzing only (fuzz/fuzz_targets/params.rs): run every RPC product's parse of `action` over
+/// `params`; how many products know the action. Parsing is pure, so nothing is executed.
+#[doc(hidden)]
+pub fn parse_with_every_rpc_product(action: &str, params: &Params) -> usize {
+    RPC.iter().filter(|p| p.knows(action, params)).count()
+}
