@@ -56,6 +56,8 @@ RPC_PRODUCTS = [
     ("alibabacloud_vpc20160428", "2016-04-28"),
     ("alibabacloud_mts20140618", "2014-06-18"),
     ("alibabacloud_ecd20200930", "2020-09-30"),
+    ("alibabacloud_ram20150501", "2015-05-01"),
+    ("alibabacloud_sts20150401", "2015-04-01"),
 ]
 ADMIN = ("ecslab-admin", ["CreateAccount"])
 PAI_VERSION = "2022-01-01"
