@@ -8,6 +8,8 @@
 use arbitrary::Arbitrary;
 use ecslab_api::auth::{self, AuthError, RawRequest, Scheme, SignedClaims};
 use http::{HeaderMap, HeaderName, HeaderValue};
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 /// The secret every fuzzed request is verified with.
 pub const SECRET: &str = "fuzz-secret";
@@ -212,6 +214,34 @@ impl Mutation {
             Mutation::SetBody(body) => wire.body = body.clone(),
         }
     }
+}
+
+/// A signature target's input: a request built from parts (the target's own `I`), or one an SDK
+/// really sent, mutated.
+#[derive(Debug, Clone, Arbitrary)]
+pub enum Case<I> {
+    Built(Box<I>),
+    Captured { index: u8, mutations: Vec<Mutation> },
+}
+
+impl<I> Case<I> {
+    /// The built input; a captured case is checked here against the captures of `scheme`.
+    pub fn built(self, scheme: &'static str) -> Option<I> {
+        match self {
+            Case::Built(input) => Some(*input),
+            Case::Captured { index, mutations } => {
+                check_capture(recorded(scheme), index, &mutations);
+                None
+            }
+        }
+    }
+}
+
+/// The captures of `scheme`, loaded once per process.
+fn recorded(scheme: &'static str) -> &'static [Capture] {
+    static CAPTURES: OnceLock<Mutex<HashMap<&'static str, &'static [Capture]>>> = OnceLock::new();
+    let mut loaded = CAPTURES.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    loaded.entry(scheme).or_insert_with(|| Box::leak(captures(scheme).into_boxed_slice()))
 }
 
 /// A captured request, mutated, checked with its own secret (see [`check_signed`]).

@@ -13,7 +13,6 @@ of S statements is p50(user with S) - p50(root). BENCH_AUTHZ_ROUNDS rounds (defa
 """
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -27,24 +26,6 @@ ROUNDS = int(os.environ.get("BENCH_AUTHZ_ROUNDS", "2000"))
 WARMUP = int(os.environ.get("BENCH_WARMUP", "3"))
 SIZES = [1, 10, 100]
 TARGET_MS = 0.2
-
-
-def start_server():
-    data = os.path.join(TMP, "authz")
-    os.makedirs(data, exist_ok=True)
-    port = bl.free_port()
-    endpoint = f"127.0.0.1:{port}"
-    log = open(os.path.join(TMP, "authz-server.log"), "wb")
-    env = dict(os.environ, ECSLAB_LOG=os.environ.get("ECSLAB_LOG", "warn"))
-    proc = subprocess.Popen([BIN, "serve", "--listen", endpoint, "--data-dir", data, "--driver", "fake",
-                             "--region", "local"], stdout=log, stderr=subprocess.STDOUT, env=env)
-    creds_path = os.path.join(data, "admin-credentials.json")
-    deadline = time.monotonic() + 60
-    while not (os.path.exists(creds_path) and bl.port_open(port)):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit("ecslab serve --driver fake did not come up")
-        time.sleep(0.05)
-    return proc, endpoint, json.load(open(creds_path))
 
 
 PER_POLICY = 50  # RAM limits a policy document to 6,144 characters: larger sets span several policies
@@ -74,7 +55,7 @@ def user_with(ram, endpoint, statements, name=None):
 def main():
     facts = bl.machine_facts(ROOT)
     facts["load_start"] = bl.loadavg()
-    proc, endpoint, creds = start_server()
+    proc, endpoint, creds = bl.start_fake_server(BIN, TMP, "authz")
     try:
         root = bl.RpcClient(endpoint, creds["AccessKeyId"], creds["AccessKeySecret"])
         ram = bl.RpcClient(endpoint, creds["AccessKeyId"], creds["AccessKeySecret"], version="2015-05-01")

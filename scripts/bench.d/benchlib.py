@@ -176,6 +176,26 @@ def stop_process(proc, timeout=10):
         proc.wait()
 
 
+def start_fake_server(binary, tmp, name):
+    """`ecslab serve --driver fake` on a free loopback port with its data dir under `tmp`; waits until it answers.
+    Returns (process, endpoint, the admin credentials)."""
+    data = os.path.join(tmp, name)
+    os.makedirs(data, exist_ok=True)
+    port = free_port()
+    endpoint = f"127.0.0.1:{port}"
+    log_file = open(os.path.join(tmp, f"{name}-server.log"), "wb")
+    env = dict(os.environ, ECSLAB_LOG=os.environ.get("ECSLAB_LOG", "warn"))
+    proc = subprocess.Popen([binary, "serve", "--listen", endpoint, "--data-dir", data, "--driver", "fake",
+                             "--region", "local"], stdout=log_file, stderr=subprocess.STDOUT, env=env)
+    creds_path = os.path.join(data, "admin-credentials.json")
+    deadline = time.monotonic() + 60
+    while not (os.path.exists(creds_path) and port_open(port)):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit("ecslab serve --driver fake did not come up")
+        time.sleep(0.05)
+    return proc, endpoint, json.load(open(creds_path))
+
+
 def percentile(samples, p):
     """Linear interpolation between closest ranks (numpy's default); p in [0, 100]."""
     s = sorted(samples)

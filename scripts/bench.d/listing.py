@@ -36,21 +36,8 @@ PEER_N = 10
 
 
 def start_server():
+    proc, endpoint, creds = bl.start_fake_server(BIN, TMP, "listing")
     data = os.path.join(TMP, "listing")
-    os.makedirs(data, exist_ok=True)
-    port = bl.free_port()
-    endpoint = f"127.0.0.1:{port}"
-    log = open(os.path.join(TMP, "listing-server.log"), "wb")
-    env = dict(os.environ, ECSLAB_LOG=os.environ.get("ECSLAB_LOG", "warn"))
-    proc = subprocess.Popen([BIN, "serve", "--listen", endpoint, "--data-dir", data, "--driver", "fake",
-                             "--region", "local"], stdout=log, stderr=subprocess.STDOUT, env=env)
-    creds_path = os.path.join(data, "admin-credentials.json")
-    deadline = time.monotonic() + 60
-    while not (os.path.exists(creds_path) and bl.port_open(port)):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit("ecslab serve --driver fake did not come up")
-        time.sleep(0.05)
-    creds = json.load(open(creds_path))
     env = dict(os.environ, ALIBABA_CLOUD_ACCESS_KEY_ID=creds["AccessKeyId"],
                ALIBABA_CLOUD_ACCESS_KEY_SECRET=creds["AccessKeySecret"])
     out = subprocess.run([BIN, "images", "import", "--name", "bench", "--data-dir", data, "--endpoint", endpoint,
