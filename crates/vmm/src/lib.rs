@@ -174,6 +174,12 @@ pub trait Hypervisor: Send + Sync + 'static {
     /// Subscribe to events for all VMs of this driver.
     fn events(&self) -> broadcast::Receiver<VmEvent>;
 
+    /// The host process that runs the VM (QEMU's pid), when this host can see it; usage metrics
+    /// read its `/proc/<pid>`. `None` for a VM that is not running, or runs elsewhere.
+    fn process_id(&self, _vm_id: &str) -> Option<u32> {
+        None
+    }
+
     /// The instance is deleted: drop whatever the driver keeps for the VM outside its run
     /// directory (libvirt's persistent domain). Called after [`Hypervisor::kill`]; idempotent.
     async fn forget(&self, _vm_id: &str) -> Result<(), VmError> {

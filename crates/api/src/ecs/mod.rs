@@ -13,11 +13,13 @@ pub use reply::EcsReply;
 
 use reply::{Empty, InstanceIdSets};
 
+use crate::authorization::ResourceName;
 use crate::envelope::ApiError;
 use crate::params::Params;
 use crate::product::{Product, RpcProduct};
 use ecslab_core::exports::{ExportImage, TaskFilter};
 use ecslab_core::image_changes::{ChangeMode, ImageChange};
+use ecslab_core::monitor::series::MonitorQuery;
 use ecslab_core::requests::{
     CreateDisk, CreateImage, CreateInstances, CreateSnapshot, DiskFilter, ImageFilter, ImportImage,
     InstanceFilter, Paging, SnapshotFilter,
@@ -38,6 +40,15 @@ impl Product for Ecs {
 
     fn honours_client_token(request: &EcsRequest) -> bool {
         request.honours_client_token()
+    }
+
+    fn resources(request: &EcsRequest) -> Vec<ResourceName> {
+        match request {
+            EcsRequest::DescribeInstanceMonitorData(query) => {
+                vec![ResourceName::new("instance", query.instance_id.clone())]
+            }
+            _ => Vec::new(),
+        }
     }
 
     async fn execute(
@@ -92,6 +103,7 @@ pub enum EcsRequest {
     DescribeTasks { filter: TaskFilter, paging: Paging },
     ModifyInstanceAttribute(ModifyInstanceAttribute),
     DescribeUserData { instance_id: String },
+    DescribeInstanceMonitorData(MonitorQuery),
     ModifyInstanceMetadataOptions { instance_id: String, options: ecslab_core::requests::MetadataOptions },
 }
 
@@ -157,6 +169,10 @@ pub async fn execute(cloud: &Arc<Cloud>, account: &str, request: EcsRequest) -> 
         ModifyInstanceMetadataOptions { instance_id, options } => {
             cloud.instances().modify_metadata_options(account, &instance_id, options).await?;
             EcsReply::Empty(Empty {})
+        }
+        DescribeInstanceMonitorData(query) => {
+            let points = cloud.monitor().monitor_data(account, &query).await?;
+            EcsReply::MonitorData(reply::MonitorData::new(&query.instance_id, points))
         }
         DescribeUserData { instance_id } => {
             let found = cloud.instances().user_data(account, &instance_id).await?;

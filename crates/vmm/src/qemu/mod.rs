@@ -436,6 +436,10 @@ impl Hypervisor for QemuDriver {
         .await
     }
 
+    fn process_id(&self, vm_id: &str) -> Option<u32> {
+        self.live(vm_id).and_then(|live| u32::try_from(live.shared.pid).ok())
+    }
+
     fn events(&self) -> broadcast::Receiver<VmEvent> {
         self.events.subscribe()
     }
