@@ -208,6 +208,8 @@ def test_describe_instance_monitor_data(mlab, guest, algorithm):
     latest = points[-1]
     assert 0 < latest.cpu <= 100, latest.to_map()
     assert latest.bpsread is not None and latest.bpswrite is not None and latest.bpsread >= 0
+    # Both drivers ask QEMU (query-blockstats) on this host: the guest's disk requests per second.
+    assert latest.iopsread is not None and latest.iopswrite is not None and latest.iopsread >= 0
     # Consistent with /metrics: a point holds at least one pair of samples INTERVAL apart, so
     # the CPU time it shows is at most what the process has used in all.
     total = value(scrape(mlab), "ecslab_instance_cpu_seconds_total", instance_id=guest,

@@ -95,7 +95,8 @@ pub struct InstanceIdSets {
 
 /// DescribeInstanceMonitorData: `MonitorData.InstanceMonitorData[]`, one entry per Period with
 /// samples (see `ecslab_core::monitor::series`). Fields ecslab does not measure (network
-/// traffic and bandwidth, IOPS, burstable credits) are left out rather than sent as zeros.
+/// traffic and bandwidth, burstable credits; IOPS where QEMU could not be asked) are left out
+/// rather than sent as zeros.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct MonitorData {
@@ -120,6 +121,10 @@ struct MonitorPoint {
     bps_read: Option<u64>,
     #[serde(rename = "BPSWrite", skip_serializing_if = "Option::is_none")]
     bps_write: Option<u64>,
+    #[serde(rename = "IOPSRead", skip_serializing_if = "Option::is_none")]
+    iops_read: Option<u64>,
+    #[serde(rename = "IOPSWrite", skip_serializing_if = "Option::is_none")]
+    iops_write: Option<u64>,
 }
 
 impl MonitorData {
@@ -132,6 +137,8 @@ impl MonitorData {
                 cpu: point.cpu_percent,
                 bps_read: point.read_bps,
                 bps_write: point.write_bps,
+                iops_read: point.read_iops,
+                iops_write: point.write_iops,
             })
             .collect();
         MonitorData { monitor_data: MonitorPoints { instance_monitor_data } }

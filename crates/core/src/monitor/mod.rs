@@ -2,8 +2,9 @@
 //! the QEMU process of each running instance, read in `/proc` (`procfs.rs`).
 //!
 //! `/metrics` reads every running instance's process at scrape time ([`Monitor::readings`]);
-//! the sampler ([`Monitor::spawn_sampler`]) reads them every `--monitor-interval-secs` (60 s by
-//! default, ECS's finest Period) into a history in memory, 30 days deep at most, from which
+//! the sampler ([`Monitor::spawn_sampler`]) reads them, and QEMU's own disk counters
+//! (`Hypervisor::block_totals`), every `--monitor-interval-secs` (60 s by default, ECS's finest
+//! Period) into a history in memory, 30 days deep at most, from which
 //! DescribeInstanceMonitorData aggregates its points (`series.rs`). The history starts with the
 //! server: a restarted server has no points for the time before it.
 
@@ -105,13 +106,20 @@ impl Monitor {
         let instances = self.store.all_instances().await?;
         let now = Utc::now();
         let oldest = now - TimeSpan::days(series::RETENTION_DAYS);
-        let readings: Vec<(String, Option<Sample>)> = instances
-            .iter()
-            .map(|instance| {
-                let sample = self.read(instance).map(|(pid, usage)| Sample { at: now, pid, usage });
-                (instance.instance_id.clone(), sample)
-            })
-            .collect();
+        let mut readings: Vec<(String, Option<Sample>)> = Vec::with_capacity(instances.len());
+        for instance in &instances {
+            let mut sample =
+                self.read(instance).map(|(pid, usage)| Sample { at: now, pid, usage, block: None });
+            if let Some(sample) = &mut sample {
+                match self.hypervisor.block_totals(&instance.instance_id).await {
+                    Ok(block) => sample.block = block,
+                    Err(e) => {
+                        tracing::debug!(instance_id = %instance.instance_id, error = %e, "no block stats")
+                    }
+                }
+            }
+            readings.push((instance.instance_id.clone(), sample));
+        }
         let mut history = self.lock();
         history.retain(|id, _| readings.iter().any(|(known, _)| known == id));
         for (instance_id, sample) in readings {

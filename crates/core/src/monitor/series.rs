@@ -4,7 +4,9 @@
 //! The rule of a point: the buckets are `[StartTime + k·Period, StartTime + (k+1)·Period)`; a
 //! bucket's point is made of every pair of consecutive samples of one QEMU process whose later
 //! sample falls in it. CPU is the CPU time those pairs gained over their wall time and the
-//! instance's vCPUs (percent), BPSRead/BPSWrite the disk bytes over the same time (bytes/s).
+//! instance's vCPUs (percent), BPSRead/BPSWrite and IOPSRead/IOPSWrite the virtual disks'
+//! bytes and requests over the same time (per second; QEMU's `query-blockstats`, or, where
+//! the driver cannot ask QEMU, the bytes of the process's `/proc/<pid>/io` and no IOPS).
 //! A bucket still running (the current minute) counts with the pairs it has so far, so a
 //! point appears after two samples; a bucket without a pair (the instance was stopped, or
 //! not yet sampled) has no point, as ECS leaves gaps where it has no data.
@@ -12,6 +14,7 @@
 use super::procfs::ProcessUsage;
 use crate::{Error, Result};
 use chrono::{DateTime, Duration, NaiveDateTime, Timelike, Utc};
+use ecslab_vmm::BlockTotals;
 
 /// ECS keeps monitoring data for 30 days: an older StartTime is refused.
 pub const RETENTION_DAYS: i64 = 30;
@@ -118,6 +121,19 @@ pub struct Sample {
     /// The process read: counters of another process (after a restart) start again from zero.
     pub pid: u32,
     pub usage: ProcessUsage,
+    /// The virtual disks' totals, when the driver could ask QEMU.
+    pub block: Option<BlockTotals>,
+}
+
+impl Sample {
+    /// Disk (read, write) bytes: the virtual disks' when known, else the process's.
+    fn disk_bytes(&self) -> Option<(u64, u64)> {
+        match (self.block, self.usage.disk) {
+            (Some(block), _) => Some((block.read_bytes, block.write_bytes)),
+            (None, Some(disk)) => Some((disk.read_bytes, disk.write_bytes)),
+            (None, None) => None,
+        }
+    }
 }
 
 /// One aggregated point.
@@ -127,9 +143,12 @@ pub struct Point {
     pub at: DateTime<Utc>,
     /// CPU use in percent of the instance's vCPUs (two decimals).
     pub cpu_percent: f64,
-    /// Disk bytes per second, when the process's I/O counters could be read.
+    /// Disk bytes per second, when some I/O counters could be read.
     pub read_bps: Option<u64>,
     pub write_bps: Option<u64>,
+    /// Disk requests per second, when QEMU's were read.
+    pub read_iops: Option<u64>,
+    pub write_iops: Option<u64>,
 }
 
 /// The points of `samples` (in time order) for `query`, by the rule in this module's doc.
@@ -142,6 +161,7 @@ pub fn aggregate(samples: &[Sample], query: &MonitorQuery, vcpus: u32) -> Vec<Po
         let mut wall = 0.0;
         let mut cpu = 0.0;
         let mut disk: Option<(u64, u64)> = Some((0, 0));
+        let mut ops: Option<(u64, u64)> = Some((0, 0));
         for pair in samples.windows(2) {
             let (a, b) = (&pair[0], &pair[1]);
             if a.pid != b.pid || b.at < bucket || b.at >= next || b.at <= a.at {
@@ -149,10 +169,16 @@ pub fn aggregate(samples: &[Sample], query: &MonitorQuery, vcpus: u32) -> Vec<Po
             }
             wall += (b.at - a.at).num_milliseconds() as f64 / 1000.0;
             cpu += (b.usage.cpu_seconds - a.usage.cpu_seconds).max(0.0);
-            disk = match (disk, a.usage.disk, b.usage.disk) {
-                (Some((r, w)), Some(da), Some(db)) => Some((
-                    r + db.read_bytes.saturating_sub(da.read_bytes),
-                    w + db.write_bytes.saturating_sub(da.write_bytes),
+            disk = match (disk, a.disk_bytes(), b.disk_bytes()) {
+                (Some((r, w)), Some((ra, wa)), Some((rb, wb))) => {
+                    Some((r + rb.saturating_sub(ra), w + wb.saturating_sub(wa)))
+                }
+                _ => None,
+            };
+            ops = match (ops, a.block, b.block) {
+                (Some((r, w)), Some(ba), Some(bb)) => Some((
+                    r + bb.read_ops.saturating_sub(ba.read_ops),
+                    w + bb.write_ops.saturating_sub(ba.write_ops),
                 )),
                 _ => None,
             };
@@ -162,13 +188,19 @@ pub fn aggregate(samples: &[Sample], query: &MonitorQuery, vcpus: u32) -> Vec<Po
             points.push(Point {
                 at: bucket,
                 cpu_percent: (percent.min(100.0) * 100.0).round() / 100.0,
-                read_bps: disk.map(|(r, _)| (r as f64 / wall).round() as u64),
-                write_bps: disk.map(|(_, w)| (w as f64 / wall).round() as u64),
+                read_bps: disk.map(|(r, _)| per_second(r, wall)),
+                write_bps: disk.map(|(_, w)| per_second(w, wall)),
+                read_iops: ops.map(|(r, _)| per_second(r, wall)),
+                write_iops: ops.map(|(_, w)| per_second(w, wall)),
             });
         }
         bucket = next;
     }
     points
+}
+
+fn per_second(count: u64, seconds: f64) -> u64 {
+    (count as f64 / seconds).round() as u64
 }
 
 #[cfg(test)]
@@ -181,7 +213,14 @@ mod tests {
     }
 
     fn sample(time: &str, second: i64, pid: u32, cpu: f64, read: u64) -> Sample {
+        let block = (pid == 8).then_some(BlockTotals {
+            read_bytes: read * 2,
+            write_bytes: 0,
+            read_ops: read / 100,
+            write_ops: 0,
+        });
         Sample {
+            block,
             at: at(time) + Duration::seconds(second),
             pid,
             usage: ProcessUsage {
@@ -234,8 +273,11 @@ mod tests {
         let points = aggregate(&samples, &query, 2);
         assert_eq!(points.len(), 3);
         assert_eq!((points[0].at, points[0].cpu_percent, points[0].read_bps), (at(t), 5.0, Some(100)));
+        assert_eq!((points[0].read_iops, points[0].write_bps), (None, Some(0)));
         assert_eq!(points[1].cpu_percent, 10.0);
         assert_eq!((points[2].at, points[2].cpu_percent), (at("2026-01-30T00:02:00Z"), 5.0));
+        // Process 8's driver gave QEMU's totals: its bytes and requests come from them.
+        assert_eq!((points[2].read_bps, points[2].read_iops), (Some(200), Some(1)));
         assert_eq!(aggregate(&samples[..1], &query, 2), Vec::new());
     }
 }
