@@ -141,6 +141,10 @@ def test_instance_usage(mlab, guest):
     rss = value(second, "ecslab_instance_memory_rss_bytes", **labels)
     # ecs.lab.tiny has 128 MiB; QEMU itself (TCG's translation cache, devices) adds to it.
     assert 10 * MIB < rss < 128 * MIB + 512 * MIB, rss
+    began = time.monotonic()
+    scrape(mlab)
+    print(f"metrics: guest CPU {(cpu2 - cpu1) / 3 * 100:.1f}% over 3 s, RSS {rss / MIB:.0f} MiB, "
+          f"scrape {1000 * (time.monotonic() - began):.1f} ms")
 
 
 def test_snapshots_in_flight(mlab, guest):
@@ -210,6 +214,7 @@ def test_describe_instance_monitor_data(mlab, guest, algorithm):
     assert latest.bpsread is not None and latest.bpswrite is not None and latest.bpsread >= 0
     # Both drivers ask QEMU (query-blockstats) on this host: the guest's disk requests per second.
     assert latest.iopsread is not None and latest.iopswrite is not None and latest.iopsread >= 0
+    print(f"monitor data ({algorithm}): {latest.to_map()}")
     # Consistent with /metrics: a point holds at least one pair of samples INTERVAL apart, so
     # the CPU time it shows is at most what the process has used in all.
     total = value(scrape(mlab), "ecslab_instance_cpu_seconds_total", instance_id=guest,
