@@ -17,6 +17,7 @@ import json
 import os
 import re
 import subprocess
+import time
 
 from alibabacloud_tea_openapi import utils_models as open_api_models
 
@@ -140,6 +141,8 @@ def id_params(ids: dict) -> dict:
         "Type": "RunShellScript", "CommandContent": base64.b64encode(b"echo b").decode(), "Name": "b",
         "OSSBucket": "ecslab-images", "OSSPrefix": "b", "Device": "/dev/xvdb", "NewSize": "40",
         "HttpEndpoint": "enabled",
+        "StartTime": time.strftime("%Y-%m-%dT%H:00:00Z", time.gmtime(time.time() - 3600)),
+        "EndTime": time.strftime("%Y-%m-%dT%H:00:00Z", time.gmtime()),
         "Input": json.dumps({"Bucket": "ecslab-images", "Location": "oss-local", "Object": "none.mp4"}),
         "SnapshotConfig": json.dumps({"OutputFile": {"Bucket": "ecslab-images", "Location": "oss-local",
                                                       "Object": "b.jpg"}, "Time": "1000"}),

@@ -40,6 +40,8 @@ pub enum ApiError {
         path: String,
     },
     BodyTooLarge,
+    /// `/metrics` without the configured bearer token (401).
+    MetricsUnauthorized,
     /// Refused by the connection front before the pipeline saw the request.
     Wire(WireError),
     /// The caller's policies do not allow the action (403, with the AccessDeniedDetail).
@@ -96,6 +98,10 @@ impl ApiError {
                 format!("Specified api is not found, please check your url and method: {method} {path}."),
             ),
             ApiError::BodyTooLarge => ("InvalidParameter".into(), "The request body is too large.".into()),
+            ApiError::MetricsUnauthorized => (
+                "Unauthorized".into(),
+                "Scraping /metrics needs the header \"Authorization: Bearer TOKEN\" with the server's metrics token.".into(),
+            ),
             ApiError::Wire(e) => (e.code().into(), e.to_string()),
             ApiError::Denied(denied) => {
                 let message = format!(
@@ -146,6 +152,7 @@ pub fn status_for(code: &str, action: Option<&str>) -> StatusCode {
         ("IncorrectInstanceStatus", Some("CreateSnapshot" | "AttachDisk" | "CreateImage")) => s(400),
         ("IdempotentParameterMismatch", Some("CreateSnapshot")) => s(403),
         ("InternalError", _) => s(500),
+        ("Unauthorized", _) => s(401),
         // Refusals of the connection front (crate::wire::WireError).
         ("InvalidRequest.UriTooLong", _) => s(414),
         ("InvalidRequest.HeaderTooLarge", _) => s(431),

@@ -14,6 +14,7 @@ pub mod envelope;
 pub mod front;
 pub mod instance_network;
 pub mod key_pairs;
+pub mod metrics;
 pub mod mts;
 pub mod paidsw;
 pub mod params;

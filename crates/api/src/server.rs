@@ -18,11 +18,13 @@
 use crate::auth::{self, RawRequest, SignedClaims};
 use crate::authorization::Call;
 use crate::envelope::{self, ApiError, ErrorCode, Format};
+use crate::metrics::{self, RequestMetrics};
 use crate::params::Params;
 use crate::product::RestCall;
 use crate::products;
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
+use axum::http::Method;
 use axum::response::Response;
 use axum::Router;
 use chrono::Utc;
@@ -44,11 +46,13 @@ const NONCE_MEMORY_SECS: i64 = 2 * CLOCK_WINDOW_SECS + 60;
 pub struct ServerOptions {
     /// Check the timestamp window and nonce reuse (off only to replay recorded requests).
     pub check_freshness: bool,
+    /// The bearer token that opens `/metrics`; `None` turns the route off.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
-        ServerOptions { check_freshness: true }
+        ServerOptions { check_freshness: true, metrics_token: None }
     }
 }
 
@@ -56,6 +60,14 @@ impl Default for ServerOptions {
 pub struct AppState {
     pub cloud: Arc<Cloud>,
     pub options: ServerOptions,
+    /// Request counts and latencies for `/metrics`.
+    pub requests: Arc<RequestMetrics>,
+}
+
+impl AppState {
+    pub fn new(cloud: Arc<Cloud>, options: ServerOptions) -> AppState {
+        AppState { cloud, options, requests: Arc::default() }
+    }
 }
 
 /// The router. Tests drive it with `tower::ServiceExt::oneshot`.
@@ -76,9 +88,23 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response {
         let started = Instant::now();
         let method = request.method().to_string();
         let path = request.uri().path().to_string();
-        let outcome = serve(&state, &request_id, request).await;
+        let outcome = if path == metrics::PATH && request.method() == Method::GET {
+            let token = state.options.metrics_token.as_deref();
+            let response =
+                metrics::serve(&state.cloud, &state.requests, token, request.headers(), &request_id).await;
+            Outcome { response, action: None }
+        } else {
+            serve(&state, &request_id, request).await
+        };
         let status = outcome.response.status().as_u16();
         let code = outcome.response.extensions().get::<ErrorCode>().map(|c| c.0.clone());
+        let known_action = outcome.action.as_deref().filter(|_| {
+            !matches!(
+                code.as_deref(),
+                Some("InvalidAction.NotFound" | "InvalidVersion" | "InvalidApi.NotFound")
+            )
+        });
+        state.requests.record(known_action, status, started.elapsed().as_secs_f64());
         tracing::info!(
             %method,
             %path,

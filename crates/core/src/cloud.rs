@@ -18,6 +18,7 @@ use crate::instance_snapshots::InstanceSnapshots;
 use crate::instances::Instances;
 use crate::key_pairs::KeyPairs;
 use crate::metadata::Metadata;
+use crate::monitor::Monitor;
 use crate::mts::ScreenshotJobs;
 use crate::network::datapath::DataPath;
 use crate::network::Networks;
@@ -46,6 +47,7 @@ pub struct Cloud {
     ram: Arc<Ram>,
     assistant: Arc<CloudAssistant>,
     sts: Arc<crate::sts::Sts>,
+    monitor: Arc<Monitor>,
 }
 
 impl Cloud {
@@ -134,12 +136,15 @@ impl Cloud {
         }
 
         let sts = Arc::new(crate::sts::Sts::new(&store).await?);
+        let monitor = Arc::new(Monitor::new(store.clone(), hypervisor.clone(), config.monitor_interval));
+        monitor.clone().spawn_sampler();
         let cloud = Arc::new(Cloud {
             networks,
             key_pairs: Arc::new(KeyPairs::new(store.clone())),
             ram: Arc::new(Ram::new(store.clone())),
             assistant,
             sts,
+            monitor,
             store,
             config,
             buckets,
@@ -214,6 +219,11 @@ impl Cloud {
     /// Cloud Assistant: commands and their invocations over the guest agent.
     pub fn assistant(&self) -> &Arc<CloudAssistant> {
         &self.assistant
+    }
+
+    /// Instances' usage of the host: `/metrics` and DescribeInstanceMonitorData.
+    pub fn monitor(&self) -> &Arc<Monitor> {
+        &self.monitor
     }
 
     pub fn store(&self) -> &Store {

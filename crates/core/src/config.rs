@@ -37,6 +37,9 @@ pub struct CloudConfig {
     pub public_cidr: ipnet::Ipv4Net,
     /// How instances' networks are built on this host.
     pub network: NetworkBackend,
+    /// How often every running instance's QEMU process is sampled for DescribeInstanceMonitorData
+    /// (`--monitor-interval-secs`; ECS's finest Period, 60 s, by default).
+    pub monitor_interval: Duration,
 }
 
 /// How instances' networks are built (`--network`).
@@ -88,6 +91,7 @@ impl CloudConfig {
             mts: MtsConfig::default(),
             public_cidr: DEFAULT_PUBLIC_CIDR.parse().expect("a valid default"),
             network: NetworkBackend::Auto,
+            monitor_interval: Duration::from_secs(60),
         }
     }
 

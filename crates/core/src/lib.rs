@@ -30,6 +30,7 @@ pub mod key_pairs;
 pub mod listing;
 mod lookup;
 pub mod metadata;
+pub mod monitor;
 pub mod mts;
 pub mod network;
 pub mod oci;

@@ -104,6 +104,15 @@ pub struct ServeArgs {
     /// boot; no traffic between instances). See deploy/networking.md.
     #[arg(long, default_value = "auto", value_parser = ["auto", "user"])]
     network: String,
+    /// Turn on `GET /metrics` (Prometheus text format) on the API port, for scrapers sending
+    /// `Authorization: Bearer TOKEN`. Without a token `/metrics` is off (404). Prefer the
+    /// environment variable ECSLAB_METRICS_TOKEN, which keeps the token out of `ps`.
+    #[arg(long, env = "ECSLAB_METRICS_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    metrics_token: Option<String>,
+    /// Seconds between two samples of every running instance's QEMU process (CPU, memory, disk
+    /// I/O) for DescribeInstanceMonitorData; its Period stays 60 s at least.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=60))]
+    monitor_interval_secs: u64,
     /// Skip the timestamp window and nonce checks (only to replay recorded requests).
     #[arg(long, hide = true)]
     insecure_no_freshness_checks: bool,
@@ -144,6 +153,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     config.screenshot_min_interval = (args.screenshot_min_interval_secs > 0)
         .then(|| Duration::from_secs(args.screenshot_min_interval_secs));
     config.public_cidr = args.public_cidr;
+    config.monitor_interval = Duration::from_secs(args.monitor_interval_secs);
     config.network = match (args.driver.as_str(), args.network.as_str()) {
         ("fake", _) => NetworkBackend::Off,
         (_, "user") => NetworkBackend::UserMode,
@@ -160,7 +170,9 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     let cloud =
         Cloud::start(store, hypervisor, config).await.map_err(|e| format!("starting the cloud: {e:?}"))?;
 
-    let options = ServerOptions { check_freshness: !args.insecure_no_freshness_checks };
+    let metrics_token = args.metrics_token.clone().filter(|token| !token.is_empty());
+    tracing::info!(on = metrics_token.is_some(), "/metrics");
+    let options = ServerOptions { check_freshness: !args.insecure_no_freshness_checks, metrics_token };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("listening on {}: {e}", args.listen))?;
@@ -178,7 +190,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
     };
     tracing::info!(?limits, "connection limits");
-    front::serve(listener, app(AppState { cloud, options }), limits, shutdown_signal())
+    front::serve(listener, app(AppState::new(cloud, options)), limits, shutdown_signal())
         .await
         .map_err(|e| format!("serving: {e}"))?;
     tracing::info!("ecslab stopped; running VMs keep running and are adopted by the next start");

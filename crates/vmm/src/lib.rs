@@ -13,6 +13,7 @@
 //! - [`fake`]: in memory, for fast tests of pure logic.
 
 pub mod accel;
+pub mod block_stats;
 pub mod fake;
 pub mod frame;
 pub mod guest_agent;
@@ -22,6 +23,7 @@ pub mod qemu;
 pub mod spec;
 
 pub use accel::{choose_accel, Accel, AccelChoice};
+pub use block_stats::BlockTotals;
 pub use frame::Frame;
 pub use guest_agent::GuestAgent;
 pub use spec::{DiskSpec, NicBackend, NicSpec, VmSpec};
@@ -173,6 +175,18 @@ pub trait Hypervisor: Send + Sync + 'static {
 
     /// Subscribe to events for all VMs of this driver.
     fn events(&self) -> broadcast::Receiver<VmEvent>;
+
+    /// The host process that runs the VM (QEMU's pid), when this host can see it; usage metrics
+    /// read its `/proc/<pid>`. `None` for a VM that is not running, or runs elsewhere.
+    fn process_id(&self, _vm_id: &str) -> Option<u32> {
+        None
+    }
+
+    /// The VM's disk I/O totals as QEMU counts them (`query-blockstats`); `None` where the
+    /// driver cannot ask (the fake driver, a remote libvirt).
+    async fn block_totals(&self, _vm_id: &str) -> Result<Option<BlockTotals>, VmError> {
+        Ok(None)
+    }
 
     /// The instance is deleted: drop whatever the driver keeps for the VM outside its run
     /// directory (libvirt's persistent domain). Called after [`Hypervisor::kill`]; idempotent.

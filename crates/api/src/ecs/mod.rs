@@ -19,6 +19,7 @@ use crate::params::Params;
 use crate::product::{Product, ResourceName, RpcProduct};
 use ecslab_core::exports::{ExportImage, TaskFilter};
 use ecslab_core::image_changes::{ChangeMode, ImageChange};
+use ecslab_core::monitor::series::MonitorQuery;
 use ecslab_core::requests::{
     CreateDisk, CreateImage, CreateInstances, CreateSnapshot, DiskFilter, ImageFilter, ImportImage,
     InstanceFilter, Paging, SnapshotFilter,
@@ -97,6 +98,7 @@ pub enum EcsRequest {
     DescribeTasks { filter: TaskFilter, paging: Paging },
     ModifyInstanceAttribute(ModifyInstanceAttribute),
     DescribeUserData { instance_id: String },
+    DescribeInstanceMonitorData(MonitorQuery),
     ModifyInstanceMetadataOptions { instance_id: String, options: ecslab_core::requests::MetadataOptions },
 }
 
@@ -162,6 +164,10 @@ pub async fn execute(cloud: &Arc<Cloud>, account: &str, request: EcsRequest) -> 
         ModifyInstanceMetadataOptions { instance_id, options } => {
             cloud.instances().modify_metadata_options(account, &instance_id, options).await?;
             EcsReply::Empty(Empty {})
+        }
+        DescribeInstanceMonitorData(query) => {
+            let points = cloud.monitor().monitor_data(account, &query).await?;
+            EcsReply::MonitorData(reply::MonitorData::new(&query.instance_id, points))
         }
         DescribeUserData { instance_id } => {
             let found = cloud.instances().user_data(account, &instance_id).await?;

@@ -6,6 +6,7 @@ use crate::params::{check_description, check_name, Params};
 use ecslab_core::exports::{ExportImage, TaskFilter};
 use ecslab_core::guest_settings::{check_host_name, Password, UserData};
 use ecslab_core::image_changes::ImageChange;
+use ecslab_core::monitor::series::MonitorQuery;
 use ecslab_core::network::InstanceNetwork;
 use ecslab_core::requests::{
     CreateDisk, CreateImage, CreateInstances, CreateSnapshot, DataDiskRequest, DiskImageFormat, GuestRequest,
@@ -151,6 +152,16 @@ pub fn parse(action: &str, p: &Params) -> Option<Result<EcsRequest>> {
         "ReplaceSystemDisk" => replace_system_disk(p).map(EcsRequest::ReplaceSystemDisk),
         "ModifyInstanceAttribute" => modify_instance_attribute(p).map(EcsRequest::ModifyInstanceAttribute),
         "DescribeUserData" => with(|| Ok(EcsRequest::DescribeUserData { instance_id: p.str("InstanceId")? })),
+        "DescribeInstanceMonitorData" => with(|| {
+            let query = MonitorQuery::parse(
+                p.str("InstanceId")?,
+                &p.str("StartTime")?,
+                &p.str("EndTime")?,
+                p.get("Period"),
+                chrono::Utc::now(),
+            )?;
+            Ok(EcsRequest::DescribeInstanceMonitorData(query))
+        }),
         "ModifyInstanceMetadataOptions" => with(|| {
             let options = metadata_options(p)?;
             if options.http_endpoint.is_none() {

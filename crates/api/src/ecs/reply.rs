@@ -71,6 +71,7 @@ pub enum EcsReply {
     /// the ones it knows).
     InstanceAttribute(Box<Instance>),
     InstanceStatuses(InstanceStatusPage),
+    MonitorData(MonitorData),
     InstanceTypes(InstanceTypeList),
     ConsoleOutput(ConsoleOutputReply),
     Images(ImagePage),
@@ -90,4 +91,56 @@ pub struct Empty {}
 #[serde(rename_all = "PascalCase")]
 pub struct InstanceIdSets {
     pub instance_id_set: Vec<String>,
+}
+
+/// DescribeInstanceMonitorData: `MonitorData.InstanceMonitorData[]`, one entry per Period with
+/// samples (see `ecslab_core::monitor::series`). Fields ecslab does not measure (network
+/// traffic and bandwidth, burstable credits; IOPS where QEMU could not be asked) are left out
+/// rather than sent as zeros.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MonitorData {
+    monitor_data: MonitorPoints,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct MonitorPoints {
+    instance_monitor_data: Vec<MonitorPoint>,
+}
+
+#[derive(Debug, Serialize)]
+struct MonitorPoint {
+    #[serde(rename = "InstanceId")]
+    instance_id: String,
+    #[serde(rename = "TimeStamp")]
+    time_stamp: String,
+    #[serde(rename = "CPU")]
+    cpu: f64,
+    #[serde(rename = "BPSRead", skip_serializing_if = "Option::is_none")]
+    bps_read: Option<u64>,
+    #[serde(rename = "BPSWrite", skip_serializing_if = "Option::is_none")]
+    bps_write: Option<u64>,
+    #[serde(rename = "IOPSRead", skip_serializing_if = "Option::is_none")]
+    iops_read: Option<u64>,
+    #[serde(rename = "IOPSWrite", skip_serializing_if = "Option::is_none")]
+    iops_write: Option<u64>,
+}
+
+impl MonitorData {
+    pub fn new(instance_id: &str, points: Vec<ecslab_core::monitor::series::Point>) -> MonitorData {
+        let instance_monitor_data = points
+            .into_iter()
+            .map(|point| MonitorPoint {
+                instance_id: instance_id.to_string(),
+                time_stamp: point.at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                cpu: point.cpu_percent,
+                bps_read: point.read_bps,
+                bps_write: point.write_bps,
+                iops_read: point.read_iops,
+                iops_write: point.write_iops,
+            })
+            .collect();
+        MonitorData { monitor_data: MonitorPoints { instance_monitor_data } }
+    }
 }

@@ -28,6 +28,7 @@ pub fn resources(request: &EcsRequest) -> Vec<ResourceName> {
         | GetInstanceConsoleOutput { instance_id, .. }
         | DescribeUserData { instance_id }
         | ModifyInstanceMetadataOptions { instance_id, .. } => vec![instance(instance_id)],
+        DescribeInstanceMonitorData(query) => vec![instance(&query.instance_id)],
         ModifyInstanceAttribute(modify) => vec![instance(&modify.instance_id)],
         DescribeInstances { .. } | DescribeInstanceStatus { .. } => vec![ResourceName::any("instance")],
         DescribeInstanceTypes { .. } | DescribeRegions | DescribeZones => Vec::new(),

@@ -100,7 +100,8 @@ impl Lab {
         let mut config = CloudConfig::new(dir.path().to_path_buf(), region.to_string(), Accel::Tcg);
         config.network = ecslab_core::config::NetworkBackend::Off;
         let cloud = Cloud::start(store, Arc::new(FakeHypervisor::default()), config).await.unwrap();
-        let router = app(AppState { cloud: cloud.clone(), options: ServerOptions { check_freshness } });
+        let router =
+            app(AppState::new(cloud.clone(), ServerOptions { check_freshness, ..ServerOptions::default() }));
         Lab {
             cloud,
             router,

@@ -164,6 +164,15 @@ impl LibvirtDriver {
     }
 }
 
+/// Where libvirt's QEMU driver writes a running domain's pid: on this host, for the system
+/// instance only (a remote host's processes are not ours to read; the session instance keeps
+/// its files under the user's home).
+fn qemu_pid_file(uri: &str, domain: &str) -> Option<std::path::PathBuf> {
+    let plain_name = !domain.is_empty() && domain.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    (uri == "qemu:///system" && plain_name)
+        .then(|| Path::new("/run/libvirt/qemu").join(format!("{domain}.pid")))
+}
+
 /// Map libvirt's domain state to ours: a domain shutting down still runs.
 fn power_state_of(state: &Enum<DomainState, sys::virDomainState>) -> PowerState {
     match state {
@@ -379,6 +388,29 @@ impl Hypervisor for LibvirtDriver {
         let log = RunFiles::new(&run_dir).console_log;
         let id = vm_id.to_string();
         self.call(vm_id, move |_| read_console(&log, max_bytes).map_err(|e| VmError::io(&id, &log, e))).await
+    }
+
+    async fn block_totals(&self, vm_id: &str) -> Result<Option<crate::BlockTotals>, VmError> {
+        // The QMP pass-through taints the domain (`custom-monitor`) as the local screendump
+        // does; it is used where that one is (a local libvirt), else there are no totals.
+        if !self.inner.config.qmp_screendump {
+            return Ok(None);
+        }
+        let id = vm_id.to_string();
+        self.call(vm_id, move |inner| {
+            let Some(dom) = inner.domain(&id)? else { return Ok(None) };
+            let reply = dom
+                .qemu_monitor_command(r#"{"execute": "query-blockstats"}"#, 0)
+                .map_err(|e| lv_error(&id, "virDomainQemuMonitorCommand(query-blockstats)", &e))?;
+            let reply: serde_json::Value = serde_json::from_str(&reply).unwrap_or_default();
+            Ok(crate::block_stats::from_query_blockstats(&reply["return"]))
+        })
+        .await
+    }
+
+    fn process_id(&self, vm_id: &str) -> Option<u32> {
+        let path = qemu_pid_file(&self.inner.config.uri, vm_id)?;
+        std::fs::read_to_string(path).ok()?.trim().parse().ok()
     }
 
     fn events(&self) -> broadcast::Receiver<VmEvent> {

@@ -436,6 +436,16 @@ impl Hypervisor for QemuDriver {
         .await
     }
 
+    async fn block_totals(&self, vm_id: &str) -> Result<Option<crate::BlockTotals>, VmError> {
+        let live = self.running(vm_id)?;
+        let devices = self.command(&live, "query-blockstats", None).await?;
+        Ok(crate::block_stats::from_query_blockstats(&devices))
+    }
+
+    fn process_id(&self, vm_id: &str) -> Option<u32> {
+        self.live(vm_id).and_then(|live| u32::try_from(live.shared.pid).ok())
+    }
+
     fn events(&self) -> broadcast::Receiver<VmEvent> {
         self.events.subscribe()
     }
