@@ -223,6 +223,11 @@ def test_refusals(short_lab, algorithm):
     err = labkit.sdk_error(labkit.call_action, client, "DescribeInstanceVncUrl", {"RegionId": REGION})
     assert (err.code, err.status_code) == ("MissingParameter", 400)
 
+    headless = labkit.run_instance(client, short_lab.image_id, instance_type="ecs.lab-headless.tiny")
+    labkit.wait_status(client, headless, "Running", timeout=30)
+    err = ask(headless)
+    assert (err.code, err.status_code) == ("NotSupported", 403), "a type without display has no console"
+
     running = labkit.run_instance(client, short_lab.image_id)
     labkit.wait_status(client, running, "Running", timeout=30)
     url = vnc_url(client, running)
