@@ -40,6 +40,8 @@ pub struct CloudConfig {
     /// How often every running instance's QEMU process is sampled for DescribeInstanceMonitorData
     /// (`--monitor-interval-secs`; ECS's finest Period, 60 s, by default).
     pub monitor_interval: Duration,
+    /// How long a DescribeInstanceVncUrl URL waits for its one connection (ECS: 15 s).
+    pub vnc_url_validity: Duration,
 }
 
 /// How instances' networks are built (`--network`).
@@ -92,6 +94,7 @@ impl CloudConfig {
             public_cidr: DEFAULT_PUBLIC_CIDR.parse().expect("a valid default"),
             network: NetworkBackend::Auto,
             monitor_interval: Duration::from_secs(60),
+            vnc_url_validity: crate::vnc::DEFAULT_VNC_URL_VALIDITY,
         }
     }
 
