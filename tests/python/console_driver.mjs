@@ -18,6 +18,9 @@ const page = await context.newPage();
 const logs = [];
 page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
 page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+page.on('response', async (r) => {
+  if (r.status() >= 400) logs.push(`HTTP ${r.status()} ${r.request().headers()['x-acs-action'] || r.url()}: ${(await r.text().catch(() => '')).slice(0, 300)}`);
+});
 
 // The share of blue pixels (docs/GUEST.md: b >= 128, r < 96, g < 96) of an <img> or <canvas>.
 async function blueFraction(selector) {
@@ -78,8 +81,8 @@ const ops = {
     await page.focus('#connect-console');
     await page.keyboard.press('Enter');
     await page.waitForSelector('#vnc-screen[data-connected="true"]', { timeout: timeoutMs });
-    await page.waitForSelector('#vnc-screen canvas');
-    await page.waitForTimeout(1000);
+    await page.waitForSelector('#vnc-screen canvas', { state: 'attached' });
+    await page.waitForTimeout(1500);
     return await blueFraction('#vnc-screen canvas');
   },
   async type({ text }) {
@@ -122,6 +125,15 @@ const ops = {
       }));
     }
     return { seen };
+  },
+  async inspect() {
+    return await page.evaluate(() => {
+      const c = document.querySelector('#vnc-screen canvas');
+      const r = c && c.getBoundingClientRect();
+      return { status: document.querySelector('#status').textContent, canvas: r && [r.width, r.height],
+        style: c && c.getAttribute('style'), parent: c && c.parentElement.getAttribute('style'),
+        panels: ['#disks', '#image', '#jobs'].map((s) => document.querySelector(s)?.textContent.slice(0, 200)) };
+    });
   },
   async logs() {
     return { logs };

@@ -8,7 +8,8 @@
   changed frames: DescribeScreens (private version `ecslab-console`) through the official SDK's generic call
   with both signature algorithms sends a frame, then none for the same hash; bad input gets its code;
 - the instance page's interactive console (noVNC over DescribeInstanceVncUrl's WebSocket) shows the screen and
-  takes keyboard input: the screen changes, checked through GetInstanceScreenshot;
+  takes keyboard input: a command typed into a shell on the guest's screen (tty1, started from the serial shell,
+  as the tiny guest has no getty there) prints its lines, checked through GetInstanceScreenshot;
 - a snapshot created from the disk's snapshot list appears there and in DescribeSnapshots;
 - keyboard focus is visible, and a 400 px wide window has no horizontal scroll and one column.
 """
@@ -20,6 +21,7 @@ import io
 import json
 import shutil
 import subprocess
+import time
 import urllib.request
 from pathlib import Path
 
@@ -176,8 +178,11 @@ def test_the_console_in_a_browser(lab, guest, browser):
     browser("openInstance", instanceId=guest)
     shown = browser("openConsole")
     assert shown["fraction"] > 0.5, shown
+    # The test guest's shell is on its serial port; give its screen (tty1) a shell too, as a getty would.
+    labkit.type_on_serial(lab, guest, "setsid sh -i </dev/tty1 >/dev/tty1 2>&1 &")
+    time.sleep(1)
     before = screenshot(client, guest)
-    browser("type", text="echo VMTEST-CONSOLE-TYPED-" + "X" * 30)
+    browser("type", text="clear; for n in 1 2 3 4 5 6 7 8; do echo VMTEST-CONSOLE-TYPED-$n-XXXXXXXXXXXXXXXXXXXXXXXX; done")
     after = screenshot(client, guest)
     changed = difference(before, after)
     assert changed > 0.001, f"typing changed only {changed:.4%} of the screen"

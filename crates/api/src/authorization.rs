@@ -31,6 +31,9 @@ pub struct Call {
     pub source_ip: Option<IpAddr>,
     /// Whether the request came over TLS (`acs:SecureTransport`); ecslab's front serves plain HTTP.
     pub secure_transport: bool,
+    /// The request's Host header (`host` or `host:port`): the address the client reached this
+    /// server at, for URLs a reply hands out (DescribeInstanceVncUrl).
+    pub host: String,
 }
 
 /// A resource a request acts on, named as the relative part of its ARN: `instance/i-123` is

@@ -152,6 +152,10 @@ pub fn status_for(code: &str, action: Option<&str>) -> StatusCode {
         ("ServiceUnavailable", _) => s(503),
         ("OperationConflict", _) => s(409),
         ("InvalidAccessKeyId.NotFound", _) => s(404),
+        // A VncUrl's WebSocket (crate::vnc): not an upgrade; a token unknown, used or expired.
+        ("UpgradeRequired", _) => s(426),
+        ("InvalidVncUrl.NotFound", _) => s(404),
+        ("InvalidVncUrl.Used" | "InvalidVncUrl.Expired", _) => s(403),
         // ecslab's admin product (crate::admin): another key than the server admin's; a name in use.
         ("Forbidden.AdminOnly", _) => s(403),
         ("EntityAlreadyExists.Account", _) => s(409),

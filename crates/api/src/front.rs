@@ -18,6 +18,13 @@
 //! (400, 501 for transfer codings other than chunked), a body over [`MAX_BODY_BYTES`] (413),
 //! a head or body that does not arrive in time (408), and a connection beyond the cap (503).
 //!
+//! Upgrades (the VNC console's WebSocket, `GET /vnc/TOKEN`): the app answers such a request like
+//! any other, and when it accepts it the reply is a `101 Switching Protocols` carrying a
+//! [`Handoff`] extension. The front then writes the 101 head, stops reading HTTP and hands the
+//! socket (with any bytes already read past the head) to the handoff, which owns it until it
+//! closes; the connection keeps its slot under `max_connections` for that whole time. A 101
+//! without a handoff is never sent.
+//!
 //! Timeouts ([`FrontOptions`]): a new connection must deliver its whole first head within the
 //! header-read timeout; between requests a keep-alive connection may stay silent for the idle
 //! timeout, and once the first byte of a head arrives (a blank line counts) the whole head must
@@ -34,6 +41,7 @@ use axum::Router;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Uri, Version};
 use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -73,6 +81,37 @@ impl Default for FrontOptions {
             body_timeout: Duration::from_secs(60),
             max_connections: 512,
         }
+    }
+}
+
+/// A connection taken over after a `101 Switching Protocols` reply.
+#[derive(Debug)]
+pub struct Upgraded {
+    pub stream: TcpStream,
+    /// Bytes the client sent after the request head, read before the handoff.
+    pub read_ahead: Vec<u8>,
+    pub peer: std::net::SocketAddr,
+}
+
+type HandoffFn = Box<dyn FnOnce(Upgraded) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
+/// The response extension of an accepted upgrade: what runs the connection after the 101.
+/// (Cloneable, as extensions must be; the first taker runs it.)
+#[derive(Clone)]
+pub struct Handoff(Arc<std::sync::Mutex<Option<HandoffFn>>>);
+
+impl Handoff {
+    pub fn new<F, Fut>(run: F) -> Handoff
+    where
+        F: FnOnce(Upgraded) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let boxed: HandoffFn = Box::new(move |upgraded| Box::pin(run(upgraded)));
+        Handoff(Arc::new(std::sync::Mutex::new(Some(boxed))))
+    }
+
+    fn take(&self) -> Option<HandoffFn> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take()
     }
 }
 
@@ -265,6 +304,22 @@ pub async fn serve(
     Ok(())
 }
 
+/// The head of a `101 Switching Protocols` reply: the app's headers, no body, no framing.
+fn switching_head(parts: &http::response::Parts) -> Vec<u8> {
+    let mut out = b"HTTP/1.1 101 Switching Protocols\r\n".to_vec();
+    for (name, value) in parts.headers.iter() {
+        if matches!(name.as_str(), "content-length" | "transfer-encoding" | "content-type") {
+            continue;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
 /// The bytes of an error reply in the JSON envelope, with `Connection: close`.
 async fn wire_reply(err: &WireError, head: Option<&Head>) -> Vec<u8> {
     let request_id = envelope::new_request_id();
@@ -333,6 +388,14 @@ struct Connection {
     stop: watch::Receiver<bool>,
 }
 
+/// How an exchange left the connection.
+enum Flow {
+    /// Reply written; keep reading requests when `true`.
+    Http(bool),
+    /// A 101 was written: the handoff takes the connection.
+    Upgrade(HandoffFn),
+}
+
 /// What ended the wait for a request.
 enum Next {
     Request(Head),
@@ -352,8 +415,12 @@ impl Connection {
                 Next::Refuse(err, head) => return self.refuse(&err, head.as_ref()).await,
             };
             match self.exchange(head).await {
-                Ok(true) => continue,
-                Ok(false) => return linger(self.stream).await,
+                Ok(Flow::Http(true)) => continue,
+                Ok(Flow::Http(false)) => return linger(self.stream).await,
+                Ok(Flow::Upgrade(handoff)) => {
+                    let read_ahead = std::mem::take(&mut self.buf);
+                    return handoff(Upgraded { stream: self.stream, read_ahead, peer: self.peer }).await;
+                }
                 Err(None) => return,
                 Err(Some((err, head))) => return self.refuse(&err, head.as_ref()).await,
             }
@@ -442,10 +509,11 @@ impl Connection {
         }
     }
 
-    /// Read the body of `head`, run the request, write the reply. `Ok(keep_alive)`;
-    /// `Err(None)`: the connection is gone; `Err(Some(..))`: refuse and close.
+    /// Read the body of `head`, run the request, write the reply. `Ok(flow)`: keep-alive or
+    /// close, or an accepted upgrade; `Err(None)`: the connection is gone; `Err(Some(..))`:
+    /// refuse and close.
     #[allow(clippy::type_complexity)]
-    async fn exchange(&mut self, head: Head) -> Result<bool, Option<(WireError, Option<Head>)>> {
+    async fn exchange(&mut self, head: Head) -> Result<Flow, Option<(WireError, Option<Head>)>> {
         let framing = match framing(&head) {
             Ok(f) => f,
             Err(e) => return Err(Some((e, Some(head)))),
@@ -478,10 +546,21 @@ impl Connection {
             Err(never) => match never {},
         };
         let (parts, body) = response.into_parts();
+        if parts.status == http::StatusCode::SWITCHING_PROTOCOLS {
+            // Only a reply that says who takes the connection over switches it.
+            let Some(handoff) = parts.extensions.get::<Handoff>().and_then(Handoff::take) else {
+                tracing::error!("a 101 reply without a handoff; closing the connection");
+                return Err(None);
+            };
+            return match timeout(body_timeout, self.stream.write_all(&switching_head(&parts))).await {
+                Ok(Ok(())) => Ok(Flow::Upgrade(handoff)),
+                _ => Err(None),
+            };
+        }
         let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else { return Err(None) };
         let bytes = serialize(&parts, &body, head_only, !keep);
         match timeout(body_timeout, self.stream.write_all(&bytes)).await {
-            Ok(Ok(())) => Ok(keep),
+            Ok(Ok(())) => Ok(Flow::Http(keep)),
             _ => Err(None),
         }
     }

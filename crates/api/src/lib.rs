@@ -24,6 +24,7 @@ pub mod ram;
 pub mod security_groups;
 pub mod server;
 pub mod sts;
+pub mod vnc;
 pub mod vpc;
 pub mod wire;
 mod xml;

@@ -77,6 +77,16 @@ pub trait Product: Send + Sync + 'static {
         Self::execute(cloud, &principal.account_id, request)
     }
 
+    /// Run a parsed request for a call. Only products whose reply depends on how the call
+    /// reached the server (DescribeInstanceVncUrl's URL names the Host) implement this.
+    fn execute_call(
+        cloud: &Arc<Cloud>,
+        call: &Call,
+        request: Self::Request,
+    ) -> impl Future<Output = Result<Self::Response, ApiError>> + Send {
+        Self::execute_as(cloud, &call.principal, request)
+    }
+
     /// The reply body, without RequestId (the envelope adds it).
     fn render(response: Self::Response) -> Result<Value, ApiError> {
         Ok(serde_json::to_value(response).map_err(Error::internal)?)
@@ -175,7 +185,7 @@ impl<P: RpcProduct> RpcEntry for Mount<P> {
             cloud.check_region(params.get("RegionId").filter(|r| !r.is_empty()))?;
             let ram_action = P::ram_action(&request).unwrap_or(action);
             authorize::<P>(cloud, call, ram_action, subject_resources::<P>(&request), params).await?;
-            run::<P>(cloud, &call.principal, action, params, request).await
+            run::<P>(cloud, call, action, params, request).await
         })
     }
 }
@@ -200,7 +210,7 @@ impl<P: RestProduct> RestEntry for Mount<P> {
                 Some(other) => return Err(ApiError::UnknownVersion { version: other.to_string() }),
             }
             authorize::<P>(cloud, caller, action, subject_resources::<P>(&request), &call.query).await?;
-            run::<P>(cloud, &caller.principal, action, &call.query, request).await
+            run::<P>(cloud, caller, action, &call.query, request).await
         });
         Some((action, reply))
     }
@@ -230,14 +240,14 @@ fn subject_resources<P: Product>(request: &P::Request) -> Option<Vec<ResourceNam
 /// Execute and render a parsed request, at most once per ClientToken when it honours one.
 async fn run<P: Product>(
     cloud: &Arc<Cloud>,
-    principal: &Principal,
+    call: &Call,
     action: &str,
     params: &Params,
     request: P::Request,
 ) -> Result<Value, ApiError> {
-    let account = principal.account_id.as_str();
+    let account = call.principal.account_id.as_str();
     let token = params.opt_str("ClientToken").filter(|_| P::honours_client_token(&request));
-    let once = async { P::render(P::execute_as(cloud, principal, request).await?) };
+    let once = async { P::render(P::execute_call(cloud, call, request).await?) };
     match token {
         None => once.await,
         Some(token) => idempotent(cloud, account, action, &token, params, once).await,

@@ -6,7 +6,7 @@ use crate::params::Params;
 use crate::product::{Mount, RestEntry, RpcEntry};
 use crate::{
     admin, cloud_assistant, console, ecd, ecs, instance_network, key_pairs, mts, paidsw, ram,
-    security_groups, sts, vpc,
+    security_groups, sts, vnc, vpc,
 };
 
 /// RPC products, found by the signed Version and the action. Several products may share a
@@ -16,6 +16,7 @@ pub(crate) static RPC: &[&dyn RpcEntry] = &[
     &Mount::<security_groups::SecurityGroups>::new(),
     &Mount::<instance_network::InstanceNetwork>::new(),
     &Mount::<key_pairs::KeyPairs>::new(),
+    &Mount::<vnc::VncConsole>::new(),
     &Mount::<cloud_assistant::CloudAssistantProduct>::new(),
     &Mount::<mts::Mts>::new(),
     &Mount::<ecd::Ecd>::new(),

@@ -83,7 +83,7 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response {
     async move {
         let started = Instant::now();
         let method = request.method().to_string();
-        let path = request.uri().path().to_string();
+        let path = crate::vnc::loggable_path(request.uri().path());
         let outcome = serve(&state, &request_id, request).await;
         let status = outcome.response.status().as_u16();
         let code = outcome.response.extensions().get::<ErrorCode>().map(|c| c.0.clone());
@@ -104,6 +104,11 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response {
 
 async fn serve(state: &AppState, request_id: &str, request: Request) -> Outcome {
     let (parts, body) = request.into_parts();
+    // A VncUrl's WebSocket: its token is the credential, so no signature is asked for.
+    if let Some(token) = parts.uri.path().strip_prefix(crate::vnc::PATH_PREFIX) {
+        let response = crate::vnc::upgrade(&state.cloud, request_id, &parts, token).await;
+        return Outcome { response, action: None };
+    }
     let source_ip = parts.extensions.get::<axum::extract::ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let host_id = parts.headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("ecslab").to_string();
     let body = match to_bytes(Body::new(body), crate::wire::MAX_BODY_BYTES).await {
@@ -127,7 +132,7 @@ async fn serve(state: &AppState, request_id: &str, request: Request) -> Outcome 
     let roa = raw.raw_path != "/";
     let result = async {
         let (principal, claims) = authenticate(state, &raw).await?;
-        let caller = Call { principal, source_ip, secure_transport: false };
+        let caller = Call { principal, source_ip, secure_transport: false, host: host_id.clone() };
         if roa {
             let call = RestCall {
                 method: raw.method,

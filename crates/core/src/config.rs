@@ -37,6 +37,8 @@ pub struct CloudConfig {
     pub public_cidr: ipnet::Ipv4Net,
     /// How instances' networks are built on this host.
     pub network: NetworkBackend,
+    /// How long a DescribeInstanceVncUrl URL waits for its one connection (ECS: 15 s).
+    pub vnc_url_validity: Duration,
 }
 
 /// How instances' networks are built (`--network`).
@@ -88,6 +90,7 @@ impl CloudConfig {
             mts: MtsConfig::default(),
             public_cidr: DEFAULT_PUBLIC_CIDR.parse().expect("a valid default"),
             network: NetworkBackend::Auto,
+            vnc_url_validity: crate::vnc::DEFAULT_VNC_URL_VALIDITY,
         }
     }
 

@@ -40,6 +40,9 @@ pub enum Error {
     NotSupported { instance_id: String },
     #[error("Request was denied due to request throttling.")]
     Throttling,
+    /// A VncUrl's token that opens nothing (unknown, used or expired).
+    #[error("{}", .0.message())]
+    VncUrl(crate::vnc::VncRefusal),
     #[error("The request is retried with updated parameters.")]
     IdempotentParameterMismatch,
     #[error("The previous idempotent request(s) is still processing.")]
@@ -83,6 +86,7 @@ impl Error {
             Error::InstanceLockedForSecurity { .. } => "InstanceLockedForSecurity",
             Error::NotSupported { .. } => "NotSupported",
             Error::Throttling => "Throttling",
+            Error::VncUrl(refusal) => refusal.code(),
             Error::IdempotentParameterMismatch => "IdempotentParameterMismatch",
             Error::IdempotentProcessing => "IdempotentProcessing",
             Error::DryRunOperation => "DryRunOperation",

@@ -40,6 +40,7 @@ mod runner;
 pub mod screen;
 pub mod status;
 pub mod sts;
+pub mod vnc;
 mod work;
 
 pub use cloud::Cloud;

@@ -44,6 +44,9 @@ pub struct ServeArgs {
     /// Minimum seconds between two screenshots of one instance (ECS uses 10); 0 is no limit.
     #[arg(long, default_value_t = 0)]
     screenshot_min_interval_secs: u64,
+    /// Seconds a DescribeInstanceVncUrl URL waits for its one connection (ECS: 15).
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    vnc_url_validity_secs: u64,
     /// At most this many snapshots per disk (QuotaExceed.Snapshot beyond).
     #[arg(long, default_value_t = 64)]
     snapshot_quota: i64,
@@ -141,6 +144,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     config.snapshot_quota = args.snapshot_quota;
     config.insecure_registries = args.insecure_registries.clone();
     config.housekeeping_interval = Duration::from_secs(args.housekeeping_secs.max(1));
+    config.vnc_url_validity = Duration::from_secs(args.vnc_url_validity_secs);
     config.screenshot_min_interval = (args.screenshot_min_interval_secs > 0)
         .then(|| Duration::from_secs(args.screenshot_min_interval_secs));
     config.public_cidr = args.public_cidr;

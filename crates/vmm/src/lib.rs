@@ -168,6 +168,15 @@ pub trait Hypervisor: Send + Sync + 'static {
     /// The guest's current screen, as RGB pixels.
     async fn screenshot(&self, vm_id: &str) -> Result<Frame, VmError>;
 
+    /// A new connection to the VM's own VNC server (RFB 3.8, no authentication), which listens
+    /// only on a unix socket in its run directory (`vnc.sock`), never on TCP. The caller speaks
+    /// RFB over it (the API's WebSocket proxy). [`VmError::NotRunning`] when the VM has no
+    /// process, [`VmError::NoDisplay`] for a headless VM, [`VmError::Unsupported`] when the
+    /// driver cannot reach the socket (the fake driver; libvirt on another host).
+    async fn vnc_connect(&self, _vm_id: &str) -> Result<tokio::net::UnixStream, VmError> {
+        Err(VmError::Unsupported { driver: self.name(), what: "connect to a VNC console" })
+    }
+
     /// The last `max_bytes` of the serial console's output (across restarts of the VM).
     async fn console_output(&self, vm_id: &str, max_bytes: usize) -> Result<Vec<u8>, VmError>;
 

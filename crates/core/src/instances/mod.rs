@@ -11,6 +11,7 @@ mod guest_delivery;
 mod power;
 mod reading;
 mod settings;
+mod vnc;
 
 pub use settings::{InstanceUserData, ModifyInstanceAttribute};
 
@@ -75,6 +76,8 @@ pub struct Instances {
     networks: Arc<Networks>,
     /// Last screenshot time per instance, for the optional minimum interval.
     last_screenshot: Mutex<HashMap<String, Instant>>,
+    /// The one-time tokens of DescribeInstanceVncUrl.
+    vnc_tickets: crate::vnc::VncTickets,
 }
 
 impl Instances {
@@ -86,7 +89,9 @@ impl Instances {
         disks: Arc<Disks>,
         networks: Arc<Networks>,
     ) -> Instances {
+        let vnc_tickets = crate::vnc::VncTickets::new(config.vnc_url_validity);
         Instances {
+            vnc_tickets,
             store,
             hypervisor,
             config,

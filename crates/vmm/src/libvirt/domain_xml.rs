@@ -35,6 +35,8 @@ pub struct RunFiles {
     pub console_log: PathBuf,
     /// The guest agent channel's host end (libvirt connects to it, not ecslab).
     pub agent: PathBuf,
+    /// QEMU's VNC server (VMs with a display only): a unix socket, never a TCP listener.
+    pub vnc: PathBuf,
 }
 
 impl RunFiles {
@@ -43,6 +45,7 @@ impl RunFiles {
             serial: run_dir.join("serial.sock"),
             console_log: run_dir.join("console.log"),
             agent: run_dir.join("qga.sock"),
+            vnc: run_dir.join("vnc.sock"),
         }
     }
 }
@@ -156,7 +159,8 @@ pub fn domain_xml(spec: &VmSpec, uuid: Option<&str>, user: &QemuUser) -> Result<
     let files = RunFiles::new(&spec.run_dir);
     let serial = utf8(&files.serial)?;
     let agent = utf8(&files.agent)?;
-    for socket in [serial, agent] {
+    let vnc = utf8(&files.vnc)?;
+    for socket in [serial, agent, vnc] {
         if socket.len() > MAX_SOCKET_PATH {
             return Err(format!(
                 "socket path {socket} is {} bytes, longer than the {MAX_SOCKET_PATH} a unix socket allows; use a shorter data directory",
@@ -243,6 +247,11 @@ pub fn domain_xml(spec: &VmSpec, uuid: Option<&str>, user: &QemuUser) -> Result<
     let _ = writeln!(x, "      <source mode='bind' path='{}'/>", esc(agent));
     let _ = writeln!(x, "      <target type='virtio' name='{AGENT_CHANNEL}'/>");
     let _ = writeln!(x, "    </channel>");
+    if spec.display {
+        // The console (DescribeInstanceVncUrl), on a unix socket only (libvirt 9.0 supports
+        // `socket=`); ecslab proxies it to one-time WebSocket URLs.
+        let _ = writeln!(x, "    <graphics type='vnc' socket='{}'/>", esc(vnc));
+    }
     let video = if spec.display { "vga" } else { "none" };
     let _ = writeln!(x, "    <video>\n      <model type='{video}'/>\n    </video>");
     let _ = writeln!(x, "    <memballoon model='none'/>");

@@ -373,6 +373,28 @@ impl Hypervisor for LibvirtDriver {
         self.screenshot_live(vm_id).await
     }
 
+    async fn vnc_connect(&self, vm_id: &str) -> Result<tokio::net::UnixStream, VmError> {
+        // The socket is a file on the libvirt host: only a local libvirtd's is reachable.
+        if !is_local(&self.inner.config.uri) {
+            return Err(VmError::Unsupported {
+                driver: "libvirt",
+                what: "reach the VNC socket of a remote host",
+            });
+        }
+        let id = vm_id.to_string();
+        self.call(vm_id, move |inner| inner.running(&id).map(drop)).await?;
+        let (display, run_dir) = match self.inner.shared.vms().get(vm_id) {
+            Some(state) => (state.display, state.run_dir.clone()),
+            None => (false, None),
+        };
+        let Some(run_dir) = run_dir else { return Err(VmError::NotRunning { vm_id: vm_id.to_string() }) };
+        if !display {
+            return Err(VmError::NoDisplay { vm_id: vm_id.to_string() });
+        }
+        let socket = RunFiles::new(&run_dir).vnc;
+        tokio::net::UnixStream::connect(&socket).await.map_err(|e| VmError::io(vm_id, &socket, e))
+    }
+
     async fn console_output(&self, vm_id: &str, max_bytes: usize) -> Result<Vec<u8>, VmError> {
         let run_dir = self.inner.shared.vms().get(vm_id).and_then(|state| state.run_dir.clone());
         let Some(run_dir) = run_dir else { return Ok(Vec::new()) };

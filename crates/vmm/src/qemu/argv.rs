@@ -43,6 +43,8 @@ pub struct RunPaths {
     pub qemu_log: PathBuf,
     /// The guest agent's channel (qemu-guest-agent in the guest, if it runs one).
     pub agent: PathBuf,
+    /// QEMU's VNC server (VMs with a display only): a unix socket, never a TCP port.
+    pub vnc: PathBuf,
 }
 
 impl RunPaths {
@@ -55,6 +57,7 @@ impl RunPaths {
             pidfile: run_dir.join("qemu.pid"),
             qemu_log: run_dir.join("qemu.log"),
             agent: run_dir.join("qga.sock"),
+            vnc: run_dir.join("vnc.sock"),
         }
     }
 }
@@ -81,6 +84,7 @@ pub fn qemu_args(spec: &VmSpec, paths: &RunPaths) -> Result<Vec<String>, String>
     check_socket_path(&paths.qmp)?;
     check_socket_path(&paths.serial)?;
     check_socket_path(&paths.agent)?;
+    check_socket_path(&paths.vnc)?;
     let mut args = Argv(Vec::with_capacity(40 + 6 * spec.disks.len()));
     push_machine(&mut args, spec)?;
     args.opt(
@@ -100,6 +104,11 @@ pub fn qemu_args(spec: &VmSpec, paths: &RunPaths) -> Result<Vec<String>, String>
     );
     args.opt("-device", "virtio-serial-pci,id=virtio-serial0");
     args.opt("-device", format!("virtserialport,chardev={AGENT_CHARDEV},name=org.qemu.guest_agent.0"));
+    if spec.display {
+        // The console (DescribeInstanceVncUrl): only processes that can open the run directory
+        // reach it; ecslab proxies it to one-time WebSocket URLs.
+        args.opt("-vnc", format!("unix:{}", opt_value(&paths.vnc)?));
+    }
     args.opt("-qmp", qmp_arg(paths)?);
     args.opt("-pidfile", utf8(&paths.pidfile)?);
     args.opt("-D", utf8(&paths.qemu_log)?);

@@ -425,6 +425,19 @@ impl Hypervisor for QemuDriver {
         blocking(vm_id, &path.clone(), move || read_screendump(&id, &path)).await
     }
 
+    async fn vnc_connect(&self, vm_id: &str) -> Result<tokio::net::UnixStream, VmError> {
+        self.running(vm_id)?;
+        let (display, socket) = {
+            let vms = self.vms();
+            let entry = vms.get(vm_id).ok_or_else(|| VmError::NotRunning { vm_id: vm_id.to_string() })?;
+            (entry.display, entry.paths.vnc.clone())
+        };
+        if !display {
+            return Err(VmError::NoDisplay { vm_id: vm_id.to_string() });
+        }
+        tokio::net::UnixStream::connect(&socket).await.map_err(|e| VmError::io(vm_id, &socket, e))
+    }
+
     async fn console_output(&self, vm_id: &str, max_bytes: usize) -> Result<Vec<u8>, VmError> {
         // Only VMs started or adopted by this driver have a known run directory.
         let log = self.vms().get(vm_id).map(|entry| entry.paths.console_log.clone());
