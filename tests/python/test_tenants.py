@@ -30,7 +30,7 @@ API_SRC = labkit.ROOT / "crates" / "api" / "src"
 ECS, VPC, MTS, ECD = "2014-05-26", "2016-04-28", "2014-06-18", "2020-09-30"
 # Product module -> the RPC version it serves (the sources are the list of actions).
 MODULES = {"ecs/parse.rs": ECS, "security_groups/parse.rs": ECS, "instance_network/mod.rs": ECS,
-           "key_pairs/parse.rs": ECS, "cloud_assistant/parse.rs": ECS, "vpc/parse.rs": VPC,
+           "key_pairs/parse.rs": ECS, "cloud_assistant/parse.rs": ECS, "vnc/parse.rs": ECS, "vpc/parse.rs": VPC,
            "mts/parse.rs": MTS, "ecd/parse.rs": ECD}
 ARM = re.compile(r'^\s*"([A-Z][A-Za-z]+)"\s*=>', re.M)
 

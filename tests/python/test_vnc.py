@@ -153,18 +153,41 @@ def test_console_shows_the_guests_screen(lab, guest, ecs, algorithm):
     assert body["RequestId"] and "used" in body["Message"]
 
 
+def close_code(rfb: Rfb) -> int:
+    """Read until the server's close frame; its status code."""
+    rfb.ws.settimeout(30)
+    while True:
+        opcode, data = rfb.ws.recv_data(control_frame=True)
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            return struct.unpack(">H", data[:2])[0]
+
+
+def test_hostile_messages_end_the_session(lab, guest):
+    client = lab.client()
+    # A 2 MiB message (RFB's client messages are tiny): closed with 1009, message too big.
+    rfb = Rfb(vnc_url(client, guest))
+    rfb.handshake()
+    rfb.ws.send_binary(b"\x00" * (2 << 20))
+    assert close_code(rfb) == 1009
+    # Text instead of binary: 1003.
+    rfb = Rfb(vnc_url(client, guest))
+    rfb.read(12)
+    rfb.ws.send("RFB 003.008\n")
+    assert close_code(rfb) == 1003
+    # The guest's console still serves a new session.
+    rfb = Rfb(vnc_url(client, guest))
+    assert rfb.handshake()[:2] == (720, 400)
+    rfb.close()
+    assert "VNC session ended" in lab.log_path.read_text(errors="replace")
+
+
 def test_a_stopping_vm_closes_the_session(lab, guest):
     client = lab.client()
     rfb = Rfb(vnc_url(client, guest))
     assert rfb.handshake()[:2] == (720, 400)
     client.stop_instance(m.StopInstanceRequest(instance_id=guest, force_stop=True))
     began = time.monotonic()
-    rfb.ws.settimeout(30)
-    while True:
-        opcode, data = rfb.ws.recv_data(control_frame=True)
-        if opcode == websocket.ABNF.OPCODE_CLOSE:
-            break
-    assert struct.unpack(">H", data[:2])[0] == 1001, data
+    assert close_code(rfb) == 1001
     assert time.monotonic() - began < 20
     labkit.wait_status(client, guest, "Stopped", timeout=30)
     err = labkit.sdk_error(client.describe_instance_vnc_url,

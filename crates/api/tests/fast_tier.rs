@@ -342,6 +342,8 @@ const RPC_CASES: &[Case] = &[
     (ECS, "DescribeInstanceStatus", &[("PageSize", "x")], 400, "InvalidParameter"),
     (ECS, "GetInstanceScreenshot", &[], 400, "MissingParameter"),
     (ECS, "GetInstanceScreenshot", &[("InstanceId", "i-nope")], 404, "InvalidInstanceId.NotFound"),
+    (ECS, "DescribeInstanceVncUrl", &[], 400, "MissingParameter"),
+    (ECS, "DescribeInstanceVncUrl", &[("InstanceId", "i-nope")], 404, "InvalidInstanceId.NotFound"),
     (ECS, "GetInstanceConsoleOutput", &[], 400, "MissingParameter"),
     (ECS, "GetInstanceConsoleOutput", &[("InstanceId", "i-nope")], 404, "InvalidInstanceId.NotFound"),
     // ECS: images and tasks
@@ -725,4 +727,35 @@ async fn listed(lab: &Lab, params: &[(&str, &str)]) -> Vec<String> {
     let reply = lab.rpc(ECS, "DescribeDisks", params).await;
     let disks = assert_ok(&reply)["Disks"]["Disk"].as_array().unwrap().clone();
     disks.into_iter().map(|d| d["DiskId"].as_str().unwrap().to_string()).collect()
+}
+
+// ---- the VNC console's WebSocket upgrade (crate::vnc) ---------------------------------------------
+
+#[tokio::test]
+async fn vnc_urls_refuse_what_is_not_a_fresh_websocket_upgrade() {
+    let lab = Lab::new().await;
+    let upgrade = |path: &str, websocket: bool| {
+        let mut builder = http::Request::builder().method("GET").uri(path).header("host", "fast-tier");
+        if websocket {
+            builder = builder
+                .header("upgrade", "websocket")
+                .header("connection", "Upgrade")
+                .header("sec-websocket-version", "13")
+                .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
+        }
+        builder.body(axum::body::Body::empty()).unwrap()
+    };
+    // A made-up token; a plain GET (refused before the token is looked at).
+    assert_error(
+        &lab.send(upgrade(&format!("/vnc/{}", "0".repeat(40)), true)).await,
+        404,
+        "InvalidVncUrl.NotFound",
+    );
+    assert_error(&lab.send(upgrade("/vnc/", true)).await, 404, "InvalidVncUrl.NotFound");
+    assert_error(&lab.send(upgrade("/vnc/abc", false)).await, 426, "UpgradeRequired");
+    let post =
+        http::Request::builder().method("POST").uri("/vnc/abc").body(axum::body::Body::empty()).unwrap();
+    let reply = lab.send(post).await;
+    assert_error(&reply, 426, "UpgradeRequired");
+    assert!(reply.json["Message"].as_str().unwrap().contains("GET"), "{}", reply.text);
 }

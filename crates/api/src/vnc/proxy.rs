@@ -2,7 +2,7 @@
 //! its unix socket, both ways, until either side closes. Each chunk the VM sends goes out as one
 //! binary message; each binary message the client sends goes to the VM as is (RFB needs no
 //! message boundaries). Limits against hostile clients: a message or frame over
-//! [`MAX_MESSAGE_BYTES`] ends the session (a client's RFB messages are tiny), text messages
+//! [`MAX_MESSAGE_BYTES`] ends the session (close 1009) (a client's RFB messages are tiny), text messages
 //! are refused (close 1003), a client silent for [`IDLE`] (ECS: 300 s without interaction) is
 //! disconnected, and one that does not take what is sent within [`SEND_TIMEOUT`] too. When the
 //! VM stops, its socket closes and the client gets a close frame (1001, going away).
@@ -15,7 +15,7 @@ use tokio::net::UnixStream;
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
 /// The largest message (and frame) a client may send.
@@ -35,6 +35,7 @@ enum End {
     Idle,
     SlowClient,
     TextMessage,
+    TooBig(String),
     ClientError(String),
     VmError(String),
 }
@@ -47,6 +48,7 @@ impl std::fmt::Display for End {
             End::Idle => f.write_str("the client was idle too long"),
             End::SlowClient => f.write_str("the client did not take what was sent"),
             End::TextMessage => f.write_str("the client sent a text message"),
+            End::TooBig(e) => write!(f, "the client sent too much at once: {e}"),
             End::ClientError(e) => write!(f, "WebSocket error: {e}"),
             End::VmError(e) => write!(f, "VNC socket error: {e}"),
         }
@@ -73,6 +75,7 @@ pub(super) async fn run(upgraded: Upgraded, mut vm: UnixStream) {
             message = timeout(IDLE, ws.next()) => match message {
                 Err(_) => break End::Idle,
                 Ok(None) | Ok(Some(Ok(Message::Close(_)))) => break End::ClientClosed,
+                Ok(Some(Err(e @ WsError::Capacity(_)))) => break End::TooBig(e.to_string()),
                 Ok(Some(Err(e))) => break End::ClientError(e.to_string()),
                 Ok(Some(Ok(Message::Binary(bytes)))) => {
                     if let Err(e) = vm.write_all(&bytes).await {
@@ -105,6 +108,7 @@ pub(super) async fn run(upgraded: Upgraded, mut vm: UnixStream) {
         End::VmClosed | End::VmError(_) => Some((CloseCode::Away, "the instance's console closed")),
         End::Idle => Some((CloseCode::Away, "no interaction for 300 seconds")),
         End::TextMessage => Some((CloseCode::Unsupported, "RFB takes binary messages only")),
+        End::TooBig(_) => Some((CloseCode::Size, "a message over 1 MiB")),
         End::ClientError(_) => Some((CloseCode::Protocol, "WebSocket protocol error")),
         End::ClientClosed | End::SlowClient => None,
     };
