@@ -18,8 +18,8 @@ export function credentials() {
   return raw ? JSON.parse(raw) : null;
 }
 
-export function signIn(accessKeyId, accessKeySecret) {
-  sessionStorage.setItem(KEY, JSON.stringify({ accessKeyId, accessKeySecret }));
+export function signIn(accessKeyId, accessKeySecret, securityToken = '') {
+  sessionStorage.setItem(KEY, JSON.stringify({ accessKeyId, accessKeySecret, securityToken }));
 }
 
 export function signOut() {
@@ -63,6 +63,7 @@ export async function call(product, action, params = {}) {
     'x-acs-signature-nonce': crypto.randomUUID(),
     'x-acs-version': VERSIONS[product],
   };
+  if (creds.securityToken) headers['x-acs-security-token'] = creds.securityToken; // an STS key
   const names = Object.keys(headers).sort();
   const canonical = ['POST', '/', '', ...names.map((n) => `${n}:${headers[n]}`), '', names.join(';'),
     headers['x-acs-content-sha256']].join('\n');

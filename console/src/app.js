@@ -276,9 +276,10 @@ function route() {
 
 $('#sign-in-form').addEventListener('submit', async (ev) => {
   ev.preventDefault();
-  signIn($('#ak-id').value.trim(), $('#ak-secret').value);
+  signIn($('#ak-id').value.trim(), $('#ak-secret').value, $('#ak-token').value.trim());
   setRegion($('#ak-region').value.trim());
   $('#ak-secret').value = '';
+  $('#ak-token').value = '';
   try {
     await call('ecs', 'DescribeInstances', { PageSize: 1 });
     say('Signed in');

@@ -49,6 +49,7 @@ const ops = {
     await page.keyboard.type(accessKeyId);
     await page.keyboard.press('Tab');
     await page.keyboard.type(accessKeySecret);
+    await page.keyboard.press('Tab'); // the security token: none for an AccessKey pair
     await page.keyboard.press('Tab');
     await page.keyboard.press('ControlOrMeta+A');
     await page.keyboard.type(region);

@@ -22,6 +22,7 @@ import json
 import shutil
 import subprocess
 import time
+import uuid
 import urllib.request
 from pathlib import Path
 
@@ -197,3 +198,37 @@ def test_the_console_in_a_browser(lab, guest, browser):
 
     # ---- no secret reached the server's log ------------------------------------------------------
     assert lab.access_key_secret not in lab.log_path.read_text(errors="replace")
+
+
+@pytest.mark.parametrize("algorithm", [name for name, _ in labkit.ALGORITHMS])
+def test_describe_screens_is_authorized_as_get_instance_screenshot(fake_lab, algorithm):
+    """A RAM user may read a screen through DescribeScreens exactly where ecs:GetInstanceScreenshot allows it."""
+    from alibabacloud_ram20150501 import models as ram_models
+    from test_ram import ram_client
+    from test_tenants import as_account, create_account
+
+    account = create_account(fake_lab, f"console-{algorithm}-{uuid.uuid4().hex[:8]}")
+    tenant = as_account(fake_lab, account)
+    root = tenant.client()
+    image_id = labkit.import_image(tenant, labkit.server_binary(), labkit.guest_image(), "console-image",
+                                  bucket=f"console-{uuid.uuid4().hex[:8]}")
+    allowed, other = (labkit.run_instance(root, image_id) for _ in range(2))
+    ram = ram_client(fake_lab, account.key_id, account.secret, None)
+    ram.create_user(ram_models.CreateUserRequest(user_name="viewer"))
+    policy = json.dumps({"Version": "1", "Statement": [{
+        "Effect": "Allow", "Action": "ecs:GetInstanceScreenshot",
+        "Resource": f"acs:ecs:*:{account.account_id}:instance/{allowed}"}]})
+    ram.create_policy(ram_models.CreatePolicyRequest(policy_name="screens", policy_document=policy))
+    ram.attach_policy_to_user(ram_models.AttachPolicyToUserRequest(
+        policy_type="Custom", policy_name="screens", user_name="viewer"))
+    key = ram.create_access_key(ram_models.CreateAccessKeyRequest(user_name="viewer")).body.access_key
+    viewer = labkit.make_client(fake_lab.endpoint, key.access_key_id, key.access_key_secret,
+                                dict(labkit.ALGORITHMS)[algorithm])
+    reply = screens(viewer, {"Screen.1.InstanceId": allowed})
+    assert {s["InstanceId"] for s in reply["Screens"]} | {u["InstanceId"] for u in reply["Unavailable"]} == {allowed}
+    for query in ({"Screen.1.InstanceId": other}, {"Screen.1.InstanceId": allowed, "Screen.2.InstanceId": other}):
+        e = labkit.sdk_error(labkit.call_action, viewer, "DescribeScreens", query, version=CONSOLE_VERSION)
+        assert (e.status_code, e.code) == (403, "Forbidden.RAM"), (e.code, e.message)
+        assert "GetInstanceScreenshot" in e.message
+    for iid in (allowed, other):
+        labkit.force_delete(root, iid)
