@@ -115,9 +115,10 @@ def main():
         f"- utime+stime of the server process from `/proc/<pid>/stat`; {n} ecs.lab.tiny guests under TCG booted in "
         f"{boot_secs:.0f} s; the page is headless Debian chromium through playwright-core, so its own CPU and "
         "QEMU's screendumps are not in the figure (QEMU's share is the capture section's subject).",
-        f"- The server binary: `{os.path.relpath(capture.BIN, ROOT) if capture.BIN.startswith(ROOT) else os.path.basename(capture.BIN)}`"
-        + (" (a debug build: ecslab's own crates unoptimized, its dependencies at opt-level 2; a release build "
-           "costs less)." if "/debug/" in capture.BIN else "."),
+        "- The server binary: " + (f"`BENCH_ECSLAB_BIN={os.path.relpath(os.environ['BENCH_ECSLAB_BIN'], ROOT)}`" if os.environ.get("BENCH_ECSLAB_BIN")
+                                   else "the release build scripts/bench made")
+        + (" (a debug build: ecslab's own crates unoptimized, its dependencies at opt-level 2; a release build costs "
+           "less)." if "/debug/" in os.environ.get("BENCH_ECSLAB_BIN", "") else "."),
         f"- Run time of the section {time.monotonic() - started:.0f} s, on a shared 2-core VM: compare within this run.",
     ]
     print("\n".join(lines))
