@@ -32,10 +32,13 @@ async fn the_console_files_are_served_with_their_types_and_policy() {
     assert_eq!(lab.send(get("/console/../Cargo.toml")).await.status, 404);
 }
 
+/// (parameters, HTTP status, code).
+type ErrorCase = (&'static [(&'static str, &'static str)], u16, &'static str);
+
 #[tokio::test]
 async fn describe_screens_error_paths() {
     let lab = Lab::new().await;
-    let cases: &[(&[(&str, &str)], u16, &str)] = &[
+    let cases: &[ErrorCase] = &[
         (&[], 400, "MissingParameter"),
         (&[("Screen.1.Hash", "0011223344556677")], 400, "MissingParameter"),
         (&[("Screen.1.InstanceId", "i-a"), ("Screen.1.Hash", "short")], 400, "InvalidParameter"),
