@@ -207,19 +207,30 @@ async function renderDisks(id, status) {
   for (const disk of disks) {
     const snaps = list(await call('ecs', 'DescribeSnapshots', { DiskId: disk.DiskId, PageSize: 100 }), 'Snapshots', 'Snapshot')
       .sort((a, b) => a.CreationTime.localeCompare(b.CreationTime));
+    // The parent links (the console's private DescribeSnapshotTree): children under their parent.
+    const tree = await call('console', 'DescribeSnapshotTree', { DiskId: disk.DiskId });
+    const parentOf = new Map((tree.Snapshots || []).map((n) => [n.SnapshotId, n.ParentSnapshotId]));
+    const shown = new Set(snaps.map((s) => s.SnapshotId)); // a parent not listed here: shown as a root
     const name = el('input', { 'aria-label': `New snapshot name for ${disk.DiskId}`, value: `console-${Date.now() % 100000}`, class: 'snap-name' });
-    const tree = el('ul', { class: 'tree', 'aria-label': `Snapshots of ${disk.DiskId}` },
-      snaps.map((s) => el('li', { 'data-snapshot-id': s.SnapshotId },
-        `${s.SnapshotName || s.SnapshotId} (${s.SnapshotId}, ${s.Status}, ${s.CreationTime}) `,
-        el('button', { type: 'button', disabled: status !== 'Stopped' || s.Status !== 'accomplished', title: 'The instance must be stopped',
-          onclick: () => act(() => call('ecs', 'ResetDisk', { DiskId: disk.DiskId, SnapshotId: s.SnapshotId }), `Reset ${disk.DiskId} to ${s.SnapshotId}`, () => showInstance(id)) }, 'Reset to'),
-        ' ',
-        el('button', { type: 'button',
-          onclick: () => act(() => call('ecs', 'DeleteSnapshot', { SnapshotId: s.SnapshotId }), `Delete ${s.SnapshotId}`, () => showInstance(id)) }, 'Delete'))));
+    const node = (s) => el('li', { 'data-snapshot-id': s.SnapshotId },
+      `${s.SnapshotName || s.SnapshotId} (${s.SnapshotId}, ${s.Status}, ${s.CreationTime}) `,
+      tree.CurrentParentSnapshotId === s.SnapshotId ? el('strong', {}, '← the disk now ') : null,
+      el('button', { type: 'button', disabled: status !== 'Stopped' || s.Status !== 'accomplished', title: 'The instance must be stopped',
+        onclick: () => act(() => call('ecs', 'ResetDisk', { DiskId: disk.DiskId, SnapshotId: s.SnapshotId }), `Reset ${disk.DiskId} to ${s.SnapshotId}`, () => showInstance(id)) }, 'Reset to'),
+      ' ',
+      el('button', { type: 'button',
+        onclick: () => act(() => call('ecs', 'DeleteSnapshot', { SnapshotId: s.SnapshotId }), `Delete ${s.SnapshotId}`, () => showInstance(id)) }, 'Delete'),
+      branch(s.SnapshotId));
+    const branch = (parent) => {
+      const children = snaps.filter((s) => (shown.has(parentOf.get(s.SnapshotId)) ? parentOf.get(s.SnapshotId) : '') === parent);
+      return children.length ? el('ul', { class: 'tree' }, children.map(node)) : null;
+    };
+    const roots = branch('');
+    if (roots) roots.setAttribute('aria-label', `Snapshot tree of ${disk.DiskId}`);
     panel.append(el('h3', {}, `${disk.DiskId} (${disk.Type}, ${disk.Size} GiB)`),
       el('form', { class: 'actions', onsubmit: (ev) => { ev.preventDefault(); act(() => call('ecs', 'CreateSnapshot', { DiskId: disk.DiskId, SnapshotName: name.value }), `Snapshot of ${disk.DiskId}`, () => showInstance(id)); } },
         name, el('button', { type: 'submit', class: 'create-snapshot' }, 'Create snapshot')),
-      snaps.length ? tree : el('p', { class: 'meta' }, 'No snapshots (oldest first once there are).'));
+      roots || el('p', { class: 'meta' }, 'No snapshots.'));
   }
 }
 

@@ -99,7 +99,23 @@ const ops = {
     await page.locator('.create-snapshot').first().click();
     const item = page.locator('li[data-snapshot-id]', { hasText: name });
     await item.waitFor({ timeout: 60000 });
-    return { snapshotId: await item.getAttribute('data-snapshot-id'), status: await page.textContent('#status') };
+    const snapshotId = await item.getAttribute('data-snapshot-id');
+    return { snapshotId, status: await page.textContent('#status') };
+  },
+  // Reload the page (the session keeps the key) and give the ids of the snapshots the item of `snapshotId` is
+  // nested in, innermost first.
+  async ancestors({ snapshotId }) {
+    await page.reload();
+    const li = page.locator(`li[data-snapshot-id="${snapshotId}"]`);
+    await li.waitFor({ timeout: 30000 });
+    const ancestors = await li.evaluate((node) => {
+      const out = [];
+      for (let p = node.parentElement.closest('li[data-snapshot-id]'); p; p = p.parentElement.closest('li[data-snapshot-id]')) {
+        out.push(p.dataset.snapshotId);
+      }
+      return out;
+    });
+    return { ancestors, now: await li.evaluate((node) => node.querySelector(':scope > strong') !== null) };
   },
   async narrow({ width }) {
     await page.setViewportSize({ width, height: 800 });

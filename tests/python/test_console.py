@@ -10,7 +10,8 @@
 - the instance page's interactive console (noVNC over DescribeInstanceVncUrl's WebSocket) shows the screen and
   takes keyboard input: a command typed into a shell on the guest's screen (tty1, started from the serial shell,
   as the tiny guest has no getty there) prints its lines, checked through GetInstanceScreenshot;
-- a snapshot created from the disk's snapshot list appears there and in DescribeSnapshots;
+- snapshots created from the disk's snapshot tree appear there, the second nested under the first, and in
+  DescribeSnapshots; DescribeSnapshotTree (`ecslab-console`) gives the same parent links;
 - keyboard focus is visible, and a 400 px wide window has no horizontal scroll and one column.
 """
 
@@ -189,10 +190,21 @@ def test_the_console_in_a_browser(lab, guest, browser):
     assert changed > 0.001, f"typing changed only {changed:.4%} of the screen"
 
     # ---- a snapshot made from the disk's list appears there and in the API -------------------------
-    name = "console-snap-1"
-    made = browser("createSnapshot", name=name)
-    snapshots = labkit.list_snapshots(client, snapshot_ids=json.dumps([made["snapshotId"]]))
-    assert [s.snapshot_name for s in snapshots] == [name]
+    first = browser("createSnapshot", name="console-snap-1")
+    labkit.wait_snapshot(client, first["snapshotId"])
+    second = browser("createSnapshot", name="console-snap-2")
+    labkit.wait_snapshot(client, second["snapshotId"])
+    assert browser("ancestors", snapshotId=first["snapshotId"]) == {"ancestors": [], "now": False}
+    nested = browser("ancestors", snapshotId=second["snapshotId"])
+    assert nested == {"ancestors": [first["snapshotId"]], "now": True}, "the second snapshot is under the first"
+    made = [first["snapshotId"], second["snapshotId"]]
+    snapshots = labkit.list_snapshots(client, snapshot_ids=json.dumps(made))
+    assert sorted(s.snapshot_name for s in snapshots) == ["console-snap-1", "console-snap-2"]
+    disk_id = snapshots[0].source_disk_id
+    tree = labkit.call_action(client, "DescribeSnapshotTree", {"DiskId": disk_id}, version=CONSOLE_VERSION)["body"]
+    assert tree["DiskId"] == disk_id
+    assert [(n["SnapshotId"], n["ParentSnapshotId"]) for n in tree["Snapshots"]] == [(made[0], ""), (made[1], made[0])]
+    assert tree["CurrentParentSnapshotId"] == made[1]
     narrow = browser("narrow", width=400)
     assert narrow["scrollWidth"] <= 400 and len(narrow["columns"].split()) == 1, narrow
 

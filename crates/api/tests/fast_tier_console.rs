@@ -58,5 +58,8 @@ async fn describe_screens_error_paths() {
         let body = assert_ok(&reply);
         assert_eq!(body["Unavailable"][0]["Code"], "InvalidInstanceId.NotFound");
         assert_eq!(body["Screens"].as_array().unwrap().len(), 0);
+        assert_error(&lab.call(scheme, CONSOLE, "DescribeSnapshotTree", &[]).await, 400, "MissingParameter");
+        let missing = lab.call(scheme, CONSOLE, "DescribeSnapshotTree", &[("DiskId", "d-nope")]).await;
+        assert_error(&missing, 404, "InvalidDiskId.NotFound");
     }
 }

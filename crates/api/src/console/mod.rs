@@ -2,7 +2,10 @@
 //! same pipeline as every product (signature, nonce, RegionId, RAM, envelope). The console page
 //! (`/console/`, served by [`files`]) calls it and the public products alike.
 //!
-//! Its one action, `DescribeScreens`, feeds the grid: for each `Screen.N.InstanceId` with the
+//! `DescribeSnapshotTree` gives a disk's snapshots with their parent links (which ECS's DescribeSnapshots lacks), for
+//! the instance page's tree, authorized as `ecs:DescribeSnapshots` on the disk.
+//!
+//! `DescribeScreens` feeds the grid: for each `Screen.N.InstanceId` with the
 //! `Screen.N.Hash` of the frame the page shows, it captures the screen through GetInstanceScreenshot's
 //! path (same checks, same rate limit) and sends the JPEG only when the frame's hash differs, so an
 //! unchanged screen costs no bytes on the wire. A screen that cannot be captured (stopped, no display,
@@ -36,6 +39,7 @@ pub struct ScreenQuery {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConsoleRequest {
     DescribeScreens { screens: Vec<ScreenQuery> },
+    DescribeSnapshotTree { disk_id: String },
 }
 
 /// A screen whose frame differs from the page's.
@@ -66,6 +70,32 @@ pub struct ScreensReply {
     pub unavailable: Vec<UnavailableScreen>,
 }
 
+/// One snapshot of DescribeSnapshotTree, with its parent (empty for a root).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TreeSnapshot {
+    pub snapshot_id: String,
+    pub parent_snapshot_id: String,
+}
+
+/// DescribeSnapshotTree's reply: a disk's snapshots with their parents, oldest first.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TreeReply {
+    pub disk_id: String,
+    /// The snapshot the disk's current contents descend from (empty: none).
+    pub current_parent_snapshot_id: String,
+    pub snapshots: Vec<TreeSnapshot>,
+}
+
+/// A console reply.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum ConsoleReply {
+    Screens(ScreensReply),
+    Tree(TreeReply),
+}
+
 /// The console product in the server's table.
 pub struct Console;
 
@@ -73,12 +103,15 @@ impl Product for Console {
     const VERSION: &'static str = VERSION;
     const RAM_CODE: &'static str = "ecs";
     type Request = ConsoleRequest;
-    type Response = ScreensReply;
+    type Response = ConsoleReply;
 
     fn resources(request: &ConsoleRequest) -> Vec<ResourceName> {
         match request {
             ConsoleRequest::DescribeScreens { screens } => {
                 screens.iter().map(|s| ResourceName::new("instance", s.instance_id.clone())).collect()
+            }
+            ConsoleRequest::DescribeSnapshotTree { disk_id } => {
+                vec![ResourceName::new("disk", disk_id.clone())]
             }
         }
     }
@@ -86,6 +119,7 @@ impl Product for Console {
     fn ram_action(request: &ConsoleRequest) -> Option<&'static str> {
         match request {
             ConsoleRequest::DescribeScreens { .. } => Some("GetInstanceScreenshot"),
+            ConsoleRequest::DescribeSnapshotTree { .. } => Some("DescribeSnapshots"),
         }
     }
 
@@ -93,8 +127,37 @@ impl Product for Console {
         cloud: &Arc<Cloud>,
         account: &str,
         request: ConsoleRequest,
-    ) -> std::result::Result<ScreensReply, ApiError> {
-        let ConsoleRequest::DescribeScreens { screens } = request;
+    ) -> std::result::Result<ConsoleReply, ApiError> {
+        match request {
+            ConsoleRequest::DescribeScreens { screens } => {
+                Ok(ConsoleReply::Screens(screens_of(cloud, account, screens).await?))
+            }
+            ConsoleRequest::DescribeSnapshotTree { disk_id } => {
+                let tree = cloud.disks().snapshot_tree(account, &disk_id).await?;
+                Ok(ConsoleReply::Tree(TreeReply {
+                    disk_id: tree.disk_id,
+                    current_parent_snapshot_id: tree.current_parent_snapshot_id,
+                    snapshots: tree
+                        .nodes
+                        .into_iter()
+                        .map(|n| TreeSnapshot {
+                            snapshot_id: n.snapshot_id,
+                            parent_snapshot_id: n.parent_snapshot_id,
+                        })
+                        .collect(),
+                }))
+            }
+        }
+    }
+}
+
+/// DescribeScreens: capture each screen concurrently, send only the changed ones.
+async fn screens_of(
+    cloud: &Arc<Cloud>,
+    account: &str,
+    screens: Vec<ScreenQuery>,
+) -> std::result::Result<ScreensReply, ApiError> {
+    {
         let instances = cloud.instances();
         let captures = screens.iter().map(|s| async move {
             (s, instances.screen_if_changed(account, &s.instance_id, s.known_hash.as_deref()).await)
@@ -126,6 +189,9 @@ impl RpcProduct for Console {
     fn parse(action: &str, params: &Params) -> Option<Result<ConsoleRequest>> {
         match action {
             "DescribeScreens" => Some(parse_screens(params)),
+            "DescribeSnapshotTree" => {
+                Some(params.str("DiskId").map(|disk_id| ConsoleRequest::DescribeSnapshotTree { disk_id }))
+            }
             _ => None,
         }
     }
@@ -176,14 +242,11 @@ mod tests {
             ("Screen.1.InstanceId", "i-a"),
             ("Screen.1.Hash", "00112233445566ff"),
         ]);
-        let ConsoleRequest::DescribeScreens { screens } = parse_screens(&p).unwrap();
-        assert_eq!(
-            screens,
-            vec![
-                ScreenQuery { instance_id: "i-a".into(), known_hash: Some("00112233445566ff".into()) },
-                ScreenQuery { instance_id: "i-b".into(), known_hash: None },
-            ]
-        );
+        let expected = vec![
+            ScreenQuery { instance_id: "i-a".into(), known_hash: Some("00112233445566ff".into()) },
+            ScreenQuery { instance_id: "i-b".into(), known_hash: None },
+        ];
+        assert_eq!(parse_screens(&p).unwrap(), ConsoleRequest::DescribeScreens { screens: expected });
     }
 
     #[test]
