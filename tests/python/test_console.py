@@ -214,7 +214,8 @@ def test_the_console_in_a_browser(lab, guest, browser):
 
 @pytest.mark.parametrize("algorithm", [name for name, _ in labkit.ALGORITHMS])
 def test_describe_screens_is_authorized_as_get_instance_screenshot(fake_lab, algorithm):
-    """A RAM user may read a screen through DescribeScreens exactly where ecs:GetInstanceScreenshot allows it."""
+    """A RAM user may read a screen through DescribeScreens exactly where ecs:GetInstanceScreenshot allows it;
+    another account's instance and disk are NotFound to the console's actions."""
     from alibabacloud_ram20150501 import models as ram_models
     from test_ram import ram_client
     from test_tenants import as_account, create_account
@@ -242,5 +243,16 @@ def test_describe_screens_is_authorized_as_get_instance_screenshot(fake_lab, alg
         e = labkit.sdk_error(labkit.call_action, viewer, "DescribeScreens", query, version=CONSOLE_VERSION)
         assert (e.status_code, e.code) == (403, "Forbidden.RAM"), (e.code, e.message)
         assert "GetInstanceScreenshot" in e.message
+    # Another account's instance and disk are NotFound, as ones that never existed.
+    foreign = labkit.run_instance(fake_lab.client(), fake_lab.image_id)
+    foreign_disk = labkit.instance_disks(fake_lab.client(), foreign)[0]
+    tenant_root = labkit.make_client(fake_lab.endpoint, account.key_id, account.secret,
+                                     dict(labkit.ALGORITHMS)[algorithm])
+    reply = screens(tenant_root, {"Screen.1.InstanceId": foreign})
+    assert reply["Screens"] == [] and [u["Code"] for u in reply["Unavailable"]] == ["InvalidInstanceId.NotFound"]
+    e = labkit.sdk_error(labkit.call_action, tenant_root, "DescribeSnapshotTree", {"DiskId": foreign_disk},
+                         version=CONSOLE_VERSION)
+    assert (e.status_code, e.code) == (404, "InvalidDiskId.NotFound"), (e.code, e.message)
+    labkit.force_delete(fake_lab.client(), foreign)
     for iid in (allowed, other):
         labkit.force_delete(root, iid)
