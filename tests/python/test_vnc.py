@@ -164,10 +164,11 @@ def close_code(rfb: Rfb) -> int:
 
 def test_hostile_messages_end_the_session(lab, guest):
     client = lab.client()
-    # A 2 MiB message (RFB's client messages are tiny): closed with 1009, message too big.
+    # A frame announcing 2 MiB (RFB's client messages are tiny): closed with 1009, message too big, as soon as
+    # its header is read, before any of its payload is buffered.
     rfb = Rfb(vnc_url(client, guest))
     rfb.handshake()
-    rfb.ws.send_binary(b"\x00" * (2 << 20))
+    rfb.ws.sock.sendall(struct.pack(">BBQ", 0x82, 0x80 | 127, 2 << 20) + b"mask" + b"\x00" * 1024)
     assert close_code(rfb) == 1009
     # Text instead of binary: 1003.
     rfb = Rfb(vnc_url(client, guest))
@@ -222,6 +223,11 @@ def test_refusals(short_lab, algorithm):
     assert (err.code, err.status_code) == ("IncorrectInstanceStatus", 403)
     err = labkit.sdk_error(labkit.call_action, client, "DescribeInstanceVncUrl", {"RegionId": REGION})
     assert (err.code, err.status_code) == ("MissingParameter", 400)
+
+    headless = labkit.run_instance(client, short_lab.image_id, instance_type="ecs.lab-headless.tiny")
+    labkit.wait_status(client, headless, "Running", timeout=30)
+    err = ask(headless)
+    assert (err.code, err.status_code) == ("NotSupported", 403), "a type without display has no console"
 
     running = labkit.run_instance(client, short_lab.image_id)
     labkit.wait_status(client, running, "Running", timeout=30)

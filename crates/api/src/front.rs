@@ -91,6 +91,8 @@ pub struct Upgraded {
     /// Bytes the client sent after the request head, read before the handoff.
     pub read_ahead: Vec<u8>,
     pub peer: std::net::SocketAddr,
+    /// Turns `true` when the server shuts down: the session should close then.
+    pub stop: watch::Receiver<bool>,
 }
 
 type HandoffFn = Box<dyn FnOnce(Upgraded) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
@@ -419,7 +421,9 @@ impl Connection {
                 Ok(Flow::Http(false)) => return linger(self.stream).await,
                 Ok(Flow::Upgrade(handoff)) => {
                     let read_ahead = std::mem::take(&mut self.buf);
-                    return handoff(Upgraded { stream: self.stream, read_ahead, peer: self.peer }).await;
+                    let upgraded =
+                        Upgraded { stream: self.stream, read_ahead, peer: self.peer, stop: self.stop };
+                    return handoff(upgraded).await;
                 }
                 Err(None) => return,
                 Err(Some((err, head))) => return self.refuse(&err, head.as_ref()).await,

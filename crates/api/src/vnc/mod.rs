@@ -95,7 +95,7 @@ pub(crate) fn loggable_path(path: &str) -> String {
 
 /// The URL of a token, on the address the client reached the server at (ecslab serves plain
 /// HTTP, so `ws`, never `wss`).
-fn vnc_url(host: &str, token: &str) -> String {
+pub(crate) fn vnc_url(host: &str, token: &str) -> String {
     format!("ws://{host}{PATH_PREFIX}{token}")
 }
 

@@ -5,7 +5,8 @@
 //! [`MAX_MESSAGE_BYTES`] ends the session (close 1009) (a client's RFB messages are tiny), text messages
 //! are refused (close 1003), a client silent for [`IDLE`] (ECS: 300 s without interaction) is
 //! disconnected, and one that does not take what is sent within [`SEND_TIMEOUT`] too. When the
-//! VM stops, its socket closes and the client gets a close frame (1001, going away).
+//! VM stops, its socket closes and the client gets a close frame (1001, going away); so it does
+//! when the server shuts down.
 
 use crate::front::Upgraded;
 use futures_util::{SinkExt, StreamExt};
@@ -32,6 +33,7 @@ const CHUNK: usize = 64 * 1024;
 enum End {
     ClientClosed,
     VmClosed,
+    ServerStopping,
     Idle,
     SlowClient,
     TextMessage,
@@ -45,6 +47,7 @@ impl std::fmt::Display for End {
         match self {
             End::ClientClosed => f.write_str("the client closed"),
             End::VmClosed => f.write_str("the VM's VNC server closed"),
+            End::ServerStopping => f.write_str("the server is shutting down"),
             End::Idle => f.write_str("the client was idle too long"),
             End::SlowClient => f.write_str("the client did not take what was sent"),
             End::TextMessage => f.write_str("the client sent a text message"),
@@ -70,8 +73,11 @@ pub(super) async fn run(upgraded: Upgraded, mut vm: UnixStream) {
     .await;
     let (mut to_vm, mut to_client) = (0u64, 0u64);
     let mut chunk = vec![0u8; CHUNK];
+    let mut stop = upgraded.stop.clone();
     let end = loop {
         tokio::select! {
+            // The front's shutdown flips this once (or drops it): either way, the session ends.
+            _ = stop.changed() => break End::ServerStopping,
             message = timeout(IDLE, ws.next()) => match message {
                 Err(_) => break End::Idle,
                 Ok(None) | Ok(Some(Ok(Message::Close(_)))) => break End::ClientClosed,
@@ -106,6 +112,7 @@ pub(super) async fn run(upgraded: Upgraded, mut vm: UnixStream) {
     };
     let close = match &end {
         End::VmClosed | End::VmError(_) => Some((CloseCode::Away, "the instance's console closed")),
+        End::ServerStopping => Some((CloseCode::Away, "the server is shutting down")),
         End::Idle => Some((CloseCode::Away, "no interaction for 300 seconds")),
         End::TextMessage => Some((CloseCode::Unsupported, "RFB takes binary messages only")),
         End::TooBig(_) => Some((CloseCode::Size, "a message over 1 MiB")),
