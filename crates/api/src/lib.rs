@@ -8,6 +8,7 @@ pub mod admin;
 pub mod auth;
 pub mod authorization;
 pub mod cloud_assistant;
+pub mod console;
 pub mod ecd;
 pub mod ecs;
 pub mod envelope;

@@ -42,6 +42,13 @@ pub trait Product: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// The action RAM checks, when it is not the request's own: a private action that only reads what a
+    /// public one reads (the console's DescribeScreens, `ecs:GetInstanceScreenshot`) is allowed exactly
+    /// when that one is.
+    fn ram_action(_request: &Self::Request) -> Option<&'static str> {
+        None
+    }
+
     /// Whether any authenticated caller may make this request whatever its policies say (STS's
     /// GetCallerIdentity, as on Alibaba Cloud).
     fn open_to_all(_request: &Self::Request) -> bool {
@@ -176,7 +183,8 @@ impl<P: RpcProduct> RpcEntry for Mount<P> {
             let request = P::parse(action, params)
                 .ok_or_else(|| ApiError::UnknownAction { action: action.to_string() })??;
             cloud.check_region(params.get("RegionId").filter(|r| !r.is_empty()))?;
-            authorize::<P>(cloud, call, action, subject_resources::<P>(&request), params).await?;
+            let ram_action = P::ram_action(&request).unwrap_or(action);
+            authorize::<P>(cloud, call, ram_action, subject_resources::<P>(&request), params).await?;
             run::<P>(cloud, call, action, params, request).await
         })
     }

@@ -5,8 +5,8 @@
 use crate::params::Params;
 use crate::product::{Mount, RestEntry, RpcEntry};
 use crate::{
-    admin, cloud_assistant, ecd, ecs, instance_network, key_pairs, mts, paidsw, ram, security_groups, sts,
-    vnc, vpc,
+    admin, cloud_assistant, console, ecd, ecs, instance_network, key_pairs, mts, paidsw, ram,
+    security_groups, sts, vnc, vpc,
 };
 
 /// RPC products, found by the signed Version and the action. Several products may share a
@@ -24,6 +24,7 @@ pub(crate) static RPC: &[&dyn RpcEntry] = &[
     &Mount::<ram::RamProduct>::new(),
     &Mount::<sts::Sts>::new(),
     &Mount::<admin::Admin>::new(),
+    &Mount::<console::Console>::new(),
 ];
 
 /// REST products, found by the path's prefix.

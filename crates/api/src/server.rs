@@ -17,6 +17,7 @@
 
 use crate::auth::{self, RawRequest, SignedClaims};
 use crate::authorization::Call;
+use crate::console;
 use crate::envelope::{self, ApiError, ErrorCode, Format};
 use crate::metrics::{self, RequestMetrics};
 use crate::params::Params;
@@ -26,6 +27,7 @@ use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
 use axum::http::Method;
 use axum::response::Response;
+use axum::routing::get;
 use axum::Router;
 use chrono::Utc;
 use ecslab_core::{Cloud, Error, Identity, Principal};
@@ -70,9 +72,15 @@ impl AppState {
     }
 }
 
-/// The router. Tests drive it with `tower::ServiceExt::oneshot`.
+/// The router: the web console's files (`console/files.rs`), everything else through [`handle`]. Tests
+/// drive it with `tower::ServiceExt::oneshot`.
 pub fn app(state: AppState) -> Router {
-    Router::new().fallback(handle).with_state(state)
+    Router::new()
+        .route("/console", get(console::files::redirect))
+        .route("/console/", get(console::files::index))
+        .route("/console/{*path}", get(console::files::file))
+        .fallback(handle)
+        .with_state(state)
 }
 
 /// What the access log needs from a request once it is parsed.

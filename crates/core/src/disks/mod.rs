@@ -11,6 +11,7 @@ mod files;
 mod recovery;
 mod reset;
 mod snapshots;
+mod tree;
 
 pub(crate) use files::remove_disk_files;
 pub use snapshots::ListedSnapshot;

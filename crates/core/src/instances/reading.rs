@@ -6,11 +6,12 @@ use super::{ConsoleOutput, InstanceView, CONSOLE_OUTPUT_BYTES};
 use crate::catalog;
 use crate::listing::{page_of, sort_key, window, Page};
 use crate::requests::{InstanceFilter, Paging};
-use crate::screen;
+use crate::screen::{self, ScreenUpdate};
 use crate::status::InstanceStatus;
 use crate::{Error, Result};
 use ecslab_store::DiskRecord;
 use ecslab_store::{InstanceQuery, ListedPage};
+use ecslab_vmm::Frame;
 use std::time::Duration;
 use std::time::Instant;
 
@@ -64,6 +65,30 @@ impl Instances {
 
     /// GetInstanceScreenshot: the guest's real screen as base64 JPEG.
     pub async fn screenshot(&self, account_id: &str, instance_id: &str, wake_up: bool) -> Result<String> {
+        let frame = self.capture(account_id, instance_id, wake_up).await?;
+        self.encode(frame).await
+    }
+
+    /// The web console's grid (DescribeScreens): the screen through the same capture path, checks and
+    /// rate limit as GetInstanceScreenshot, encoded only when its hash differs from `known_hash`, the
+    /// hash of the frame the caller already shows.
+    pub async fn screen_if_changed(
+        &self,
+        account_id: &str,
+        instance_id: &str,
+        known_hash: Option<&str>,
+    ) -> Result<ScreenUpdate> {
+        let frame = self.capture(account_id, instance_id, false).await?;
+        let hash = screen::frame_hash(&frame);
+        if known_hash == Some(hash.as_str()) {
+            return Ok(ScreenUpdate { hash, jpeg_base64: None });
+        }
+        let jpeg_base64 = Some(self.encode(frame).await?);
+        Ok(ScreenUpdate { hash, jpeg_base64 })
+    }
+
+    /// One captured frame of a running instance with a display, within the screenshot rate limit.
+    async fn capture(&self, account_id: &str, instance_id: &str, wake_up: bool) -> Result<Frame> {
         let instance = crate::lookup::instance(&self.store, account_id, instance_id).await?;
         if instance.status != InstanceStatus::Running {
             return Err(Error::IncorrectInstanceStatus {
@@ -81,11 +106,10 @@ impl Instances {
             // Let the guest redraw the console after the key press.
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let frame = self
-            .hypervisor
-            .screenshot(instance_id)
-            .await
-            .map_err(|e| vm_error(instance_id, "screendump", e))?;
+        self.hypervisor.screenshot(instance_id).await.map_err(|e| vm_error(instance_id, "screendump", e))
+    }
+
+    async fn encode(&self, frame: Frame) -> Result<String> {
         let quality = self.config.jpeg_quality;
         tokio::task::spawn_blocking(move || screen::screenshot_base64(&frame, quality))
             .await

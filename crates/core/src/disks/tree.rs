@@ -1,0 +1,65 @@
+//! A disk's snapshot tree, for the web console: each visible snapshot of the disk with its parent (the snapshot
+//! its file's backing chain names, as CreateSnapshot sealed it and DeleteSnapshot re-pointed it), and the snapshot
+//! the disk's current state grew from. DescribeSnapshots has no parent field on ECS, so the links are given only
+//! by the console's private product. A parent that was deleted but whose file is still merging into its children
+//! (a hidden row) is skipped: the link goes to the nearest visible ancestor.
+
+use super::Disks;
+use crate::{lookup, Result};
+use ecslab_store::SnapshotRecord;
+use std::collections::HashMap;
+
+/// One snapshot in a disk's tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeNode {
+    pub snapshot_id: String,
+    /// Empty for a root (a snapshot of the disk's first state).
+    pub parent_snapshot_id: String,
+}
+
+/// A disk's snapshots as a tree, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotTree {
+    pub disk_id: String,
+    /// The snapshot the disk's current contents descend from (empty: none).
+    pub current_parent_snapshot_id: String,
+    pub nodes: Vec<TreeNode>,
+}
+
+impl Disks {
+    pub async fn snapshot_tree(&self, account_id: &str, disk_id: &str) -> Result<SnapshotTree> {
+        let disk = lookup::disk(&self.store, account_id, disk_id).await?;
+        let visible: Vec<SnapshotRecord> = self
+            .store
+            .snapshots(account_id)
+            .await?
+            .into_iter()
+            .filter(|s| s.source_disk_id == disk_id)
+            .collect();
+        let known: HashMap<&str, &SnapshotRecord> =
+            visible.iter().map(|s| (s.snapshot_id.as_str(), s)).collect();
+        let mut nodes = Vec::with_capacity(visible.len());
+        for s in &visible {
+            let parent = self.visible_ancestor(&known, &s.parent_snapshot_id).await?;
+            nodes.push(TreeNode { snapshot_id: s.snapshot_id.clone(), parent_snapshot_id: parent });
+        }
+        let current_parent_snapshot_id = self.visible_ancestor(&known, &disk.parent_snapshot_id).await?;
+        Ok(SnapshotTree { disk_id: disk.disk_id, current_parent_snapshot_id, nodes })
+    }
+
+    /// `id` if visible, else the nearest visible snapshot up its chain; empty when there is none.
+    async fn visible_ancestor(&self, known: &HashMap<&str, &SnapshotRecord>, id: &str) -> Result<String> {
+        let mut id = id.to_string();
+        // Bounded: a chain is never longer than the number of snapshot rows; 10,000 guards against a cycle.
+        for _ in 0..10_000 {
+            if id.is_empty() || known.contains_key(id.as_str()) {
+                return Ok(id);
+            }
+            match self.store.snapshot_by_id(&id).await? {
+                Some(hidden) => id = hidden.parent_snapshot_id,
+                None => return Ok(String::new()),
+            }
+        }
+        Ok(String::new())
+    }
+}
