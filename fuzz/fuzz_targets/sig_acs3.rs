@@ -6,7 +6,7 @@
 
 use arbitrary::Arbitrary;
 use ecslab_api::auth::acs3;
-use ecslab_fuzz::{check_signed, Case, Method, Mutation, Wire};
+use ecslab_fuzz::{check_signed, Case, Method, Wire};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Debug, Clone, Arbitrary)]

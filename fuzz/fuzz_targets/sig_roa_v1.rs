@@ -5,7 +5,7 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use ecslab_fuzz::{check_signed, Case, Method, Mutation, Wire};
+use ecslab_fuzz::{check_signed, Case, Method, Wire};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Debug, Clone, Arbitrary)]

@@ -4,7 +4,7 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use ecslab_fuzz::{check_signed, form_encode, Case, Method, Mutation, Wire};
+use ecslab_fuzz::{check_signed, form_encode, Case, Method, Wire};
 use libfuzzer_sys::fuzz_target;
 
 /// A signature parameter: absent, the value a real client sends, or anything.
