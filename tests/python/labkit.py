@@ -8,6 +8,7 @@ Nothing here builds anything: the server binary and the guest image must exist a
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -332,6 +333,20 @@ def create_instance(client: EcsClient, image_id: str, **kw) -> str:
     req = ecs_models.CreateInstanceRequest(region_id=REGION, image_id=image_id,
                                            instance_type=kw.pop("instance_type", "ecs.lab.tiny"), **kw)
     return client.create_instance(req).body.instance_id
+
+
+@contextlib.contextmanager
+def running_guest(lab: Lab, name: str):
+    """A test guest RunInstances'd on `lab`, Running and its boot finished (VMTEST-GUEST-READY on the console) for
+    the `with` body; force-deleted after it."""
+    client = lab.client()
+    iid = run_instance(client, lab.image_id, instance_name=name)
+    try:
+        wait_status(client, iid, "Running", timeout=60)
+        wait_console(client, iid, "VMTEST-GUEST-READY", timeout=120)
+        yield iid
+    finally:
+        force_delete(client, iid)
 
 
 def force_delete(client: EcsClient, instance_id: str, timeout: float = 60) -> None:

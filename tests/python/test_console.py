@@ -77,14 +77,8 @@ def browser():
 
 @pytest.fixture(scope="module")
 def guest(lab):
-    client = lab.client()
-    iid = labkit.run_instance(client, lab.image_id, instance_name="console-guest")
-    try:
-        labkit.wait_status(client, iid, "Running", timeout=60)
-        labkit.wait_console(client, iid, "VMTEST-GUEST-READY", timeout=120)
+    with labkit.running_guest(lab, "console-guest") as iid:
         yield iid
-    finally:
-        labkit.force_delete(client, iid)
 
 
 def screens(client, query: dict) -> dict:

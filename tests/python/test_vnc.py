@@ -112,14 +112,8 @@ def refusal(url: str, **kwargs) -> tuple[int, dict]:
 
 @pytest.fixture(scope="module")
 def guest(lab):
-    client = lab.client()
-    iid = labkit.run_instance(client, lab.image_id, instance_name="vnc-console")
-    try:
-        labkit.wait_status(client, iid, "Running", timeout=60)
-        labkit.wait_console(client, iid, "VMTEST-GUEST-READY", timeout=120)
+    with labkit.running_guest(lab, "vnc-console") as iid:
         yield iid
-    finally:
-        labkit.force_delete(client, iid)
 
 
 def test_console_shows_the_guests_screen(lab, guest, ecs, algorithm):
