@@ -78,7 +78,7 @@ pub struct TreeSnapshot {
     pub parent_snapshot_id: String,
 }
 
-/// DescribeSnapshotTree's reply: a disk's snapshots with their parents, oldest first.
+/// DescribeSnapshotTree's reply: a disk's snapshots with their parents, every parent before its children.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct TreeReply {

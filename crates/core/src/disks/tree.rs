@@ -17,7 +17,7 @@ pub struct TreeNode {
     pub parent_snapshot_id: String,
 }
 
-/// A disk's snapshots as a tree, oldest first.
+/// A disk's snapshots as a tree: every parent before its children, otherwise in creation order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotTree {
     pub disk_id: String,
@@ -44,7 +44,7 @@ impl Disks {
             nodes.push(TreeNode { snapshot_id: s.snapshot_id.clone(), parent_snapshot_id: parent });
         }
         let current_parent_snapshot_id = self.visible_ancestor(&known, &disk.parent_snapshot_id).await?;
-        Ok(SnapshotTree { disk_id: disk.disk_id, current_parent_snapshot_id, nodes })
+        Ok(SnapshotTree { disk_id: disk.disk_id, current_parent_snapshot_id, nodes: parents_first(nodes) })
     }
 
     /// `id` if visible, else the nearest visible snapshot up its chain; empty when there is none.
@@ -61,5 +61,54 @@ impl Disks {
             }
         }
         Ok(String::new())
+    }
+}
+
+/// `nodes` (in creation order) reordered so that each comes after its parent, keeping creation order otherwise.
+/// Creation times are kept to the second, so two snapshots taken within one second may be listed child first.
+fn parents_first(nodes: Vec<TreeNode>) -> Vec<TreeNode> {
+    let ids: std::collections::HashSet<String> = nodes.iter().map(|n| n.snapshot_id.clone()).collect();
+    let mut placed = std::collections::HashSet::new();
+    let mut pending = nodes;
+    let mut ordered = Vec::with_capacity(pending.len());
+    while !pending.is_empty() {
+        let before = ordered.len();
+        let mut waiting = Vec::new();
+        for node in pending {
+            let parent = &node.parent_snapshot_id;
+            if parent.is_empty() || !ids.contains(parent) || placed.contains(parent) {
+                placed.insert(node.snapshot_id.clone());
+                ordered.push(node);
+            } else {
+                waiting.push(node);
+            }
+        }
+        if ordered.len() == before {
+            // A cycle (never made by the store): keep the rest as they came.
+            ordered.extend(waiting);
+            break;
+        }
+        pending = waiting;
+    }
+    ordered
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(id: &str, parent: &str) -> TreeNode {
+        TreeNode { snapshot_id: id.into(), parent_snapshot_id: parent.into() }
+    }
+
+    #[test]
+    fn parents_come_before_their_children() {
+        // Taken within one second: the child's id sorts first.
+        let listed = vec![node("s-a", "s-b"), node("s-b", ""), node("s-c", "s-a"), node("s-d", "")];
+        let ordered = parents_first(listed);
+        let ids: Vec<_> = ordered.iter().map(|n| n.snapshot_id.as_str()).collect();
+        assert_eq!(ids, ["s-b", "s-d", "s-a", "s-c"]);
+        let cycle = parents_first(vec![node("s-x", "s-y"), node("s-y", "s-x")]);
+        assert_eq!(cycle.len(), 2);
     }
 }
