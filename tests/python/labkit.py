@@ -176,9 +176,11 @@ def start_server(binary: Path, image: Path, *, driver: str = "qemu", extra_args:
 
 
 def _port_open(port: int) -> bool:
+    """True once something listens on 127.0.0.1:port. A connect to a loopback port nobody listens on can land on
+    itself (TCP simultaneous open, when the kernel picks that port as the source port): that is not a listener."""
     with socket.socket() as s:
         s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
+        return s.connect_ex(("127.0.0.1", port)) == 0 and s.getsockname() != s.getpeername()
 
 
 def import_image(lab: Lab, binary: Path, image: Path, name: str, bucket: str | None = None) -> str:

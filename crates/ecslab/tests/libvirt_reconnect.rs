@@ -85,7 +85,7 @@ impl PrivateLibvirtd {
             .expect("nsenter libvirtd");
         assert!(status.success(), "libvirtd did not start: {}", self.file("libvirtd.log"));
         let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        while !listening(self.port) {
             assert!(Instant::now() < deadline, "libvirtd did not listen: {}", self.file("libvirtd.log"));
             std::thread::sleep(Duration::from_millis(100));
         }

@@ -127,7 +127,10 @@ fn free_port() -> u16 {
 /// Wait until something listens on 127.0.0.1:`port`; on timeout, fail with `log`'s content.
 fn wait_listening(port: u16, limit: Duration, what: &str, log: &Path) {
     let deadline = Instant::now() + limit;
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+    // A connect to a port nobody listens on can land on itself (simultaneous open): that is no listener.
+    while !std::net::TcpStream::connect(("127.0.0.1", port))
+        .is_ok_and(|stream| stream.local_addr().ok() != stream.peer_addr().ok())
+    {
         let log = std::fs::read_to_string(log).unwrap_or_default();
         assert!(Instant::now() < deadline, "{what} did not listen: {log}");
         std::thread::sleep(Duration::from_millis(50));
@@ -420,7 +423,20 @@ async fn full_hd_screenshots_through_libvirt() {
     let streaming =
         LibvirtDriver::new(LibvirtConfig { qmp_screendump: false, ..LibvirtConfig::for_uri(&uri()) });
     assert_eq!(streaming.adopt(&vm.spec).await.unwrap(), PowerState::Running);
-    assert_eq!(streaming.screenshot(vm.id()).await.unwrap(), frame);
+    // The guest may still be painting when the first yellow pixel shows: compare once the screen stands still.
+    let mut matched = false;
+    for _ in 0..10 {
+        let (before, streamed) =
+            (driver.screenshot(vm.id()).await.unwrap(), streaming.screenshot(vm.id()).await.unwrap());
+        let after = driver.screenshot(vm.id()).await.unwrap();
+        if before == after {
+            assert_eq!(streamed, after, "the stream and QMP's screendump disagree on a still screen");
+            matched = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(matched, "the 1920x1080 screen never stood still");
     let (p50, max) = time_screenshots(&streaming, vm.id(), 20).await;
     eprintln!("timing: libvirt screenshot 1920x1080 (virDomainScreenshot stream + PNG decode) p50 {p50:.1} ms, max {max:.1} ms");
     driver.kill(vm.id()).await.unwrap();

@@ -45,6 +45,13 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// True once something listens on 127.0.0.1:`port`. A connect to a loopback port nobody listens on can land on
+/// itself (TCP simultaneous open, when the kernel picks `port` as the source port): that is not a listener.
+pub fn listening(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port))
+        .is_ok_and(|stream| stream.local_addr().ok() != stream.peer_addr().ok())
+}
+
 impl Server {
     /// Start a server on `data_dir` (created if needed) with extra `serve` arguments.
     pub async fn start(data_dir: &Path, extra: &[&str]) -> Server {
@@ -95,7 +102,7 @@ impl Server {
             .expect("spawning ecslab serve");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        while !listening(self.port) {
             assert!(Instant::now() < deadline, "server did not listen; log:\n{}", self.log());
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
