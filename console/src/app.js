@@ -248,16 +248,39 @@ async function renderImageRecords(id) {
 async function renderJobs(id) {
   const panel = $('#jobs');
   const reply = await call('mts', 'QuerySnapshotJobList', { MaximumPageSize: 100 });
-  const jobs = list(reply, 'SnapshotJobList', 'SnapshotJob').filter((j) => JSON.stringify(j).includes(id));
+  const jobs = list(reply, 'SnapshotJobList', 'SnapshotJob').filter((j) => j.Input && j.Input.InstanceId === id);
   panel.append(jobs.length
-    ? el('ul', {}, jobs.map((j) => el('li', {}, `${j.Id}: ${j.State}, ${j.Count ?? 0} frame(s) → `,
-      el('code', {}, frameNames(j)))))
+    ? el('ul', { class: 'jobs' }, jobs.map((j) => {
+      const frames = el('div', { class: 'frames', 'aria-live': 'polite' });
+      return el('li', { 'data-job-id': j.Id }, `${j.Id}: ${j.State}, ${j.Count ?? 0} frame(s) → `,
+        el('code', {}, frameNames(j)), ' ',
+        el('button', { type: 'button', class: 'show-frames', onclick: () => showFrames(j.Id, frames) }, 'Show frames'),
+        frames);
+    }))
     : el('p', { class: 'meta' }, 'No screenshot jobs of this instance.'));
 }
 
 function frameNames(job) {
   const out = job.SnapshotConfig && job.SnapshotConfig.OutputFile;
   return out ? `${out.Bucket}/${out.Object}` : '';
+}
+
+// A job's newest images, read back from their bucket by the console's private DescribeJobFrames.
+async function showFrames(jobId, box) {
+  say(`Frames of job ${jobId}…`);
+  try {
+    const reply = await call('console', 'DescribeJobFrames', { JobId: jobId, MaxFrames: 12 });
+    const frames = reply.Frames || [];
+    box.replaceChildren(
+      el('p', { class: 'meta' }, `${frames.length} of ${reply.TotalCount} image(s), newest last`),
+      el('ul', { class: 'frame-list' }, frames.map((f) => el('li', {},
+        el('figure', {},
+          f.Image
+            ? el('img', { src: `data:image/jpeg;base64,${f.Image}`, alt: `${f.Kind} ${f.Bucket}/${f.Object}`, 'data-object': f.Object })
+            : el('div', { class: 'noscreen' }, f.Missing === 'Gone' ? 'deleted from the bucket' : 'too large to show'),
+          el('figcaption', {}, `${f.Kind === 'Sheet' ? 'sheet ' : ''}${f.Bucket}/${f.Object}`))))));
+    say(`Frames of job ${jobId}: ${frames.length} shown`);
+  } catch (e) { fail(e); }
 }
 
 // ---- images --------------------------------------------------------------------------------------

@@ -117,6 +117,22 @@ const ops = {
     });
     return { ancestors, now: await li.evaluate((node) => node.querySelector(':scope > strong') !== null) };
   },
+  // Show a screenshot job's frames from the instance page (keyboard: focus the button, Enter); each image's object
+  // name and blue share.
+  async jobFrames({ jobId, timeoutMs = 30000 }) {
+    const item = `li[data-job-id="${jobId}"]`;
+    await page.focus(`${item} .show-frames`);
+    await page.keyboard.press('Enter');
+    await page.waitForSelector(`${item} .frame-list img`, { timeout: timeoutMs });
+    const objects = await page.$$eval(`${item} .frame-list img`, (imgs) => imgs.map((i) => i.dataset.object));
+    const frames = [];
+    for (let n = 0; n < objects.length; n++) {
+      const sel = `${item} .frame-list li:nth-child(${n + 1}) img`;
+      await page.waitForFunction((s) => document.querySelector(s).complete, sel);
+      frames.push({ object: objects[n], ...(await blueFraction(sel)) });
+    }
+    return { frames, caption: await page.textContent(`${item} .frames .meta`) };
+  },
   async narrow({ width }) {
     await page.setViewportSize({ width, height: 800 });
     await page.waitForTimeout(300);

@@ -170,8 +170,15 @@ def test_the_console_in_a_browser(lab, guest, browser):
     assert narrow["scrollWidth"] <= 400 and len(narrow["columns"].split()) == 1, narrow
     browser("narrow", width=1280)
 
+    # ---- a screenshot job of the guest: its frames on the instance page, read back from the bucket ---------
+    job_id, frame_names = screenshot_job(lab, guest)
+
     # ---- one instance: the interactive console shows the screen and takes keys ------------------------
     browser("openInstance", instanceId=guest)
+    shown_frames = browser("jobFrames", jobId=job_id)
+    assert [f["object"] for f in shown_frames["frames"]] == frame_names, shown_frames
+    assert all((f["width"], f["height"]) == (720, 400) and f["fraction"] > 0.5 for f in shown_frames["frames"])
+    assert shown_frames["caption"].startswith(f"{len(frame_names)} of {len(frame_names)} image(s)")
     shown = browser("openConsole")
     assert shown["fraction"] > 0.5, shown
     # The test guest's shell is on its serial port; give its screen (tty1) a shell too, as a getty would.
@@ -206,6 +213,51 @@ def test_the_console_in_a_browser(lab, guest, browser):
     assert lab.access_key_secret not in lab.log_path.read_text(errors="replace")
 
 
+def screenshot_job(lab, instance_id: str) -> tuple[str, list[str]]:
+    """An MTS job of three frames of the instance's screen, named by their time ({SnapshotTime}: only the job's own
+    record knows them); returns its id and the frames' object names as the bucket holds them, oldest first."""
+    from alibabacloud_mts20140618 import models as mm
+    from test_mts import bucket, mts_client, out, wait_job
+
+    folder, shots = uuid.uuid4().hex[:8], bucket(lab, "console-shots")
+    job = mts_client(lab, "acs3").submit_snapshot_job(mm.SubmitSnapshotJobRequest(
+        input=json.dumps({"InstanceId": instance_id}),
+        snapshot_config=json.dumps({"OutputFile": out("console-shots", folder + "/{FileName}-{Count}-at-{SnapshotTime}.jpg"),
+                                    "Interval": "1", "Num": "3"}),
+    )).body.snapshot_job
+    done = wait_job(mts_client(lab, "v2"), job.id)
+    assert (done.state, done.count) == ("Success", "3"), done.to_map()
+    written = sorted((shots / folder).iterdir(), key=lambda p: p.stem.split("-")[-3])
+    assert len(written) == 3 and all(p.name.startswith(instance_id) for p in written)
+    return job.id, [f"{folder}/{p.name}" for p in written]
+
+
+@pytest.mark.parametrize("algorithm", [name for name, _ in labkit.ALGORITHMS])
+def test_job_frames_through_the_sdk(lab, guest, algorithm):
+    """DescribeJobFrames gives a job's newest frames as JPEG, MaxFrames bounds them, and a frame deleted from the
+    bucket since is listed as Gone; bad input and unknown jobs get their codes."""
+    client = lab.client(dict(labkit.ALGORITHMS)[algorithm])
+    job_id, names = screenshot_job(lab, guest)
+    frames = labkit.call_action(client, "DescribeJobFrames", {"JobId": job_id}, version=CONSOLE_VERSION)["body"]
+    assert (frames["JobId"], frames["TotalCount"]) == (job_id, 3)
+    assert [(f["Kind"], f["Bucket"], f["Object"]) for f in frames["Frames"]] == [("Frame", "console-shots", n) for n in names]
+    for f in frames["Frames"]:
+        img = Image.open(io.BytesIO(base64.b64decode(f["Image"])))
+        assert img.format == "JPEG" and img.size == (720, 400) and f["Missing"] == ""
+        assert base64.b64decode(f["Image"]) == (lab.data_dir / "buckets" / "console-shots" / f["Object"]).read_bytes()
+    (lab.data_dir / "buckets" / "console-shots" / names[-1]).unlink()
+    newest = labkit.call_action(client, "DescribeJobFrames", {"JobId": job_id, "MaxFrames": "2"},
+                                version=CONSOLE_VERSION)["body"]
+    assert [f["Object"] for f in newest["Frames"]] == names[1:] and newest["TotalCount"] == 3
+    assert (newest["Frames"][1]["Image"], newest["Frames"][1]["Missing"]) == ("", "Gone")
+    for params, status, code in (({}, 400, "MissingParameter"),
+                                 ({"JobId": job_id, "MaxFrames": "0"}, 400, "InvalidParameter"),
+                                 ({"JobId": job_id, "MaxFrames": "51"}, 400, "InvalidParameter"),
+                                 ({"JobId": "0" * 32}, 404, "InvalidParameter.ResourceNotFound")):
+        e = labkit.sdk_error(labkit.call_action, client, "DescribeJobFrames", params, version=CONSOLE_VERSION)
+        assert (e.status_code, e.code) == (status, code), (params, e.code, e.message)
+
+
 @pytest.mark.parametrize("algorithm", [name for name, _ in labkit.ALGORITHMS])
 def test_describe_screens_is_authorized_as_get_instance_screenshot(fake_lab, algorithm):
     """A RAM user may read a screen through DescribeScreens exactly where ecs:GetInstanceScreenshot allows it;
@@ -237,6 +289,9 @@ def test_describe_screens_is_authorized_as_get_instance_screenshot(fake_lab, alg
         e = labkit.sdk_error(labkit.call_action, viewer, "DescribeScreens", query, version=CONSOLE_VERSION)
         assert (e.status_code, e.code) == (403, "Forbidden.RAM"), (e.code, e.message)
         assert "GetInstanceScreenshot" in e.message
+    # A job's frames need what MTS's job listing needs, whichever job is asked for.
+    e = labkit.sdk_error(labkit.call_action, viewer, "DescribeJobFrames", {"JobId": "0" * 32}, version=CONSOLE_VERSION)
+    assert (e.status_code, e.code) == (403, "Forbidden.RAM") and "mts:QuerySnapshotJobList" in e.message, e.message
     # Another account's instance and disk are NotFound, as ones that never existed.
     foreign = labkit.run_instance(fake_lab.client(), fake_lab.image_id)
     foreign_disk = labkit.instance_disks(fake_lab.client(), foreign)[0]
@@ -247,6 +302,13 @@ def test_describe_screens_is_authorized_as_get_instance_screenshot(fake_lab, alg
     e = labkit.sdk_error(labkit.call_action, tenant_root, "DescribeSnapshotTree", {"DiskId": foreign_disk},
                          version=CONSOLE_VERSION)
     assert (e.status_code, e.code) == (404, "InvalidDiskId.NotFound"), (e.code, e.message)
+    foreign_job = labkit.call_action(fake_lab.client(), "SubmitSnapshotJob", {
+        "Input": json.dumps({"InstanceId": foreign}),
+        "SnapshotConfig": json.dumps({"OutputFile": {"Bucket": "console-foreign", "Location": "oss-local",
+                                                     "Object": "{Count}.jpg"}})}, version="2014-06-18")
+    e = labkit.sdk_error(labkit.call_action, tenant_root, "DescribeJobFrames",
+                         {"JobId": foreign_job["body"]["SnapshotJob"]["Id"]}, version=CONSOLE_VERSION)
+    assert (e.status_code, e.code) == (404, "InvalidParameter.ResourceNotFound"), (e.code, e.message)
     labkit.force_delete(fake_lab.client(), foreign)
     for iid in (allowed, other):
         labkit.force_delete(root, iid)

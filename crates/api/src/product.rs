@@ -21,6 +21,14 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 
+/// An action as RAM names it, `{service}:{name}` (`ecs:CreateSnapshot`). Resources the request names without a
+/// service of their own are in `service`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RamAction<'a> {
+    pub service: &'static str,
+    pub name: &'a str,
+}
+
 /// What every product implements: its version, its typed request, how to run it, how to render
 /// the result.
 pub trait Product: Send + Sync + 'static {
@@ -45,7 +53,7 @@ pub trait Product: Send + Sync + 'static {
     /// The action RAM checks, when it is not the request's own: a private action that only reads what a
     /// public one reads (the console's DescribeScreens, `ecs:GetInstanceScreenshot`) is allowed exactly
     /// when that one is.
-    fn ram_action(_request: &Self::Request) -> Option<&'static str> {
+    fn ram_action(_request: &Self::Request) -> Option<RamAction<'static>> {
         None
     }
 
@@ -183,7 +191,7 @@ impl<P: RpcProduct> RpcEntry for Mount<P> {
             let request = P::parse(action, params)
                 .ok_or_else(|| ApiError::UnknownAction { action: action.to_string() })??;
             cloud.check_region(params.get("RegionId").filter(|r| !r.is_empty()))?;
-            let ram_action = P::ram_action(&request).unwrap_or(action);
+            let ram_action = P::ram_action(&request).unwrap_or(RamAction { service: P::RAM_CODE, name: action });
             authorize::<P>(cloud, call, ram_action, subject_resources::<P>(&request), params).await?;
             run::<P>(cloud, call, action, params, request).await
         })
@@ -209,7 +217,8 @@ impl<P: RestProduct> RestEntry for Mount<P> {
                 Some(v) if v == P::VERSION => {}
                 Some(other) => return Err(ApiError::UnknownVersion { version: other.to_string() }),
             }
-            authorize::<P>(cloud, caller, action, subject_resources::<P>(&request), &call.query).await?;
+            let ram_action = RamAction { service: P::RAM_CODE, name: action };
+            authorize::<P>(cloud, caller, ram_action, subject_resources::<P>(&request), &call.query).await?;
             run::<P>(cloud, caller, action, &call.query, request).await
         });
         Some((action, reply))
@@ -221,14 +230,15 @@ impl<P: RestProduct> RestEntry for Mount<P> {
 async fn authorize<P: Product>(
     cloud: &Arc<Cloud>,
     call: &Call,
-    action: &str,
+    action: RamAction<'_>,
     resources: Option<Vec<ResourceName>>,
     params: &Params,
 ) -> Result<(), ApiError> {
     let Some(resources) = resources.filter(|_| !call.principal.is_root()) else {
         return Ok(());
     };
-    let subject = Subject { ram_code: P::RAM_CODE, denied_code: P::DENIED_CODE, action, resources };
+    let subject =
+        Subject { ram_code: action.service, denied_code: P::DENIED_CODE, action: action.name, resources };
     authorization::authorize(cloud, call, subject, params).await
 }
 

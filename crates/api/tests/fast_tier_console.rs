@@ -1,5 +1,5 @@
 //! The fast tier of the web console: its files at `/console/` (served without a signature, with a strict
-//! Content-Security-Policy) and the error paths of the private `ecslab-console` DescribeScreens.
+//! Content-Security-Policy) and the error paths of the private `ecslab-console` actions.
 
 mod lab;
 
@@ -61,5 +61,23 @@ async fn describe_screens_error_paths() {
         assert_error(&lab.call(scheme, CONSOLE, "DescribeSnapshotTree", &[]).await, 400, "MissingParameter");
         let missing = lab.call(scheme, CONSOLE, "DescribeSnapshotTree", &[("DiskId", "d-nope")]).await;
         assert_error(&missing, 404, "InvalidDiskId.NotFound");
+    }
+}
+
+#[tokio::test]
+async fn describe_job_frames_error_paths() {
+    let lab = Lab::new().await;
+    const JOB: &str = "0123456789abcdef0123456789abcdef";
+    let cases: &[ErrorCase] = &[
+        (&[], 400, "MissingParameter"),
+        (&[("JobId", JOB), ("MaxFrames", "0")], 400, "InvalidParameter"),
+        (&[("JobId", JOB), ("MaxFrames", "51")], 400, "InvalidParameter"),
+        (&[("JobId", JOB), ("MaxFrames", "many")], 400, "InvalidParameter"),
+        (&[("JobId", JOB)], 404, "InvalidParameter.ResourceNotFound"),
+    ];
+    for scheme in [Scheme::RpcV1, Scheme::Acs3] {
+        for (params, status, code) in cases {
+            assert_error(&lab.call(scheme, CONSOLE, "DescribeJobFrames", params).await, *status, code);
+        }
     }
 }

@@ -5,7 +5,7 @@
 //! take the same job, and after a restart every job is still where it was left.
 
 use crate::records::decode_column;
-use crate::{db, now_rfc3339, JobState, NotifyState, PipelineState, Result, Store, StoreError};
+use crate::{db, now_rfc3339, JobOutputKind, JobState, NotifyState, PipelineState, Result, Store, StoreError};
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
@@ -63,6 +63,15 @@ pub struct SnapshotJobRecord {
     pub mns_message_id: String,
     pub mns_error_code: String,
     pub mns_error_message: String,
+}
+
+/// One object a snapshot job wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobOutputRecord {
+    pub job_id: String,
+    pub kind: JobOutputKind,
+    pub bucket: String,
+    pub object_key: String,
 }
 
 impl SnapshotJobRecord {
@@ -275,6 +284,45 @@ impl Store {
         Ok(())
     }
 
+    /// Note an object a job wrote (once per name).
+    pub async fn add_snapshot_job_output(&self, output: &JobOutputRecord) -> Result<()> {
+        self.write(
+            sqlx::query(
+                "INSERT INTO mts_job_outputs (job_id, kind, bucket, object_key) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (job_id, bucket, object_key) DO NOTHING",
+            )
+            .bind(&output.job_id)
+            .bind(output.kind)
+            .bind(&output.bucket)
+            .bind(&output.object_key),
+        )
+        .await
+        .map_err(db("noting a snapshot job's output"))?;
+        Ok(())
+    }
+
+    /// The objects a job wrote, in the order it wrote them.
+    pub async fn snapshot_job_outputs(&self, job_id: &str) -> Result<Vec<JobOutputRecord>> {
+        let rows = sqlx::query(
+            "SELECT job_id, kind, bucket, object_key FROM mts_job_outputs WHERE job_id = ? ORDER BY rowid",
+        )
+        .bind(job_id)
+        .fetch_all(self.reader())
+        .await
+        .map_err(db("listing a snapshot job's outputs"))?;
+        rows.iter()
+            .map(|r| {
+                let job_id: String = r.get("job_id");
+                Ok(JobOutputRecord {
+                    kind: decode_column(r, "kind", &job_id)?,
+                    job_id,
+                    bucket: r.get("bucket"),
+                    object_key: r.get("object_key"),
+                })
+            })
+            .collect()
+    }
+
     /// Finish a job (`Success` or `Fail`) unless it already finished; `notify` marks a webhook
     /// delivery as pending in the same statement, so a crash cannot lose it. Returns whether
     /// this call finished it.
@@ -416,5 +464,35 @@ mod tests {
             SnapshotJobListFilter { state: Some("Snapshoting".into()), limit: 10, ..Default::default() };
         assert_eq!(store.snapshot_jobs("1", &running).await.unwrap()[0].job_id, "a");
         assert!(store.snapshot_job("2", "a").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn outputs_are_listed_in_writing_order_once_per_name() {
+        let store = Store::open_in_memory().await.unwrap();
+        store.insert_snapshot_job(&job("a", "1")).await.unwrap();
+        let output = |kind, key: &str| JobOutputRecord {
+            job_id: "a".into(),
+            kind,
+            bucket: "shots".into(),
+            object_key: key.into(),
+        };
+        for (kind, key) in [
+            (JobOutputKind::Frame, "f/00002.jpg"),
+            (JobOutputKind::Frame, "f/00001.jpg"),
+            (JobOutputKind::Frame, "f/00002.jpg"),
+            (JobOutputKind::Index, "f/index.vtt"),
+        ] {
+            store.add_snapshot_job_output(&output(kind, key)).await.unwrap();
+        }
+        let got = store.snapshot_job_outputs("a").await.unwrap();
+        assert_eq!(
+            got,
+            vec![
+                output(JobOutputKind::Frame, "f/00002.jpg"),
+                output(JobOutputKind::Frame, "f/00001.jpg"),
+                output(JobOutputKind::Index, "f/index.vtt")
+            ]
+        );
+        assert!(store.snapshot_job_outputs("b").await.unwrap().is_empty());
     }
 }

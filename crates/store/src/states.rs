@@ -309,6 +309,23 @@ words!(JobState, "snapshot job state", [
     Fail => "Fail",
 ]);
 
+/// What a snapshot job wrote into a bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
+pub enum JobOutputKind {
+    /// One snapshot, a JPEG.
+    Frame,
+    /// A sprite sheet of several snapshots (TileOut), a JPEG.
+    Sheet,
+    /// The WebVTT index of the snapshots.
+    Index,
+}
+
+words!(JobOutputKind, "snapshot job output kind", [
+    Frame => "Frame",
+    Sheet => "Sheet",
+    Index => "Index",
+]);
+
 /// Where the webhook message of a finished job stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
 #[sqlx(rename_all = "lowercase")]
@@ -519,6 +536,7 @@ mod tests {
         round_trips(&pool, RunStatus::ALL).await;
         round_trips(&pool, InstanceSnapshotStatus::ALL).await;
         round_trips(&pool, JobState::ALL).await;
+        round_trips(&pool, JobOutputKind::ALL).await;
         round_trips(&pool, NotifyState::ALL).await;
         round_trips(&pool, PipelineState::ALL).await;
         round_trips(&pool, OperationKind::ALL).await;

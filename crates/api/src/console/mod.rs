@@ -5,6 +5,10 @@
 //! `DescribeSnapshotTree` gives a disk's snapshots with their parent links (which ECS's DescribeSnapshots lacks), for
 //! the instance page's tree, authorized as `ecs:DescribeSnapshots` on the disk.
 //!
+//! `DescribeJobFrames` gives the newest images (frames, sprite sheets) an MTS snapshot job wrote, read back from their
+//! bucket as base64 JPEG, for the instance page's job list; authorized as `mts:QuerySnapshotJobList` (MTS checks
+//! its job listing account-wide).
+//!
 //! `DescribeScreens` feeds the grid: for each `Screen.N.InstanceId` with the
 //! `Screen.N.Hash` of the frame the page shows, it captures the screen through GetInstanceScreenshot's
 //! path (same checks, same rate limit) and sends the JPEG only when the frame's hash differs, so an
@@ -17,7 +21,11 @@ pub mod files;
 use crate::authorization::ResourceName;
 use crate::envelope::ApiError;
 use crate::params::Params;
-use crate::product::{Product, RpcProduct};
+use crate::product::{Product, RamAction, RpcProduct};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use ecslab_core::mts::outputs::{ImageContent, JobImage};
+use ecslab_core::JobOutputKind;
 use ecslab_core::{Cloud, Error, Result};
 use futures_util::future::join_all;
 use serde::Serialize;
@@ -40,6 +48,7 @@ pub struct ScreenQuery {
 pub enum ConsoleRequest {
     DescribeScreens { screens: Vec<ScreenQuery> },
     DescribeSnapshotTree { disk_id: String },
+    DescribeJobFrames { job_id: String, max_frames: usize },
 }
 
 /// A screen whose frame differs from the page's.
@@ -88,12 +97,34 @@ pub struct TreeReply {
     pub snapshots: Vec<TreeSnapshot>,
 }
 
+/// One image of DescribeJobFrames: `Image` holds the base64 JPEG, or is empty with `Missing` saying why
+/// (`Gone`: deleted from the bucket since; `TooLarge`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct JobFrame {
+    pub kind: JobOutputKind,
+    pub bucket: String,
+    pub object: String,
+    pub image: String,
+    pub missing: String,
+}
+
+/// DescribeJobFrames' reply: the newest images, oldest of them first, and how many the job wrote in all.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct JobFramesReply {
+    pub job_id: String,
+    pub total_count: usize,
+    pub frames: Vec<JobFrame>,
+}
+
 /// A console reply.
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum ConsoleReply {
     Screens(ScreensReply),
     Tree(TreeReply),
+    JobFrames(JobFramesReply),
 }
 
 /// The console product in the server's table.
@@ -113,14 +144,17 @@ impl Product for Console {
             ConsoleRequest::DescribeSnapshotTree { disk_id } => {
                 vec![ResourceName::new("disk", disk_id.clone())]
             }
+            ConsoleRequest::DescribeJobFrames { .. } => Vec::new(),
         }
     }
 
-    fn ram_action(request: &ConsoleRequest) -> Option<&'static str> {
-        match request {
-            ConsoleRequest::DescribeScreens { .. } => Some("GetInstanceScreenshot"),
-            ConsoleRequest::DescribeSnapshotTree { .. } => Some("DescribeSnapshots"),
-        }
+    fn ram_action(request: &ConsoleRequest) -> Option<RamAction<'static>> {
+        let (service, name) = match request {
+            ConsoleRequest::DescribeScreens { .. } => ("ecs", "GetInstanceScreenshot"),
+            ConsoleRequest::DescribeSnapshotTree { .. } => ("ecs", "DescribeSnapshots"),
+            ConsoleRequest::DescribeJobFrames { .. } => ("mts", "QuerySnapshotJobList"),
+        };
+        Some(RamAction { service, name })
     }
 
     async fn execute(
@@ -147,7 +181,30 @@ impl Product for Console {
                         .collect(),
                 }))
             }
+            ConsoleRequest::DescribeJobFrames { job_id, max_frames } => {
+                let found = cloud.screenshot_jobs().job_images(account, &job_id, max_frames).await?;
+                Ok(ConsoleReply::JobFrames(JobFramesReply {
+                    job_id,
+                    total_count: found.total,
+                    frames: found.images.into_iter().map(job_frame).collect(),
+                }))
+            }
         }
+    }
+}
+
+fn job_frame(image: JobImage) -> JobFrame {
+    let (image_base64, missing) = match image.content {
+        ImageContent::Jpeg(bytes) => (BASE64.encode(bytes), String::new()),
+        ImageContent::Gone => (String::new(), "Gone".to_string()),
+        ImageContent::TooLarge { .. } => (String::new(), "TooLarge".to_string()),
+    };
+    JobFrame {
+        kind: image.kind,
+        bucket: image.bucket,
+        object: image.object_key,
+        image: image_base64,
+        missing,
     }
 }
 
@@ -192,9 +249,19 @@ impl RpcProduct for Console {
             "DescribeSnapshotTree" => {
                 Some(params.str("DiskId").map(|disk_id| ConsoleRequest::DescribeSnapshotTree { disk_id }))
             }
+            "DescribeJobFrames" => Some(parse_job_frames(params)),
             _ => None,
         }
     }
+}
+
+/// Images per DescribeJobFrames call: a page of thumbnails (default 12).
+pub const MAX_JOB_FRAMES: usize = 50;
+
+fn parse_job_frames(params: &Params) -> Result<ConsoleRequest> {
+    let job_id = params.str("JobId")?;
+    let max_frames = params.opt_int("MaxFrames", 1, MAX_JOB_FRAMES as i64)?.unwrap_or(12) as usize;
+    Ok(ConsoleRequest::DescribeJobFrames { job_id, max_frames })
 }
 
 fn parse_screens(params: &Params) -> Result<ConsoleRequest> {

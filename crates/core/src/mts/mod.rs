@@ -19,6 +19,7 @@
 mod capture;
 pub mod codes;
 pub mod notify;
+pub mod outputs;
 mod runner;
 pub mod spec;
 

@@ -14,7 +14,7 @@ use super::spec::{self, Cue, FrameType, JobInput, NameValues, SnapshotJobSpec};
 use super::ScreenshotJobs;
 use crate::buckets::ObjectFile;
 use crate::{Error, InstanceStatus, Result};
-use ecslab_store::{JobState, SnapshotJobRecord};
+use ecslab_store::{JobOutputKind, JobOutputRecord, JobState, SnapshotJobRecord};
 use ecslab_vmm::Frame;
 use image::RgbImage;
 use std::sync::Arc;
@@ -310,7 +310,7 @@ impl<'a> JobRun<'a> {
             let key = spec::expand_name(&self.spec.config.output.key(), &values);
             let jpeg = encode_blocking(image.clone(), quality).await?;
             let bucket = self.spec.config.output.bucket.clone();
-            self.jobs.write_object(&bucket, &key, jpeg).await?;
+            self.write(JobOutputKind::Frame, &bucket, &key, jpeg).await?;
             cue_target = Some(key);
         }
         if let Some(fragment) = self.add_to_sheet(&image, at_ms).await? {
@@ -365,8 +365,21 @@ impl<'a> JobRun<'a> {
         let values = NameValues { tile_count: Some(self.tile_count as u64), ..self.names.clone() };
         let key = spec::expand_name(&output.key(), &values);
         let jpeg = encode_blocking(image, self.jobs.jpeg_quality).await?;
-        self.jobs.write_object(&output.bucket, &key, jpeg).await?;
+        self.write(JobOutputKind::Sheet, &output.bucket, &key, jpeg).await?;
         self.jobs.store.update_snapshot_job_counts(&self.job.job_id, self.count, self.tile_count).await?;
+        Ok(())
+    }
+
+    /// Write one output object and note it for the job (the console lists a job's frames from these notes).
+    async fn write(&self, kind: JobOutputKind, bucket: &str, key: &str, bytes: Vec<u8>) -> Result<()> {
+        self.jobs.write_object(bucket, key, bytes).await?;
+        let output = JobOutputRecord {
+            job_id: self.job.job_id.clone(),
+            kind,
+            bucket: bucket.to_string(),
+            object_key: key.to_string(),
+        };
+        self.jobs.store.add_snapshot_job_output(&output).await?;
         Ok(())
     }
 
@@ -388,7 +401,7 @@ impl<'a> JobRun<'a> {
             })
             .collect();
         let bucket = self.spec.config.output.bucket.clone();
-        self.jobs.write_object(&bucket, &vtt_key, spec::render_vtt(&cues).into_bytes()).await
+        self.write(JobOutputKind::Index, &bucket, &vtt_key, spec::render_vtt(&cues).into_bytes()).await
     }
 }
 
