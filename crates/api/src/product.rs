@@ -12,7 +12,7 @@ use crate::authorization::{self, Call, Subject};
 use crate::envelope::ApiError;
 use crate::params::Params;
 use ecslab_core::store::TokenClaim;
-use ecslab_core::{Cloud, Error, Principal};
+use ecslab_core::{Cloud, Error};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -68,32 +68,14 @@ pub trait Product: Send + Sync + 'static {
         false
     }
 
-    /// Run a parsed request for an account.
+    /// Run a parsed request for an authenticated call. Nearly every product needs only the caller's account
+    /// ([`Call::account`]); STS and the admin product need to know who calls, DescribeInstanceVncUrl the Host the
+    /// call came to.
     fn execute(
-        cloud: &Arc<Cloud>,
-        account: &str,
-        request: Self::Request,
-    ) -> impl Future<Output = Result<Self::Response, ApiError>> + Send;
-
-    /// Run a parsed request for an authenticated caller. Products that only need the account
-    /// (nearly all) implement [`Product::execute`]; STS needs to know who calls.
-    fn execute_as(
-        cloud: &Arc<Cloud>,
-        principal: &Principal,
-        request: Self::Request,
-    ) -> impl Future<Output = Result<Self::Response, ApiError>> + Send {
-        Self::execute(cloud, &principal.account_id, request)
-    }
-
-    /// Run a parsed request for a call. Only products whose reply depends on how the call
-    /// reached the server (DescribeInstanceVncUrl's URL names the Host) implement this.
-    fn execute_call(
         cloud: &Arc<Cloud>,
         call: &Call,
         request: Self::Request,
-    ) -> impl Future<Output = Result<Self::Response, ApiError>> + Send {
-        Self::execute_as(cloud, &call.principal, request)
-    }
+    ) -> impl Future<Output = Result<Self::Response, ApiError>> + Send;
 
     /// The reply body, without RequestId (the envelope adds it).
     fn render(response: Self::Response) -> Result<Value, ApiError> {
@@ -191,7 +173,8 @@ impl<P: RpcProduct> RpcEntry for Mount<P> {
             let request = P::parse(action, params)
                 .ok_or_else(|| ApiError::UnknownAction { action: action.to_string() })??;
             cloud.check_region(params.get("RegionId").filter(|r| !r.is_empty()))?;
-            let ram_action = P::ram_action(&request).unwrap_or(RamAction { service: P::RAM_CODE, name: action });
+            let ram_action =
+                P::ram_action(&request).unwrap_or(RamAction { service: P::RAM_CODE, name: action });
             authorize::<P>(cloud, call, ram_action, subject_resources::<P>(&request), params).await?;
             run::<P>(cloud, call, action, params, request).await
         })
@@ -257,7 +240,7 @@ async fn run<P: Product>(
 ) -> Result<Value, ApiError> {
     let account = call.principal.account_id.as_str();
     let token = params.opt_str("ClientToken").filter(|_| P::honours_client_token(&request));
-    let once = async { P::render(P::execute_call(cloud, call, request).await?) };
+    let once = async { P::render(P::execute(cloud, call, request).await?) };
     match token {
         None => once.await,
         Some(token) => idempotent(cloud, account, action, &token, params, once).await,

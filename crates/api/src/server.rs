@@ -221,17 +221,10 @@ async fn authenticate(state: &AppState, raw: &RawRequest<'_>) -> Result<(Princip
         if !key.enabled {
             return Err(ApiError::AccessKeyDisabled);
         }
-        let identity = match &key.user_id {
-            None => Identity::Root,
-            Some(user_id) => {
-                let user_name = state
-                    .cloud
-                    .ram()
-                    .user_name(&key.account_id, user_id)
-                    .await?
-                    .ok_or(ApiError::AccessKeyNotFound)?;
-                Identity::User { user_id: user_id.clone(), user_name }
-            }
+        let identity = match (key.user_id, key.user_name) {
+            (None, _) => Identity::Root,
+            (Some(user_id), Some(user_name)) => Identity::User { user_id, user_name },
+            (Some(_), None) => return Err(ApiError::AccessKeyNotFound),
         };
         let principal = Principal { account_id: key.account_id, access_key_id: key.access_key_id, identity };
         (principal, key.access_key_secret)

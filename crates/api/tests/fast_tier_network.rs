@@ -58,6 +58,7 @@ async fn as_other(lab: &Lab, version: &str, action: &str, params: &[(&str, &str)
             account_id: "2000000000000002".into(),
             enabled: true,
             user_id: None,
+            user_name: None,
         };
         lab.cloud.store().create_account(&key.account_id, "other", &key).await.unwrap();
     }

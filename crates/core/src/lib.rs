@@ -50,7 +50,7 @@ pub use disks::Disks;
 pub use disks::ListedSnapshot;
 pub use ecslab_iam as iam;
 pub use ecslab_store::{
-    DiskStatus, DiskType, ImageStatus, JobOutputKind, InstanceSnapshotStatus, SnapshotStatus, TaskStatus,
+    DiskStatus, DiskType, ImageStatus, InstanceSnapshotStatus, JobOutputKind, SnapshotStatus, TaskStatus,
 };
 pub use error::{Error, Resource, Result};
 pub use exports::Exports;

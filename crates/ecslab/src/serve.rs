@@ -244,6 +244,7 @@ async fn bootstrap_admin(store: &Store, data_dir: &Path) -> Result<(), String> {
         account_id: ecslab_store::ADMIN_ACCOUNT_ID.into(),
         enabled: true,
         user_id: None,
+        user_name: None,
     };
     store
         .create_account(&key.account_id, "admin", &key)

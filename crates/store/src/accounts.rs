@@ -90,6 +90,7 @@ mod tests {
             account_id: ADMIN_ACCOUNT_ID.into(),
             enabled: true,
             user_id: None,
+            user_name: None,
         };
         store.create_account(ADMIN_ACCOUNT_ID, "admin", &admin).await.unwrap();
         let a = store.create_named_account("team-a", "LTAIa", "sa").await.unwrap();

@@ -5,7 +5,9 @@
 //! take the same job, and after a restart every job is still where it was left.
 
 use crate::records::decode_column;
-use crate::{db, now_rfc3339, JobOutputKind, JobState, NotifyState, PipelineState, Result, Store, StoreError};
+use crate::{
+    db, now_rfc3339, JobOutputKind, JobState, NotifyState, PipelineState, Result, Store, StoreError,
+};
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 

@@ -212,8 +212,11 @@ impl Store {
     }
 
     pub async fn access_key(&self, access_key_id: &str) -> Result<Option<AccessKey>> {
+        // One read per request: the key and, for a RAM user's key, the user's name (the caller's identity).
         let row = sqlx::query(
-            "SELECT access_key_id, access_key_secret, account_id, enabled, user_id FROM access_keys WHERE access_key_id = ?",
+            "SELECT k.access_key_id, k.access_key_secret, k.account_id, k.enabled, k.user_id, u.user_name \
+             FROM access_keys k LEFT JOIN ram_users u ON u.user_id = k.user_id AND u.account_id = k.account_id \
+             WHERE k.access_key_id = ?",
         )
         .bind(access_key_id)
         .fetch_optional(self.reader())
@@ -225,6 +228,7 @@ impl Store {
             account_id: r.get(2),
             enabled: r.get::<i64, _>(3) != 0,
             user_id: r.get(4),
+            user_name: r.get(5),
         }))
     }
 

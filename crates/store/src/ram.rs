@@ -351,19 +351,6 @@ impl Store {
         Ok(row.as_ref().map(user_row))
     }
 
-    /// A user by id.
-    pub async fn ram_user_by_id(&self, account: &str, user_id: &str) -> Result<Option<RamUserRow>> {
-        let row = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM ram_users WHERE account_id = ? AND user_id = ?"
-        ))
-        .bind(account)
-        .bind(user_id)
-        .fetch_optional(self.reader())
-        .await
-        .map_err(db("reading a RAM user"))?;
-        Ok(row.as_ref().map(user_row))
-    }
-
     /// UpdateUser: the changed row, unless the user is missing or its new name is taken by another user.
     pub async fn update_ram_user(
         &self,

@@ -13,6 +13,8 @@ pub struct AccessKey {
     pub enabled: bool,
     /// The RAM user whose key this is; `None` for the account's root key.
     pub user_id: Option<String>,
+    /// That user's name (`None` for the root key, or a user that no longer exists).
+    pub user_name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

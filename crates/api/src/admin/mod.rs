@@ -4,10 +4,11 @@
 //! root key; `ecslab admin accounts create NAME` calls it. Every key but the server admin's is
 //! refused with `Forbidden.AdminOnly` (403); the rules live in `ecslab_core::accounts`.
 
+use crate::authorization::Call;
 use crate::envelope::ApiError;
 use crate::params::Params;
 use crate::product::{Product, RpcProduct};
-use ecslab_core::{accounts, Cloud, Principal, Result};
+use ecslab_core::{accounts, Cloud, Result};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -39,20 +40,13 @@ impl Product for Admin {
     type Request = AdminRequest;
     type Response = AccountReply;
 
-    async fn execute(
-        _cloud: &Arc<Cloud>,
-        _account: &str,
-        _request: AdminRequest,
-    ) -> std::result::Result<AccountReply, ApiError> {
-        Err(ecslab_core::Error::internal("the admin product runs only through execute_as").into())
-    }
-
     /// CreateAccount needs to know that the admin account's root key calls, not only the account.
-    async fn execute_as(
+    async fn execute(
         cloud: &Arc<Cloud>,
-        principal: &Principal,
+        call: &Call,
         request: AdminRequest,
     ) -> std::result::Result<AccountReply, ApiError> {
+        let principal = &call.principal;
         match request {
             AdminRequest::CreateAccount { name } => {
                 let new = accounts::create(cloud.store(), principal, &name).await?;

@@ -38,6 +38,13 @@ pub struct Call {
     pub host: String,
 }
 
+impl Call {
+    /// The account the call acts in.
+    pub fn account(&self) -> &str {
+        &self.principal.account_id
+    }
+}
+
 /// A resource a request acts on, named as the relative part of its ARN: `instance/i-123` is
 /// `ResourceName::new("instance", "i-123")`, in the product's service and the server's region, of the caller's
 /// account. Global resources (RAM's users and roles) have no region: `ResourceName::global("ram", "role", "ops")`

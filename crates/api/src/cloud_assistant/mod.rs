@@ -17,6 +17,7 @@ use reply::{
     StatusPage,
 };
 
+use crate::authorization::Call;
 use crate::envelope::ApiError;
 use crate::params::Params;
 use crate::product::{Product, RpcProduct};
@@ -111,9 +112,10 @@ impl Product for CloudAssistantProduct {
 
     async fn execute(
         cloud: &Arc<Cloud>,
-        account: &str,
+        call: &Call,
         request: AssistantRequest,
     ) -> std::result::Result<AssistantReply, ApiError> {
+        let account = call.account();
         Ok(execute(cloud.assistant(), account, request).await?)
     }
 }

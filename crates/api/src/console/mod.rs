@@ -18,6 +18,7 @@
 
 pub mod files;
 
+use crate::authorization::Call;
 use crate::authorization::ResourceName;
 use crate::envelope::ApiError;
 use crate::params::Params;
@@ -159,9 +160,10 @@ impl Product for Console {
 
     async fn execute(
         cloud: &Arc<Cloud>,
-        account: &str,
+        call: &Call,
         request: ConsoleRequest,
     ) -> std::result::Result<ConsoleReply, ApiError> {
+        let account = call.account();
         match request {
             ConsoleRequest::DescribeScreens { screens } => {
                 Ok(ConsoleReply::Screens(screens_of(cloud, account, screens).await?))

@@ -17,6 +17,7 @@ pub use reply::EcdReply;
 
 use reply::{Desktop, DesktopDisk, DesktopPage, ImageModifiedRecord, KeyValue, RebuildResult, RecordPage};
 
+use crate::authorization::Call;
 use crate::envelope::ApiError;
 use crate::params::Params;
 use crate::product::{Product, RpcProduct};
@@ -68,9 +69,10 @@ impl Product for Ecd {
 
     async fn execute(
         cloud: &Arc<Cloud>,
-        account: &str,
+        call: &Call,
         request: EcdRequest,
     ) -> std::result::Result<EcdReply, ApiError> {
+        let account = call.account();
         Ok(execute(cloud, account, request).await.map_err(desktop_words)?)
     }
 }

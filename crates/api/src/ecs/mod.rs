@@ -14,6 +14,7 @@ pub use reply::EcsReply;
 
 use reply::{Empty, InstanceIdSets};
 
+use crate::authorization::Call;
 use crate::envelope::ApiError;
 use crate::params::Params;
 use crate::product::{Product, ResourceName, RpcProduct};
@@ -48,9 +49,10 @@ impl Product for Ecs {
 
     async fn execute(
         cloud: &Arc<Cloud>,
-        account: &str,
+        call: &Call,
         request: EcsRequest,
     ) -> std::result::Result<EcsReply, ApiError> {
+        let account = call.account();
         Ok(execute(cloud, account, request).await?)
     }
 }

@@ -9,6 +9,7 @@ mod resources;
 
 pub use reply::InterfaceReply;
 
+use crate::authorization::Call;
 use crate::envelope::ApiError;
 use crate::params::Params;
 use crate::product::{Product, RpcProduct};
@@ -43,9 +44,10 @@ impl Product for InstanceNetwork {
 
     async fn execute(
         cloud: &Arc<Cloud>,
-        account: &str,
+        call: &Call,
         request: InterfaceRequest,
     ) -> std::result::Result<InterfaceReply, ApiError> {
+        let account = call.account();
         Ok(execute(cloud.networks(), account, request).await?)
     }
 }

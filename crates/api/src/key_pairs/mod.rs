@@ -12,6 +12,7 @@ pub use reply::KeyPairReply;
 
 use reply::{BindingResult, BindingResults, KeyPairItem, KeyPairList, KeyPairPage};
 
+use crate::authorization::Call;
 use crate::envelope::ApiError;
 use crate::params::Params;
 use crate::product::{Product, RpcProduct};
@@ -46,9 +47,10 @@ impl Product for KeyPairs {
 
     async fn execute(
         cloud: &Arc<Cloud>,
-        account: &str,
+        call: &Call,
         request: KeyPairRequest,
     ) -> std::result::Result<KeyPairReply, ApiError> {
+        let account = call.account();
         Ok(execute(cloud, account, request).await?)
     }
 }

@@ -10,6 +10,7 @@ mod resources;
 pub use parse::parse;
 pub use render::MtsReply;
 
+use crate::authorization::Call;
 use crate::envelope::ApiError;
 use crate::params::Params;
 use crate::product::{Product, RpcProduct};
@@ -43,9 +44,10 @@ impl Product for Mts {
 
     async fn execute(
         cloud: &Arc<Cloud>,
-        account: &str,
+        call: &Call,
         request: MtsRequest,
     ) -> std::result::Result<MtsReply, ApiError> {
+        let account = call.account();
         Ok(execute(cloud, account, request).await?)
     }
 }

@@ -12,6 +12,7 @@ mod resources;
 pub use parse::{route, PaiRequest};
 pub use reply::{PaiReply, Snapshot, SnapshotIds, SnapshotList};
 
+use crate::authorization::Call;
 use crate::envelope::ApiError;
 use crate::params::Params;
 use crate::product::{Product, RestProduct};
@@ -33,7 +34,8 @@ impl Product for PaiDsw {
         resources::resources(request)
     }
 
-    async fn execute(cloud: &Arc<Cloud>, account: &str, request: PaiRequest) -> Result<PaiReply, ApiError> {
+    async fn execute(cloud: &Arc<Cloud>, call: &Call, request: PaiRequest) -> Result<PaiReply, ApiError> {
+        let account = call.account();
         execute(cloud, account, request).await
     }
 }

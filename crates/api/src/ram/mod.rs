@@ -15,6 +15,7 @@ use reply::{
     UserList,
 };
 
+use crate::authorization::Call;
 use crate::envelope::ApiError;
 use crate::params::Params;
 use crate::product::{Product, ResourceName, RpcProduct};
@@ -134,9 +135,10 @@ impl Product for RamProduct {
 
     async fn execute(
         cloud: &Arc<Cloud>,
-        account: &str,
+        call: &Call,
         request: RamRequest,
     ) -> std::result::Result<RamReply, ApiError> {
+        let account = call.account();
         Ok(execute(cloud, account, request).await?)
     }
 }

@@ -13,6 +13,7 @@ pub use reply::SecurityGroupReply;
 
 use reply::{Group, GroupAttribute, GroupList, GroupPage, Permission, PermissionList};
 
+use crate::authorization::Call;
 use crate::envelope::ApiError;
 use crate::params::Params;
 use crate::product::{Product, RpcProduct};
@@ -52,9 +53,10 @@ impl Product for SecurityGroups {
 
     async fn execute(
         cloud: &Arc<Cloud>,
-        account: &str,
+        call: &Call,
         request: SecurityGroupRequest,
     ) -> std::result::Result<SecurityGroupReply, ApiError> {
+        let account = call.account();
         Ok(execute(cloud.networks(), account, request).await?)
     }
 }

@@ -3,11 +3,12 @@
 //! authorization step checks `sts:AssumeRole` on `acs:ram::{account}:role/{name}` first, and lets everyone ask
 //! GetCallerIdentity. Denials answer `NoPermission`, as STS does.
 
+use crate::authorization::Call;
 use crate::envelope::ApiError;
 use crate::params::Params;
 use crate::product::{Product, ResourceName, RpcProduct};
 use ecslab_core::sts::{self, AssumeRole};
-use ecslab_core::{Cloud, Error, Principal, Result};
+use ecslab_core::{Cloud, Result};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -80,18 +81,11 @@ impl Product for Sts {
     }
 
     async fn execute(
-        _cloud: &Arc<Cloud>,
-        _account: &str,
-        _request: StsRequest,
-    ) -> std::result::Result<StsReply, ApiError> {
-        Err(Error::internal("STS runs only through execute_as: it needs to know who calls").into())
-    }
-
-    async fn execute_as(
         cloud: &Arc<Cloud>,
-        principal: &Principal,
+        call: &Call,
         request: StsRequest,
     ) -> std::result::Result<StsReply, ApiError> {
+        let principal = &call.principal;
         Ok(match request {
             StsRequest::AssumeRole(assume) => {
                 let assumed = cloud.sts().assume_role(cloud.ram(), principal, assume).await?;

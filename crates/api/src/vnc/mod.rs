@@ -56,15 +56,6 @@ impl Product for VncConsole {
     }
 
     async fn execute(
-        _cloud: &Arc<Cloud>,
-        _account: &str,
-        _request: VncRequest,
-    ) -> std::result::Result<VncReply, ApiError> {
-        // The URL names the Host the call came to: only `execute_call` knows it.
-        Err(ecslab_core::Error::internal("DescribeInstanceVncUrl runs through execute_call").into())
-    }
-
-    async fn execute_call(
         cloud: &Arc<Cloud>,
         call: &Call,
         request: VncRequest,

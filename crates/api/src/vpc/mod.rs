@@ -16,6 +16,7 @@ use reply::{
     VSwitchIds, VSwitchList, VSwitchPage, Vpc, VpcList, VpcPage,
 };
 
+use crate::authorization::Call;
 use crate::envelope::ApiError;
 use crate::params::Params;
 use crate::product::{Product, RpcProduct};
@@ -62,9 +63,10 @@ impl Product for VpcProduct {
 
     async fn execute(
         cloud: &Arc<Cloud>,
-        account: &str,
+        call: &Call,
         request: VpcRequest,
     ) -> std::result::Result<VpcReply, ApiError> {
+        let account = call.account();
         Ok(execute(cloud.networks(), account, request).await?)
     }
 }

@@ -95,6 +95,7 @@ impl Lab {
             account_id: "1000000000000001".into(),
             enabled: true,
             user_id: None,
+            user_name: None,
         };
         store.create_account(&key.account_id, "admin", &key).await.unwrap();
         let mut config = CloudConfig::new(dir.path().to_path_buf(), region.to_string(), Accel::Tcg);

@@ -26,7 +26,9 @@ pub enum ImageContent {
     /// Deleted from its bucket since the job wrote it.
     Gone,
     /// Over [`MAX_IMAGE_BYTES`].
-    TooLarge { bytes: u64 },
+    TooLarge {
+        bytes: u64,
+    },
 }
 
 /// The newest images of a job, oldest of them first, and how many it wrote in all.
@@ -50,7 +52,12 @@ impl ScreenshotJobs {
         let mut images = Vec::with_capacity(newest.len());
         for output in newest {
             let content = self.read_image(&output.bucket, &output.object_key).await?;
-            images.push(JobImage { kind: output.kind, bucket: output.bucket, object_key: output.object_key, content });
+            images.push(JobImage {
+                kind: output.kind,
+                bucket: output.bucket,
+                object_key: output.object_key,
+                content,
+            });
         }
         Ok(JobImages { total, images })
     }
@@ -66,7 +73,9 @@ impl ScreenshotJobs {
         };
         match read.await {
             Ok(content) => Ok(content),
-            Err(BucketError::NoSuchBucket { .. } | BucketError::NoSuchObject { .. }) => Ok(ImageContent::Gone),
+            Err(BucketError::NoSuchBucket { .. } | BucketError::NoSuchObject { .. }) => {
+                Ok(ImageContent::Gone)
+            }
             Err(e) => Err(codes::from_bucket(e)),
         }
     }

@@ -231,11 +231,6 @@ impl Ram {
         Ok(policies)
     }
 
-    /// A RAM user's name by id, `None` when the account has no such user.
-    pub async fn user_name(&self, account_id: &str, user_id: &str) -> Result<Option<String>> {
-        Ok(self.store.ram_user_by_id(account_id, user_id).await?.map(|u| u.user_name))
-    }
-
     /// A role by name (without regard to case), `None` when the account has none.
     pub async fn role(&self, account_id: &str, role_name: &str) -> Result<Option<RoleRecord>> {
         Ok(self.store.ram_role(account_id, role_name).await?.map(|r| RoleRecord::from_row(account_id, r)))

@@ -19,6 +19,7 @@ async fn ram() -> Ram {
             account_id: account.into(),
             enabled: true,
             user_id: None,
+            user_name: None,
         };
         store.create_account(account, name, &root).await.unwrap();
     }
@@ -159,8 +160,10 @@ async fn roles_and_root_and_other_accounts() {
     assert!(ram.identity_policies(A, &Identity::Root).await.unwrap().is_empty());
     let alice = user(&ram, A, "alice").await;
     let Identity::User { user_id, .. } = &alice else { unreachable!() };
-    assert_eq!(ram.user_name(A, user_id).await.unwrap().as_deref(), Some("alice"));
-    assert_eq!(ram.user_name(B, user_id).await.unwrap(), None);
+    // Authentication reads the key and its user's name in one go.
+    let created = ram.create_access_key(A, "alice").await.unwrap();
+    let key = ram.store.access_key(&created.access_key_id).await.unwrap().unwrap();
+    assert_eq!((key.user_id.as_ref(), key.user_name.as_deref()), (Some(user_id), Some("alice")));
     assert_eq!(ram.get_user(B, "alice").await.unwrap_err().code(), "EntityNotExist.User");
 }
 
