@@ -39,6 +39,7 @@ pub mod ram;
 pub mod requests;
 mod runner;
 pub mod screen;
+pub mod signed;
 pub mod status;
 pub mod sts;
 pub mod vnc;

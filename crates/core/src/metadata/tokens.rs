@@ -6,12 +6,8 @@
 //! on ECS, where the guest keeps using one for up to six hours), and a token is worth nothing to another
 //! instance or after its time.
 
+use crate::signed::SigningKey;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 
 /// The longest TTL ECS grants: six hours.
 pub const MAX_TTL_SECS: u64 = 21_600;
@@ -35,14 +31,11 @@ pub fn parse_ttl(header: Option<&str>) -> Result<Duration, TtlError> {
 }
 
 /// The server's key for tokens.
-#[derive(Clone)]
-pub struct TokenKey(Vec<u8>);
+#[derive(Debug, Clone)]
+pub struct TokenKey(SigningKey);
 
-impl std::fmt::Debug for TokenKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TokenKey(..)")
-    }
-}
+/// The label metadata tokens are signed under.
+const LABEL: &str = "metadata-token";
 
 fn unix(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
@@ -50,35 +43,17 @@ fn unix(t: SystemTime) -> u64 {
 
 impl TokenKey {
     pub fn new(secret: impl Into<Vec<u8>>) -> TokenKey {
-        TokenKey(secret.into())
-    }
-
-    fn signature(&self, claims: &str) -> Vec<u8> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
-        mac.update(claims.as_bytes());
-        mac.finalize().into_bytes().to_vec()
+        TokenKey(SigningKey::new(secret))
     }
 
     /// A token for `instance_id`, valid for `ttl` from `now`.
     pub fn issue(&self, instance_id: &str, ttl: Duration, now: SystemTime) -> String {
-        let claims = format!("{}.{instance_id}", unix(now) + ttl.as_secs());
-        let signature = URL_SAFE_NO_PAD.encode(self.signature(&claims));
-        format!("{}.{signature}", URL_SAFE_NO_PAD.encode(claims))
+        self.0.sign(LABEL, &format!("{}.{instance_id}", unix(now) + ttl.as_secs()))
     }
 
     /// Whether `token` was issued by this key to `instance_id` and has not expired at `now`.
     pub fn accepts(&self, token: &str, instance_id: &str, now: SystemTime) -> bool {
-        let Some((claims, signature)) = token.trim().split_once('.') else { return false };
-        let (Ok(claims), Ok(signature)) = (URL_SAFE_NO_PAD.decode(claims), URL_SAFE_NO_PAD.decode(signature))
-        else {
-            return false;
-        };
-        let Ok(claims) = String::from_utf8(claims) else { return false };
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
-        mac.update(claims.as_bytes());
-        if mac.verify_slice(&signature).is_err() {
-            return false;
-        }
+        let Some(claims) = self.0.verify(LABEL, token) else { return false };
         let Some((expiry, owner)) = claims.split_once('.') else { return false };
         let Ok(expiry) = expiry.parse::<u64>() else { return false };
         owner == instance_id && unix(now) < expiry
@@ -88,6 +63,8 @@ impl TokenKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
 
     #[test]
     fn ttl_is_whole_seconds_up_to_six_hours() {

@@ -7,13 +7,10 @@
 //! the claims gives all three with one hash and no table to clean up. What a token says is not secret from its
 //! holder (it names their own role and policy), so it is signed, not sealed.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use hmac::{Hmac, Mac};
+use crate::signed::SigningKey;
 use rand::distributions::Alphanumeric;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
 /// What a session token says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,14 +38,8 @@ pub enum TokenError {
 }
 
 /// The server's key for session credentials.
-#[derive(Clone)]
-pub struct SessionKey(Vec<u8>);
-
-impl std::fmt::Debug for SessionKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SessionKey(..)")
-    }
-}
+#[derive(Debug, Clone)]
+pub struct SessionKey(SigningKey);
 
 /// A session's credentials, as AssumeRole returns them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,20 +54,12 @@ pub const STS_KEY_PREFIX: &str = "STS.";
 
 impl SessionKey {
     pub fn new(secret: impl Into<Vec<u8>>) -> SessionKey {
-        SessionKey(secret.into())
-    }
-
-    fn mac(&self, label: &str, text: &str) -> Vec<u8> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
-        mac.update(label.as_bytes());
-        mac.update(&[0]);
-        mac.update(text.as_bytes());
-        mac.finalize().into_bytes().to_vec()
+        SessionKey(SigningKey::new(secret))
     }
 
     /// The secret of a session's access key.
     pub fn secret_for(&self, access_key_id: &str) -> String {
-        URL_SAFE_NO_PAD.encode(self.mac("secret", access_key_id))
+        self.0.derive("secret", access_key_id)
     }
 
     /// New credentials for a session; `claims.access_key_id` is replaced by a fresh `STS.` key.
@@ -84,24 +67,16 @@ impl SessionKey {
         let suffix: String = rand::thread_rng().sample_iter(&Alphanumeric).take(28).map(char::from).collect();
         claims.access_key_id = format!("{STS_KEY_PREFIX}{suffix}");
         let json = serde_json::to_string(&claims).expect("claims serialize");
-        let signature = URL_SAFE_NO_PAD.encode(self.mac("token", &json));
         SessionCredentials {
             access_key_secret: self.secret_for(&claims.access_key_id),
             access_key_id: claims.access_key_id,
-            security_token: format!("{}.{signature}", URL_SAFE_NO_PAD.encode(json)),
+            security_token: self.0.sign("token", &json),
         }
     }
 
     /// The session a token proves for `access_key_id` at `now` (seconds since the epoch).
     pub fn open(&self, token: &str, access_key_id: &str, now: i64) -> Result<SessionClaims, TokenError> {
-        let (json, signature) = token.trim().split_once('.').ok_or(TokenError::Malformed)?;
-        let json = URL_SAFE_NO_PAD.decode(json).map_err(|_| TokenError::Malformed)?;
-        let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| TokenError::Malformed)?;
-        let json = String::from_utf8(json).map_err(|_| TokenError::Malformed)?;
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
-        mac.update(b"token\0");
-        mac.update(json.as_bytes());
-        mac.verify_slice(&signature).map_err(|_| TokenError::Malformed)?;
+        let json = self.0.verify("token", token).ok_or(TokenError::Malformed)?;
         let claims: SessionClaims = serde_json::from_str(&json).map_err(|_| TokenError::Malformed)?;
         if claims.access_key_id != access_key_id {
             return Err(TokenError::MismatchWithAccessKey);
@@ -116,6 +91,8 @@ impl SessionKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
 
     fn claims(expires_at: i64) -> SessionClaims {
         SessionClaims {
