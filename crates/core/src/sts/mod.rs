@@ -20,7 +20,8 @@ use ecslab_iam::{
     TrustPolicy,
 };
 use ecslab_store::Store;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 pub use token::{SessionClaims, SessionCredentials, SessionKey, TokenError, STS_KEY_PREFIX};
 
 /// The shortest session STS grants, in seconds.
@@ -66,7 +67,12 @@ pub struct CallerIdentity {
 #[derive(Debug)]
 pub struct Sts {
     key: SessionKey,
+    /// Each session's inline policy, parsed at its first request: by the session's `STS.` key id, with its expiry.
+    session_policies: Mutex<HashMap<String, (i64, Arc<AttachedPolicy>)>>,
 }
+
+/// Sessions whose parsed policy is kept; past this, expired sessions are dropped (all of them, if none expired).
+const SESSION_POLICY_CACHE: usize = 4096;
 
 fn no_permission(message: &str) -> Error {
     Error::rejected("NoPermission", message)
@@ -82,7 +88,7 @@ impl Sts {
                 hex::encode(bytes)
             })
             .await?;
-        Ok(Sts { key: SessionKey::new(secret) })
+        Ok(Sts { key: SessionKey::new(secret), session_policies: Mutex::new(HashMap::new()) })
     }
 
     /// The principal and the access key secret of a request signed with an `STS.` key and its SecurityToken.
@@ -104,10 +110,7 @@ impl Sts {
         })?;
         let session_policy = match &claims.policy {
             None => None,
-            Some(text) => Some(Arc::new(
-                AttachedPolicy::parse("SessionPolicy", PolicySource::Session, text)
-                    .map_err(Error::internal)?,
-            )),
+            Some(text) => Some(self.session_policy(access_key_id, claims.expires_at, text)?),
         };
         let principal = Principal {
             account_id: claims.account_id,
@@ -121,6 +124,31 @@ impl Sts {
             },
         };
         Ok((principal, self.key.secret_for(access_key_id)))
+    }
+
+    /// A session's inline policy, parsed once per session (a token's claims never change: they are signed).
+    fn session_policy(
+        &self,
+        access_key_id: &str,
+        expires_at: i64,
+        text: &str,
+    ) -> Result<Arc<AttachedPolicy>> {
+        let mut cache = self.session_policies.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((_, policy)) = cache.get(access_key_id) {
+            return Ok(policy.clone());
+        }
+        let policy = Arc::new(
+            AttachedPolicy::parse("SessionPolicy", PolicySource::Session, text).map_err(Error::internal)?,
+        );
+        if cache.len() >= SESSION_POLICY_CACHE {
+            let now = Utc::now().timestamp();
+            cache.retain(|_, (expiry, _)| *expiry > now);
+            if cache.len() >= SESSION_POLICY_CACHE {
+                cache.clear();
+            }
+        }
+        cache.insert(access_key_id.to_owned(), (expires_at, policy.clone()));
+        Ok(policy)
     }
 
     /// AssumeRole for `caller`, whose policies already allowed `sts:AssumeRole` on the role.
@@ -289,5 +317,37 @@ mod tests {
         for bad in ["a", "has space", "ninja*", &"x".repeat(65)] {
             assert_eq!(validate_session_name(bad).unwrap_err().code(), "InvalidParameter.RoleSessionName");
         }
+    }
+
+    #[tokio::test]
+    async fn a_session_policy_is_parsed_once_per_session() {
+        let sts = Sts::new(&Store::open_in_memory().await.unwrap()).await.unwrap();
+        let claims = SessionClaims {
+            account_id: "1000000000000002".into(),
+            access_key_id: String::new(),
+            role_id: "300000000000000001".into(),
+            role_name: "ops".into(),
+            session_name: "alice".into(),
+            policy: Some(
+                r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"ecs:Describe*","Resource":"*"}]}"#
+                    .into(),
+            ),
+            expires_at: Utc::now().timestamp() + 900,
+        };
+        let policy_of = |creds: &SessionCredentials| match sts
+            .authenticate(&creds.access_key_id, Some(&creds.security_token))
+            .unwrap()
+            .0
+            .identity
+        {
+            Identity::Role { session_policy, .. } => session_policy.unwrap(),
+            other => panic!("not a role session: {other:?}"),
+        };
+        let (first, second) = (sts.key.issue(claims.clone()), sts.key.issue(claims));
+        assert!(
+            Arc::ptr_eq(&policy_of(&first), &policy_of(&first)),
+            "the same session reuses its parsed policy"
+        );
+        assert!(!Arc::ptr_eq(&policy_of(&first), &policy_of(&second)), "each session has its own");
     }
 }
