@@ -22,6 +22,7 @@ destroys and undefines any libvirt domain left that names the data dir.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -60,6 +61,22 @@ def _serve(prerequisites, **kwargs):
 
 TEST_DRIVER = os.environ.get("ECSLAB_TEST_DRIVER", "qemu")
 LIBVIRT_URI = os.environ.get("ECSLAB_TEST_LIBVIRT_URI", "qemu:///system")
+
+
+@contextlib.contextmanager
+def driver_server(prerequisites, name: str, extra_args: tuple[str, ...] = (), image=None):
+    """A server of a module's own on the driver under test (`--stop-grace-secs 5`, plus `--libvirt-uri` on the
+    libvirt pass), stopped on exit. Modules that use it import TEST_DRIVER too: that is how the libvirt pass knows
+    to rerun them."""
+    binary, tiny = prerequisites
+    extra = ["--stop-grace-secs", "5", *extra_args]
+    if TEST_DRIVER == "libvirt":
+        extra += ["--libvirt-uri", LIBVIRT_URI]
+    lab = labkit.start_server(binary, image or tiny, driver=TEST_DRIVER, extra_args=extra, name=name)
+    try:
+        yield lab
+    finally:
+        labkit.stop_server(lab)
 
 
 def pytest_collection_modifyitems(config, items):

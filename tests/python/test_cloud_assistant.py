@@ -19,21 +19,14 @@ import pytest
 from alibabacloud_ecs20140526 import models as m
 
 import labkit
-from conftest import LIBVIRT_URI, TEST_DRIVER
+from conftest import TEST_DRIVER, driver_server
 from labkit import REGION
 
 
 @pytest.fixture(scope="module")
 def ca_lab(prerequisites):
-    binary, image = prerequisites
-    extra = ["--stop-grace-secs", "5"]
-    if TEST_DRIVER == "libvirt":
-        extra += ["--libvirt-uri", LIBVIRT_URI]
-    lab = labkit.start_server(binary, image, driver=TEST_DRIVER, extra_args=extra, name="ecslab-ca")
-    try:
+    with driver_server(prerequisites, "ecslab-ca") as lab:
         yield lab
-    finally:
-        labkit.stop_server(lab)
 
 
 @pytest.fixture(scope="module")

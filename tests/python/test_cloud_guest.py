@@ -39,7 +39,7 @@ from alibabacloud_ecs20140526 import models as m
 from cryptography.hazmat.primitives import serialization
 
 import labkit
-from conftest import LIBVIRT_URI, TEST_DRIVER
+from conftest import TEST_DRIVER, driver_server
 from labkit import REGION
 
 HOST_NAME = "cloud-e2e"
@@ -65,17 +65,12 @@ def cloud_lab(prerequisites):
     if image is None:
         pytest.skip("the Debian cloud guest is not built (scripts/build-cloud-guest, cached per machine) "
                     "or ECSLAB_SKIP_CLOUD_GUEST=1")
-    binary, tiny = prerequisites
-    extra = ["--stop-grace-secs", "5"]
-    if TEST_DRIVER == "libvirt":
-        extra += ["--libvirt-uri", LIBVIRT_URI]
     started = time.monotonic()
-    lab = labkit.start_server(binary, tiny, driver=TEST_DRIVER, extra_args=extra, name="ecslab-cloud")
     try:
-        lab.extra["cloud_image_id"] = labkit.import_image(lab, binary, image, "debian-12-cloud")
-        yield lab
+        with driver_server(prerequisites, "ecslab-cloud") as lab:
+            lab.extra["cloud_image_id"] = labkit.import_image(lab, prerequisites[0], image, "debian-12-cloud")
+            yield lab
     finally:
-        labkit.stop_server(lab)
         print(f"\n[test_cloud_guest] driver {TEST_DRIVER}: module took {time.monotonic() - started:.0f} s")
 
 

@@ -21,7 +21,7 @@ import pytest
 from alibabacloud_ecs20140526 import models as m
 
 import labkit
-from conftest import LIBVIRT_URI, TEST_DRIVER
+from conftest import TEST_DRIVER, driver_server  # noqa: F401 (TEST_DRIVER: the libvirt pass reruns this module)
 from labkit import REGION
 
 
@@ -44,15 +44,8 @@ exit 7
 
 @pytest.fixture(scope="module")
 def md_lab(prerequisites):
-    binary, image = prerequisites
-    extra = ["--stop-grace-secs", "5"]
-    if TEST_DRIVER == "libvirt":
-        extra += ["--libvirt-uri", LIBVIRT_URI]
-    lab = labkit.start_server(binary, image, driver=TEST_DRIVER, extra_args=extra, name="ecslab-metadata")
-    try:
+    with driver_server(prerequisites, "ecslab-metadata") as lab:
         yield lab
-    finally:
-        labkit.stop_server(lab)
 
 
 def test_each_guest_reads_its_own_metadata_and_runs_its_user_data(md_lab):

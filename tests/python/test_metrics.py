@@ -26,7 +26,7 @@ from alibabacloud_mts20140618 import models as mm
 from prometheus_client.parser import text_string_to_metric_families
 
 import labkit
-from conftest import LIBVIRT_URI, TEST_DRIVER
+from conftest import TEST_DRIVER, driver_server
 from labkit import REGION
 from test_mts import mts_client, out, wait_job
 from test_tenants import as_account, create_account
@@ -38,16 +38,9 @@ MIB = 1024 * 1024
 
 @pytest.fixture(scope="module")
 def mlab(prerequisites):
-    binary, image = prerequisites
-    extra = ["--stop-grace-secs", "5", "--metrics-token", TOKEN, "--monitor-interval-secs", str(INTERVAL),
-             "--mts-workers", "1"]
-    if TEST_DRIVER == "libvirt":
-        extra += ["--libvirt-uri", LIBVIRT_URI]
-    lab = labkit.start_server(binary, image, driver=TEST_DRIVER, extra_args=extra, name="ecslab-metrics")
-    try:
+    extra = ("--metrics-token", TOKEN, "--monitor-interval-secs", str(INTERVAL), "--mts-workers", "1")
+    with driver_server(prerequisites, "ecslab-metrics", extra) as lab:
         yield lab
-    finally:
-        labkit.stop_server(lab)
 
 
 @pytest.fixture(scope="module")

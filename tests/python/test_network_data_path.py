@@ -25,7 +25,7 @@ from alibabacloud_ecs20140526 import models as m
 from alibabacloud_vpc20160428 import models as v
 
 import labkit
-from conftest import LIBVIRT_URI, TEST_DRIVER
+from conftest import TEST_DRIVER, driver_server
 from labkit import REGION
 
 ZONE = f"{REGION}-a"
@@ -34,15 +34,8 @@ CIDR, VSW_CIDR = "10.77.0.0/16", "10.77.1.0/24"
 
 @pytest.fixture(scope="module")
 def net_lab(prerequisites):
-    binary, image = prerequisites
-    extra = ["--stop-grace-secs", "5"]
-    if TEST_DRIVER == "libvirt":
-        extra += ["--libvirt-uri", LIBVIRT_URI]
-    lab = labkit.start_server(binary, image, driver=TEST_DRIVER, extra_args=extra, name="ecslab-net")
-    try:
+    with driver_server(prerequisites, "ecslab-net") as lab:
         yield lab
-    finally:
-        labkit.stop_server(lab)
 
 
 def fetch(ip: str, timeout: float = 3) -> str:
