@@ -157,7 +157,7 @@ def start_server(binary: Path, image: Path, *, driver: str = "qemu", extra_args:
         while True:
             if process.poll() is not None:
                 raise RuntimeError(f"ecslab serve exited with {process.returncode}:\n{lab.log_tail()}")
-            if creds_path.exists() and _port_open(port):
+            if creds_path.exists() and SERVING in log_path.read_text(errors="replace") and _port_open(port):
                 try:
                     creds = json.loads(creds_path.read_text())
                     break
@@ -173,6 +173,10 @@ def start_server(binary: Path, image: Path, *, driver: str = "qemu", extra_args:
         stop_server(lab)
         raise
     return lab
+
+
+# What `ecslab serve` logs once its listener is bound.
+SERVING = "ecslab serving"
 
 
 def _port_open(port: int) -> bool:
@@ -722,12 +726,14 @@ def restart_server(lab: Lab) -> None:
     """SIGTERM the server (its VMs keep running) and start it again with the same arguments, data dir and port."""
     lab.process.send_signal(signal.SIGTERM)
     lab.process.wait(timeout=30)
+    servings = lab.log_path.read_text(errors="replace").count(SERVING)
     log = open(lab.log_path, "ab")
     lab.process = subprocess.Popen(lab.extra["serve_args"], stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL)
     log.close()
     deadline = time.monotonic() + 60
-    while not _port_open(lab.port):
+    # Ready once this start logged that it serves (the log is appended across restarts) and the port answers.
+    while lab.log_path.read_text(errors="replace").count(SERVING) <= servings or not _port_open(lab.port):
         assert lab.process.poll() is None, lab.log_tail()
         assert time.monotonic() < deadline, lab.log_tail()
         time.sleep(0.1)

@@ -41,6 +41,9 @@ pub struct Server {
     pub wrapper: Vec<String>,
 }
 
+/// What `ecslab serve` logs once its listener is bound.
+const SERVING: &str = "ecslab serving";
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -76,6 +79,7 @@ impl Server {
 
     async fn spawn(&mut self) {
         std::fs::create_dir_all(&self.data_dir).unwrap();
+        let servings_before = self.log().matches(SERVING).count();
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log_path).unwrap();
         let mut command = match self.wrapper.split_first() {
             Some((program, args)) => {
@@ -101,8 +105,9 @@ impl Server {
             .spawn()
             .expect("spawning ecslab serve");
         self.child = Some(child);
+        // Ready once this start logged that it serves (the log is appended across restarts) and the port answers.
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !listening(self.port) {
+        while self.log().matches(SERVING).count() <= servings_before || !listening(self.port) {
             assert!(Instant::now() < deadline, "server did not listen; log:\n{}", self.log());
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
