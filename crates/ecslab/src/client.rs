@@ -189,7 +189,8 @@ impl Client {
 
 /// Send a signed request; the reply's status and JSON body (or its text).
 async fn send(request: reqwest::RequestBuilder, action: &str, endpoint: &str) -> Result<Reply, String> {
-    let response = request.send().await.map_err(|e| format!("calling {action} on {endpoint}: {}", with_causes(&e)))?;
+    let response =
+        request.send().await.map_err(|e| format!("calling {action} on {endpoint}: {}", with_causes(&e)))?;
     let status = response.status().as_u16();
     let text = response.text().await.map_err(|e| format!("reading the {action} reply: {e}"))?;
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
