@@ -114,11 +114,12 @@ class Guest:
 
 def ssh_login(ip: str, key) -> Guest | None:
     """A session, or None while sshd is not ready: cloud-init restarts sshd during first boot (its ssh and
-    set-passwords modules), so a connection made then can be reset."""
+    set-passwords modules), so a connection made then can be reset, and a guest going down for a reboot can close
+    one in the middle of the key exchange (paramiko's EOFError)."""
     import paramiko
     try:
         return Guest(ip, key)
-    except (paramiko.SSHException, OSError):
+    except (paramiko.SSHException, OSError, EOFError):
         return None
 
 
