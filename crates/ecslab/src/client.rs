@@ -189,8 +189,10 @@ impl Client {
 
 /// Send a signed request; the reply's status and JSON body (or its text).
 async fn send(request: reqwest::RequestBuilder, action: &str, endpoint: &str) -> Result<Reply, String> {
-    let response =
-        request.send().await.map_err(|e| format!("calling {action} on {endpoint}: {}", with_causes(&e)))?;
+    let response = request
+        .send()
+        .await
+        .map_err(|e| format!("calling {action} on {endpoint}: {}", ecslab_core::error::format_chain(&e)))?;
     let status = response.status().as_u16();
     let text = response.text().await.map_err(|e| format!("reading the {action} reply: {e}"))?;
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
@@ -203,17 +205,4 @@ fn encode_query(pairs: &[(String, String)]) -> String {
         .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
         .collect::<Vec<_>>()
         .join("&")
-}
-
-/// An error with the chain of its causes ("error sending request: connection reset by peer"): reqwest's own text
-/// leaves out why.
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(e) = cause {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        cause = e.source();
-    }
-    text
 }
