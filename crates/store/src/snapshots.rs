@@ -313,6 +313,20 @@ impl Store {
         rows.iter().map(SnapshotRecord::from_row).collect()
     }
 
+    /// Visible snapshots of one disk of an account, oldest first.
+    pub async fn disk_snapshots(&self, account_id: &str, disk_id: &str) -> Result<Vec<SnapshotRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE account_id = ? AND source_disk_id = ? AND deleted = 0 \
+             ORDER BY created_at, snapshot_id"
+        ))
+        .bind(account_id)
+        .bind(disk_id)
+        .fetch_all(self.reader())
+        .await
+        .map_err(db("listing a disk's snapshots"))?;
+        rows.iter().map(SnapshotRecord::from_row).collect()
+    }
+
     /// Every snapshot row, hidden ones included (for chain maintenance).
     pub async fn all_snapshots(&self) -> Result<Vec<SnapshotRecord>> {
         let rows = sqlx::query(&format!(

@@ -216,32 +216,30 @@ async fn screens_of(
     account: &str,
     screens: Vec<ScreenQuery>,
 ) -> std::result::Result<ScreensReply, ApiError> {
-    {
-        let instances = cloud.instances();
-        let captures = screens.iter().map(|s| async move {
-            (s, instances.screen_if_changed(account, &s.instance_id, s.known_hash.as_deref()).await)
-        });
-        let mut reply = ScreensReply::default();
-        // Concurrently: each capture waits on its own VM.
-        for (query, outcome) in join_all(captures).await {
-            let instance_id = query.instance_id.clone();
-            match outcome {
-                Ok(update) => match update.jpeg_base64 {
-                    Some(screenshot) => {
-                        reply.screens.push(ChangedScreen { instance_id, hash: update.hash, screenshot })
-                    }
-                    None => reply.unchanged.push(instance_id),
-                },
-                Err(Error::Internal { context }) => return Err(Error::Internal { context }.into()),
-                Err(e) => reply.unavailable.push(UnavailableScreen {
-                    instance_id,
-                    code: e.code().to_string(),
-                    message: e.to_string(),
-                }),
-            }
+    let instances = cloud.instances();
+    let captures = screens.iter().map(|s| async move {
+        (s, instances.screen_if_changed(account, &s.instance_id, s.known_hash.as_deref()).await)
+    });
+    let mut reply = ScreensReply::default();
+    // Concurrently: each capture waits on its own VM.
+    for (query, outcome) in join_all(captures).await {
+        let instance_id = query.instance_id.clone();
+        match outcome {
+            Ok(update) => match update.jpeg_base64 {
+                Some(screenshot) => {
+                    reply.screens.push(ChangedScreen { instance_id, hash: update.hash, screenshot })
+                }
+                None => reply.unchanged.push(instance_id),
+            },
+            Err(Error::Internal { context }) => return Err(Error::Internal { context }.into()),
+            Err(e) => reply.unavailable.push(UnavailableScreen {
+                instance_id,
+                code: e.code().to_string(),
+                message: e.to_string(),
+            }),
         }
-        Ok(reply)
     }
+    Ok(reply)
 }
 
 impl RpcProduct for Console {

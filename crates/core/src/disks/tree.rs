@@ -29,13 +29,7 @@ pub struct SnapshotTree {
 impl Disks {
     pub async fn snapshot_tree(&self, account_id: &str, disk_id: &str) -> Result<SnapshotTree> {
         let disk = lookup::disk(&self.store, account_id, disk_id).await?;
-        let visible: Vec<SnapshotRecord> = self
-            .store
-            .snapshots(account_id)
-            .await?
-            .into_iter()
-            .filter(|s| s.source_disk_id == disk_id)
-            .collect();
+        let visible = self.store.disk_snapshots(account_id, disk_id).await?;
         let known: HashMap<&str, &SnapshotRecord> =
             visible.iter().map(|s| (s.snapshot_id.as_str(), s)).collect();
         let mut nodes = Vec::with_capacity(visible.len());
