@@ -8,7 +8,7 @@ within seconds; the API's Period stays 60 s at least) and `--mts-workers 1`; one
 request counter and latency histogram of DescribeInstances; the guest's CPU seconds rising and
 its RSS plausible; instances by status; snapshots in flight around a CreateSnapshot; the MTS queue
 around SubmitSnapshotJob. DescribeInstanceMonitorData through the ECS SDK, both algorithms: CPU
-> 0, consistent with /metrics; its parameter codes; another account's instance. The fake-driver
+> 0, consistent with /metrics, and ecslab's MemoryRSS beside /metrics' RSS; its parameter codes; another account's instance. The fake-driver
 server, started without a token, answers 404 on /metrics.
 """
 
@@ -213,6 +213,14 @@ def test_describe_instance_monitor_data(mlab, guest, algorithm):
     total = value(scrape(mlab), "ecslab_instance_cpu_seconds_total", instance_id=guest,
                   account_id=account_of(mlab, guest))
     assert total >= latest.cpu / 100 * 1 * INTERVAL * 0.9, (total, latest.cpu)
+    # Memory: ECS's model has no field for it, so the SDK's generic call shows ecslab's MemoryRSS,
+    # the mean resident size of the same QEMU process /metrics reports.
+    raw = labkit.call_action(client, "DescribeInstanceMonitorData", {
+        "InstanceId": guest, "StartTime": iso(start), "EndTime": iso(end), "Period": "60"})
+    memory = raw["body"]["MonitorData"]["InstanceMonitorData"][-1]["MemoryRSS"]
+    rss = value(scrape(mlab), "ecslab_instance_memory_rss_bytes", instance_id=guest,
+                account_id=account_of(mlab, guest))
+    assert 10 * MIB < memory < 128 * MIB + 512 * MIB and rss / 2 < memory < rss * 2, (memory, rss)
     # Period 600 and 3600 aggregate the same samples.
     for period in (600, 3600):
         wide = client.describe_instance_monitor_data(m.DescribeInstanceMonitorDataRequest(

@@ -7,7 +7,9 @@ with the same CIDR. The test guest gets its address by DHCP and serves a page na
 (docs/GUEST.md). Asserted: the DHCP address equals DescribeInstances' PrivateIpAddress; the host
 fetches each page at the instance's public address (127.16.0.0/12 by default, nothing leaves the
 host); A1 fetches A2's page at its private address (same group: allowed by default); B1 cannot
-reach it (different VPC, isolated although the CIDRs overlap); a revoked rule stops the host's
+reach it (different VPC, isolated although the CIDRs overlap); DescribeInstanceMonitorData counts
+the traffic (A2's Internet TX holds the pages the host fetched through its public address, A1's
+Intranet RX the pages it fetched from A2; samples every 2 s); a revoked rule stops the host's
 fetch within seconds and an authorized one brings it back; all of it survives a server restart;
 DeleteVSwitch and DeleteVpc are refused while instances use them, then succeed, and the VPCs'
 network namespaces are gone.
@@ -19,6 +21,7 @@ import re
 import subprocess
 import time
 import urllib.request
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from alibabacloud_ecs20140526 import models as m
@@ -30,11 +33,12 @@ from labkit import REGION
 
 ZONE = f"{REGION}-a"
 CIDR, VSW_CIDR = "10.77.0.0/16", "10.77.1.0/24"
+MONITOR_INTERVAL = 2
 
 
 @pytest.fixture(scope="module")
 def net_lab(prerequisites):
-    with driver_server(prerequisites, "ecslab-net") as lab:
+    with driver_server(prerequisites, "ecslab-net", ("--monitor-interval-secs", str(MONITOR_INTERVAL))) as lab:
         yield lab
 
 
@@ -56,6 +60,24 @@ def fetch_until(ip: str, ok: bool, limit: float = 10) -> float:
             return time.monotonic() - started
         assert time.monotonic() - started < limit, f"fetching {ip} still {'fails' if ok else 'works'} after {limit} s"
         time.sleep(0.2)
+
+
+def traffic(ecs, instance_id: str) -> dict[str, int]:
+    """The instance's traffic fields summed over the last 20 minutes' points (kbits; bandwidth: the highest)."""
+    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    stamp = "%Y-%m-%dT%H:%M:%SZ"
+    points = ecs.describe_instance_monitor_data(m.DescribeInstanceMonitorDataRequest(
+        instance_id=instance_id, start_time=(now - timedelta(minutes=20)).strftime(stamp),
+        end_time=(now + timedelta(minutes=1)).strftime(stamp), period=60)).body.monitor_data.instance_monitor_data
+    assert points, instance_id
+    sums = {"points": len(points)}
+    for field in ("intranet_rx", "intranet_tx", "internet_rx", "internet_tx"):
+        values = [getattr(p, field) for p in points]
+        assert None not in values, (field, [p.to_map() for p in points])
+        sums[field] = sum(values)
+    for field in ("intranet_bandwidth", "internet_bandwidth"):
+        sums[field] = max(getattr(p, field) for p in points)
+    return sums
 
 
 def dhcp_address(ecs, instance_id: str) -> str:
@@ -107,6 +129,26 @@ def test_guests_on_the_network(net_lab):
         net_lab, ecs, guests["b1"], f"timeout 4 wget -qO- http://{private['a2']}/ || echo ISOLATED-$((40+2))",
         "ISOLATED-42", timeout=30)
     assert f"VMTEST-HTTP ip={private['a2']} " not in marker.split("ISOLATED")[0][-400:]
+
+    # Traffic in DescribeInstanceMonitorData: the host fetches A2's page 20 more times through its public
+    # address (22 in all), A1 fetches it 10 more times at its private address (11 in all).
+    page_bits = len(fetch(public["a2"], timeout=10).encode()) * 8
+    for _ in range(20):
+        fetch(public["a2"], timeout=10)
+    labkit.run_guest_command(
+        net_lab, ecs, guests["a1"],
+        f"for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://{private['a2']}/ >/dev/null; done; echo FETCHED-$((5+5))",
+        "FETCHED-10", timeout=60)
+    time.sleep(2 * MONITOR_INTERVAL + 1)
+    a1, a2 = traffic(ecs, guests["a1"]), traffic(ecs, guests["a2"])
+    print(f"\ntraffic (kbits): a1 {a1}, a2 {a2}")
+    # The public address's TCP payload: the 22 pages and their HTTP headers, each point rounded to a kbit.
+    assert 22 * page_bits / 1000 - a2["points"] <= a2["internet_tx"] <= 22 * (page_bits + 8 * 1024) / 1000, a2
+    assert 0 < a2["internet_rx"] < a2["internet_tx"] and a2["internet_bandwidth"] > 0, a2
+    # A1's NIC brought it the 11 pages from A2 over the private network; its one public fetch is Internet.
+    assert a1["intranet_rx"] >= 11 * page_bits / 1000 - a1["points"], a1
+    assert a1["intranet_tx"] > 0 and a1["intranet_bandwidth"] > 0, a1
+    assert a1["internet_tx"] <= 2 * (page_bits + 8 * 1024) / 1000 < a2["internet_tx"], (a1, a2)
 
     _, _, sg_a = networks["a"]
     ecs.revoke_security_group(m.RevokeSecurityGroupRequest(security_group_id=sg_a, **open_80))

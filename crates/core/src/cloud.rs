@@ -136,7 +136,12 @@ impl Cloud {
         }
 
         let sts = Arc::new(crate::sts::Sts::new(&store).await?);
-        let monitor = Arc::new(Monitor::new(store.clone(), hypervisor.clone(), config.monitor_interval));
+        let monitor = Arc::new(Monitor::new(
+            store.clone(),
+            hypervisor.clone(),
+            datapath.clone(),
+            config.monitor_interval,
+        ));
         monitor.clone().spawn_sampler();
         let cloud = Arc::new(Cloud {
             networks,

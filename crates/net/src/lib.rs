@@ -8,12 +8,13 @@
 //! route to the NIC. Every packet between NICs is therefore routed through the namespace and passes one stateful
 //! `table inet ecslab` (`filter`), replaced atomically on every change. DHCP is one dnsmasq per namespace with
 //! static leases (`dhcp`). The public address is a user-space TCP proxy from 127.0.0.0/8 into the namespace
-//! (`proxy`).
+//! (`proxy`), which counts the bytes it carries; the taps' own counters are read in the namespace (`counters`).
 //!
 //! Everything here is synchronous (it shells out to `ip`, `nft`, `dnsmasq`) except the proxy; async callers use
 //! `spawn_blocking`. Calls for one VPC must not run concurrently (the caller holds a per-VPC lock).
 
 mod cmd;
+pub mod counters;
 pub mod dhcp;
 pub mod filter;
 pub mod metadata;
@@ -29,6 +30,7 @@ use std::time::{Duration, Instant};
 use ipnet::Ipv4Net;
 use sha2::{Digest, Sha256};
 
+pub use counters::GuestBytes;
 pub use dhcp::DhcpAction;
 pub use filter::{
     decide, decide_flow, open_ports, Direction, Packet, Peer, Policy, PortRange, Priority, Protocol, Rule,

@@ -7,16 +7,23 @@
 //! itself, with the same evaluator (`filter::decide`) on the client's real address. It listens on exactly the
 //! ports the NIC's ingress rules open to the host (`filter::open_ports` for 127.0.0.1), and `update` closes a
 //! revoked port at once (its listener is dropped: the next connect is refused). Connections already open stay, as
-//! established flows do under conntrack.
+//! established flows do under conntrack. It counts the bytes it carries each way as they pass ([`Counted`]): the
+//! NIC's Internet traffic for DescribeInstanceMonitorData.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
+
+use crate::counters::GuestBytes;
 
 use crate::filter::{self, Direction, Packet, Verdict, L4};
 use crate::{netns, VpcNetwork};
@@ -32,6 +39,9 @@ struct Shared {
     netns: PathBuf,
     nic_id: String,
     vpc: RwLock<Arc<VpcNetwork>>,
+    /// Payload bytes carried to the guest and from it, over every connection so far.
+    to_guest: AtomicU64,
+    from_guest: AtomicU64,
 }
 
 /// The proxy of one NIC's public address. Dropping it closes every listener.
@@ -59,6 +69,8 @@ impl PublicProxy {
                 netns,
                 nic_id: nic_id.to_string(),
                 vpc: RwLock::new(vpc.clone()),
+                to_guest: AtomicU64::new(0),
+                from_guest: AtomicU64::new(0),
             }),
             listeners: tokio::sync::Mutex::new(BTreeMap::new()),
         };
@@ -107,6 +119,14 @@ impl PublicProxy {
     pub fn public_ip(&self) -> Ipv4Addr {
         self.shared.public_ip
     }
+
+    /// The TCP payload carried through the public address since this proxy started, as the guest sees it.
+    pub fn guest_bytes(&self) -> GuestBytes {
+        GuestBytes {
+            received: self.shared.to_guest.load(Ordering::Relaxed),
+            sent: self.shared.from_guest.load(Ordering::Relaxed),
+        }
+    }
 }
 
 impl Drop for PublicProxy {
@@ -151,7 +171,7 @@ async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: SocketAddr, por
             return;
         }
     };
-    let mut upstream = match tokio::time::timeout(CONNECT_TIMEOUT, socket.connect(target)).await {
+    let upstream = match tokio::time::timeout(CONNECT_TIMEOUT, socket.connect(target)).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) => {
             tracing::debug!(%target, error = %e, "public proxy connect failed");
@@ -162,5 +182,47 @@ async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: SocketAddr, por
             return;
         }
     };
+    let mut upstream = Counted { stream: upstream, shared: shared.clone() };
     let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+}
+
+/// The connection to the guest, counting what is read from it and written to it as it happens (so a long
+/// download shows in every sample it spans, not at its end).
+struct Counted {
+    stream: TcpStream,
+    shared: Arc<Shared>,
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.stream).poll_read(cx, buf);
+        let read = buf.filled().len().saturating_sub(before);
+        this.shared.from_guest.fetch_add(read as u64, Ordering::Relaxed);
+        polled
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.stream).poll_write(cx, data);
+        if let Poll::Ready(Ok(written)) = &polled {
+            this.shared.to_guest.fetch_add(*written as u64, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
 }

@@ -326,8 +326,18 @@ fn vpcs_give_dhcp_isolation_live_rules_a_public_proxy_and_clean_up() {
             .and_then(http_get)
     };
     let t = Instant::now();
-    assert!(host_fetch().unwrap().contains("guest-b"));
+    let before = hn.tap_bytes("vpc-one").unwrap()[&one.nics[1].tap];
+    let page = host_fetch().unwrap();
+    assert!(page.contains("guest-b"));
     println!("host fetch through the public proxy: {:?}", t.elapsed());
+    // The proxy counted the request B received and the page it sent, byte for byte; B's tap carried them too,
+    // with the packets' headers and the TCP handshake around them.
+    let request = b"GET / HTTP/1.0\r\nHost: guest\r\n\r\n".len() as u64;
+    let public = proxy.guest_bytes();
+    assert_eq!((public.received, public.sent), (request, page.len() as u64));
+    let carried = hn.tap_bytes("vpc-one").unwrap()[&one.nics[1].tap].since(before);
+    assert!(carried.received > public.received && carried.sent > public.sent, "{carried:?} vs {public:?}");
+    assert!(carried.sent < public.sent + 2048, "{carried:?}: only this connection's packets");
     // Revoke: the port closes.
     one.groups[0].rules = vec![];
     let t = Instant::now();

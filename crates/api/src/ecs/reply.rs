@@ -94,9 +94,10 @@ pub struct InstanceIdSets {
 }
 
 /// DescribeInstanceMonitorData: `MonitorData.InstanceMonitorData[]`, one entry per Period with
-/// samples (see `ecslab_core::monitor::series`). Fields ecslab does not measure (network
-/// traffic and bandwidth, burstable credits; IOPS where QEMU could not be asked) are left out
-/// rather than sent as zeros.
+/// samples (see `ecslab_core::monitor::series`). Fields ecslab does not measure (burstable
+/// credits; IOPS where QEMU could not be asked; traffic of an instance without a NIC in a
+/// namespace) are left out rather than sent as zeros. ECS's reply has no memory field; `MemoryRSS` (bytes) is
+/// ecslab's own addition (SDKs skip a field their model lacks; the raw JSON and the CLI show it).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct MonitorData {
@@ -125,6 +126,20 @@ struct MonitorPoint {
     iops_read: Option<u64>,
     #[serde(rename = "IOPSWrite", skip_serializing_if = "Option::is_none")]
     iops_write: Option<u64>,
+    #[serde(rename = "MemoryRSS")]
+    memory_rss: u64,
+    #[serde(rename = "IntranetRX", skip_serializing_if = "Option::is_none")]
+    intranet_rx: Option<u64>,
+    #[serde(rename = "IntranetTX", skip_serializing_if = "Option::is_none")]
+    intranet_tx: Option<u64>,
+    #[serde(rename = "IntranetBandwidth", skip_serializing_if = "Option::is_none")]
+    intranet_bandwidth: Option<u64>,
+    #[serde(rename = "InternetRX", skip_serializing_if = "Option::is_none")]
+    internet_rx: Option<u64>,
+    #[serde(rename = "InternetTX", skip_serializing_if = "Option::is_none")]
+    internet_tx: Option<u64>,
+    #[serde(rename = "InternetBandwidth", skip_serializing_if = "Option::is_none")]
+    internet_bandwidth: Option<u64>,
 }
 
 impl MonitorData {
@@ -139,6 +154,13 @@ impl MonitorData {
                 bps_write: point.write_bps,
                 iops_read: point.read_iops,
                 iops_write: point.write_iops,
+                memory_rss: point.memory_bytes,
+                intranet_rx: point.intranet.map(|t| t.rx_kbits),
+                intranet_tx: point.intranet.map(|t| t.tx_kbits),
+                intranet_bandwidth: point.intranet.map(|t| t.bandwidth_kbps),
+                internet_rx: point.internet.map(|t| t.rx_kbits),
+                internet_tx: point.internet.map(|t| t.tx_kbits),
+                internet_bandwidth: point.internet.map(|t| t.bandwidth_kbps),
             })
             .collect();
         MonitorData { monitor_data: MonitorPoints { instance_monitor_data } }

@@ -2,8 +2,8 @@
 //! the QEMU process of each running instance, read in `/proc` (`procfs.rs`).
 //!
 //! `/metrics` reads every running instance's process at scrape time ([`Monitor::readings`]);
-//! the sampler ([`Monitor::spawn_sampler`]) reads them, and QEMU's own disk counters
-//! (`Hypervisor::block_totals`), every `--monitor-interval-secs` (60 s by default, ECS's finest
+//! the sampler ([`Monitor::spawn_sampler`]) reads them, QEMU's own disk counters
+//! (`Hypervisor::block_totals`) and the NICs' traffic (`DataPath::traffic`), every `--monitor-interval-secs` (60 s by default, ECS's finest
 //! Period) into a history in memory, 30 days deep at most, from which
 //! DescribeInstanceMonitorData aggregates its points (`series.rs`). The history starts with the
 //! server: a restarted server has no points for the time before it.
@@ -11,6 +11,7 @@
 pub mod procfs;
 pub mod series;
 
+use crate::network::datapath::DataPath;
 use crate::{lookup, Result};
 use chrono::{Duration as TimeSpan, Utc};
 use ecslab_store::{InstanceRecord, InstanceStatus, JobState, SnapshotStatus, Store};
@@ -29,6 +30,7 @@ const MAX_SAMPLES: usize = (series::RETENTION_DAYS as usize) * 24 * 60;
 pub struct Monitor {
     store: Store,
     hypervisor: Arc<dyn Hypervisor>,
+    network: Arc<DataPath>,
     interval: Duration,
     proc_root: PathBuf,
     history: Mutex<HashMap<String, VecDeque<Sample>>>,
@@ -42,8 +44,20 @@ pub struct InstanceReading {
 }
 
 impl Monitor {
-    pub fn new(store: Store, hypervisor: Arc<dyn Hypervisor>, interval: Duration) -> Monitor {
-        Monitor { store, hypervisor, interval, proc_root: PathBuf::from("/proc"), history: Mutex::default() }
+    pub fn new(
+        store: Store,
+        hypervisor: Arc<dyn Hypervisor>,
+        network: Arc<DataPath>,
+        interval: Duration,
+    ) -> Monitor {
+        Monitor {
+            store,
+            hypervisor,
+            network,
+            interval,
+            proc_root: PathBuf::from("/proc"),
+            history: Mutex::default(),
+        }
     }
 
     /// Seconds between two samples of an instance.
@@ -106,10 +120,16 @@ impl Monitor {
         let instances = self.store.all_instances().await?;
         let now = Utc::now();
         let oldest = now - TimeSpan::days(series::RETENTION_DAYS);
+        let traffic = self.network.traffic().await;
         let mut readings: Vec<(String, Option<Sample>)> = Vec::with_capacity(instances.len());
         for instance in &instances {
-            let mut sample =
-                self.read(instance).map(|(pid, usage)| Sample { at: now, pid, usage, block: None });
+            let mut sample = self.read(instance).map(|(pid, usage)| Sample {
+                at: now,
+                pid,
+                usage,
+                block: None,
+                network: traffic.get(&instance.instance_id).copied(),
+            });
             if let Some(sample) = &mut sample {
                 match self.hypervisor.block_totals(&instance.instance_id).await {
                     Ok(block) => sample.block = block,

@@ -6,14 +6,20 @@
 //! sample falls in it. CPU is the CPU time those pairs gained over their wall time and the
 //! instance's vCPUs (percent), BPSRead/BPSWrite and IOPSRead/IOPSWrite the virtual disks'
 //! bytes and requests over the same time (per second; QEMU's `query-blockstats`, or, where
-//! the driver cannot ask QEMU, the bytes of the process's `/proc/<pid>/io` and no IOPS).
+//! the driver cannot ask QEMU, the bytes of the process's `/proc/<pid>/io` and no IOPS), and
+//! the memory the mean resident size of the process at the pairs' later samples. Network traffic
+//! (instances with a NIC in a namespace) is what the pairs' NIC counters gained: Internet what
+//! went through the public address (the proxy's TCP payload), Intranet the rest of the NIC's
+//! frames, in kbits (1000 bits) each way, and the bandwidth the two ways together per second.
 //! A bucket still running (the current minute) counts with the pairs it has so far, so a
 //! point appears after two samples; a bucket without a pair (the instance was stopped, or
 //! not yet sampled) has no point, as ECS leaves gaps where it has no data.
 
 use super::procfs::ProcessUsage;
+use crate::network::datapath::InstanceTraffic;
 use crate::{Error, Result};
 use chrono::{DateTime, Duration, NaiveDateTime, Timelike, Utc};
+use ecslab_net::GuestBytes;
 use ecslab_vmm::BlockTotals;
 
 /// ECS keeps monitoring data for 30 days: an older StartTime is refused.
@@ -123,6 +129,8 @@ pub struct Sample {
     pub usage: ProcessUsage,
     /// The virtual disks' totals, when the driver could ask QEMU.
     pub block: Option<BlockTotals>,
+    /// The NICs' counters, when the instance has NICs in a namespace.
+    pub network: Option<InstanceTraffic>,
 }
 
 impl Sample {
@@ -149,6 +157,33 @@ pub struct Point {
     /// Disk requests per second, when QEMU's were read.
     pub read_iops: Option<u64>,
     pub write_iops: Option<u64>,
+    /// The QEMU process's mean resident memory (guest RAM it has touched plus its own), bytes.
+    pub memory_bytes: u64,
+    /// Traffic through the private network and through the public address, when counted.
+    pub intranet: Option<TrafficPoint>,
+    pub internet: Option<TrafficPoint>,
+}
+
+/// One kind of traffic in a point, as the instance sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrafficPoint {
+    /// Kbits received and sent over the point's pairs.
+    pub rx_kbits: u64,
+    pub tx_kbits: u64,
+    /// Both ways together, kbit/s over the pairs' time.
+    pub bandwidth_kbps: u64,
+}
+
+impl TrafficPoint {
+    fn new(bytes: GuestBytes, seconds: f64) -> TrafficPoint {
+        let kbits = |bytes: u64| (bytes as f64 * 8.0 / 1000.0).round() as u64;
+        TrafficPoint {
+            rx_kbits: kbits(bytes.received),
+            tx_kbits: kbits(bytes.sent),
+            bandwidth_kbps: (kbits(bytes.received.saturating_add(bytes.sent)) as f64 / seconds).round()
+                as u64,
+        }
+    }
 }
 
 /// The points of `samples` (in time order) for `query`, by the rule in this module's doc.
@@ -162,12 +197,24 @@ pub fn aggregate(samples: &[Sample], query: &MonitorQuery, vcpus: u32) -> Vec<Po
         let mut cpu = 0.0;
         let mut disk: Option<(u64, u64)> = Some((0, 0));
         let mut ops: Option<(u64, u64)> = Some((0, 0));
+        let (mut resident, mut pairs) = (0u128, 0u128);
+        // (intranet, internet) bytes.
+        let mut traffic: Option<(GuestBytes, GuestBytes)> = Some(Default::default());
         for pair in samples.windows(2) {
             let (a, b) = (&pair[0], &pair[1]);
             if a.pid != b.pid || b.at < bucket || b.at >= next || b.at <= a.at {
                 continue;
             }
             wall += (b.at - a.at).num_milliseconds() as f64 / 1000.0;
+            resident += u128::from(b.usage.rss_bytes);
+            pairs += 1;
+            traffic = match (traffic, a.network, b.network) {
+                (Some((intranet, internet)), Some(na), Some(nb)) => {
+                    let public = nb.public.since(na.public);
+                    Some((intranet + nb.nic.since(na.nic).without(public), internet + public))
+                }
+                _ => None,
+            };
             cpu += (b.usage.cpu_seconds - a.usage.cpu_seconds).max(0.0);
             disk = match (disk, a.disk_bytes(), b.disk_bytes()) {
                 (Some((r, w)), Some((ra, wa)), Some((rb, wb))) => {
@@ -192,6 +239,9 @@ pub fn aggregate(samples: &[Sample], query: &MonitorQuery, vcpus: u32) -> Vec<Po
                 write_bps: disk.map(|(_, w)| per_second(w, wall)),
                 read_iops: ops.map(|(r, _)| per_second(r, wall)),
                 write_iops: ops.map(|(_, w)| per_second(w, wall)),
+                memory_bytes: u64::try_from(resident / pairs.max(1)).unwrap_or(u64::MAX),
+                intranet: traffic.map(|(intranet, _)| TrafficPoint::new(intranet, wall)),
+                internet: traffic.map(|(_, internet)| TrafficPoint::new(internet, wall)),
             });
         }
         bucket = next;
@@ -213,19 +263,29 @@ mod tests {
     }
 
     fn sample(time: &str, second: i64, pid: u32, cpu: f64, read: u64) -> Sample {
+        let rss_bytes = u64::try_from(second).unwrap() * 1000;
         let block = (pid == 8).then_some(BlockTotals {
             read_bytes: read * 2,
             write_bytes: 0,
             read_ops: read / 100,
             write_ops: 0,
         });
+        // Process 8 has a NIC: 1000 bytes each way per second, a quarter of them through the public address.
+        let network = (pid == 8).then(|| {
+            let total = u64::try_from(second).unwrap() * 1000;
+            InstanceTraffic {
+                nic: GuestBytes { received: total, sent: total },
+                public: GuestBytes { received: total / 4, sent: total / 4 },
+            }
+        });
         Sample {
             block,
+            network,
             at: at(time) + Duration::seconds(second),
             pid,
             usage: ProcessUsage {
                 cpu_seconds: cpu,
-                rss_bytes: 1,
+                rss_bytes,
                 disk: Some(DiskBytes { read_bytes: read, write_bytes: 0 }),
             },
         }
@@ -275,9 +335,17 @@ mod tests {
         assert_eq!((points[0].at, points[0].cpu_percent, points[0].read_bps), (at(t), 5.0, Some(100)));
         assert_eq!((points[0].read_iops, points[0].write_bps), (None, Some(0)));
         assert_eq!(points[1].cpu_percent, 10.0);
+        // Memory: the mean of the pairs' later samples (one pair per bucket here).
+        assert_eq!((points[0].memory_bytes, points[1].memory_bytes), (30_000, 60_000));
         assert_eq!((points[2].at, points[2].cpu_percent), (at("2026-01-30T00:02:00Z"), 5.0));
         // Process 8's driver gave QEMU's totals: its bytes and requests come from them.
         assert_eq!((points[2].read_bps, points[2].read_iops), (Some(200), Some(1)));
+        // Process 7 has no NIC; 8 moved 30,000 bytes each way in 30 s, 7,500 of them publicly:
+        // 180 and 60 kbits, 12 and 4 kbit/s both ways together.
+        assert_eq!((points[0].intranet, points[0].internet), (None, None));
+        let intranet = TrafficPoint { rx_kbits: 180, tx_kbits: 180, bandwidth_kbps: 12 };
+        let internet = TrafficPoint { rx_kbits: 60, tx_kbits: 60, bandwidth_kbps: 4 };
+        assert_eq!((points[2].intranet, points[2].internet), (Some(intranet), Some(internet)));
         assert_eq!(aggregate(&samples[..1], &query, 2), Vec::new());
     }
 }

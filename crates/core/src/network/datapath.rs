@@ -8,7 +8,9 @@
 //! - at server start, every VPC is applied again (`sync_all`), so adopted VMs keep their network,
 //!   and namespaces of VPCs this server no longer has are removed;
 //! - every VPC with NICs has the metadata service listening in its namespace (`crate::metadata`), started
-//!   with its first apply and stopped before its namespace is removed.
+//!   with its first apply and stopped before its namespace is removed;
+//! - the monitor asks for every instance's traffic (`traffic`): its taps' counters and its public
+//!   address proxy's.
 //!
 //! When this process cannot make namespaces (not root, tools missing), it says so once at start
 //! and falls back to QEMU's user-mode networking (or is told to, `--network user`): each guest
@@ -20,7 +22,7 @@ use crate::config::NetworkBackend;
 use crate::metadata::Metadata;
 use crate::{Error, Result};
 use ecslab_net::filter::{Direction, Peer, Policy, PortRange, Priority, Protocol, Rule};
-use ecslab_net::{GroupRules, HostNetwork, MacAddr, NicNet, PublicProxy, VSwitchNet, VpcNetwork};
+use ecslab_net::{GroupRules, GuestBytes, HostNetwork, MacAddr, NicNet, PublicProxy, VSwitchNet, VpcNetwork};
 use ecslab_store::{
     InstanceStatus, IpProtocol, NetworkInterfaceRecord, RuleDirection, RulePolicy, SecurityGroupRuleRecord,
     Store, VSwitchRecord,
@@ -57,6 +59,15 @@ impl std::fmt::Debug for DataPath {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DataPath").field("available", &self.host().is_some()).finish()
     }
+}
+
+/// What an instance's NICs carried, as its guest sees it: everything (`nic`: the taps' frames since they
+/// were made, at the VM's start) and the part that came or went through its public addresses (`public`:
+/// the proxies' TCP payload since they started).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InstanceTraffic {
+    pub nic: GuestBytes,
+    pub public: GuestBytes,
 }
 
 /// The gateway of a vSwitch: its third-last address (x.253 of a /24), one of those ECS reserves.
@@ -151,6 +162,41 @@ impl DataPath {
             host_ip: n.public_ip.clone(),
             tcp_ports,
         })
+    }
+
+    /// Every instance's traffic so far, by instance id: instances with a NIC in a namespace this host has
+    /// (none in user mode, where QEMU's own network keeps no count ecslab can read). A VPC whose counters
+    /// cannot be read is logged and left out.
+    pub async fn traffic(&self) -> HashMap<String, InstanceTraffic> {
+        let Some(host) = self.host().cloned() else { return HashMap::new() };
+        let interfaces = match self.store.all_interfaces().await {
+            Ok(interfaces) => interfaces,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the network interfaces for their traffic failed");
+                return HashMap::new();
+            }
+        };
+        let present: BTreeSet<String> = host.vpcs().into_iter().collect();
+        let mut taps: HashMap<String, GuestBytes> = HashMap::new();
+        for vpc_id in vpcs_of(&interfaces).into_iter().filter(|id| present.contains(id)) {
+            let reader = host.clone();
+            let id = vpc_id.clone();
+            match blocking(move || host_call(reader.tap_bytes(&id))).await {
+                Ok(found) => taps.extend(found),
+                Err(e) => tracing::debug!(vpc_id, error = %e.detail(), "no traffic counters"),
+            }
+        }
+        let proxies = self.proxies.lock().await;
+        let mut traffic: HashMap<String, InstanceTraffic> = HashMap::new();
+        for n in interfaces.iter().filter(|n| !n.instance_id.is_empty()) {
+            let Some(nic) = taps.get(&host.tap_name(&n.network_interface_id)) else { continue };
+            let public =
+                proxies.get(&n.network_interface_id).map(|(_, p)| p.guest_bytes()).unwrap_or_default();
+            let entry = traffic.entry(n.instance_id.clone()).or_default();
+            entry.nic += *nic;
+            entry.public += public;
+        }
+        traffic
     }
 
     /// Make the taps of an instance's NICs, before its VM starts and opens them.
