@@ -5,11 +5,12 @@ of a real running guest's QEMU process.
 One server of its own with `--metrics-token` and `--monitor-interval-secs 2` (so points appear
 within seconds; the API's Period stays 60 s at least) and `--mts-workers 1`; one running guest.
 /metrics: 401 without or with a wrong bearer, 200 with the right one, parsed by prometheus_client;
-request counter and latency histogram of DescribeInstances; the guest's CPU seconds rising and
-its RSS plausible; instances by status; snapshots in flight around a CreateSnapshot; the MTS queue
-around SubmitSnapshotJob. DescribeInstanceMonitorData through the ECS SDK, both algorithms: CPU
-> 0, consistent with /metrics, and ecslab's MemoryRSS beside /metrics' RSS; its parameter codes; another account's instance. The fake-driver
-server, started without a token, answers 404 on /metrics.
+request counter and latency histogram of DescribeInstances; the guest's CPU seconds rising, its
+RSS plausible, its NIC's bytes (DHCP at least) and the public part of them; instances by status;
+snapshots in flight around a CreateSnapshot; the MTS queue around SubmitSnapshotJob.
+DescribeInstanceMonitorData through the ECS SDK, both algorithms: CPU > 0, consistent with
+/metrics, and ecslab's MemoryRSS beside /metrics' RSS; its parameter codes; another account's
+instance. The fake-driver server, started without a token, answers 404 on /metrics.
 """
 
 from __future__ import annotations
@@ -134,6 +135,12 @@ def test_instance_usage(mlab, guest):
     rss = value(second, "ecslab_instance_memory_rss_bytes", **labels)
     # ecs.lab.tiny has 128 MiB; QEMU itself (TCG's translation cache, devices) adds to it.
     assert 10 * MIB < rss < 128 * MIB + 512 * MIB, rss
+    # Its NIC sits in a VPC namespace: at least its DHCP exchange each way (two packets of 300+ bytes);
+    # what went through its public address is a part of that.
+    for direction in ("received", "sent"):
+        nic = value(second, "ecslab_instance_nic_bytes_total", direction=direction, **labels)
+        public = ("ecslab_instance_public_bytes_total", tuple(sorted(dict(direction=direction, **labels).items())))
+        assert nic > 600 and public in second and 0 <= second[public] <= nic, (direction, nic, second.get(public))
     began = time.monotonic()
     scrape(mlab)
     print(f"metrics: guest CPU {(cpu2 - cpu1) / 3 * 100:.1f}% over 3 s, RSS {rss / MIB:.0f} MiB, "

@@ -159,6 +159,24 @@ async fn exposition(cloud: &Cloud, requests: &RequestMetrics) -> ecslab_core::Re
         &["instance_id", "account_id"],
     )
     .map_err(internal)?;
+    // Bytes as the guest sees them, by direction (received, sent): every frame of its NICs, and the TCP
+    // payload through its public address (a part of the former).
+    let nic_bytes = CounterVec::new(
+        Opts::new(
+            "ecslab_instance_nic_bytes_total",
+            "Bytes the instance's NICs carried (frames) since its VM started, by direction as the guest sees it.",
+        ),
+        &["instance_id", "account_id", "direction"],
+    )
+    .map_err(internal)?;
+    let public_bytes = CounterVec::new(
+        Opts::new(
+            "ecslab_instance_public_bytes_total",
+            "TCP payload carried through the instance's public address since its proxy started, by direction.",
+        ),
+        &["instance_id", "account_id", "direction"],
+    )
+    .map_err(internal)?;
     let in_flight = IntGauge::with_opts(Opts::new(
         "ecslab_snapshots_in_flight",
         "Snapshots being created (status progressing).",
@@ -177,7 +195,9 @@ async fn exposition(cloud: &Cloud, requests: &RequestMetrics) -> ecslab_core::Re
     }
     now.register(Box::new(in_flight.clone())).map_err(internal)?;
     // A registry made for this scrape: the counter starts at zero and is raised to the reading.
-    now.register(Box::new(cpu.clone())).map_err(internal)?;
+    for counter in [&cpu, &nic_bytes, &public_bytes] {
+        now.register(Box::new(counter.clone())).map_err(internal)?;
+    }
 
     for reading in &readings {
         let account = reading.instance.account_id.as_str();
@@ -186,6 +206,13 @@ async fn exposition(cloud: &Cloud, requests: &RequestMetrics) -> ecslab_core::Re
             let id = reading.instance.instance_id.as_str();
             cpu.with_label_values(&[id, account]).inc_by(usage.cpu_seconds);
             rss.with_label_values(&[id, account]).set(i64::try_from(usage.rss_bytes).unwrap_or(i64::MAX));
+        }
+        if let Some(traffic) = reading.traffic {
+            let id = reading.instance.instance_id.as_str();
+            for (family, bytes) in [(&nic_bytes, traffic.nic), (&public_bytes, traffic.public)] {
+                family.with_label_values(&[id, account, "received"]).inc_by(bytes.received as f64);
+                family.with_label_values(&[id, account, "sent"]).inc_by(bytes.sent as f64);
+            }
         }
     }
     in_flight.set(snapshots as i64);

@@ -11,7 +11,7 @@
 pub mod procfs;
 pub mod series;
 
-use crate::network::datapath::DataPath;
+use crate::network::datapath::{DataPath, InstanceTraffic};
 use crate::{lookup, Result};
 use chrono::{Duration as TimeSpan, Utc};
 use ecslab_store::{InstanceRecord, InstanceStatus, JobState, SnapshotStatus, Store};
@@ -41,6 +41,8 @@ pub struct Monitor {
 pub struct InstanceReading {
     pub instance: InstanceRecord,
     pub usage: Option<ProcessUsage>,
+    /// What its NICs carried, when they are in a namespace (see `DataPath::traffic`).
+    pub traffic: Option<InstanceTraffic>,
 }
 
 impl Monitor {
@@ -82,11 +84,13 @@ impl Monitor {
     /// Every instance of every account, with its process's usage where it runs here.
     pub async fn readings(&self) -> Result<Vec<InstanceReading>> {
         let instances = self.store.all_instances().await?;
+        let traffic = self.network.traffic().await;
         Ok(instances
             .into_iter()
             .map(|instance| {
                 let usage = self.read(&instance).map(|(_, usage)| usage);
-                InstanceReading { instance, usage }
+                let traffic = usage.and(traffic.get(&instance.instance_id).copied());
+                InstanceReading { instance, usage, traffic }
             })
             .collect())
     }
