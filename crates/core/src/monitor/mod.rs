@@ -3,8 +3,9 @@
 //!
 //! `/metrics` reads every running instance's process at scrape time ([`Monitor::readings`]);
 //! the sampler ([`Monitor::spawn_sampler`]) reads them, QEMU's own disk counters
-//! (`Hypervisor::block_totals`) and the NICs' traffic (`DataPath::traffic`), every `--monitor-interval-secs` (60 s by default, ECS's finest
-//! Period) into a history in memory, 30 days deep at most, from which
+//! (`Hypervisor::block_totals`) and the NICs' traffic (`DataPath::traffic`), every
+//! `--monitor-interval-secs` (60 s by default, ECS's finest Period) into a history in memory,
+//! 30 days deep at most, from which
 //! DescribeInstanceMonitorData aggregates its points (`series.rs`). The history starts with the
 //! server: a restarted server has no points for the time before it.
 
