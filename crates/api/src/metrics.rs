@@ -143,40 +143,33 @@ async fn exposition(cloud: &Cloud, requests: &RequestMetrics) -> ecslab_core::Re
         &["account_id", "status"],
     )
     .map_err(internal)?;
-    let cpu = CounterVec::new(
-        Opts::new(
-            "ecslab_instance_cpu_seconds_total",
-            "CPU time (user + system) of the instance's QEMU process since it started, seconds.",
-        ),
-        &["instance_id", "account_id"],
-    )
-    .map_err(internal)?;
+    let instance = ["instance_id", "account_id"];
+    let by_direction = ["instance_id", "account_id", "direction"];
+    let cpu = counters(
+        "ecslab_instance_cpu_seconds_total",
+        "CPU time (user + system) of the instance's QEMU process since it started, seconds.",
+        &instance,
+    )?;
     let rss = IntGaugeVec::new(
         Opts::new(
             "ecslab_instance_memory_rss_bytes",
             "Resident memory of the instance's QEMU process, bytes.",
         ),
-        &["instance_id", "account_id"],
+        &instance,
     )
     .map_err(internal)?;
     // Bytes as the guest sees them, by direction (received, sent): every frame of its NICs, and the TCP
     // payload through its public address (a part of the former).
-    let nic_bytes = CounterVec::new(
-        Opts::new(
-            "ecslab_instance_nic_bytes_total",
-            "Bytes the instance's NICs carried (frames) since its VM started, by direction as the guest sees it.",
-        ),
-        &["instance_id", "account_id", "direction"],
-    )
-    .map_err(internal)?;
-    let public_bytes = CounterVec::new(
-        Opts::new(
-            "ecslab_instance_public_bytes_total",
-            "TCP payload carried through the instance's public address since its proxy started, by direction.",
-        ),
-        &["instance_id", "account_id", "direction"],
-    )
-    .map_err(internal)?;
+    let nic_bytes = counters(
+        "ecslab_instance_nic_bytes_total",
+        "Bytes the instance's NICs carried (frames) since its VM started, by direction as the guest sees it.",
+        &by_direction,
+    )?;
+    let public_bytes = counters(
+        "ecslab_instance_public_bytes_total",
+        "TCP payload carried through the instance's public address since its proxy started, by direction.",
+        &by_direction,
+    )?;
     let in_flight = IntGauge::with_opts(Opts::new(
         "ecslab_snapshots_in_flight",
         "Snapshots being created (status progressing).",
@@ -224,6 +217,11 @@ async fn exposition(cloud: &Cloud, requests: &RequestMetrics) -> ecslab_core::Re
     let mut text = Vec::new();
     prometheus::TextEncoder::new().encode(&families, &mut text).map_err(internal)?;
     String::from_utf8(text).map_err(internal)
+}
+
+/// A family of counters read at scrape time (a registry made per scrape starts them at zero).
+fn counters(name: &str, help: &str, labels: &[&str]) -> ecslab_core::Result<CounterVec> {
+    CounterVec::new(Opts::new(name, help), labels).map_err(internal)
 }
 
 fn internal(e: impl std::fmt::Display) -> ecslab_core::Error {
