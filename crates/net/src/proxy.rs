@@ -24,7 +24,6 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
 
 use crate::counters::GuestBytes;
-
 use crate::filter::{self, Direction, Packet, Verdict, L4};
 use crate::{netns, VpcNetwork};
 
@@ -182,7 +181,7 @@ async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: SocketAddr, por
             return;
         }
     };
-    let mut upstream = Counted { stream: upstream, shared: shared.clone() };
+    let mut upstream = Counted { stream: upstream, shared };
     let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
 }
 
